@@ -2,3 +2,5 @@
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod pdu;
