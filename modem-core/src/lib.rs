@@ -3,4 +3,11 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod call;
+pub mod command;
+pub mod config;
+pub mod digest;
+pub mod driver;
+pub mod line;
 pub mod pdu;
+pub mod urc;
