@@ -3,6 +3,10 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+// Must come first so that every module sees its macros.
+mod fmt;
+mod params;
+
 pub mod call;
 pub mod command;
 pub mod config;
