@@ -1,0 +1,89 @@
+//! What a simulated modem is: its identity and the behaviours the protocol notes mark as
+//! unverified (and so must be configurable), plus where its port, control socket and
+//! transcript live.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The SIM capacity a real SIM7600 usually reports for `"SM"`.
+pub const DEFAULT_SIM_CAPACITY: usize = 30;
+/// The interval between two RINGs when a `call` names none (a real network: about 3 s).
+pub const DEFAULT_RING_INTERVAL: Duration = Duration::from_secs(3);
+
+/// What the modem says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Identity {
+    /// `AT+CGMI`, bare line.
+    pub manufacturer: String,
+    /// `AT+CGMM`, bare line; set it to something else to present a modem that is not a SIM7600.
+    pub model: String,
+    /// `AT+CGMR` (`+CGMR: <revision>`).
+    pub revision: String,
+    /// `AT+CGSN`, the IMEI.
+    pub imei: String,
+    /// `AT+CIMI`, the SIM's IMSI.
+    pub imsi: String,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            manufacturer: "SIMCOM INCORPORATED".into(),
+            model: "SIMCOM_SIM7600G-H".into(),
+            revision: "LE20B04SIM7600M22".into(),
+            imei: "351602000330570".into(),
+            imsi: "262011234567890".into(),
+        }
+    }
+}
+
+/// How the modem answers `AT+CEXTERNTONE=...`, a SIM800 command whose fate on a SIM7600 is
+/// unverified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExterntoneReply {
+    /// `OK`.
+    #[default]
+    Ok,
+    /// Plain `ERROR`.
+    Error,
+}
+
+/// Everything [`crate::Simulator::start`] needs.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The modem's identity.
+    pub identity: Identity,
+    /// Reply to AT+CEXTERNTONE.
+    pub externtone: ExterntoneReply,
+    /// Slots of SIM storage `"SM"`, indexed from 0.
+    pub sim_capacity: usize,
+    /// The service centre the stored SMS name.
+    pub smsc: String,
+    /// Default RING interval for calls that name none.
+    pub ring_interval: Duration,
+    /// `AT+CVHU` at power-up (0: ATH hangs up voice calls; 1: ATH is ignored for them).
+    pub cvhu_default: u8,
+    /// Make this path a symlink to the port (parents created, a stale link replaced).
+    pub link: Option<PathBuf>,
+    /// Listen for control commands on this unix socket.
+    pub control: Option<PathBuf>,
+    /// Write a transcript of both directions here.
+    pub record: Option<PathBuf>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            identity: Identity::default(),
+            externtone: ExterntoneReply::Ok,
+            sim_capacity: DEFAULT_SIM_CAPACITY,
+            smsc: "+31624000000".into(),
+            ring_interval: DEFAULT_RING_INTERVAL,
+            cvhu_default: 0,
+            link: None,
+            control: None,
+            record: None,
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! The control protocol: the commands a test or a person sends to steer the simulated
+//! modem, one per line, and their parsing. The reply to every line is one line: `ok`,
+//! `ok <JSON>` (for `state`), or `error <reason>`.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The longest control line accepted, in bytes.
+pub const MAX_CONTROL_LINE: usize = 4096;
+/// The most bytes one `garbage` command may send.
+pub const MAX_GARBAGE: usize = 65_536;
+
+/// The help text of the control protocol (also printed by `sim7600-sim --help`).
+pub const PROTOCOL_HELP: &str = "\
+CONTROL PROTOCOL (--control SOCKET: a unix stream socket, one command per line, one reply
+line per command: `ok`, `ok <JSON>` for state, or `error <reason>`):
+  call <number> [withheld] [<rings-interval-ms>]
+                      an incoming call: RING (+CLIP once AT+CLIP=1) now and every interval;
+                      ATS0=n answers it on the n-th RING
+  hangup              the caller hangs up: VOICE CALL: END: HHMMSS + NO CARRIER when
+                      answered, MISSED_CALL: <time> <number> when still ringing
+  dtmf <keys>         the caller presses keys (0-9 A-D * #): one +RXDTMF: <key> each
+  missed <number>     a call that rings once and is given up: RING, MISSED_CALL
+  sms <number> <text> an SMS arrives: stored on the SIM (split into concatenated parts when
+                      long), announced with +CMTI: \"SM\",<index> when AT+CNMI asks;
+                      in <text>, \\n is a line break and \\\\ a backslash
+  reset               the modem restarts: start-up lines, power-up settings, calls dropped
+  unplug              the USB cable is pulled: the pty closes (holders see EIO/EOF), the
+                      link is removed
+  plug                the cable is back: a new pty, the link points at it, start-up lines
+  stall <ms>          the modem answers nothing for <ms> (input meanwhile is lost)
+  garbage <n>         n random bytes on the port
+  state               JSON: port, identity, settings, calls, SIM storage, SMS sent by the
+                      host (decoded to number and text), SMS delivered, AT command history";
+
+/// One control command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlCommand {
+    /// An incoming call.
+    Call {
+        /// The caller's number (`+` for international).
+        number: String,
+        /// The caller withheld the number (`+CLIP: "",128,,,,1`).
+        withheld: bool,
+        /// Time between RINGs; `None` uses the configured default.
+        ring_interval: Option<Duration>,
+    },
+    /// The remote party hangs up.
+    Hangup,
+    /// The remote party presses keys.
+    Dtmf(String),
+    /// A call that rings once and is given up.
+    Missed(String),
+    /// An SMS arrives.
+    Sms {
+        /// The sender.
+        number: String,
+        /// The text.
+        text: String,
+    },
+    /// The modem restarts.
+    Reset,
+    /// The cable is pulled.
+    Unplug,
+    /// The cable is back.
+    Plug,
+    /// Answer nothing for a while.
+    Stall(Duration),
+    /// Random bytes on the port.
+    Garbage(usize),
+    /// Report the state as JSON.
+    State,
+}
+
+/// Why a control line or command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// The line is not a known command.
+    #[error(
+        "unknown control command {0:?} (try: call, hangup, dtmf, missed, sms, reset, unplug, plug, stall, garbage, state)"
+    )]
+    Unknown(String),
+    /// A command's argument is missing or malformed.
+    #[error("{command}: {problem}")]
+    BadArgument {
+        /// The command.
+        command: &'static str,
+        /// What is wrong, in words.
+        problem: String,
+    },
+    /// The modem cannot do it now (no call to hang up, SIM full, ...).
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn bad(command: &'static str, problem: impl Into<String>) -> ControlError {
+    ControlError::BadArgument {
+        command,
+        problem: problem.into(),
+    }
+}
+
+fn number(command: &'static str, s: Option<&str>) -> Result<String, ControlError> {
+    let s = s.ok_or_else(|| bad(command, "missing <number>"))?;
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad(
+            command,
+            format!("{s:?} is not a phone number (digits, optionally after a +, at most 20)"),
+        ));
+    }
+    Ok(s.to_string())
+}
+
+fn unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+impl ControlCommand {
+    /// Parses one control line (without its line end).
+    pub fn parse(line: &str) -> Result<ControlCommand, ControlError> {
+        let line = line.trim_end_matches(['\r', '\n']);
+        let trimmed = line.trim_start();
+        let (word, rest) = trimmed.split_once(' ').unwrap_or((trimmed, ""));
+        let mut args = rest.split_whitespace();
+        let no_more =
+            |command: &'static str, mut args: std::str::SplitWhitespace<'_>| match args.next() {
+                Some(extra) => Err(bad(command, format!("unexpected argument {extra:?}"))),
+                None => Ok(()),
+            };
+        let cmd = match word {
+            "call" => {
+                let number = number("call", args.next())?;
+                let mut withheld = false;
+                let mut ring_interval = None;
+                for a in args.by_ref() {
+                    if a == "withheld" && !withheld && ring_interval.is_none() {
+                        withheld = true;
+                    } else if ring_interval.is_none() {
+                        let ms: u64 = a.parse().map_err(|_| {
+                            bad(
+                                "call",
+                                format!("{a:?} is neither `withheld` nor a ring interval in ms"),
+                            )
+                        })?;
+                        if ms == 0 {
+                            return Err(bad("call", "the ring interval must be at least 1 ms"));
+                        }
+                        ring_interval = Some(Duration::from_millis(ms));
+                    } else {
+                        return Err(bad("call", format!("unexpected argument {a:?}")));
+                    }
+                }
+                ControlCommand::Call {
+                    number,
+                    withheld,
+                    ring_interval,
+                }
+            }
+            "hangup" => {
+                no_more("hangup", args)?;
+                ControlCommand::Hangup
+            }
+            "dtmf" => {
+                let keys = args.next().ok_or_else(|| bad("dtmf", "missing <keys>"))?;
+                if let Some(k) = keys
+                    .chars()
+                    .find(|c| !matches!(c, '0'..='9' | 'A'..='D' | '*' | '#'))
+                {
+                    return Err(bad(
+                        "dtmf",
+                        format!("{k:?} is not a DTMF key (0-9, A-D, *, #)"),
+                    ));
+                }
+                no_more("dtmf", args)?;
+                ControlCommand::Dtmf(keys.to_string())
+            }
+            "missed" => {
+                let n = number("missed", args.next())?;
+                no_more("missed", args)?;
+                ControlCommand::Missed(n)
+            }
+            "sms" => {
+                let rest = rest.trim_start();
+                let (num, text) = rest.split_once(' ').unwrap_or((rest, ""));
+                let number = number("sms", Some(num).filter(|s| !s.is_empty()))?;
+                if text.is_empty() {
+                    return Err(bad("sms", "missing <text>"));
+                }
+                ControlCommand::Sms {
+                    number,
+                    text: unescape(text),
+                }
+            }
+            "reset" => {
+                no_more("reset", args)?;
+                ControlCommand::Reset
+            }
+            "unplug" => {
+                no_more("unplug", args)?;
+                ControlCommand::Unplug
+            }
+            "plug" => {
+                no_more("plug", args)?;
+                ControlCommand::Plug
+            }
+            "stall" => {
+                let a = args.next().ok_or_else(|| bad("stall", "missing <ms>"))?;
+                let ms: u64 = a
+                    .parse()
+                    .map_err(|_| bad("stall", format!("{a:?} is not a number of milliseconds")))?;
+                no_more("stall", args)?;
+                ControlCommand::Stall(Duration::from_millis(ms))
+            }
+            "garbage" => {
+                let a = args.next().ok_or_else(|| bad("garbage", "missing <n>"))?;
+                let n: usize = a
+                    .parse()
+                    .map_err(|_| bad("garbage", format!("{a:?} is not a byte count")))?;
+                if n > MAX_GARBAGE {
+                    return Err(bad(
+                        "garbage",
+                        format!("{n} bytes is more than {MAX_GARBAGE}"),
+                    ));
+                }
+                no_more("garbage", args)?;
+                ControlCommand::Garbage(n)
+            }
+            "state" => {
+                no_more("state", args)?;
+                ControlCommand::State
+            }
+            _ => return Err(ControlError::Unknown(line.chars().take(80).collect())),
+        };
+        Ok(cmd)
+    }
+}
+
+impl fmt::Display for ControlCommand {
+    /// The control line for this command (what [`ControlCommand::parse`] reads back).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ControlCommand::Call {
+                number,
+                withheld,
+                ring_interval,
+            } => {
+                write!(f, "call {number}")?;
+                if *withheld {
+                    write!(f, " withheld")?;
+                }
+                if let Some(i) = ring_interval {
+                    write!(f, " {}", i.as_millis().max(1))?;
+                }
+                Ok(())
+            }
+            ControlCommand::Hangup => write!(f, "hangup"),
+            ControlCommand::Dtmf(k) => write!(f, "dtmf {k}"),
+            ControlCommand::Missed(n) => write!(f, "missed {n}"),
+            ControlCommand::Sms { number, text } => write!(f, "sms {number} {}", escape(text)),
+            ControlCommand::Reset => write!(f, "reset"),
+            ControlCommand::Unplug => write!(f, "unplug"),
+            ControlCommand::Plug => write!(f, "plug"),
+            ControlCommand::Stall(d) => write!(f, "stall {}", d.as_millis()),
+            ControlCommand::Garbage(n) => write!(f, "garbage {n}"),
+            ControlCommand::State => write!(f, "state"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_survives_a_round_trip_through_its_line() {
+        let all = [
+            ControlCommand::Call {
+                number: "+491761234567".into(),
+                withheld: true,
+                ring_interval: Some(Duration::from_millis(50)),
+            },
+            ControlCommand::Call {
+                number: "0123".into(),
+                withheld: false,
+                ring_interval: None,
+            },
+            ControlCommand::Hangup,
+            ControlCommand::Dtmf("12*#AD".into()),
+            ControlCommand::Missed("07712345678".into()),
+            ControlCommand::Sms {
+                number: "+4917".into(),
+                text: "two\nlines \\ and spaces".into(),
+            },
+            ControlCommand::Reset,
+            ControlCommand::Unplug,
+            ControlCommand::Plug,
+            ControlCommand::Stall(Duration::from_millis(250)),
+            ControlCommand::Garbage(17),
+            ControlCommand::State,
+        ];
+        for c in all {
+            assert_eq!(ControlCommand::parse(&c.to_string()), Ok(c));
+        }
+    }
+
+    #[test]
+    fn bad_lines_name_the_command_and_the_problem() {
+        let err = |l: &str| ControlCommand::parse(l).unwrap_err().to_string();
+        assert!(err("call").contains("call: missing <number>"));
+        assert!(err("call 12ab").contains("is not a phone number"));
+        assert!(err("call 123 soon").contains("neither `withheld` nor a ring interval"));
+        assert!(err("dtmf 12x").contains("'x' is not a DTMF key"));
+        assert!(err("sms 123").contains("missing <text>"));
+        assert!(err("garbage 999999").contains("more than"));
+        assert!(err("dance").contains("unknown control command"));
+        assert!(err("hangup now").contains("unexpected argument"));
+    }
+}

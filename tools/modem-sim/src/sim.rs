@@ -1,0 +1,683 @@
+//! The simulator's I/O: it owns the pseudo-terminal (and the `--link` symlink to it), the
+//! control socket, the transcript and the one thread that drives the [`Modem`]. The
+//! thread sleeps in poll(2) on the pty, the control socket and a wake-up pipe, with a
+//! timeout for the modem's next timer: no busy-waiting. Each control connection gets a
+//! thread that reads lines and hands them to the loop, so the modem has a single owner.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read as _, Write as _};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+
+use crate::config::SimConfig;
+use crate::control::{ControlCommand, ControlError, MAX_CONTROL_LINE};
+use crate::modem::{Modem, ModemState};
+use crate::pdu::SmsTime;
+
+/// Output for the host that may wait unread in the simulator (beyond the pty's own
+/// buffer) before the oldest bytes are dropped, as a USB modem drops what nobody reads.
+pub const MAX_PENDING_OUTPUT: usize = 65_536;
+/// Bytes read from the pty at once.
+pub const READ_CHUNK: usize = 4096;
+
+/// What can go wrong running the simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// openpty, termios or fcntl failed.
+    #[error("cannot set up the pseudo-terminal: {0}")]
+    Pty(#[source] nix::Error),
+    /// The link could not be made or replaced.
+    #[error("cannot link {path} to the port: {source}")]
+    Link {
+        /// The link path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The link path is a real file or folder, which the simulator will not delete.
+    #[error("cannot link {0} to the port: it exists and is not a symlink")]
+    LinkOccupied(PathBuf),
+    /// The control socket could not be bound.
+    #[error("cannot listen on the control socket {path}: {source}")]
+    Control {
+        /// The socket path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The transcript could not be created.
+    #[error("cannot write the transcript {path}: {source}")]
+    Record {
+        /// The transcript path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The wake-up pipe or the simulator thread could not be created.
+    #[error("cannot start the simulator thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// The simulator has stopped.
+    #[error("the simulator has stopped")]
+    Stopped,
+    /// The modem refused a control command.
+    #[error("control command refused: {0}")]
+    Refused(#[from] ControlError),
+}
+
+/// The simulator's state as `state` reports it: the port, then everything the modem knows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SimState {
+    /// The pty slave the host opens, while plugged.
+    pub port: Option<PathBuf>,
+    /// The `--link` symlink, if configured.
+    pub link: Option<PathBuf>,
+    /// Whether the cable is in.
+    pub plugged: bool,
+    /// The modem.
+    #[serde(flatten)]
+    pub modem: ModemState,
+}
+
+type Reply = Result<Option<SimState>, ControlError>;
+
+enum Request {
+    Control(ControlCommand, mpsc::Sender<Reply>),
+    Shutdown,
+}
+
+/// Wakes the loop from another thread: one byte into a non-blocking pipe.
+#[derive(Debug, Clone)]
+struct Waker(Arc<OwnedFd>);
+
+impl Waker {
+    fn wake(&self) {
+        // A full pipe already guarantees a wake-up, so EAGAIN is fine to ignore.
+        let _ = nix::unistd::write(self.0.as_fd(), &[1]);
+    }
+}
+
+/// The entry point: [`Simulator::start`].
+#[derive(Debug)]
+pub struct Simulator;
+
+/// A running simulator. Dropping it stops the simulator, removes the link and the
+/// control socket, and ends every control connection.
+#[derive(Debug)]
+pub struct SimHandle {
+    requests: mpsc::Sender<Request>,
+    waker: Waker,
+    thread: Option<JoinHandle<()>>,
+    port: Arc<Mutex<Option<PathBuf>>>,
+    link: Option<PathBuf>,
+    control: Option<PathBuf>,
+}
+
+struct Pty {
+    master: OwnedFd,
+    // Held so that the master never sees a hang-up while no host has the port open.
+    _slave: OwnedFd,
+    path: PathBuf,
+}
+
+fn open_pty() -> Result<Pty, SimError> {
+    let pair = nix::pty::openpty(None, None).map_err(SimError::Pty)?;
+    let mut t = tcgetattr(&pair.slave).map_err(SimError::Pty)?;
+    cfmakeraw(&mut t);
+    tcsetattr(&pair.slave, SetArg::TCSANOW, &t).map_err(SimError::Pty)?;
+    let flags = fcntl(&pair.master, FcntlArg::F_GETFL).map_err(SimError::Pty)?;
+    fcntl(
+        &pair.master,
+        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    )
+    .map_err(SimError::Pty)?;
+    let path = nix::unistd::ttyname(&pair.slave).map_err(SimError::Pty)?;
+    Ok(Pty {
+        master: pair.master,
+        _slave: pair.slave,
+        path,
+    })
+}
+
+fn place_link(link: &Path, target: &Path) -> Result<(), SimError> {
+    let err = |source| SimError::Link {
+        path: link.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = link.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    match std::fs::symlink_metadata(link) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::remove_file(link).map_err(err)?,
+        Ok(_) => return Err(SimError::LinkOccupied(link.to_path_buf())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    std::os::unix::fs::symlink(target, link).map_err(err)
+}
+
+/// Removes `link` if it still points at `target` (someone else's link is left alone).
+fn remove_link(link: &Path, target: &Path) {
+    if std::fs::read_link(link).is_ok_and(|t| t == target) {
+        let _ = std::fs::remove_file(link);
+    }
+}
+
+fn bind_control(path: &Path) -> Result<UnixListener, SimError> {
+    let err = |source| SimError::Control {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    // A socket left by a simulator that was killed is stale: nobody can be listening,
+    // since binding would otherwise have failed for them too. Anything else is kept.
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if m.file_type().is_socket() && UnixStream::connect(path).is_err() {
+            std::fs::remove_file(path).map_err(err)?;
+        }
+    }
+    let listener = UnixListener::bind(path).map_err(err)?;
+    listener.set_nonblocking(true).map_err(err)?;
+    Ok(listener)
+}
+
+/// Escapes bytes for one transcript line.
+fn escape_bytes(bytes: &[u8]) -> String {
+    let mut s = String::new();
+    for &b in bytes {
+        match b {
+            b'\r' => s.push_str("\\r"),
+            b'\n' => s.push_str("\\n"),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7E => s.push(char::from(b)),
+            _ => s.push_str(&format!("\\x{b:02X}")),
+        }
+    }
+    s
+}
+
+struct Recorder {
+    file: Option<File>,
+}
+
+impl Recorder {
+    fn line(&mut self, direction: &str, text: &str) {
+        let Some(f) = self.file.as_mut() else { return };
+        let now = SystemTime::now();
+        let ms = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.subsec_millis())
+            .unwrap_or(0);
+        // A transcript that cannot be written must not stop the modem.
+        let _ = writeln!(
+            f,
+            "{}.{ms:03}Z {direction} {text}",
+            SmsTime::from_system(now).iso()
+        );
+    }
+}
+
+impl Simulator {
+    /// Opens the pty, places the link, binds the control socket, opens the transcript and
+    /// starts the modem (its start-up lines wait in the port for the first reader).
+    pub fn start(config: SimConfig) -> Result<SimHandle, SimError> {
+        let pty = open_pty()?;
+        if let Some(link) = &config.link {
+            place_link(link, &pty.path)?;
+        }
+        let listener = match &config.control {
+            Some(path) => Some(bind_control(path)?),
+            None => None,
+        };
+        let record = match &config.record {
+            Some(path) => Some(File::create(path).map_err(|source| SimError::Record {
+                path: path.clone(),
+                source,
+            })?),
+            None => None,
+        };
+        let (wake_rx, wake_tx) = nix::unistd::pipe().map_err(|e| SimError::Thread(e.into()))?;
+        for fd in [&wake_rx, &wake_tx] {
+            let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(SimError::Pty)?;
+            fcntl(
+                fd,
+                FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+            )
+            .map_err(SimError::Pty)?;
+        }
+        let waker = Waker(Arc::new(wake_tx));
+        let (tx, rx) = mpsc::channel();
+        let port = Arc::new(Mutex::new(Some(pty.path.clone())));
+        let mut event_loop = EventLoop {
+            modem: Modem::new(&config),
+            pty: Some(pty),
+            pending: Vec::new(),
+            link: config.link.clone(),
+            control_path: config.control.clone(),
+            listener,
+            clients: Vec::new(),
+            requests: rx,
+            requests_tx: tx.clone(),
+            wake_rx,
+            waker: waker.clone(),
+            recorder: Recorder { file: record },
+            port: Arc::clone(&port),
+        };
+        let thread = std::thread::Builder::new()
+            .name("sim7600-sim".into())
+            .spawn(move || event_loop.run())
+            .map_err(SimError::Thread)?;
+        Ok(SimHandle {
+            requests: tx,
+            waker,
+            thread: Some(thread),
+            port,
+            link: config.link,
+            control: config.control,
+        })
+    }
+}
+
+impl SimHandle {
+    /// The path a host opens: the link if one is configured, else the pty slave.
+    pub fn port(&self) -> PathBuf {
+        match &self.link {
+            Some(l) => l.clone(),
+            None => self.pty_path().unwrap_or_default(),
+        }
+    }
+
+    /// The pty slave while plugged (it changes with every `plug`).
+    pub fn pty_path(&self) -> Option<PathBuf> {
+        self.port.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The `--link` path, if configured.
+    pub fn link(&self) -> Option<&Path> {
+        self.link.as_deref()
+    }
+
+    /// The control socket, if configured.
+    pub fn control_socket(&self) -> Option<&Path> {
+        self.control.as_deref()
+    }
+
+    fn request(&self, cmd: ControlCommand) -> Result<Option<SimState>, SimError> {
+        let (tx, rx) = mpsc::channel();
+        self.requests
+            .send(Request::Control(cmd, tx))
+            .map_err(|_| SimError::Stopped)?;
+        self.waker.wake();
+        Ok(rx.recv().map_err(|_| SimError::Stopped)??)
+    }
+
+    /// Runs any control command (what a line on the control socket does).
+    pub fn command(&self, cmd: ControlCommand) -> Result<(), SimError> {
+        self.request(cmd).map(|_| ())
+    }
+
+    /// An incoming call from `number`.
+    pub fn call(
+        &self,
+        number: &str,
+        withheld: bool,
+        ring_interval: Option<Duration>,
+    ) -> Result<(), SimError> {
+        self.command(ControlCommand::Call {
+            number: number.into(),
+            withheld,
+            ring_interval,
+        })
+    }
+
+    /// The caller hangs up.
+    pub fn hangup(&self) -> Result<(), SimError> {
+        self.command(ControlCommand::Hangup)
+    }
+
+    /// The caller presses `keys`.
+    pub fn dtmf(&self, keys: &str) -> Result<(), SimError> {
+        self.command(ControlCommand::Dtmf(keys.into()))
+    }
+
+    /// A call from `number` rings once and is given up.
+    pub fn missed(&self, number: &str) -> Result<(), SimError> {
+        self.command(ControlCommand::Missed(number.into()))
+    }
+
+    /// An SMS from `number` arrives.
+    pub fn sms(&self, number: &str, text: &str) -> Result<(), SimError> {
+        self.command(ControlCommand::Sms {
+            number: number.into(),
+            text: text.into(),
+        })
+    }
+
+    /// The modem restarts.
+    pub fn reset(&self) -> Result<(), SimError> {
+        self.command(ControlCommand::Reset)
+    }
+
+    /// The cable is pulled.
+    pub fn unplug(&self) -> Result<(), SimError> {
+        self.command(ControlCommand::Unplug)
+    }
+
+    /// The cable is back.
+    pub fn plug(&self) -> Result<(), SimError> {
+        self.command(ControlCommand::Plug)
+    }
+
+    /// The modem answers nothing for `d`.
+    pub fn stall(&self, d: Duration) -> Result<(), SimError> {
+        self.command(ControlCommand::Stall(d))
+    }
+
+    /// `n` random bytes on the port.
+    pub fn garbage(&self, n: usize) -> Result<(), SimError> {
+        self.command(ControlCommand::Garbage(n))
+    }
+
+    /// Everything the simulator knows.
+    pub fn state(&self) -> Result<SimState, SimError> {
+        self.request(ControlCommand::State)?
+            .ok_or(SimError::Stopped)
+    }
+
+    /// Stops the simulator (what dropping the handle does).
+    pub fn stop(self) {}
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        let _ = self.requests.send(Request::Shutdown);
+        self.waker.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct EventLoop {
+    modem: Modem,
+    pty: Option<Pty>,
+    pending: Vec<u8>,
+    link: Option<PathBuf>,
+    control_path: Option<PathBuf>,
+    listener: Option<UnixListener>,
+    clients: Vec<(UnixStream, JoinHandle<()>)>,
+    requests: mpsc::Receiver<Request>,
+    requests_tx: mpsc::Sender<Request>,
+    wake_rx: OwnedFd,
+    waker: Waker,
+    recorder: Recorder,
+    port: Arc<Mutex<Option<PathBuf>>>,
+}
+
+impl EventLoop {
+    fn run(&mut self) {
+        self.flush();
+        loop {
+            let timeout = match self.modem.next_deadline() {
+                Some(t) => {
+                    let d = t.saturating_duration_since(Instant::now());
+                    // Round up so that the deadline has passed when poll returns.
+                    PollTimeout::try_from(d + Duration::from_micros(999))
+                        .unwrap_or(PollTimeout::MAX)
+                }
+                None => PollTimeout::NONE,
+            };
+            let (wake, master_in, master_out, listen) = {
+                let mut fds = vec![PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN)];
+                if let Some(pty) = &self.pty {
+                    let mut flags = PollFlags::POLLIN;
+                    if !self.pending.is_empty() {
+                        flags |= PollFlags::POLLOUT;
+                    }
+                    fds.push(PollFd::new(pty.master.as_fd(), flags));
+                }
+                let listen_at = self.listener.as_ref().map(|l| {
+                    fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+                    fds.len() - 1
+                });
+                match poll(&mut fds, timeout) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(_) => return self.shutdown(),
+                }
+                let has = |i: usize, f: PollFlags| {
+                    fds.get(i)
+                        .and_then(PollFd::revents)
+                        .is_some_and(|r| r.intersects(f))
+                };
+                let master_at = self.pty.as_ref().map(|_| 1);
+                (
+                    has(0, PollFlags::POLLIN),
+                    master_at.is_some_and(|i| {
+                        has(
+                            i,
+                            PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR,
+                        )
+                    }),
+                    master_at.is_some_and(|i| has(i, PollFlags::POLLOUT)),
+                    listen_at.is_some_and(|i| has(i, PollFlags::POLLIN)),
+                )
+            };
+            let now = Instant::now();
+            self.modem.tick(now);
+            if master_in {
+                self.read_port(now);
+            }
+            if listen {
+                self.accept();
+            }
+            if wake {
+                let mut buf = [0u8; 64];
+                while matches!(nix::unistd::read(&self.wake_rx, &mut buf), Ok(n) if n > 0) {}
+                while let Ok(req) = self.requests.try_recv() {
+                    match req {
+                        Request::Control(cmd, reply) => {
+                            let r = self.control(cmd);
+                            let _ = reply.send(r);
+                        }
+                        Request::Shutdown => return self.shutdown(),
+                    }
+                }
+            }
+            let _ = master_out;
+            self.flush();
+        }
+    }
+
+    fn read_port(&mut self, now: Instant) {
+        let Some(pty) = &self.pty else { return };
+        let mut buf = [0u8; READ_CHUNK];
+        match nix::unistd::read(&pty.master, &mut buf) {
+            Ok(n) if n > 0 => {
+                let bytes = buf.get(..n).unwrap_or(&[]);
+                self.recorder.line("host>", &escape_bytes(bytes));
+                self.modem.feed(bytes, now);
+            }
+            // EIO cannot happen while we hold the slave; EAGAIN is a spurious wake-up.
+            _ => {}
+        }
+    }
+
+    fn flush(&mut self) {
+        let out = self.modem.take_output();
+        if self.pty.is_none() {
+            return;
+        }
+        if !out.is_empty() {
+            self.recorder.line("modem>", &escape_bytes(&out));
+            self.pending.extend_from_slice(&out);
+        }
+        if self.pending.len() > MAX_PENDING_OUTPUT {
+            let excess = self.pending.len() - MAX_PENDING_OUTPUT;
+            self.pending.drain(..excess);
+        }
+        let Some(pty) = &self.pty else { return };
+        while !self.pending.is_empty() {
+            match nix::unistd::write(&pty.master, &self.pending) {
+                Ok(n) if n > 0 => {
+                    self.pending.drain(..n);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn accept(&mut self) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        while let Ok((stream, _)) = listener.accept() {
+            let Ok(reader) = stream.try_clone() else {
+                continue;
+            };
+            if stream.set_nonblocking(false).is_err() {
+                continue;
+            }
+            let tx = self.requests_tx.clone();
+            let waker = self.waker.clone();
+            let spawned = std::thread::Builder::new()
+                .name("sim7600-sim-control".into())
+                .spawn(move || serve_client(reader, tx, waker));
+            if let Ok(handle) = spawned {
+                self.clients.push((stream, handle));
+            }
+        }
+        // Forget connections whose threads have ended.
+        let (done, alive): (Vec<_>, Vec<_>) = std::mem::take(&mut self.clients)
+            .into_iter()
+            .partition(|(_, h)| h.is_finished());
+        for (_, h) in done {
+            let _ = h.join();
+        }
+        self.clients = alive;
+    }
+
+    fn control(&mut self, cmd: ControlCommand) -> Reply {
+        self.recorder.line("control>", &cmd.to_string());
+        let now = Instant::now();
+        match cmd {
+            ControlCommand::State => return Ok(Some(self.state())),
+            ControlCommand::Unplug => {
+                let Some(pty) = self.pty.take() else {
+                    return Err(ControlError::Refused("already unplugged".into()));
+                };
+                if let Some(link) = &self.link {
+                    remove_link(link, &pty.path);
+                }
+                *self.port.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                self.pending.clear();
+                self.modem.take_output();
+                // Dropping both ends: the holder's next read or write fails with EIO.
+                drop(pty);
+            }
+            ControlCommand::Plug => {
+                if self.pty.is_some() {
+                    return Err(ControlError::Refused("already plugged".into()));
+                }
+                let pty = open_pty().map_err(|e| ControlError::Refused(e.to_string()))?;
+                if let Some(link) = &self.link {
+                    place_link(link, &pty.path)
+                        .map_err(|e| ControlError::Refused(e.to_string()))?;
+                }
+                *self.port.lock().unwrap_or_else(|e| e.into_inner()) = Some(pty.path.clone());
+                self.pty = Some(pty);
+                self.modem.power_on();
+            }
+            other => self.modem.control(&other, now)?,
+        }
+        Ok(None)
+    }
+
+    fn state(&self) -> SimState {
+        SimState {
+            port: self.pty.as_ref().map(|p| p.path.clone()),
+            link: self.link.clone(),
+            plugged: self.pty.is_some(),
+            modem: self.modem.state(),
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.flush();
+        if let (Some(link), Some(pty)) = (&self.link, &self.pty) {
+            remove_link(link, &pty.path);
+        }
+        if let (Some(path), Some(_)) = (&self.control_path, self.listener.take()) {
+            let _ = std::fs::remove_file(path);
+        }
+        for (stream, handle) in std::mem::take(&mut self.clients) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            let _ = handle.join();
+        }
+    }
+}
+
+/// One control connection: a line in, a reply line out, until the peer closes.
+fn serve_client(stream: UnixStream, requests: mpsc::Sender<Request>, waker: Waker) {
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        match (&mut reader)
+            .take(MAX_CONTROL_LINE as u64 + 1)
+            .read_line(&mut line)
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let reply = if line.len() > MAX_CONTROL_LINE && !line.ends_with('\n') {
+            // Skip the rest of an over-long line so the next one starts clean.
+            let mut rest = Vec::new();
+            if reader.read_until(b'\n', &mut rest).is_err() {
+                return;
+            }
+            format!("error the line is longer than {MAX_CONTROL_LINE} bytes")
+        } else if line.trim().is_empty() {
+            continue;
+        } else {
+            match ControlCommand::parse(line.trim_end()) {
+                Err(e) => format!("error {e}"),
+                Ok(cmd) => {
+                    let (tx, rx) = mpsc::channel();
+                    if requests.send(Request::Control(cmd, tx)).is_err() {
+                        return;
+                    }
+                    waker.wake();
+                    match rx.recv() {
+                        Err(_) => return,
+                        Ok(Ok(None)) => "ok".to_string(),
+                        Ok(Ok(Some(state))) => match serde_json::to_string(&state) {
+                            Ok(json) => format!("ok {json}"),
+                            Err(e) => format!("error cannot encode the state: {e}"),
+                        },
+                        Ok(Err(e)) => format!("error {e}"),
+                    }
+                }
+            }
+        };
+        if writer.write_all(format!("{reply}\n").as_bytes()).is_err() {
+            return;
+        }
+    }
+}
