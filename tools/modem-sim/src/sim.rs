@@ -442,7 +442,7 @@ impl EventLoop {
                 }
                 None => PollTimeout::NONE,
             };
-            let (wake, master_in, master_out, listen) = {
+            let (wake, master_in, listen) = {
                 let mut fds = vec![PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN)];
                 if let Some(pty) = &self.pty {
                     let mut flags = PollFlags::POLLIN;
@@ -473,7 +473,6 @@ impl EventLoop {
                             PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR,
                         )
                     }),
-                    master_at.is_some_and(|i| has(i, PollFlags::POLLOUT)),
                     listen_at.is_some_and(|i| has(i, PollFlags::POLLIN)),
                 )
             };
@@ -498,7 +497,6 @@ impl EventLoop {
                     }
                 }
             }
-            let _ = master_out;
             self.flush();
         }
     }
