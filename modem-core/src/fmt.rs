@@ -78,7 +78,6 @@ macro_rules! error {
 
 /// Bytes shown as text in logs, with non-printable bytes escaped, for `{}` in log and
 /// `{}` in defmt alike.
-#[allow(dead_code)] // used by the digester
 pub(crate) struct LossyBytes<'a>(pub(crate) &'a [u8]);
 
 impl core::fmt::Debug for LossyBytes<'_> {
