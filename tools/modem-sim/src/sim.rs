@@ -29,6 +29,10 @@ use crate::pdu::SmsTime;
 pub const MAX_PENDING_OUTPUT: usize = 65_536;
 /// Bytes read from the pty at once.
 pub const READ_CHUNK: usize = 4096;
+/// While no host has the port open, how often the simulator looks whether one opened it.
+/// (The simulator keeps no descriptor of the port's own, so that it never shows up as a
+/// holder of the port in /proc, just as nobody holds a real ttyUSB2 that is not in use.)
+pub const HANGUP_RECHECK: Duration = Duration::from_millis(5);
 
 /// What can go wrong running the simulator.
 #[derive(Debug, thiserror::Error)]
@@ -127,8 +131,6 @@ pub struct SimHandle {
 
 struct Pty {
     master: OwnedFd,
-    // Held so that the master never sees a hang-up while no host has the port open.
-    _slave: OwnedFd,
     path: PathBuf,
 }
 
@@ -146,7 +148,6 @@ fn open_pty() -> Result<Pty, SimError> {
     let path = nix::unistd::ttyname(&pair.slave).map_err(SimError::Pty)?;
     Ok(Pty {
         master: pair.master,
-        _slave: pair.slave,
         path,
     })
 }
@@ -430,10 +431,32 @@ struct EventLoop {
 }
 
 impl EventLoop {
+    /// Whether no host has the port open (the master reports a hang-up).
+    fn probe_hangup(&self) -> bool {
+        let Some(pty) = &self.pty else { return false };
+        let mut fds = [PollFd::new(pty.master.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(_) => fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLHUP) && !r.contains(PollFlags::POLLIN)),
+            Err(_) => false,
+        }
+    }
+
     fn run(&mut self) {
-        self.flush();
         loop {
-            let timeout = match self.modem.next_deadline() {
+            // While no host has the port open, the master reports POLLHUP without end, so
+            // it is left out of the poll set and looked at again every HANGUP_RECHECK.
+            let hung_up = self.probe_hangup();
+            if !hung_up {
+                self.flush();
+            }
+            let mut deadline = self.modem.next_deadline();
+            if hung_up {
+                let recheck = Instant::now() + HANGUP_RECHECK;
+                deadline = Some(deadline.map_or(recheck, |d| d.min(recheck)));
+            }
+            let timeout = match deadline {
                 Some(t) => {
                     let d = t.saturating_duration_since(Instant::now());
                     // Round up so that the deadline has passed when poll returns.
@@ -444,13 +467,17 @@ impl EventLoop {
             };
             let (wake, master_in, listen) = {
                 let mut fds = vec![PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN)];
-                if let Some(pty) = &self.pty {
-                    let mut flags = PollFlags::POLLIN;
-                    if !self.pending.is_empty() {
-                        flags |= PollFlags::POLLOUT;
+                let master_at = match &self.pty {
+                    Some(pty) if !hung_up => {
+                        let mut flags = PollFlags::POLLIN;
+                        if !self.pending.is_empty() {
+                            flags |= PollFlags::POLLOUT;
+                        }
+                        fds.push(PollFd::new(pty.master.as_fd(), flags));
+                        Some(fds.len() - 1)
                     }
-                    fds.push(PollFd::new(pty.master.as_fd(), flags));
-                }
+                    _ => None,
+                };
                 let listen_at = self.listener.as_ref().map(|l| {
                     fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
                     fds.len() - 1
@@ -464,15 +491,9 @@ impl EventLoop {
                         .and_then(PollFd::revents)
                         .is_some_and(|r| r.intersects(f))
                 };
-                let master_at = self.pty.as_ref().map(|_| 1);
                 (
                     has(0, PollFlags::POLLIN),
-                    master_at.is_some_and(|i| {
-                        has(
-                            i,
-                            PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR,
-                        )
-                    }),
+                    master_at.is_some_and(|i| has(i, PollFlags::POLLIN)),
                     listen_at.is_some_and(|i| has(i, PollFlags::POLLIN)),
                 )
             };
@@ -497,7 +518,7 @@ impl EventLoop {
                     }
                 }
             }
-            self.flush();
+            self.take_modem_output();
         }
     }
 
@@ -510,24 +531,29 @@ impl EventLoop {
                 self.recorder.line("host>", &escape_bytes(bytes));
                 self.modem.feed(bytes, now);
             }
-            // EIO cannot happen while we hold the slave; EAGAIN is a spurious wake-up.
+            // EIO: the host closed the port (the next probe sees the hang-up); EAGAIN: a
+            // spurious wake-up.
             _ => {}
         }
     }
 
-    fn flush(&mut self) {
+    /// Moves what the modem said into the queue for the port (dropped while unplugged).
+    fn take_modem_output(&mut self) {
         let out = self.modem.take_output();
-        if self.pty.is_none() {
+        if self.pty.is_none() || out.is_empty() {
             return;
         }
-        if !out.is_empty() {
-            self.recorder.line("modem>", &escape_bytes(&out));
-            self.pending.extend_from_slice(&out);
-        }
+        self.recorder.line("modem>", &escape_bytes(&out));
+        self.pending.extend_from_slice(&out);
         if self.pending.len() > MAX_PENDING_OUTPUT {
             let excess = self.pending.len() - MAX_PENDING_OUTPUT;
             self.pending.drain(..excess);
         }
+    }
+
+    /// Writes as much of the queue as the port takes (only while a host has it open).
+    fn flush(&mut self) {
+        self.take_modem_output();
         let Some(pty) = &self.pty else { return };
         while !self.pending.is_empty() {
             match nix::unistd::write(&pty.master, &self.pending) {
@@ -615,7 +641,9 @@ impl EventLoop {
     }
 
     fn shutdown(&mut self) {
-        self.flush();
+        if !self.probe_hangup() {
+            self.flush();
+        }
         if let (Some(link), Some(pty)) = (&self.link, &self.pty) {
             remove_link(link, &pty.path);
         }

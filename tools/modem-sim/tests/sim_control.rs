@@ -272,3 +272,41 @@ fn a_link_over_a_real_file_is_refused_not_deleted() {
     assert!(err.contains("exists and is not a symlink"), "{err}");
     assert_eq!(std::fs::read_to_string(file).unwrap(), "keep me");
 }
+
+/// Which of this process's descriptors point at `device`.
+fn own_descriptors_on(device: &Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == device))
+        .count()
+}
+
+#[test]
+fn the_simulator_itself_never_holds_the_port_so_it_looks_free_when_nobody_uses_it() {
+    let sim = Simulator::start(SimConfig::default()).unwrap();
+    let device = sim.pty_path().unwrap();
+    assert_eq!(own_descriptors_on(&device), 0);
+    let port = Port::open(&device);
+    assert_eq!(own_descriptors_on(&device), 1);
+    drop(port);
+    assert_eq!(own_descriptors_on(&device), 0);
+}
+
+#[test]
+fn a_host_that_closes_and_reopens_the_port_keeps_talking() {
+    let (sim, port) = fresh();
+    drop(port);
+    // What the modem says while nobody listens waits for the next host.
+    sim.sms("111", "while away").unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    let mut port = Port::open(&sim.port());
+    assert_eq!(
+        port.expect("+CMTI: \"SM\",0\r\n"),
+        "\r\n+CMTI: \"SM\",0\r\n"
+    );
+    assert_eq!(port.at("AT"), "\r\nOK\r\n");
+    drop(port);
+    let mut port = Port::open(&sim.port());
+    assert_eq!(port.at("AT+CSQ"), "\r\n+CSQ: 16,99\r\n\r\nOK\r\n");
+}
