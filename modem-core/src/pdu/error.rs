@@ -80,7 +80,7 @@ pub enum DecodeError {
     },
     /// A character of the hex text is not a hex digit.
     InvalidHexDigit {
-        /// Zero-based position of the character in the hex text.
+        /// Zero-based byte offset of the character in the hex text.
         position: usize,
     },
     /// The PDU is longer than any SMS PDU can be.
