@@ -173,3 +173,17 @@ fn smsd_started_by_script_is_stopped_when_the_rig_is_dropped_too() {
         "daemonised smsd {pid} outlived the rig"
     );
 }
+
+#[test]
+fn unplugging_the_simulated_modem_under_smsd_gives_the_io_errors_of_a_vanished_usb_port() {
+    let mut rig = Rig::simulated(SimConfig::default()).unwrap();
+    rig.start_smsd().unwrap();
+    rig.sim().unwrap().unplug().unwrap();
+    let smsd = rig.smsd().unwrap();
+    wait_for("smsd to log the lost port", SMS_TIMEOUT, || {
+        let log = smsd.log();
+        (log.contains("error 5") || log.contains("Input/output error")).then_some(())
+    })
+    .unwrap();
+    assert!(smsd.is_running(), "smsd neither reopens nor exits");
+}

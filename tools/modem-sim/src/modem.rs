@@ -1204,7 +1204,10 @@ impl Modem {
                         "a call is already in progress".into(),
                     ));
                 }
-                let interval = ring_interval.unwrap_or(self.default_ring_interval);
+                // A zero interval would make every tick ring forever.
+                let interval = ring_interval
+                    .unwrap_or(self.default_ring_interval)
+                    .max(Duration::from_millis(1));
                 self.call = Some(Call {
                     number: number.clone(),
                     withheld: *withheld,
@@ -1467,6 +1470,39 @@ mod tests {
         m.tick(now + Duration::from_millis(250));
         assert_eq!(m.take_output(), b"\r\nRING\r\n\r\nRING\r\n");
         assert_eq!(m.state().calls[0].rings, 3);
+    }
+
+    #[test]
+    fn random_bytes_from_the_host_never_panic_the_modem() {
+        let (mut m, now) = modem();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let fragments: [&[u8]; 6] = [
+            b"AT+CMGS=20\r",
+            b"AT+CMGF=1;+CMGS=\"1\"\r",
+            b"AT+CMGR=0;+CMGL=4;+CPMS=\"SM\"\r",
+            b"\x1A",
+            b"ATS0=999;+CLCC;+CNMI=,,,,,,\r",
+            b"AT+CREG=\"\r",
+        ];
+        m.control(
+            &ControlCommand::Sms {
+                number: "1".into(),
+                text: "x".into(),
+            },
+            now,
+        )
+        .unwrap();
+        for round in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if round % 7 == 0 {
+                m.feed(fragments[(x % 6) as usize], now);
+            } else {
+                m.feed(&[(x >> 32) as u8], now);
+            }
+        }
+        m.take_output();
     }
 
     #[test]

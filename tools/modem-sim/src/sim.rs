@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 
@@ -76,6 +76,9 @@ pub enum SimError {
     /// The simulator has stopped.
     #[error("the simulator has stopped")]
     Stopped,
+    /// The configuration cannot work.
+    #[error("invalid simulator configuration: {0}")]
+    Config(String),
     /// The modem refused a control command.
     #[error("control command refused: {0}")]
     Refused(#[from] ControlError),
@@ -135,19 +138,30 @@ struct Pty {
 }
 
 fn open_pty() -> Result<Pty, SimError> {
-    let pair = nix::pty::openpty(None, None).map_err(SimError::Pty)?;
-    let mut t = tcgetattr(&pair.slave).map_err(SimError::Pty)?;
-    cfmakeraw(&mut t);
-    tcsetattr(&pair.slave, SetArg::TCSANOW, &t).map_err(SimError::Pty)?;
-    let flags = fcntl(&pair.master, FcntlArg::F_GETFL).map_err(SimError::Pty)?;
-    fcntl(
-        &pair.master,
-        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    // posix_openpt rather than openpty: the master must be close-on-exec from its first
+    // moment, or a process spawned meanwhile (smsd, say) inherits it and `unplug` can no
+    // longer close the port under its holder.
+    let master = nix::pty::posix_openpt(
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
     )
     .map_err(SimError::Pty)?;
-    let path = nix::unistd::ttyname(&pair.slave).map_err(SimError::Pty)?;
+    nix::pty::grantpt(&master).map_err(SimError::Pty)?;
+    nix::pty::unlockpt(&master).map_err(SimError::Pty)?;
+    let path = PathBuf::from(nix::pty::ptsname_r(&master).map_err(SimError::Pty)?);
+    // Raw mode lives in the terminal, not in a descriptor: set it through a slave opened
+    // only for that, then closed, so that the simulator never holds the port itself.
+    let slave: OwnedFd = nix::fcntl::open(
+        &path,
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(SimError::Pty)?;
+    let mut t = tcgetattr(&slave).map_err(SimError::Pty)?;
+    cfmakeraw(&mut t);
+    tcsetattr(&slave, SetArg::TCSANOW, &t).map_err(SimError::Pty)?;
+    drop(slave);
     Ok(Pty {
-        master: pair.master,
+        master: master.into(),
         path,
     })
 }
@@ -237,6 +251,17 @@ impl Simulator {
     /// Opens the pty, places the link, binds the control socket, opens the transcript and
     /// starts the modem (its start-up lines wait in the port for the first reader).
     pub fn start(config: SimConfig) -> Result<SimHandle, SimError> {
+        if config.ring_interval.is_zero() {
+            return Err(SimError::Config(
+                "ring_interval must be at least 1 ms".into(),
+            ));
+        }
+        if config.cvhu_default > 1 {
+            return Err(SimError::Config(format!(
+                "cvhu_default is {}, AT+CVHU takes 0 or 1",
+                config.cvhu_default
+            )));
+        }
         let pty = open_pty()?;
         if let Some(link) = &config.link {
             place_link(link, &pty.path)?;
@@ -252,15 +277,8 @@ impl Simulator {
             })?),
             None => None,
         };
-        let (wake_rx, wake_tx) = nix::unistd::pipe().map_err(|e| SimError::Thread(e.into()))?;
-        for fd in [&wake_rx, &wake_tx] {
-            let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(SimError::Pty)?;
-            fcntl(
-                fd,
-                FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
-            )
-            .map_err(SimError::Pty)?;
-        }
+        let (wake_rx, wake_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|e| SimError::Thread(e.into()))?;
         let waker = Waker(Arc::new(wake_tx));
         let (tx, rx) = mpsc::channel();
         let port = Arc::new(Mutex::new(Some(pty.path.clone())));
@@ -436,8 +454,9 @@ impl EventLoop {
         let Some(pty) = &self.pty else { return false };
         let mut fds = [PollFd::new(pty.master.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::ZERO) {
-            Ok(_) => fds[0]
-                .revents()
+            Ok(_) => fds
+                .first()
+                .and_then(PollFd::revents)
                 .is_some_and(|r| r.contains(PollFlags::POLLHUP) && !r.contains(PollFlags::POLLIN)),
             Err(_) => false,
         }

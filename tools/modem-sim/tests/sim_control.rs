@@ -310,3 +310,24 @@ fn a_host_that_closes_and_reopens_the_port_keeps_talking() {
     let mut port = Port::open(&sim.port());
     assert_eq!(port.at("AT+CSQ"), "\r\n+CSQ: 16,99\r\n\r\nOK\r\n");
 }
+
+#[test]
+fn a_configuration_that_cannot_work_is_refused_with_the_reason() {
+    let zero = Simulator::start(SimConfig {
+        ring_interval: Duration::ZERO,
+        ..SimConfig::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        zero.contains("ring_interval must be at least 1 ms"),
+        "{zero}"
+    );
+    let cvhu = Simulator::start(SimConfig {
+        cvhu_default: 2,
+        ..SimConfig::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(cvhu.contains("AT+CVHU takes 0 or 1"), "{cvhu}");
+}
