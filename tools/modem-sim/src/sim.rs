@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 
 use crate::config::SimConfig;
@@ -29,9 +30,10 @@ use crate::pdu::SmsTime;
 pub const MAX_PENDING_OUTPUT: usize = 65_536;
 /// Bytes read from the pty at once.
 pub const READ_CHUNK: usize = 4096;
-/// While no host has the port open, how often the simulator looks whether one opened it.
-/// (The simulator keeps no descriptor of the port's own, so that it never shows up as a
-/// holder of the port in /proc, just as nobody holds a real ttyUSB2 that is not in use.)
+/// While no host has the port open and inotify is not available, how often the simulator
+/// looks whether one opened it. (The simulator keeps no descriptor of the port of its own,
+/// so that it never shows up as a holder of the port in /proc, just as nobody holds a real
+/// ttyUSB2 that is not in use.)
 pub const HANGUP_RECHECK: Duration = Duration::from_millis(5);
 
 /// What can go wrong running the simulator.
@@ -134,6 +136,9 @@ pub struct SimHandle {
 
 struct Pty {
     master: OwnedFd,
+    /// IN_OPEN events of the slave: how the loop learns, without polling, that a host
+    /// opened the port while nobody had it open.
+    opens: Option<Inotify>,
     path: PathBuf,
 }
 
@@ -160,8 +165,13 @@ fn open_pty() -> Result<Pty, SimError> {
     cfmakeraw(&mut t);
     tcsetattr(&slave, SetArg::TCSANOW, &t).map_err(SimError::Pty)?;
     drop(slave);
+    // Without inotify the loop falls back to looking every HANGUP_RECHECK.
+    let opens = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+        .ok()
+        .filter(|i| i.add_watch(&path, AddWatchFlags::IN_OPEN).is_ok());
     Ok(Pty {
         master: master.into(),
+        opens,
         path,
     })
 }
@@ -465,13 +475,15 @@ impl EventLoop {
     fn run(&mut self) {
         loop {
             // While no host has the port open, the master reports POLLHUP without end, so
-            // it is left out of the poll set and looked at again every HANGUP_RECHECK.
+            // it is left out of the poll set; an IN_OPEN of the slave (or, without inotify,
+            // the next HANGUP_RECHECK) brings the loop back to look again.
             let hung_up = self.probe_hangup();
             if !hung_up {
                 self.flush();
             }
+            let watch_opens = hung_up && self.pty.as_ref().is_some_and(|p| p.opens.is_some());
             let mut deadline = self.modem.next_deadline();
-            if hung_up {
+            if hung_up && !watch_opens {
                 let recheck = Instant::now() + HANGUP_RECHECK;
                 deadline = Some(deadline.map_or(recheck, |d| d.min(recheck)));
             }
@@ -484,8 +496,15 @@ impl EventLoop {
                 }
                 None => PollTimeout::NONE,
             };
-            let (wake, master_in, listen) = {
+            let (wake, master_in, listen, opened) = {
                 let mut fds = vec![PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN)];
+                let opens_at = match self.pty.as_ref().and_then(|p| p.opens.as_ref()) {
+                    Some(i) if watch_opens => {
+                        fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
+                        Some(fds.len() - 1)
+                    }
+                    _ => None,
+                };
                 let master_at = match &self.pty {
                     Some(pty) if !hung_up => {
                         let mut flags = PollFlags::POLLIN;
@@ -514,8 +533,15 @@ impl EventLoop {
                     has(0, PollFlags::POLLIN),
                     master_at.is_some_and(|i| has(i, PollFlags::POLLIN)),
                     listen_at.is_some_and(|i| has(i, PollFlags::POLLIN)),
+                    opens_at.is_some_and(|i| has(i, PollFlags::POLLIN)),
                 )
             };
+            if opened {
+                if let Some(i) = self.pty.as_ref().and_then(|p| p.opens.as_ref()) {
+                    // Only the wake-up matters; the next probe tells whether a host is there.
+                    while i.read_events().is_ok_and(|e| !e.is_empty()) {}
+                }
+            }
             let now = Instant::now();
             self.modem.tick(now);
             if master_in {
