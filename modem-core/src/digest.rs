@@ -50,7 +50,7 @@ use atat::{CmeError, CmsError, ConnectionError, DigestResult, InternalError};
 use heapless::Vec;
 
 use crate::fmt::LossyBytes;
-use crate::params::after_prefix;
+use crate::line::error_line;
 use crate::urc::urc_name;
 
 /// The longest line the digester accepts, in bytes without its line end.
@@ -294,14 +294,7 @@ fn final_code(line: &[u8]) -> Option<Final<'_>> {
         b"NO DIALTONE" => return Some(Final::CallResult(ConnectionError::NoDialtone)),
         _ => {}
     }
-    if !line.starts_with(b"+CME ERROR") && !line.starts_with(b"+CMS ERROR") {
-        return None;
-    }
-    let text = core::str::from_utf8(line).ok()?;
-    let (cme, detail) = match after_prefix(text, "+CME ERROR") {
-        Some(detail) => (true, detail.trim()),
-        None => (false, after_prefix(text, "+CMS ERROR")?.trim()),
-    };
+    let (cme, detail) = error_line(line)?;
     let error = if let Ok(code) = detail.parse::<u16>() {
         if cme {
             InternalError::CmeError(CmeError::from(code))
