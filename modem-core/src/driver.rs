@@ -11,35 +11,37 @@
 //! panic, and after a timeout or an over-long reply the next command works. The atat
 //! buffers it runs on are bundled in [`Resources`], with documented sizes.
 
-mod commands;
 mod error;
 mod resources;
 
-pub use commands::{IDENTITY_LEN, MAX_PDU_HEX_LEN};
 pub use error::{ConnectionFailure, ERROR_TEXT_LEN, Error, ErrorKind, InvalidArgument};
 pub use resources::{
     COMMAND_BUF_LEN, INGRESS_BUF_LEN, ModemClient, ModemDigester, ModemIngress, ModemUrcChannel,
     ModemUrcSubscription, Parts, RESPONSE_LEN, Resources, URC_CAPACITY, URC_SUBSCRIBERS,
 };
 
-use core::fmt::Write as _;
-
+use atat::AtatCmd;
 use atat::asynch::AtatClient;
 use heapless::{String, Vec};
 
+use crate::command::NoResponse;
+use crate::command::audio::types::{ExternalTone, SpeakerVolume};
+use crate::command::audio::{SetExternalTone, SetSpeakerVolume};
+use crate::command::call::types::{AutoAnswer, CallerIdPresentation};
+use crate::command::call::{Answer, HangUp, SetAutoAnswer, SetCallerIdPresentation};
+use crate::command::general::responses::Identity as IdentityText;
+use crate::command::general::types::EchoMode;
+use crate::command::general::{Attention, GetManufacturer, GetModel, SetEcho};
+use crate::command::network::responses::SignalQuality;
+use crate::command::network::types::RegistrationStatus;
+use crate::command::network::{GetRegistration, GetSignalQuality};
+use crate::command::sms::responses::{SMS_BODY_CAPACITY, StoredMessage};
+use crate::command::sms::types::{MessageFormat, MessageStatus};
+use crate::command::sms::{
+    DeleteMessage, MessageBody, ReadMessage, SendPduMessage, SendTextMessage, SetMessageFormat,
+};
 use crate::config::{StepPolicy, VoiceConfig};
-use commands::{Ack, BareLine, Cmgr, Command, Creg, Csq, Frame, MessageReference, Reply};
-
-/// Timeout of commands the modem answers at once (`AT`, `ATE0`, `AT+CLVL=5`, ...), in ms.
-const QUICK_MS: u32 = 2_000;
-/// Timeout of `ATA` and `AT+CHUP`, which wait for the network, in ms.
-const CALL_CONTROL_MS: u32 = 20_000;
-/// Timeout of `AT+CMGS=...` until the `> ` prompt, in ms.
-const PROMPT_MS: u32 = 5_000;
-/// Timeout of an SMS body until `+CMGS: <mr>` (the manual's maximum response time), in ms.
-const SMS_SEND_MS: u32 = 120_000;
-/// Timeout of `AT+CMGR` and `AT+CMGD` (SIM storage access), in ms.
-const SMS_STORAGE_MS: u32 = 25_000;
+use crate::urc::PhoneNumber;
 
 /// Longest text `send_sms_text` sends: one SMS of 160 characters.
 pub const MAX_SMS_TEXT_LEN: usize = 160;
@@ -48,6 +50,9 @@ pub const MAX_NUMBER_DIGITS: usize = 20;
 /// Longest TPDU `send_sms_pdu` sends, in octets (an SMS-SUBMIT with a 12-octet address, a
 /// 7-octet validity period and 140 octets of user data).
 pub const MAX_TPDU_LEN: usize = 164;
+/// Longest PDU `send_sms_pdu` sends, in hex digits: an SMSC part of up to 12 octets and a
+/// TPDU of up to [`MAX_TPDU_LEN`] octets.
+pub const MAX_PDU_HEX_LEN: usize = 2 * (12 + MAX_TPDU_LEN);
 /// How many steps `init` runs (the seed's sequence).
 pub const INIT_STEPS: usize = 6;
 /// Longest command text kept in an [`InitStep`] (`AT+CEXTERNTONE=1` is 16 bytes).
@@ -58,16 +63,16 @@ pub const INIT_COMMAND_LEN: usize = 24;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Identity {
     /// `AT+CGMI` (`SIMCOM INCORPORATED`).
-    pub manufacturer: String<IDENTITY_LEN>,
+    pub manufacturer: IdentityText,
     /// `AT+CGMM` (`SIMCOM_SIM7600E-H`).
-    pub model: String<IDENTITY_LEN>,
+    pub model: IdentityText,
     /// Whether the manufacturer is SIMCom and the model a SIM7600 (any variant).
     pub is_sim7600: bool,
 }
 
 impl Identity {
     /// The identity of `manufacturer` / `model`, deciding whether it is a SIM7600.
-    pub fn new(manufacturer: String<IDENTITY_LEN>, model: String<IDENTITY_LEN>) -> Self {
+    pub fn new(manufacturer: IdentityText, model: IdentityText) -> Self {
         let is_sim7600 = contains_ignoring_case(&manufacturer, "SIMCOM")
             && contains_ignoring_case(&model, "SIM7600");
         Self {
@@ -122,103 +127,16 @@ impl InitReport {
     }
 }
 
-/// Signal quality from `AT+CSQ`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct SignalQuality {
-    /// Received signal strength in dBm (-113 means -113 or less, -51 means -51 or more);
-    /// `None` when the modem does not know (99) or printed a value outside 0..=31.
-    pub rssi_dbm: Option<i16>,
-    /// Channel bit error rate as RXQUAL 0..=7; `None` when unknown (99).
-    pub ber: Option<u8>,
-}
-
-impl SignalQuality {
-    fn from_csq(rssi: u8, ber: u8) -> Self {
-        Self {
-            rssi_dbm: (rssi <= 31).then(|| -113 + 2 * i16::from(rssi)),
-            ber: (ber <= 7).then_some(ber),
-        }
-    }
-}
-
-/// Network registration from `AT+CREG?` (3GPP TS 27.007 §7.2 `<stat>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Registration {
-    /// 0: not registered, not searching.
-    NotSearching,
-    /// 1: registered on the home network.
-    Home,
-    /// 2: not registered, searching.
-    Searching,
-    /// 3: registration denied.
-    Denied,
-    /// 4: unknown.
-    Unknown,
-    /// 5: registered, roaming.
-    Roaming,
-    /// Any other value.
-    Other(u8),
-}
-
-impl Registration {
-    fn from_code(code: u8) -> Self {
-        match code {
-            0 => Self::NotSearching,
-            1 => Self::Home,
-            2 => Self::Searching,
-            3 => Self::Denied,
-            4 => Self::Unknown,
-            5 => Self::Roaming,
-            other => Self::Other(other),
-        }
-    }
-
-    /// Whether calls and SMS can work (home or roaming).
-    pub fn is_registered(self) -> bool {
-        matches!(self, Self::Home | Self::Roaming)
-    }
-}
-
-/// The status of a stored SMS (`+CMGR: <stat>` in PDU mode, 3GPP TS 27.005 §3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum SmsStatus {
-    /// 0: received, not read before (reading it marks it read).
-    ReceivedUnread,
-    /// 1: received, read.
-    ReceivedRead,
-    /// 2: stored, not sent.
-    StoredUnsent,
-    /// 3: stored, sent.
-    StoredSent,
-    /// Any other value.
-    Other(u8),
-}
-
-impl SmsStatus {
-    fn from_code(code: u8) -> Self {
-        match code {
-            0 => Self::ReceivedUnread,
-            1 => Self::ReceivedRead,
-            2 => Self::StoredUnsent,
-            3 => Self::StoredSent,
-            other => Self::Other(other),
-        }
-    }
-}
-
 /// An SMS read from storage in PDU mode, for the PDU codec (`crate::pdu`) to decode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct StoredSms {
     /// Its status.
-    pub status: SmsStatus,
+    pub status: MessageStatus,
     /// The TPDU's length in octets, as the modem printed it (the SMSC part not counted).
     pub tpdu_len: u16,
     /// The PDU in hex digits, SMSC address first.
-    pub pdu_hex: String<MAX_PDU_HEX_LEN>,
+    pub pdu_hex: String<SMS_BODY_CAPACITY>,
 }
 
 /// A SIM7600 behind an atat async client.
@@ -242,10 +160,10 @@ impl<C: AtatClient> Sim7600<C> {
     /// it is a SIM7600. Works with echo on or off. Another modem is not an error: its
     /// identity says `is_sim7600: false`.
     pub async fn probe(&mut self) -> Result<Identity, Error> {
-        self.run::<Ack, QUICK_MS>("AT", b"AT\r").await?;
-        let BareLine(manufacturer) = self.run::<_, QUICK_MS>("AT+CGMI", b"AT+CGMI\r").await?;
-        let BareLine(model) = self.run::<_, QUICK_MS>("AT+CGMM", b"AT+CGMM\r").await?;
-        Ok(Identity::new(manufacturer, model))
+        self.run("AT", &Attention).await?;
+        let manufacturer = self.run("AT+CGMI", &GetManufacturer).await?;
+        let model = self.run("AT+CGMM", &GetModel).await?;
+        Ok(Identity::new(manufacturer.name, model.name))
     }
 
     /// Sets the modem up for voice calls, the seed's sequence: `AT`, `ATE0`,
@@ -255,71 +173,65 @@ impl<C: AtatClient> Sim7600<C> {
     /// a SIM800-family command the SIM7600 manual does not list), which becomes a warning in
     /// the report.
     pub async fn init(&mut self, config: &VoiceConfig) -> Result<InitReport, Error> {
+        let volume = SpeakerVolume::new(config.volume()).ok_or(Error::invalid(
+            "AT+CLVL",
+            "volume",
+            "must be 0..=5",
+        ))?;
         let mut report = InitReport::default();
-        let steps: [(&'static str, Frame, StepPolicy); INIT_STEPS] = [
-            ("AT", frame_of(format_args!("AT\r"))?, StepPolicy::Required),
-            (
-                "ATE0",
-                frame_of(format_args!("ATE0\r"))?,
-                StepPolicy::Required,
-            ),
-            (
-                "AT+CEXTERNTONE",
-                frame_of(format_args!("AT+CEXTERNTONE=1\r"))?,
-                config.external_tone(),
-            ),
-            (
-                "AT+CLIP",
-                frame_of(format_args!("AT+CLIP=1\r"))?,
-                StepPolicy::Required,
-            ),
-            (
-                "ATS0",
-                frame_of(format_args!("ATS0={}\r", config.modem_auto_answer_rings()))?,
-                StepPolicy::Required,
-            ),
-            (
-                "AT+CLVL",
-                frame_of(format_args!("AT+CLVL={}\r", config.volume()))?,
-                StepPolicy::Required,
-            ),
-        ];
-        for (name, frame, policy) in steps {
-            let outcome = match (self.run::<Ack, QUICK_MS>(name, &frame).await, policy) {
-                (Ok(Ack), _) => StepOutcome::Done,
-                (Err(error), StepPolicy::Optional) => StepOutcome::Warning(error),
-                (Err(error), StepPolicy::Required) => return Err(error),
-            };
-            let command = frame
-                .strip_suffix(b"\r")
-                .and_then(|text| core::str::from_utf8(text).ok())
-                .and_then(|text| String::try_from(text).ok())
-                .unwrap_or_default();
-            // Cannot fail: there are exactly INIT_STEPS steps.
-            let _ = report.steps.push(InitStep { command, outcome });
-        }
+        let required = StepPolicy::Required;
+        self.init_step(&mut report, "AT", &Attention, required)
+            .await?;
+        let echo_off = SetEcho {
+            mode: EchoMode::Off,
+        };
+        self.init_step(&mut report, "ATE0", &echo_off, required)
+            .await?;
+        let tone = SetExternalTone {
+            mode: ExternalTone::On,
+        };
+        self.init_step(&mut report, "AT+CEXTERNTONE", &tone, config.external_tone())
+            .await?;
+        let clip = SetCallerIdPresentation {
+            mode: CallerIdPresentation::Enabled,
+        };
+        self.init_step(&mut report, "AT+CLIP", &clip, required)
+            .await?;
+        let auto_answer = SetAutoAnswer {
+            auto_answer: AutoAnswer::from_rings(config.modem_auto_answer_rings()),
+        };
+        self.init_step(&mut report, "ATS0", &auto_answer, required)
+            .await?;
+        self.init_step(
+            &mut report,
+            "AT+CLVL",
+            &SetSpeakerVolume { volume },
+            required,
+        )
+        .await?;
         Ok(report)
     }
 
     /// Answers the ringing call (`ATA`). With no incoming call the modem answers
     /// `NO CARRIER`: [`ErrorKind::Connection`].
     pub async fn answer(&mut self) -> Result<(), Error> {
-        self.run::<Ack, CALL_CONTROL_MS>("ATA", b"ATA\r").await?;
+        self.run("ATA", &Answer).await?;
         Ok(())
     }
 
     /// Hangs up the call, or rejects a ringing one (`AT+CHUP`, which works whatever
     /// `AT+CVHU` says).
     pub async fn hang_up(&mut self) -> Result<(), Error> {
-        self.run::<Ack, CALL_CONTROL_MS>("AT+CHUP", b"AT+CHUP\r")
-            .await?;
+        self.run("AT+CHUP", &HangUp).await?;
         Ok(())
     }
 
     /// Makes the modem answer by itself on ring `rings` (`ATS0=<rings>`); 0 turns that off.
     pub async fn set_auto_answer(&mut self, rings: u8) -> Result<(), Error> {
-        let frame = frame_of(format_args!("ATS0={rings}\r"))?;
-        self.run::<Ack, QUICK_MS>("ATS0", &frame).await?;
+        let cmd = SetAutoAnswer {
+            auto_answer: AutoAnswer::from_rings(rings),
+        };
+        self.run("ATS0", &cmd).await?;
         Ok(())
     }
 
@@ -331,12 +243,16 @@ impl<C: AtatClient> Sim7600<C> {
     /// the modem's text mode reads the IRA character set: anything else, and longer texts,
     /// go through the PDU codec and [`Sim7600::send_sms_pdu`].
     pub async fn send_sms_text(&mut self, number: &str, text: &str) -> Result<u8, Error> {
-        check_number(number)?;
+        let number = check_number(number)?;
         check_text(text)?;
-        self.run::<Ack, QUICK_MS>("AT+CMGF", b"AT+CMGF=1\r").await?;
-        let prompt = frame_of(format_args!("AT+CMGS=\"{number}\"\r"))?;
-        let body = frame_of(format_args!("{text}\u{1a}"))?;
-        self.send_with_prompt(&prompt, &body).await
+        let body = MessageBody::text(text.as_bytes())
+            .map_err(|_| Error::invalid("AT+CMGS", "text", "cannot be a message body"))?;
+        let format = SetMessageFormat {
+            format: MessageFormat::Text,
+        };
+        self.run("AT+CMGF", &format).await?;
+        self.send_with_prompt(&SendTextMessage { number }, &body)
+            .await
     }
 
     /// Sends an SMS already encoded as a PDU (`AT+CMGF=0`, `AT+CMGS=<tpdu_len>`, the `> `
@@ -347,83 +263,143 @@ impl<C: AtatClient> Sim7600<C> {
     /// octets, at most [`MAX_TPDU_LEN`]. The two must agree with the SMSC length octet, so a
     /// mismatched pair is refused before anything is sent.
     pub async fn send_sms_pdu(&mut self, pdu_hex: &str, tpdu_len: usize) -> Result<u8, Error> {
-        check_pdu(pdu_hex, tpdu_len)?;
-        self.run::<Ack, QUICK_MS>("AT+CMGF", b"AT+CMGF=0\r").await?;
-        let prompt = frame_of(format_args!("AT+CMGS={tpdu_len}\r"))?;
-        let body = frame_of(format_args!("{pdu_hex}\u{1a}"))?;
-        self.send_with_prompt(&prompt, &body).await
+        let length = check_pdu(pdu_hex, tpdu_len)?;
+        let body = MessageBody::pdu_hex(pdu_hex)
+            .map_err(|_| Error::invalid("AT+CMGS", "pdu_hex", "cannot be a message body"))?;
+        let format = SetMessageFormat {
+            format: MessageFormat::Pdu,
+        };
+        self.run("AT+CMGF", &format).await?;
+        self.send_with_prompt(&SendPduMessage { length }, &body)
+            .await
     }
 
     /// Reads the SMS at `index` in PDU mode (`AT+CMGF=0`, `AT+CMGR=<index>`); `None` when
     /// the slot is empty. Reading a received unread message marks it read.
     pub async fn read_sms(&mut self, index: u16) -> Result<Option<StoredSms>, Error> {
-        self.run::<Ack, QUICK_MS>("AT+CMGF", b"AT+CMGF=0\r").await?;
-        let frame = frame_of(format_args!("AT+CMGR={index}\r"))?;
-        let Cmgr(stored) = self.run::<_, SMS_STORAGE_MS>("AT+CMGR", &frame).await?;
-        Ok(stored.map(|(status, tpdu_len, pdu_hex)| StoredSms {
-            status: SmsStatus::from_code(status),
-            tpdu_len,
-            pdu_hex,
-        }))
+        let format = SetMessageFormat {
+            format: MessageFormat::Pdu,
+        };
+        self.run("AT+CMGF", &format).await?;
+        match self.run("AT+CMGR", &ReadMessage { index }).await? {
+            StoredMessage::Empty => Ok(None),
+            StoredMessage::Pdu {
+                status,
+                length,
+                pdu,
+            } => Ok(Some(StoredSms {
+                status,
+                tpdu_len: length,
+                pdu_hex: pdu,
+            })),
+            // The modem was just put in PDU mode: a text-mode reply means it did not listen.
+            StoredMessage::Text { .. } => Err(Error::new("AT+CMGR", ErrorKind::Parse)),
+        }
     }
 
     /// Deletes the SMS at `index` (`AT+CMGD=<index>`). Delete only what was read and
     /// delivered: smstools may not have seen the others.
     pub async fn delete_sms(&mut self, index: u16) -> Result<(), Error> {
-        let frame = frame_of(format_args!("AT+CMGD={index}\r"))?;
-        self.run::<Ack, SMS_STORAGE_MS>("AT+CMGD", &frame).await?;
+        self.run("AT+CMGD", &DeleteMessage { index }).await?;
         Ok(())
     }
 
     /// The signal quality (`AT+CSQ`).
     pub async fn signal_quality(&mut self) -> Result<SignalQuality, Error> {
-        let Csq { rssi, ber } = self.run::<_, QUICK_MS>("AT+CSQ", b"AT+CSQ\r").await?;
-        Ok(SignalQuality::from_csq(rssi, ber))
+        self.run("AT+CSQ", &GetSignalQuality).await
     }
 
-    /// The network registration (`AT+CREG?`).
-    pub async fn registration(&mut self) -> Result<Registration, Error> {
-        let Creg { stat } = self.run::<_, QUICK_MS>("AT+CREG", b"AT+CREG?\r").await?;
-        Ok(Registration::from_code(stat))
+    /// The network registration status (`AT+CREG?`).
+    pub async fn registration(&mut self) -> Result<RegistrationStatus, Error> {
+        Ok(self.run("AT+CREG", &GetRegistration).await?.status)
     }
 
-    /// `AT+CMGS=...`, then (after the `> ` prompt) the body ending in Ctrl-Z.
-    async fn send_with_prompt(&mut self, prompt: &[u8], body: &[u8]) -> Result<u8, Error> {
-        if let Err(error) = self.run::<Ack, PROMPT_MS>("AT+CMGS", prompt).await {
+    /// One init step: `cmd`, recorded in `report`; a failure is a warning when `policy`
+    /// allows it, else init's error.
+    async fn init_step<Cmd: AtatCmd>(
+        &mut self,
+        report: &mut InitReport,
+        name: &'static str,
+        cmd: &Cmd,
+        policy: StepPolicy,
+    ) -> Result<(), Error> {
+        let outcome = match (self.run(name, cmd).await, policy) {
+            (Ok(_), _) => StepOutcome::Done,
+            (Err(error), StepPolicy::Optional) => StepOutcome::Warning(error),
+            (Err(error), StepPolicy::Required) => return Err(error),
+        };
+        // The init commands are fixed and at most 17 bytes, so this buffer holds each.
+        let mut bytes = [0u8; INIT_COMMAND_LEN + 8];
+        let len = cmd.write(&mut bytes);
+        let command = bytes
+            .get(..len)
+            .and_then(|b| b.strip_suffix(b"\r"))
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .and_then(|text| String::try_from(text).ok())
+            .unwrap_or_default();
+        // Cannot fail: init runs exactly INIT_STEPS steps.
+        let _ = report.steps.push(InitStep { command, outcome });
+        Ok(())
+    }
+
+    /// `AT+CMGS...`, then (after the `> ` prompt) the body ending in Ctrl-Z.
+    async fn send_with_prompt<Cmd: AtatCmd>(
+        &mut self,
+        prompt: &Cmd,
+        body: &MessageBody<'_>,
+    ) -> Result<u8, Error> {
+        if let Err(error) = self.run("AT+CMGS", prompt).await {
             if error.kind == ErrorKind::Timeout {
                 // The prompt may have been lost on the way while the modem waits for a body:
                 // ESC takes it out of that mode, so the next command is read as a command.
                 // What it answers (OK or nothing) does not matter.
-                let _ = self.run::<Ack, QUICK_MS>("AT+CMGS cancel", b"\x1b").await;
+                let _ = self.run("AT+CMGS cancel", &CancelMessage).await;
             }
             return Err(error);
         }
-        let MessageReference(reference) = self.run::<_, SMS_SEND_MS>("AT+CMGS body", body).await?;
-        Ok(reference)
+        Ok(self.run("AT+CMGS body", body).await?.reference)
     }
 
-    async fn run<R: Reply, const TIMEOUT_MS: u32>(
+    async fn run<Cmd: AtatCmd>(
         &mut self,
         name: &'static str,
-        frame: &[u8],
-    ) -> Result<R, Error> {
+        cmd: &Cmd,
+    ) -> Result<Cmd::Response, Error> {
         self.client
-            .send(&Command::<R, TIMEOUT_MS>::new(frame))
+            .send(cmd)
             .await
             .map_err(|error| Error::from_atat(name, error))
     }
 }
 
-/// The bytes of `args`, or a capacity error when they do not fit [`COMMAND_BUF_LEN`] (the
-/// argument checks make that impossible for the commands above).
-fn frame_of(args: core::fmt::Arguments<'_>) -> Result<Frame, Error> {
-    let mut text: String<COMMAND_BUF_LEN> = String::new();
-    text.write_fmt(args)
-        .map_err(|_| Error::new("command", ErrorKind::Capacity))?;
-    Ok(text.into_bytes())
+/// ESC (0x1B) alone: ends the modem's wait for a message body without sending it.
+#[derive(Debug, Clone, Copy)]
+struct CancelMessage;
+
+impl AtatCmd for CancelMessage {
+    type Response = NoResponse;
+    const MAX_TIMEOUT_MS: u32 = 2_000;
+
+    fn write(&self, buf: &mut [u8]) -> usize {
+        match buf.first_mut() {
+            Some(first) => {
+                *first = 0x1b;
+                1
+            }
+            None => 0,
+        }
+    }
+
+    fn parse(
+        &self,
+        resp: Result<&[u8], atat::InternalError>,
+    ) -> Result<Self::Response, atat::Error> {
+        resp.map(|_| NoResponse).map_err(atat::Error::from)
+    }
 }
 
-fn check_number(number: &str) -> Result<(), Error> {
+/// `number` as `AT+CMGS` takes it, or why not.
+fn check_number(number: &str) -> Result<PhoneNumber, Error> {
     let digits = number.strip_prefix('+').unwrap_or(number);
     if digits.is_empty() {
         return Err(Error::invalid("AT+CMGS", "number", "is empty"));
@@ -442,7 +418,8 @@ fn check_number(number: &str) -> Result<(), Error> {
             "has more than 20 digits",
         ));
     }
-    Ok(())
+    PhoneNumber::try_from(number)
+        .map_err(|_| Error::invalid("AT+CMGS", "number", "has more than 20 digits"))
 }
 
 fn check_text(text: &str) -> Result<(), Error> {
@@ -464,7 +441,8 @@ fn check_text(text: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_pdu(pdu_hex: &str, tpdu_len: usize) -> Result<(), Error> {
+/// The TPDU length as `AT+CMGS` takes it, or why `pdu_hex` and `tpdu_len` cannot be sent.
+fn check_pdu(pdu_hex: &str, tpdu_len: usize) -> Result<u8, Error> {
     let invalid = |name, problem| Err(Error::invalid("AT+CMGS", name, problem));
     if pdu_hex.is_empty() || !pdu_hex.len().is_multiple_of(2) {
         return invalid("pdu_hex", "must be a non-empty, even number of hex digits");
@@ -489,5 +467,5 @@ fn check_pdu(pdu_hex: &str, tpdu_len: usize) -> Result<(), Error> {
             "does not match pdu_hex (SMSC length octet + SMSC + TPDU must be the whole PDU)",
         );
     }
-    Ok(())
+    u8::try_from(tpdu_len).or(invalid("tpdu_len", "must be 1..=164 octets"))
 }

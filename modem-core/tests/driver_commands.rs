@@ -4,9 +4,9 @@
 mod support;
 
 use futures::executor::block_on;
-use modem_core::driver::{
-    ConnectionFailure, Error, ErrorKind, InvalidArgument, Registration, SignalQuality, SmsStatus,
-};
+use modem_core::command::network::types::RegistrationStatus;
+use modem_core::command::sms::types::MessageStatus;
+use modem_core::driver::{ConnectionFailure, Error, ErrorKind, InvalidArgument};
 use support::ScriptedModem;
 
 const PDU_HEX: &str =
@@ -146,7 +146,7 @@ fn read_sms_in_pdu_mode_returns_the_pdu_for_the_codec() {
         format!("\r\n+CMGR: 0,,30\r\n{PDU_HEX}\r\n\r\nOK\r\n").as_bytes(),
     );
     let sms = block_on(modem.modem.read_sms(0)).unwrap().unwrap();
-    assert_eq!(sms.status, SmsStatus::ReceivedUnread);
+    assert_eq!(sms.status, MessageStatus::ReceivedUnread);
     assert_eq!(sms.tpdu_len, 30);
     assert_eq!(sms.pdu_hex.as_str(), PDU_HEX);
     modem.assert_script_done();
@@ -183,7 +183,7 @@ fn read_sms_whose_text_reads_like_a_final_code_stays_a_message() {
         b"\r\n+CMGR: 1,\"\",12\r\n0011000B911326880736F4000000\r\n\r\nOK\r\n",
     );
     let sms = block_on(modem.modem.read_sms(3)).unwrap().unwrap();
-    assert_eq!(sms.status, SmsStatus::ReceivedRead);
+    assert_eq!(sms.status, MessageStatus::ReceivedRead);
     assert_eq!(sms.tpdu_len, 12);
 }
 
@@ -196,34 +196,19 @@ fn delete_sms_sends_cmgd() {
 }
 
 #[test]
-fn signal_quality_converts_rssi_to_dbm() {
+fn signal_quality_reads_csq() {
     let mut modem = ScriptedModem::new();
     modem
         .expect(b"AT+CSQ\r", b"\r\n+CSQ: 16,99\r\n\r\nOK\r\n")
         .expect(b"AT+CSQ\r", b"\r\n+CSQ: 99,99\r\n\r\nOK\r\n")
         .expect(b"AT+CSQ\r", b"\r\n+CSQ: 31,0\r\n\r\nOK\r\n");
     block_on(async {
-        assert_eq!(
-            modem.modem.signal_quality().await.unwrap(),
-            SignalQuality {
-                rssi_dbm: Some(-81),
-                ber: None
-            }
-        );
-        assert_eq!(
-            modem.modem.signal_quality().await.unwrap(),
-            SignalQuality {
-                rssi_dbm: None,
-                ber: None
-            }
-        );
-        assert_eq!(
-            modem.modem.signal_quality().await.unwrap(),
-            SignalQuality {
-                rssi_dbm: Some(-51),
-                ber: Some(0)
-            }
-        );
+        let quality = modem.modem.signal_quality().await.unwrap();
+        assert_eq!((quality.rssi_dbm(), quality.ber), (Some(-81), None));
+        let unknown = modem.modem.signal_quality().await.unwrap();
+        assert_eq!((unknown.rssi_dbm(), unknown.ber), (None, None));
+        let best = modem.modem.signal_quality().await.unwrap();
+        assert_eq!((best.rssi_dbm(), best.ber), (Some(-51), Some(0)));
     });
 }
 
@@ -240,13 +225,13 @@ fn registration_reads_creg() {
     block_on(async {
         assert_eq!(
             modem.modem.registration().await.unwrap(),
-            Registration::Home
+            RegistrationStatus::Home
         );
         let roaming = modem.modem.registration().await.unwrap();
-        assert_eq!(roaming, Registration::Roaming);
+        assert_eq!(roaming, RegistrationStatus::Roaming);
         assert!(roaming.is_registered());
         let denied = modem.modem.registration().await.unwrap();
-        assert_eq!(denied, Registration::Denied);
+        assert_eq!(denied, RegistrationStatus::Denied);
         assert!(!denied.is_registered());
     });
 }

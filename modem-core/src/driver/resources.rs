@@ -28,11 +28,11 @@ pub const RESPONSE_LEN: usize = crate::digest::MAX_RESPONSE_LEN;
 /// never fills before the digester has decided.
 pub const INGRESS_BUF_LEN: usize = crate::digest::INGRESS_BUF_SIZE;
 
-/// Largest command the driver writes, in bytes. The longest is the `AT+CMGS` body in PDU
-/// mode: an SMSC octet and up to 176 octets of TPDU as hex digits plus Ctrl-Z (355 bytes).
-/// An undersized buffer would make atat panic while serialising, so the driver checks every
-/// variable-length argument against the limits derived from this before sending.
-pub const COMMAND_BUF_LEN: usize = 512;
+/// Largest command the driver writes, in bytes: the commands' own
+/// [`MAX_COMMAND_LEN`](crate::command::MAX_COMMAND_LEN), set by the longest, an `AT+CMGS`
+/// body in PDU mode (352 hex digits and Ctrl-Z). An undersized buffer would make atat panic
+/// while serialising; the driver checks every variable-length argument before sending.
+pub const COMMAND_BUF_LEN: usize = crate::command::MAX_COMMAND_LEN;
 
 /// URCs queued until every subscriber has read them. A call produces at most two per ring
 /// (`RING`, `+CLIP`) every 3 s; 16 gives a subscriber half a minute of slack, and costs 16
