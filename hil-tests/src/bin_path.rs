@@ -32,7 +32,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// The path of the built `sim7600` binary, next to the test executable in
-/// target/<profile>/. When it is missing it is built with
+/// `target/<profile>/`. When it is missing it is built with
 /// `$CARGO build -p host-linux --bin sim7600` (with `--release` for a release profile).
 pub fn sim7600_bin() -> Result<PathBuf, RigError> {
     let Some(dir) = profile_dir() else {

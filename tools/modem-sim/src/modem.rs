@@ -38,9 +38,9 @@ pub struct Settings {
     pub auto_answer_rings: u8,
     /// AT+CMGF=1.
     pub sms_text_mode: bool,
-    /// AT+CNMI <mode>.
+    /// AT+CNMI `<mode>`.
     pub cnmi_mode: u8,
-    /// AT+CNMI <mt>: 1 announces stored SMS with +CMTI.
+    /// AT+CNMI `<mt>`: 1 announces stored SMS with +CMTI.
     pub cnmi_mt: u8,
     /// AT+CVHU.
     pub cvhu: u8,

@@ -331,3 +331,18 @@ fn a_configuration_that_cannot_work_is_refused_with_the_reason() {
     .to_string();
     assert!(cvhu.contains("AT+CVHU takes 0 or 1"), "{cvhu}");
 }
+
+#[test]
+fn ctrl_c_stops_the_binary_as_cleanly_as_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sim, link, control, _) = start_binary(dir.path(), &[]);
+    assert!(control.exists());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sim.0.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert!(sim.0.wait().unwrap().success());
+    assert!(std::fs::symlink_metadata(&link).is_err());
+    assert!(!control.exists());
+}
