@@ -223,3 +223,25 @@ fn forced_ucs2_sends_plain_ascii_as_ucs2() {
     assert_eq!(s.body.text(), Some("Hi"));
     assert_eq!(s.data_coding.octet, 0x08);
 }
+
+#[test]
+fn a_hand_built_destination_is_checked_like_a_parsed_one() {
+    use modem_core::pdu::TypeOfAddress;
+    let mut to = Address::parse_number("+4917").unwrap();
+    to.value = heapless::String::try_from("49 17").unwrap();
+    assert_eq!(
+        SubmitPlan::new(to, "x", 0, SubmitOptions::default()).unwrap_err(),
+        EncodeError::InvalidDestinationCharacter {
+            position: 2,
+            character: ' '
+        }
+    );
+    let alphanumeric = Address {
+        type_of_address: TypeOfAddress::ALPHANUMERIC,
+        value: heapless::String::try_from("1234").unwrap(),
+    };
+    assert_eq!(
+        SubmitPlan::new(alphanumeric, "x", 0, SubmitOptions::default()).unwrap_err(),
+        EncodeError::AlphanumericDestination
+    );
+}

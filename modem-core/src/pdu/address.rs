@@ -174,29 +174,23 @@ impl Address {
         if digits.is_empty() {
             return Err(EncodeError::EmptyDestination);
         }
-        let mut value = heapless::String::new();
-        let mut count = 0usize;
         for (position, character) in digits.chars().enumerate() {
-            if digit_nibble(character).is_none() || matches!(character, 'a' | 'b' | 'c') {
+            if !matches!(character, '0'..='9' | '*' | '#') {
                 return Err(EncodeError::InvalidDestinationCharacter {
                     position,
                     character,
                 });
             }
-            count += 1;
-            if count > MAX_ADDRESS_DIGITS {
-                continue;
-            }
-            // MAX_ADDRESS_BYTES >= MAX_ADDRESS_DIGITS and every digit is one byte, so a
-            // failure here can only mean too many digits, reported below.
-            let _ = value.push(character);
         }
-        if count > MAX_ADDRESS_DIGITS {
-            return Err(EncodeError::DestinationTooLong {
-                digits: count,
-                max: MAX_ADDRESS_DIGITS,
-            });
+        // Every character is ASCII now, so bytes count digits.
+        let too_long = EncodeError::DestinationTooLong {
+            digits: digits.len(),
+            max: MAX_ADDRESS_DIGITS,
+        };
+        if digits.len() > MAX_ADDRESS_DIGITS {
+            return Err(too_long);
         }
+        let value = heapless::String::try_from(digits).map_err(|_| too_long)?;
         Ok(Self {
             type_of_address,
             value,
@@ -214,10 +208,11 @@ impl Address {
         // The value was checked to hold at most MAX_ADDRESS_DIGITS (20) digits.
         out.push(u8::try_from(self.value.len()).ok()?)?;
         out.push(self.type_of_address.to_octet())?;
-        let mut nibbles = self.value.chars().map(|c| digit_nibble(c).unwrap_or(0x0F));
+        let mut nibbles = self.value.chars().map(digit_nibble);
         while let Some(first) = nibbles.next() {
-            let second = nibbles.next().unwrap_or(0x0F);
-            out.push(first | (second << 4))?;
+            // An odd digit count ends with the filler 0xF.
+            let second = nibbles.next().unwrap_or(Some(0x0F));
+            out.push(first? | (second? << 4))?;
         }
         Some(())
     }
@@ -343,13 +338,11 @@ fn digit_nibble(c: char) -> Option<u8> {
         '0'..='9' => Some(c as u8 - b'0'),
         '*' => Some(0x0A),
         '#' => Some(0x0B),
-        'a' => Some(0x0C),
-        'b' => Some(0x0D),
-        'c' => Some(0x0E),
         _ => None,
     }
 }
 
+/// The character of a received semi-octet; 0xC..=0xE are the "a", "b", "c" of TS 23.040.
 fn nibble_digit(n: u8) -> Option<char> {
     match n {
         0..=9 => Some(char::from(b'0' + n)),

@@ -279,6 +279,8 @@ pub enum EncodeError {
         /// The offending character.
         character: char,
     },
+    /// The destination is an alphanumeric address, which a phone cannot send to.
+    AlphanumericDestination,
     /// The destination number has more digits than an address may hold.
     DestinationTooLong {
         /// Digits given.
@@ -322,6 +324,9 @@ impl fmt::Display for EncodeError {
             } => write!(
                 f,
                 "the destination number has {character:?} at position {position}: only digits, '*' and '#' may follow an optional leading '+'"
+            ),
+            EncodeError::AlphanumericDestination => f.write_str(
+                "the destination is an alphanumeric address: an SMS can only be sent to a number",
             ),
             EncodeError::DestinationTooLong { digits, max } => write!(
                 f,

@@ -134,23 +134,26 @@ pub fn decode_septets(
     Ok(())
 }
 
-/// Octets that `septets` septets take when packed (`ceil(7 × septets / 8)`).
+/// Octets that `septets` septets take when packed (`ceil(7 × septets / 8)`, saturating
+/// for absurd counts so that it never overflows).
 pub const fn packed_len(septets: usize) -> usize {
-    (septets * 7).div_ceil(8)
+    septets.saturating_mul(7).div_ceil(8)
 }
 
 /// ORs septet `value` (low seven bits) into `packed` at septet position `index`, counted
 /// from the first bit of `packed`. `packed` must start zeroed where septets go. Returns
 /// `false` (writing nothing) when the septet would not fit.
 pub fn put_septet(packed: &mut [u8], index: usize, value: u8) -> bool {
-    let bit = index * 7;
+    let Some(bit) = index.checked_mul(7) else {
+        return false;
+    };
     let byte = bit / 8;
     let shift = bit % 8;
     let value = u16::from(value & 0x7F) << shift;
     let [low, high] = value.to_le_bytes();
     // The septet spills into a second octet only when it starts past bit 1.
     let needs_second = shift > 1;
-    if byte >= packed.len() || (needs_second && byte + 1 >= packed.len()) {
+    if byte >= packed.len() || (needs_second && byte >= packed.len() - 1) {
         return false;
     }
     if let Some(o) = packed.get_mut(byte) {
@@ -167,7 +170,7 @@ pub fn put_septet(packed: &mut [u8], index: usize, value: u8) -> bool {
 /// Reads the septet at position `index`, counted from the first bit of `packed`, or `None`
 /// when `packed` is too short to hold it.
 pub fn get_septet(packed: &[u8], index: usize) -> Option<u8> {
-    let bit = index * 7;
+    let bit = index.checked_mul(7)?;
     let byte = bit / 8;
     let shift = bit % 8;
     let low = u16::from(*packed.get(byte)?);
@@ -184,13 +187,13 @@ pub fn get_septet(packed: &[u8], index: usize) -> Option<u8> {
 /// left as they are: a header or fill bits). Returns the octets used from the start of
 /// `out`, or `None` when `out` is too short.
 pub fn pack(septets: &[u8], first: usize, out: &mut [u8]) -> Option<usize> {
-    let total = first + septets.len();
+    let total = first.checked_add(septets.len())?;
     let used = packed_len(total);
     if used > out.len() {
         return None;
     }
-    for (i, &s) in septets.iter().enumerate() {
-        if !put_septet(out, first + i, s) {
+    for (index, &s) in (first..total).zip(septets) {
+        if !put_septet(out, index, s) {
             return None;
         }
     }
@@ -201,8 +204,8 @@ pub fn pack(septets: &[u8], first: usize, out: &mut [u8]) -> Option<usize> {
 /// Returns `None` when `packed` is too short or `out` smaller than `count`.
 pub fn unpack(packed: &[u8], first: usize, count: usize, out: &mut [u8]) -> Option<()> {
     let slots = out.get_mut(..count)?;
-    for (i, slot) in slots.iter_mut().enumerate() {
-        *slot = get_septet(packed, first + i)?;
+    for (index, slot) in (first..first.checked_add(count)?).zip(slots) {
+        *slot = get_septet(packed, index)?;
     }
     Some(())
 }
@@ -280,5 +283,14 @@ mod tests {
         assert_eq!(pack(&[1, 2], 0, &mut out), None);
         assert!(!put_septet(&mut [], 0, 1));
         assert_eq!(get_septet(&[0xFF], 1), None);
+    }
+
+    #[test]
+    fn absurd_positions_are_refused_not_overflowed() {
+        assert!(!put_septet(&mut [0u8; 4], usize::MAX, 1));
+        assert_eq!(get_septet(&[0u8; 4], usize::MAX), None);
+        assert_eq!(pack(&[1], usize::MAX, &mut [0u8; 4]), None);
+        assert_eq!(unpack(&[0u8; 4], usize::MAX, 1, &mut [0u8; 1]), None);
+        assert_eq!(packed_len(usize::MAX), usize::MAX / 8 + 1);
     }
 }

@@ -9,7 +9,7 @@
 //! concatenation header; a part never ends between an escape and its extension character,
 //! nor between the two halves of a UTF-16 surrogate pair.
 
-use super::address::Address;
+use super::address::{Address, NumberType};
 use super::dcs::{Alphabet, DataCoding, MessageClass};
 use super::error::{DecodeError, EncodeError, Field};
 use super::gsm7::{self, Septets};
@@ -176,7 +176,8 @@ pub struct SubmitPlan<'a> {
 }
 
 impl<'a> SubmitPlan<'a> {
-    /// Plans `text` for `destination`. `reference` goes into the concatenation header of a
+    /// Plans `text` for `destination` (a number: see [`Address::parse_number`]).
+    /// `reference` goes into the concatenation header of a
     /// split text; the caller picks it (a counter), so parts of different texts to the same
     /// number are never mixed up. Fails when the text needs more than
     /// `options.max_parts` parts.
@@ -186,6 +187,12 @@ impl<'a> SubmitPlan<'a> {
         reference: u8,
         options: SubmitOptions,
     ) -> Result<Self, EncodeError> {
+        // The fields of an Address are public, so one built by hand is checked here as
+        // parse_number would have: only dialling digits can be written as semi-octets.
+        if destination.type_of_address.number_type == NumberType::Alphanumeric {
+            return Err(EncodeError::AlphanumericDestination);
+        }
+        Address::number(&destination.value, destination.type_of_address)?;
         if options.max_parts == 0 {
             return Err(EncodeError::InvalidPartLimit {
                 limit: options.max_parts,
