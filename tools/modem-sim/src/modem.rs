@@ -46,6 +46,8 @@ pub struct Settings {
     pub cvhu: u8,
     /// AT+CPCMREG: USB audio on.
     pub pcm_audio: bool,
+    /// AT+CPCMFRM=1: USB audio at 16 kHz instead of 8 kHz.
+    pub pcm_16khz: bool,
     /// The last AT+CEXTERNTONE value the host set, if any.
     pub externtone: Option<String>,
 }
@@ -65,6 +67,7 @@ impl Settings {
             cnmi_mt: 1,
             cvhu,
             pcm_audio: false,
+            pcm_16khz: false,
             externtone: None,
         }
     }
@@ -824,6 +827,12 @@ impl Modem {
             }
             ("+CPCMREG", Read) => {
                 self.info(format!("+CPCMREG: {}", u8::from(self.settings.pcm_audio)))
+            }
+            ("+CPCMFRM", Set(a)) => {
+                self.settings.pcm_16khz = one_number(&a, 0..=1, AtError::Cme(CME_BAD_PARAMS))? == 1;
+            }
+            ("+CPCMFRM", Read) => {
+                self.info(format!("+CPCMFRM: {}", u8::from(self.settings.pcm_16khz)))
             }
             ("+CVHU", Set(a)) => {
                 self.settings.cvhu = one_number(&a, 0..=1, AtError::Cme(CME_BAD_PARAMS))? as u8

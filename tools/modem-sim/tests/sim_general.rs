@@ -156,6 +156,9 @@ fn usb_audio_is_switched_with_cpcmreg() {
     assert_eq!(port.at("AT+CPCMREG=0"), "\r\nOK\r\n");
     port.at("AT+CMEE=1");
     assert_eq!(port.at("AT+CPCMREG=2"), "\r\n+CME ERROR: 50\r\n");
+    assert_eq!(port.at("AT+CPCMFRM?"), "\r\n+CPCMFRM: 0\r\n\r\nOK\r\n");
+    assert_eq!(port.at("AT+CPCMFRM=1"), "\r\nOK\r\n");
+    assert_eq!(port.at("AT+CPCMFRM?"), "\r\n+CPCMFRM: 1\r\n\r\nOK\r\n");
 }
 
 #[test]
