@@ -11,7 +11,7 @@
 //!   between a reply and its `OK`), and the [`digest::CommandTracker`] /
 //!   [`digest::TrackedWriter`] pair that tells it which command is in flight.
 //! - [`command`]: the AT commands as typed atat commands with typed replies.
-//! - [`line`]: a streaming classifier for captured port bytes (`sim7600 decode`).
+//! - [`line`](mod@line): a streaming classifier for captured port bytes (`sim7600 decode`).
 //! - [`call`], [`config`], [`driver`], [`pdu`]: the call state machine, the voice
 //!   configuration, the async driver and the SMS PDU codec.
 //!
