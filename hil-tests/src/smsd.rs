@@ -453,3 +453,66 @@ impl SpoolFile {
             .map(|(_, v)| v.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_incoming_file_as_smstools_writes_it_parses_into_headers_and_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("GSM1.abc");
+        std::fs::write(
+            &path,
+            "From: 31641600986\nFrom_TOA: 91 international, ISDN/telephone\n\
+             Sent: 02-08-26 19:37:41\nAlphabet: ISO\nLength: 12\n\nHow are you?",
+        )
+        .unwrap();
+        let f = SpoolFile::read(&path).unwrap();
+        assert_eq!(f.header("from"), Some("31641600986"));
+        assert_eq!(f.header("Sent"), Some("02-08-26 19:37:41"));
+        assert_eq!(f.header("Subject"), None);
+        assert_eq!(f.text, "How are you?");
+    }
+
+    #[test]
+    fn a_latin1_file_is_read_without_losing_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("GSM1.latin1");
+        std::fs::write(&path, b"From: 1\n\nGr\xFC\xDFe").unwrap();
+        assert_eq!(SpoolFile::read(&path).unwrap().text, "Grüße");
+    }
+
+    #[test]
+    fn the_prepared_config_is_hermetic_and_names_the_suspend_file_and_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let smsd = Smsd::prepare(&dir.path().join("smsd"), Path::new("/tmp/x/ttyUSB2")).unwrap();
+        let conf = std::fs::read_to_string(smsd.conf()).unwrap();
+        assert!(conf.contains(&format!("suspend = {}", smsd.suspend_file().display())));
+        assert!(conf.contains("device = /tmp/x/ttyUSB2"));
+        assert!(conf.contains("delaytime = 1\n"));
+        assert!(!conf.contains("user ="), "smsd must not switch user");
+        for dir in [
+            smsd.outgoing(),
+            smsd.incoming(),
+            smsd.sent(),
+            smsd.failed(),
+            smsd.checked(),
+        ] {
+            assert!(
+                dir.is_dir() && dir.starts_with(smsd.dir()),
+                "{}",
+                dir.display()
+            );
+        }
+        for script in [
+            &smsd.scripts().start,
+            &smsd.scripts().stop,
+            &smsd.scripts().status,
+        ] {
+            let mode = std::fs::metadata(script).unwrap().permissions().mode();
+            assert_eq!(mode & 0o111, 0o111, "{} is executable", script.display());
+        }
+        assert!(!smsd.is_running());
+    }
+}

@@ -128,3 +128,44 @@ pub fn wait_for_path(path: &Path, timeout: Duration) -> Result<(), RigError> {
         path.exists().then_some(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_process_is_alive_and_a_reaped_one_is_not() {
+        assert!(process_alive(std::process::id() as i32));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        child.wait().unwrap();
+        assert!(!process_alive(pid));
+        wait_until_exited(pid, Duration::from_millis(100)).unwrap();
+    }
+
+    #[test]
+    fn an_exited_but_unreaped_child_counts_as_exited() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        wait_until_exited(pid, Duration::from_secs(5)).unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_wait_that_runs_out_names_what_it_waited_for() {
+        let e = wait_for("the moon", Duration::from_millis(30), || None::<()>).unwrap_err();
+        assert_eq!(e.to_string(), "waited 30ms for the moon");
+    }
+
+    #[test]
+    fn a_file_dropped_into_a_folder_is_found_and_hidden_files_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".partial"), "x").unwrap();
+        assert!(wait_for_file_in(dir.path(), Duration::from_millis(50)).is_err());
+        std::fs::write(dir.path().join("GSM1.x"), "x").unwrap();
+        assert_eq!(
+            wait_for_file_in(dir.path(), Duration::from_millis(50)).unwrap(),
+            dir.path().join("GSM1.x")
+        );
+    }
+}
