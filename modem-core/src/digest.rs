@@ -119,16 +119,11 @@ impl PendingCommand {
             return Self::MessageBody;
         }
         let line = bytes.trim_ascii();
-        let upper = |n: usize| -> Vec<u8, 8> {
-            line.iter()
-                .take(n)
-                .map(u8::to_ascii_uppercase)
-                .take(8)
-                .collect()
+        let is = |cmd: &[u8]| line.eq_ignore_ascii_case(cmd);
+        let starts = |cmd: &[u8]| {
+            line.get(..cmd.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(cmd))
         };
-        let head = upper(8);
-        let is = |cmd: &[u8]| head.as_slice() == cmd;
-        let starts = |cmd: &[u8]| head.starts_with(cmd);
         if is(b"AT+CLCC") {
             Self::ListCalls
         } else if is(b"AT+CPIN?") {
