@@ -265,3 +265,31 @@ fn errors_read_as_one_sentence_naming_the_field() {
         "the PDU is truncated in the originator address (TP-OA): 2 octets needed, 1 left"
     );
 }
+
+#[test]
+fn a_pdu_shorter_or_longer_than_the_command_announced_is_refused() {
+    let hex = "07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07";
+    // SIM7600-PROTOCOL.md: "+CMGR: 0,,30" for this PDU.
+    assert!(Incoming::from_cmgr(hex, 30).is_ok());
+    assert_eq!(
+        Incoming::from_cmgr(hex, 31).unwrap_err(),
+        DecodeError::TpduLengthMismatch {
+            declared: 31,
+            actual: 30
+        }
+    );
+    let submit = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37";
+    assert!(Submit::from_cmgs(submit, 23).is_ok());
+    let err = Submit::from_cmgs(submit, 22).unwrap_err();
+    assert_eq!(
+        err,
+        DecodeError::TpduLengthMismatch {
+            declared: 22,
+            actual: 23
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "the command announced a TPDU of 22 octets but 23 came"
+    );
+}

@@ -12,7 +12,7 @@ use super::MAX_PDU_OCTETS;
 use super::address::Address;
 use super::dcs::DataCoding;
 use super::error::{DecodeError, Field};
-use super::octets::{Cursor, decode_hex};
+use super::octets::{Cursor, check_tpdu_length, decode_hex};
 use super::timestamp::Timestamp;
 use super::user_data::{self, Body, Concatenation};
 
@@ -122,6 +122,18 @@ impl Incoming {
         let mut octets = [0u8; MAX_PDU_OCTETS];
         let len = decode_hex(hex, &mut octets)?;
         Self::from_octets(octets.get(..len).unwrap_or(&[]))
+    }
+
+    /// Decodes the hex line of `+CMGR: <stat>,,<length>` and checks it is `<length>`
+    /// octets long after the SMSC part, so a line cut short or run together with the next
+    /// is caught even where the PDU's own lengths would not show it.
+    pub fn from_cmgr(hex: &str, tpdu_length: usize) -> Result<Self, DecodeError> {
+        let mut octets = [0u8; MAX_PDU_OCTETS];
+        let len = decode_hex(hex, &mut octets)?;
+        let octets = octets.get(..len).unwrap_or(&[]);
+        let incoming = Self::from_octets(octets)?;
+        check_tpdu_length(octets, tpdu_length)?;
+        Ok(incoming)
     }
 
     /// Decodes a received PDU from octets (SMSC prefix included).

@@ -104,6 +104,14 @@ pub enum DecodeError {
         /// How many octets are left over.
         extra: usize,
     },
+    /// The TPDU is not as long as the AT command said (`+CMGR: <stat>,,<length>` or
+    /// `AT+CMGS=<length>`).
+    TpduLengthMismatch {
+        /// The length the command gave.
+        declared: usize,
+        /// The length of the TPDU received.
+        actual: usize,
+    },
     /// The TPDU is not of the message type this decoder reads.
     UnexpectedMessageType {
         /// The two TP-MTI bits found.
@@ -208,6 +216,10 @@ impl fmt::Display for DecodeError {
             DecodeError::TrailingOctets { extra } => write!(
                 f,
                 "the PDU has {extra} octets after the end of the user data"
+            ),
+            DecodeError::TpduLengthMismatch { declared, actual } => write!(
+                f,
+                "the command announced a TPDU of {declared} octets but {actual} came"
             ),
             DecodeError::UnexpectedMessageType { mti, expected } => write!(
                 f,

@@ -44,6 +44,18 @@ pub(crate) fn decode_hex(hex: &str, out: &mut [u8; MAX_PDU_OCTETS]) -> Result<us
     Ok(octets)
 }
 
+/// Checks that the TPDU after the SMSC part of `octets` is `declared` octets long, the
+/// length `+CMGR` and `AT+CMGS` state.
+pub(crate) fn check_tpdu_length(octets: &[u8], declared: usize) -> Result<(), DecodeError> {
+    let smsc = octets.first().map_or(0, |&l| usize::from(l) + 1);
+    let actual = octets.len().saturating_sub(smsc);
+    if actual == declared {
+        Ok(())
+    } else {
+        Err(DecodeError::TpduLengthMismatch { declared, actual })
+    }
+}
+
 fn nibble(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),

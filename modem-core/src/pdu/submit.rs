@@ -13,7 +13,7 @@ use super::address::{Address, NumberType};
 use super::dcs::{Alphabet, DataCoding, MessageClass};
 use super::error::{DecodeError, EncodeError, Field};
 use super::gsm7::{self, Septets};
-use super::octets::{Cursor, TpduWriter, decode_hex, push_hex};
+use super::octets::{Cursor, TpduWriter, check_tpdu_length, decode_hex, push_hex};
 use super::timestamp::Timestamp;
 use super::user_data::{self, Body, Concatenation, IEI_CONCAT_8};
 use super::{DEFAULT_MAX_PARTS, MAX_PDU_HEX_CHARS, MAX_PDU_OCTETS, MAX_USER_DATA_OCTETS};
@@ -427,6 +427,17 @@ impl Submit {
         let mut octets = [0u8; MAX_PDU_OCTETS];
         let len = decode_hex(hex, &mut octets)?;
         Self::from_octets(octets.get(..len).unwrap_or(&[]))
+    }
+
+    /// Decodes the hex a host sent after `AT+CMGS=<length>` and checks it is `<length>`
+    /// octets long after the SMSC part (what a modem, or the simulator, must check).
+    pub fn from_cmgs(hex: &str, tpdu_length: usize) -> Result<Self, DecodeError> {
+        let mut octets = [0u8; MAX_PDU_OCTETS];
+        let len = decode_hex(hex, &mut octets)?;
+        let octets = octets.get(..len).unwrap_or(&[]);
+        let submit = Self::from_octets(octets)?;
+        check_tpdu_length(octets, tpdu_length)?;
+        Ok(submit)
     }
 
     /// Decodes an SMS-SUBMIT from octets with the SMSC prefix.
