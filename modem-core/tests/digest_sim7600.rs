@@ -625,3 +625,46 @@ proptest! {
         let _ = run(&steps);
     }
 }
+
+#[test]
+fn ring_between_a_reply_and_its_error() {
+    in_every_chunking(
+        b"AT+CMGR=9\r",
+        b"\r\n+CMGR: 0,,30\r\n0791\r\n\r\nRING\r\n\r\n+CMS ERROR: 321\r\n",
+        &Seen {
+            replies: vec![Response::CmsError(CmsError::InvalidIndex.into())],
+            urcs: vec![Urc::Ring],
+        },
+    );
+}
+
+#[test]
+fn reply_longer_than_the_limit_fails_then_the_next_command_works() {
+    let line = format!("+CLCC: 1,1,4,0,0,\"{}\",145\r\n", "1".repeat(20));
+    let mut reply = b"\r\n".to_vec();
+    while reply.len() <= modem_core::digest::MAX_RESPONSE_LEN {
+        reply.extend_from_slice(line.as_bytes());
+    }
+    reply.extend_from_slice(b"\r\nOK\r\n");
+    let seen = run(&[
+        Step::Send(b"AT+CLCC\r"),
+        Step::Recv(reply.chunks(16).collect()),
+        Step::Send(b"AT+CSQ\r"),
+        Step::Recv(vec![b"\r\n+CSQ: 16,99\r\n\r\nOK\r\n"]),
+    ]);
+    assert_eq!(seen.replies.first(), Some(&Response::CapacityError));
+    assert_eq!(seen.replies.last(), Some(&ok("+CSQ: 16,99")));
+}
+
+#[test]
+fn more_urcs_inside_one_reply_than_it_can_hold_keep_the_reply_intact() {
+    let limit = modem_core::digest::MAX_INTERLEAVED_URCS;
+    let mut reply = b"\r\n+CSQ: 16,99\r\n".to_vec();
+    for _ in 0..limit + 2 {
+        reply.extend_from_slice(b"\r\nRING\r\n");
+    }
+    reply.extend_from_slice(b"\r\nOK\r\n");
+    let seen = exchange(b"AT+CSQ\r", &reply);
+    assert_eq!(seen.replies, vec![ok("+CSQ: 16,99")]);
+    assert_eq!(seen.urcs, vec![Urc::Ring; limit]);
+}
