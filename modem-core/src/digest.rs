@@ -80,6 +80,7 @@ pub const MAX_INTERLEAVED_URCS: usize = 8;
 /// What kind of command is in flight, as far as the digester needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[repr(u8)]
 pub enum PendingCommand {
     /// Nothing in flight: a text line now is unsolicited and is dropped.

@@ -29,6 +29,7 @@ pub const ERROR_TEXT_CAPACITY: usize = 64;
 /// What a `+CME ERROR` / `+CMS ERROR` carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum ErrorDetail {
     /// `AT+CMEE=1`: a number.
     Code(u16),
@@ -39,6 +40,7 @@ pub enum ErrorDetail {
 /// A final result code: the end of a command's reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum FinalResult {
     /// `OK`.
     Ok,
@@ -104,6 +106,7 @@ pub(crate) fn error_line(line: &[u8]) -> Option<(bool, &str)> {
 /// Why a line could not be placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum UnknownReason {
     /// The line is not UTF-8 (line noise, a baud-rate mismatch, binary data).
     NotUtf8,
@@ -139,6 +142,7 @@ impl core::fmt::Display for UnknownReason {
 /// One thing found in the byte stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum LineItem {
     /// A line the modem sent on its own.
     Urc(Urc),

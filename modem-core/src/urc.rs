@@ -46,6 +46,7 @@ pub type PhoneNumber = String<NUMBER_CAPACITY>;
 /// An unsolicited line from the SIM7600.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Urc {
     /// `RDY`: the module has (re)started and accepts AT commands.
     Ready,
@@ -93,6 +94,7 @@ pub enum Urc {
 /// The SIM's state from `+CPIN:` (3GPP TS 27.007 §8.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum SimState {
     /// `READY`: no PIN is needed.
     Ready,
@@ -136,6 +138,7 @@ impl SimState {
 /// The call type in `+CRING: <type>` (3GPP TS 27.007 §6.11).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum RingType {
     /// `VOICE`: a voice call.
     Voice,
@@ -146,6 +149,7 @@ pub enum RingType {
 /// Type of number, the octet after the number in `+CLIP`/`+CLCC` (3GPP TS 24.008 §10.5.4.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum NumberType {
     /// 129: unknown type of number, ISDN numbering plan (national style, `0771...`).
     Unknown,
@@ -186,6 +190,7 @@ impl NumberType {
 /// CLI validity, the last field of `+CLIP` (3GPP TS 27.007 §7.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum CliValidity {
     /// 0: the number is valid.
     Valid,
@@ -212,6 +217,7 @@ impl CliValidity {
 /// The caller of a ringing call, from `+CLIP: "<number>",<type>,,,[<alpha>],<validity>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CallerId {
     /// The number; `None` when it is empty or the validity says withheld/unavailable.
     pub number: Option<PhoneNumber>,
@@ -227,6 +233,7 @@ pub struct CallerId {
 /// `MISSED_CALL: 11:01AM 07712345678`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MissedCall {
     /// The modem's local time of the call as printed (`11:01AM`).
     pub time: String<MISSED_CALL_TIME_CAPACITY>,
@@ -237,6 +244,7 @@ pub struct MissedCall {
 /// Direction of a call in `+CLCC` (3GPP TS 27.007 §7.18 `<dir>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum CallDirection {
     /// 0: we called.
     MobileOriginated,
@@ -247,6 +255,7 @@ pub enum CallDirection {
 /// State of a call in `+CLCC` (3GPP TS 27.007 §7.18 `<stat>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum CallState {
     /// 0: connected.
     Active,
@@ -283,6 +292,7 @@ impl CallState {
 /// Bearer of a call in `+CLCC` (3GPP TS 27.007 §7.18 `<mode>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum CallMode {
     /// 0: voice.
     Voice,
@@ -310,6 +320,7 @@ impl CallMode {
 /// the URC after `AT+CLCC=1` and each line of the `AT+CLCC` list alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CallStatus {
     /// The call's index (1..=7), the one `AT+CHLD=1<id>` names.
     pub id: u8,
@@ -380,6 +391,7 @@ impl CallStatus {
 /// `+CMTI: "<storage>",<index>`: where a new SMS was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct NewMessage {
     /// The storage (`SM` for the SIM).
     pub storage: String<STORAGE_CAPACITY>,
@@ -408,9 +420,18 @@ impl DtmfKey {
     }
 }
 
+#[cfg(feature = "serde")]
+impl serde::Serialize for DtmfKey {
+    /// As the one-character string a person reads (`"5"`, `"#"`).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_char(self.as_char())
+    }
+}
+
 /// Why a line is not a [`Urc`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum UrcError {
     /// The line is not one the SIM7600 sends on its own.
     NotUrc,

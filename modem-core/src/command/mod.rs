@@ -31,6 +31,7 @@ pub const MAX_COMMAND_LEN: usize = sms::SMS_BODY_CAPACITY + 1;
 /// Why a reply could not be read into its typed response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ParseError {
     /// The reply that was expected (`"+CSQ"`).
     pub reply: &'static str,
@@ -53,6 +54,7 @@ impl ParseError {
 /// The reply of a command that answers only `OK`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct NoResponse;
 
 impl atat::AtatResp for NoResponse {}

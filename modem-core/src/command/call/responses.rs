@@ -14,6 +14,7 @@ pub const MAX_CALLS: usize = 7;
 /// `ATS0?` reply: the ring count as three digits, `000`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct AutoAnswerSetting {
     /// The setting.
     pub auto_answer: AutoAnswer,
@@ -40,6 +41,7 @@ impl AutoAnswerSetting {
 /// `AT+CLCC` reply: one `+CLCC:` line per call, none when idle.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CallList {
     /// The calls, in the modem's order.
     pub calls: Vec<CallStatus, MAX_CALLS>,

@@ -25,6 +25,7 @@ fn identity(text: &str, name: &'static str) -> Result<Identity, ParseError> {
 /// `AT+CGMI` reply: `SIMCOM INCORPORATED` (a bare line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Manufacturer {
     /// The manufacturer as printed.
     pub name: Identity,
@@ -51,6 +52,7 @@ impl Manufacturer {
 /// `AT+CGMM` reply: `SIMCOM_SIM7600E-H` (a bare line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Model {
     /// The model as printed.
     pub name: Identity,
@@ -77,6 +79,7 @@ impl Model {
 /// `AT+CGMR` reply: `+CGMR: LE20B04SIM7600M22`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Revision {
     /// The firmware revision as printed.
     pub revision: Identity,
@@ -98,6 +101,7 @@ impl Revision {
 /// `AT+CGSN` reply: the IMEI, `351602000330570` (a bare line of digits).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Imei {
     /// The digits.
     pub digits: String<IMEI_CAPACITY>,
@@ -126,6 +130,7 @@ impl Imei {
 /// `+GCAP: ...` lines. A field the modem leaves out is `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Identification {
     /// `Manufacturer: SIMCOM INCORPORATED`.
     pub manufacturer: Option<Identity>,
@@ -177,6 +182,7 @@ impl Identification {
 /// `AT+CPIN?` reply: `+CPIN: READY`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SimStatus {
     /// The SIM's state.
     pub state: SimState,

@@ -8,6 +8,7 @@ use super::types::{RegistrationReporting, RegistrationStatus};
 /// `AT+CSQ` reply: `+CSQ: <rssi>,<ber>` (3GPP TS 27.007 §8.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SignalQuality {
     /// The received signal strength code: 0..=31 (GSM/UMTS/LTE scale) or 100..=191
     /// (the SIM7600's TD-SCDMA scale); `None` for 99 / 199, "not known".
@@ -44,6 +45,7 @@ impl SignalQuality {
 /// `AT+CREG?` reply: `+CREG: <n>,<stat>[,<lac>,<ci>]` (3GPP TS 27.007 §7.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Registration {
     /// Whether the modem reports changes on its own.
     pub reporting: RegistrationReporting,

@@ -4,6 +4,7 @@
 /// (3GPP TS 27.007 §7.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum RegistrationReporting {
     /// 0: no `+CREG` URC (the power-up default; the bot keeps it so).
     Disabled,
@@ -31,6 +32,7 @@ impl RegistrationReporting {
 /// SMS need `Home` or `Roaming`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum RegistrationStatus {
     /// 0: not registered, not searching.
     NotRegistered,

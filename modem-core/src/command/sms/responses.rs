@@ -21,6 +21,7 @@ pub const TIMESTAMP_CAPACITY: usize = 24;
 /// `AT+CMGS` body reply: `+CMGS: <mr>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MessageSent {
     /// The message reference the network gave it (0..=255), which status reports name.
     pub reference: u8,
@@ -41,6 +42,7 @@ impl MessageSent {
 /// How full one message storage is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct StorageUsage {
     /// The storage (`SM` SIM, `ME` modem, `MT` both).
     pub storage: String<STORAGE_CAPACITY>,
@@ -54,6 +56,7 @@ pub struct StorageUsage {
 /// the storages for reading/deleting, writing/sending and receiving.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PreferredStorage {
     /// Where `AT+CMGR`/`AT+CMGD` look.
     pub read: StorageUsage,
@@ -92,6 +95,7 @@ impl PreferredStorage {
 /// `AT+CMGR=<index>` reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum StoredMessage {
     /// Just `OK`: nothing is stored at that index.
     Empty,

@@ -105,6 +105,7 @@ pub enum BufferedIndications {
 /// text mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum MessageStatus {
     /// 0, `REC UNREAD`: received, not read yet (reading it with `AT+CMGR` marks it read).
     ReceivedUnread,
