@@ -668,3 +668,40 @@ fn more_urcs_inside_one_reply_than_it_can_hold_keep_the_reply_intact() {
     assert_eq!(seen.replies, vec![ok("+CSQ: 16,99")]);
     assert_eq!(seen.urcs, vec![Urc::Ring; limit]);
 }
+
+#[test]
+fn every_urc_of_the_protocol_notes_in_both_framings_reaches_the_subscriber() {
+    let lines = [
+        "RDY",
+        "+CPIN: READY",
+        "+CPIN: SIM REMOVED",
+        "+CPIN: NOT READY",
+        "SMS DONE",
+        "PB DONE",
+        "RING",
+        "+CRING: VOICE",
+        CLIP,
+        "+CLIP: \"02152063113\",128,,,\"gongsi\",0",
+        "VOICE CALL: BEGIN",
+        "VOICE CALL: END: 000042",
+        "VOICE CALL:END:000017",
+        "MISSED_CALL: 11:01AM 07712345678",
+        "NO CARRIER",
+        "BUSY",
+        "NO ANSWER",
+        "+CLCC: 1,1,4,0,0,\"+491761234567\",145",
+        "+CMTI: \"SM\",0",
+        "+RXDTMF: *",
+    ];
+    for line in lines {
+        let expected = Urc::parse(line.as_bytes()).unwrap();
+        for framed in [format!("\r\n{line}\r\n"), format!("\r\r\n{line}\r\r\n")] {
+            let bytes = framed.as_bytes();
+            for chunks in [vec![bytes], bytes.chunks(1).collect()] {
+                let seen = run(&[Step::Recv(chunks)]);
+                assert_eq!(seen.urcs, vec![expected.clone()], "{framed:?}");
+                assert_eq!(seen.replies, vec![], "{framed:?}");
+            }
+        }
+    }
+}
