@@ -1,1 +1,9 @@
-//! host-linux
+//! host-linux: the Linux side of sim7600. It owns the AT port while a `sim7600` command
+//! needs it ([`handoff::PortLease`], [`link`]), the one place that stops and starts
+//! smstools ([`handoff`]), who holds the port ([`holders`]), the orderly shutdown on
+//! signals and panics ([`signals`]), the configuration ([`config`]), and the commands of
+//! the `sim7600` CLI ([`cli`], [`commands`]). The AT dialogue itself is modem-core's.
+
+pub mod handoff;
+pub mod holders;
+pub mod link;

@@ -1,0 +1,434 @@
+//! The link to the modem: the AT port opened with `serialport` at 115200 8N1, exclusive,
+//! with a read timeout, and a reader thread that feeds every byte into atat's ingress
+//! (modem-core's digester and URC types) while the caller drives modem-core's driver on
+//! atat's async client with `futures::executor::block_on`, which parks the thread until
+//! a reply is signalled: nothing here spins.
+//!
+//! This module owns the port's file descriptors while a [`Link`] runs. The reader thread
+//! ends when the link is dropped (it looks at a stop flag at every read timeout) or when
+//! the port fails: EOF or EIO (the modem was unplugged) ends it with a [`LinkError`] that
+//! [`Link::failure`] reports, instead of a loop of failing reads.
+
+use std::io::{self, Read, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use atat::AtatIngress;
+use modem_core::driver::{ModemClient, ModemIngress, ModemUrcChannel, Resources, Sim7600};
+use serialport::{DataBits, FlowControl, Parity, StopBits, TTYPort};
+
+/// The SIM7600's AT port speed (USB ignores it; a UART needs it).
+pub const BAUD_RATE: u32 = 115_200;
+/// How long one read waits for bytes before the reader thread looks at its stop flag:
+/// bounds how long dropping a link takes, and costs one wake-up per period when idle.
+pub const READ_TIMEOUT: Duration = Duration::from_millis(100);
+/// Bytes taken from the port per read.
+pub const READ_CHUNK: usize = 256;
+/// How long the reader waits for URC subscribers to make room before it drops the URCs
+/// that do not fit (a subscriber that stopped reading must not stop the replies).
+pub const URC_BACKPRESSURE_LIMIT: Duration = Duration::from_secs(1);
+/// The pause between two tries while the URC channel is full.
+pub const URC_RETRY_DELAY: Duration = Duration::from_millis(10);
+
+/// Why the link to the modem failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LinkError {
+    /// The port could not be opened (or not exclusively: another process has it).
+    #[error("cannot open port {} exclusively: {problem}", port.display())]
+    Open {
+        /// The port.
+        port: PathBuf,
+        /// What serialport said.
+        problem: String,
+    },
+    /// The port could not be duplicated for the reader thread.
+    #[error("cannot share port {} with the reader thread: {problem}", port.display())]
+    Clone {
+        /// The port.
+        port: PathBuf,
+        /// What serialport said.
+        problem: String,
+    },
+    /// The port reports end of file: the other side closed it.
+    #[error("port {} reached end of file: the modem side closed it", port.display())]
+    Eof {
+        /// The port.
+        port: PathBuf,
+    },
+    /// The port reports EIO: the modem was unplugged or reset.
+    #[error("port {} gives EIO: the modem was unplugged or reset", port.display())]
+    Unplugged {
+        /// The port.
+        port: PathBuf,
+    },
+    /// Another read or write error.
+    #[error("port {}: {what} failed: {problem}", port.display())]
+    Io {
+        /// The port.
+        port: PathBuf,
+        /// read or write.
+        what: &'static str,
+        /// What the OS said.
+        problem: String,
+    },
+}
+
+/// Opens `port` at 115200 8N1 without flow control, exclusively, with [`READ_TIMEOUT`].
+/// serialport 4.10 sets TIOCEXCL and takes `flock(LOCK_EX | LOCK_NB)` on open, so a
+/// second opener gets EBUSY (the flock holds even against root, which TIOCEXCL does not).
+pub fn open_exclusive(port: &Path) -> Result<TTYPort, LinkError> {
+    let open_err = |e: serialport::Error| LinkError::Open {
+        port: port.to_path_buf(),
+        problem: e.to_string(),
+    };
+    let mut tty = serialport::new(port.to_string_lossy(), BAUD_RATE)
+        .data_bits(DataBits::Eight)
+        .parity(Parity::None)
+        .stop_bits(StopBits::One)
+        .flow_control(FlowControl::None)
+        .timeout(READ_TIMEOUT)
+        .open_native()
+        .map_err(open_err)?;
+    tty.set_exclusive(true).map_err(open_err)?;
+    Ok(tty)
+}
+
+/// Whether an I/O error says the modem is gone. serialport drops the errno on the way
+/// (a hang-up on poll becomes `BrokenPipe`, EIO an `Other` error with EIO's text), so
+/// the kind and the text are looked at as well as the raw errno.
+pub fn means_unplugged(e: &io::Error) -> bool {
+    use nix::errno::Errno;
+    matches!(
+        e.raw_os_error(),
+        Some(nix::libc::EIO | nix::libc::EPIPE | nix::libc::ENXIO | nix::libc::ENODEV)
+    ) || e.kind() == io::ErrorKind::BrokenPipe
+        || e.to_string() == Errno::EIO.desc()
+}
+
+/// What a failed read means: `None` for a timeout (read again).
+pub fn classify_read_error(port: &Path, e: &io::Error) -> Option<LinkError> {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    ) {
+        return None;
+    }
+    if means_unplugged(e) {
+        return Some(LinkError::Unplugged {
+            port: port.to_path_buf(),
+        });
+    }
+    Some(LinkError::Io {
+        port: port.to_path_buf(),
+        what: "read",
+        problem: e.to_string(),
+    })
+}
+
+/// The write half for atat's client: the port, written blocking (a tty write completes
+/// at once unless the line is flow-controlled, which this port is not).
+#[derive(Debug)]
+pub struct PortWriter {
+    tty: TTYPort,
+    failure: Arc<Mutex<Option<LinkError>>>,
+    path: PathBuf,
+}
+
+/// A failed write, for atat (the details go to [`Link::failure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("writing to the modem port failed")]
+pub struct PortWriteError;
+
+impl embedded_io::Error for PortWriteError {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        embedded_io::ErrorKind::Other
+    }
+}
+
+impl embedded_io::ErrorType for PortWriter {
+    type Error = PortWriteError;
+}
+
+impl PortWriter {
+    fn note(&self, e: &io::Error) -> PortWriteError {
+        let err = if means_unplugged(e) {
+            LinkError::Unplugged {
+                port: self.path.clone(),
+            }
+        } else {
+            LinkError::Io {
+                port: self.path.clone(),
+                what: "write",
+                problem: e.to_string(),
+            }
+        };
+        record(&self.failure, err);
+        PortWriteError
+    }
+}
+
+impl embedded_io_async::Write for PortWriter {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, PortWriteError> {
+        self.tty.write(buf).map_err(|e| self.note(&e))
+    }
+    async fn flush(&mut self) -> Result<(), PortWriteError> {
+        self.tty.flush().map_err(|e| self.note(&e))
+    }
+}
+
+fn record(slot: &Mutex<Option<LinkError>>, err: LinkError) {
+    if let Ok(mut s) = slot.lock() {
+        s.get_or_insert(err);
+    }
+}
+
+/// The driver as the host uses it.
+pub type HostModem<'r> = Sim7600<ModemClient<'r, PortWriter>>;
+
+/// A running link: the driver, the URC channel and the reader thread's health.
+pub struct Link<'r> {
+    /// The SIM7600 driver; run its futures with `futures::executor::block_on`.
+    pub modem: HostModem<'r>,
+    /// Where URCs go (subscribe before waiting for any).
+    pub urcs: &'r ModemUrcChannel,
+    failure: Arc<Mutex<Option<LinkError>>>,
+}
+
+impl std::fmt::Debug for Link<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("failure", &self.failure())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Link<'_> {
+    /// Why the port failed, once it has (EOF, EIO on unplug, a read or write error).
+    pub fn failure(&self) -> Option<LinkError> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+}
+
+/// Runs `work` with a link on `tty` (the lease's port), then stops the reader thread and
+/// drops the port clones before returning. The atat buffers live on this stack frame.
+pub fn with_link<R>(
+    tty: &TTYPort,
+    port: &Path,
+    work: impl FnOnce(&mut Link<'_>) -> R,
+) -> Result<R, LinkError> {
+    let clone_err = |e: serialport::Error| LinkError::Clone {
+        port: port.to_path_buf(),
+        problem: e.to_string(),
+    };
+    let reader_tty = tty.try_clone_native().map_err(clone_err)?;
+    let writer_tty = tty.try_clone_native().map_err(clone_err)?;
+    let failure = Arc::new(Mutex::new(None));
+    let stop = AtomicBool::new(false);
+    let mut resources = Box::new(Resources::new());
+    let writer = PortWriter {
+        tty: writer_tty,
+        failure: failure.clone(),
+        path: port.to_path_buf(),
+    };
+    let config = atat::Config::new();
+    let parts = resources.split(writer, config);
+    let mut ingress = parts.ingress;
+    let mut link = Link {
+        modem: parts.modem,
+        urcs: parts.urcs,
+        failure: failure.clone(),
+    };
+    let result = thread::scope(|s| {
+        let reader = thread::Builder::new()
+            .name("modem-reader".into())
+            .spawn_scoped(s, || {
+                read_loop(reader_tty, port, &mut ingress, &stop, &failure)
+            });
+        if let Err(e) = reader {
+            return Err(LinkError::Io {
+                port: port.to_path_buf(),
+                what: "starting the reader thread",
+                problem: e.to_string(),
+            });
+        }
+        let r = work(&mut link);
+        stop.store(true, Ordering::Relaxed);
+        Ok(r)
+    });
+    drop(link);
+    result
+}
+
+fn read_loop(
+    mut tty: TTYPort,
+    port: &Path,
+    ingress: &mut ModemIngress<'_>,
+    stop: &AtomicBool,
+    failure: &Mutex<Option<LinkError>>,
+) {
+    let mut buf = [0u8; READ_CHUNK];
+    while !stop.load(Ordering::Relaxed) {
+        match tty.read(&mut buf) {
+            Ok(0) => {
+                record(
+                    failure,
+                    LinkError::Eof {
+                        port: port.to_path_buf(),
+                    },
+                );
+                log::error!("port {} reached end of file; reader stops", port.display());
+                return;
+            }
+            Ok(n) => feed(ingress, buf.get(..n).unwrap_or_default(), stop),
+            Err(e) => {
+                if let Some(err) = classify_read_error(port, &e) {
+                    log::error!("{err}; reader stops");
+                    record(failure, err);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Hands `bytes` to the ingress. A full ingress buffer means the digester cannot make
+/// sense of what it holds: it is cleared, as atat's own reader does. A full URC channel
+/// gets [`URC_BACKPRESSURE_LIMIT`] to drain (short sleeps, no spin).
+fn feed(ingress: &mut ModemIngress<'_>, mut bytes: &[u8], stop: &AtomicBool) {
+    while !bytes.is_empty() {
+        let room = ingress.write_buf();
+        if room.is_empty() {
+            log::warn!("ingress buffer full of unparsable bytes: cleared");
+            ingress.clear();
+            continue;
+        }
+        let len = room.len().min(bytes.len());
+        let (now, later) = bytes.split_at(len);
+        if let Some(dst) = room.get_mut(..len) {
+            dst.copy_from_slice(now);
+        }
+        bytes = later;
+        let mut result = ingress.try_advance(len);
+        let mut waited = Duration::ZERO;
+        while result.is_err() {
+            if waited >= URC_BACKPRESSURE_LIMIT || stop.load(Ordering::Relaxed) {
+                log::warn!(
+                    "URC channel full for {} ms: buffered bytes dropped",
+                    waited.as_millis()
+                );
+                ingress.clear();
+                break;
+            }
+            thread::sleep(URC_RETRY_DELAY);
+            waited += URC_RETRY_DELAY;
+            result = ingress.try_advance(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::pty::openpty;
+    use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+    use std::os::fd::OwnedFd;
+
+    /// A pty in raw mode; the slave's path is the "port", the master plays the modem.
+    fn fake_modem() -> (std::fs::File, PathBuf, OwnedFd) {
+        let pty = openpty(None, None).unwrap();
+        let mut t = tcgetattr(&pty.slave).unwrap();
+        cfmakeraw(&mut t);
+        tcsetattr(&pty.slave, SetArg::TCSANOW, &t).unwrap();
+        let path = nix::unistd::ttyname(&pty.slave).unwrap();
+        (std::fs::File::from(pty.master), path, pty.slave)
+    }
+
+    #[test]
+    fn hang_ups_and_eio_mean_unplugged_timeouts_mean_read_again() {
+        let p = Path::new("/dev/ttyUSB2");
+        assert!(classify_read_error(p, &io::Error::from(io::ErrorKind::TimedOut)).is_none());
+        for gone in [
+            io::Error::from_raw_os_error(nix::libc::EIO),
+            io::Error::new(io::ErrorKind::BrokenPipe, "Broken pipe"),
+            io::Error::other(nix::errno::Errno::EIO.desc()),
+        ] {
+            assert!(
+                matches!(
+                    classify_read_error(p, &gone),
+                    Some(LinkError::Unplugged { .. })
+                ),
+                "{gone}"
+            );
+        }
+        assert!(matches!(
+            classify_read_error(p, &io::Error::from(io::ErrorKind::PermissionDenied)),
+            Some(LinkError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn a_second_open_of_a_held_port_is_refused() {
+        let (_m, path, _slave) = fake_modem();
+        let first = open_exclusive(&path).unwrap();
+        let err = open_exclusive(&path).unwrap_err();
+        assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
+        drop(first);
+        open_exclusive(&path).unwrap();
+    }
+
+    #[test]
+    fn the_modem_answers_at_and_the_identity_is_read() {
+        let (mut master, path, _slave) = fake_modem();
+        let tty = open_exclusive(&path).unwrap();
+        let mut modem_side = master.try_clone().unwrap();
+        let sim = thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 64];
+            for (cmd, reply) in [
+                (&b"AT\r"[..], &b"\r\nOK\r\n"[..]),
+                (b"AT+CGMI\r", b"\r\nSIMCOM INCORPORATED\r\n\r\nOK\r\n"),
+                (b"AT+CGMM\r", b"\r\nSIMCOM_SIM7600E-H\r\n\r\nOK\r\n"),
+            ] {
+                while !seen.ends_with(cmd) {
+                    let n = modem_side.read(&mut buf).unwrap();
+                    seen.extend_from_slice(&buf[..n]);
+                }
+                modem_side.write_all(reply).unwrap();
+            }
+        });
+        let identity = with_link(&tty, &path, |link| {
+            futures::executor::block_on(link.modem.probe())
+        })
+        .unwrap()
+        .unwrap();
+        sim.join().unwrap();
+        assert!(identity.is_sim7600, "{identity:?}");
+        assert_eq!(identity.manufacturer.as_str(), "SIMCOM INCORPORATED");
+        master.flush().unwrap();
+    }
+
+    #[test]
+    fn an_unplugged_modem_is_reported_as_eio_not_a_spin() {
+        let (master, path, slave) = fake_modem();
+        let tty = open_exclusive(&path).unwrap();
+        // The pty's other end closing is what the kernel shows when a USB modem vanishes:
+        // reads fail with EIO.
+        drop(slave);
+        let failure = with_link(&tty, &path, |link| {
+            drop(master);
+            let r = futures::executor::block_on(link.modem.probe());
+            assert!(r.is_err());
+            link.failure()
+        })
+        .unwrap();
+        let err = failure.unwrap();
+        assert!(
+            matches!(err, LinkError::Unplugged { .. } | LinkError::Eof { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&*path.to_string_lossy()));
+    }
+}
