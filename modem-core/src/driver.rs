@@ -12,9 +12,11 @@
 //! buffers it runs on are bundled in [`Resources`], with documented sizes.
 
 mod error;
+mod feed;
 mod resources;
 
 pub use error::{ConnectionFailure, ERROR_TEXT_LEN, Error, ErrorKind, InvalidArgument};
+pub use feed::{Feed, feed, resume};
 pub use resources::{
     COMMAND_BUF_LEN, INGRESS_BUF_LEN, ModemClient, ModemDigester, ModemIngress, ModemUrcChannel,
     ModemUrcSubscription, Parts, RESPONSE_LEN, Resources, URC_CAPACITY, URC_SUBSCRIBERS,
