@@ -53,7 +53,8 @@ use crate::fmt::LossyBytes;
 use crate::line::error_line;
 use crate::urc::urc_name;
 
-/// The longest line the digester accepts, in bytes without its line end.
+/// The longest line the digester accepts, in bytes without its line end (`\r\n` or
+/// `\r\r\n`).
 ///
 /// The longest line the SIM7600 sends in this dialogue is a PDU-mode `AT+CMGR` message:
 /// at most 175 octets (12 SMSC + 163 TPDU), that is 350 hex digits; a text-mode message in
@@ -66,11 +67,12 @@ pub const MAX_LINE_LEN: usize = 512;
 /// lines are under 500. A reply that grows past this ends its command with a capacity error.
 pub const MAX_RESPONSE_LEN: usize = 1024;
 
-/// The ingress buffer size the digester needs: a whole held reply plus one line being
-/// received. Give `atat::Ingress` (and the `ResponseSlot`/`Client`) at least this much, so
-/// the buffer never fills before the digester has decided (a full buffer makes atat drop
-/// bytes or clear it).
-pub const INGRESS_BUF_SIZE: usize = MAX_RESPONSE_LEN + MAX_LINE_LEN;
+/// The ingress buffer size the digester needs: a whole held reply, one line being received
+/// with the `\r\r` of its line end, and the one byte more that shows the line is too long.
+/// Give `atat::Ingress` at least this much (and its `ResponseSlot` at least
+/// [`MAX_RESPONSE_LEN`]), so the buffer never fills before the digester has decided: a full
+/// buffer makes atat drop bytes (`try_write`) or clear the buffer (`read_from`).
+pub const INGRESS_BUF_SIZE: usize = MAX_RESPONSE_LEN + MAX_LINE_LEN + 3;
 
 /// How many URC lines one reply may enclose (between its first text line and its final
 /// code). A call rings with two (`RING`, `+CLIP`) every 3 s and a reply takes milliseconds,
@@ -311,6 +313,13 @@ fn final_code(line: &[u8]) -> Option<Final<'_>> {
     Some(Final::Error(error))
 }
 
+/// A line's length without the `\r`s of its line end.
+fn content_len(line: &[u8]) -> usize {
+    line.iter()
+        .rposition(|&b| b != b'\r')
+        .map_or(0, |last| last + 1)
+}
+
 /// Whether a trimmed line is the modem's echo of a command.
 fn is_echo(line: &[u8], pending: Option<PendingCommand>) -> bool {
     let starts_at = line
@@ -461,6 +470,11 @@ impl<'a> Sim7600Digester<'a> {
 
         let mut pos = self.held;
         loop {
+            // Checked on every turn, because blank lines and URC lines inside a reply make
+            // it grow too.
+            if self.held > MAX_RESPONSE_LEN {
+                return self.capacity_error("reply", self.held);
+            }
             let rest = buf.get(pos..).unwrap_or_default();
 
             // The prompt has no line end; it stands at the start of a line. Only AT+CMGS
@@ -478,7 +492,7 @@ impl<'a> Sim7600Digester<'a> {
             }
 
             let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-                if rest.len() > MAX_LINE_LEN {
+                if content_len(rest) > MAX_LINE_LEN || rest.len() > MAX_LINE_LEN + 2 {
                     self.discarding = true;
                     return self.capacity_error("line", buf.len());
                 }
@@ -500,7 +514,7 @@ impl<'a> Sim7600Digester<'a> {
             let start = pos + (raw.len() - raw.trim_ascii_start().len());
             let span = (start, start + line.len());
 
-            if raw.len() > MAX_LINE_LEN {
+            if content_len(raw) > MAX_LINE_LEN {
                 return self.capacity_error("line", line_end);
             }
 
@@ -600,9 +614,6 @@ impl<'a> Sim7600Digester<'a> {
             }
             pos = line_end;
             self.held = pos;
-            if self.held > MAX_RESPONSE_LEN {
-                return self.capacity_error("reply", line_end);
-            }
         }
     }
 

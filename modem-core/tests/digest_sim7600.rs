@@ -705,3 +705,71 @@ fn every_urc_of_the_protocol_notes_in_both_framings_reaches_the_subscriber() {
         }
     }
 }
+
+#[test]
+fn endless_blank_lines_inside_a_reply_never_fill_the_buffer() {
+    let mut bytes = b"\r\n+CSQ: 16,99\r\n".to_vec();
+    bytes.extend(b"\r\n".repeat(INGRESS_BUF_SIZE));
+    let seen = run(&[
+        Step::Send(b"AT+CSQ\r"),
+        Step::Recv(bytes.chunks(7).collect()),
+        Step::Send(b"AT+CSQ\r"),
+        Step::Recv(vec![b"\r\n+CSQ: 16,99\r\n\r\nOK\r\n"]),
+    ]);
+    assert_eq!(
+        seen.replies,
+        vec![Response::CapacityError, ok("+CSQ: 16,99")]
+    );
+}
+
+#[test]
+fn endless_carriage_returns_never_fill_the_buffer() {
+    let bytes = vec![b'\r'; 2 * INGRESS_BUF_SIZE];
+    let seen = run(&[
+        Step::Send(b"AT+CSQ\r"),
+        Step::Recv(bytes.chunks(1).collect()),
+        Step::Recv(vec![b"\n"]),
+        Step::Send(b"AT+CSQ\r"),
+        Step::Recv(vec![b"\r\n+CSQ: 16,99\r\n\r\nOK\r\n"]),
+    ]);
+    assert_eq!(
+        seen.replies,
+        vec![Response::CapacityError, ok("+CSQ: 16,99")]
+    );
+}
+
+#[test]
+fn a_reply_that_outgrows_the_limit_on_its_longest_line_fails_without_filling_the_buffer() {
+    // A reply just under the limit, then a line of MAX_LINE_LEN, fed byte by byte: `run`
+    // fails if the ingress ever refuses a byte.
+    let mut bytes = b"\r\n+CMGR: 0,,30\r\n".to_vec();
+    while bytes.len() < modem_core::digest::MAX_RESPONSE_LEN - 40 {
+        bytes.extend_from_slice(b"0123456789ABCDEF0123456789ABCDEF\r\n");
+    }
+    bytes.extend(vec![b'7'; MAX_LINE_LEN]);
+    bytes.extend_from_slice(b"\r\r\n\r\nOK\r\n");
+    let seen = run(&[
+        Step::Send(b"AT+CMGR=0\r"),
+        Step::Recv(bytes.chunks(1).collect()),
+    ]);
+    // The command fails; the OK that ends the failed reply comes after as a reply nobody
+    // waits for (atat's client clears the slot before its next command).
+    assert_eq!(seen.replies, vec![Response::CapacityError, ok("")]);
+}
+
+#[test]
+fn a_line_of_exactly_the_limit_is_a_reply_one_byte_more_is_a_capacity_error() {
+    for (len, fits) in [(MAX_LINE_LEN, true), (MAX_LINE_LEN + 1, false)] {
+        let line = "7".repeat(len);
+        let reply = format!("\r\n{line}\r\n\r\nOK\r\n");
+        for chunks in [vec![reply.as_bytes()], reply.as_bytes().chunks(1).collect()] {
+            let seen = run(&[Step::Send(b"AT+CGSN\r"), Step::Recv(chunks)]);
+            let first = seen.replies.first().unwrap();
+            if fits {
+                assert_eq!(first, &ok(&line), "{len}");
+            } else {
+                assert_eq!(first, &Response::CapacityError, "{len}");
+            }
+        }
+    }
+}
