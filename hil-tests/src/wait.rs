@@ -107,18 +107,38 @@ pub fn wait_until_port_free(port: &Path, timeout: Duration) -> Result<(), RigErr
     )
 }
 
-/// Waits until a file (not a hidden or temporary one) appears in `dir`; returns its path.
+/// Waits until a file (not a hidden one, nor an smsd `*.LOCK`) appears in `dir` and is
+/// complete; returns its path. Complete means not empty and the same size at two checks in a row: smsd writes
+/// incoming files in place, so a file can be seen half-written.
 pub fn wait_for_file_in(dir: &Path, timeout: Duration) -> Result<PathBuf, RigError> {
+    wait_for_file_named(dir, timeout, |_| true)
+}
+
+/// [`wait_for_file_in`] for files whose name `accept` takes.
+pub fn wait_for_file_named(
+    dir: &Path,
+    timeout: Duration,
+    accept: impl Fn(&str) -> bool,
+) -> Result<PathBuf, RigError> {
+    let mut last: Option<(PathBuf, u64)> = None;
     wait_for(format!("a file in {}", dir.display()), timeout, || {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        let mut files: Vec<(PathBuf, u64)> = std::fs::read_dir(dir)
             .ok()?
             .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-            .map(|e| e.path())
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                !name.starts_with('.') && !name.ends_with(".LOCK") && accept(&name)
+            })
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                m.is_file().then(|| (e.path(), m.len()))
+            })
             .collect();
         files.sort();
-        files.into_iter().next()
+        let first = files.into_iter().next()?;
+        let stable = first.1 > 0 && last.as_ref() == Some(&first);
+        last = Some(first.clone());
+        stable.then_some(first.0)
     })
 }
 

@@ -5,10 +5,9 @@
 use std::time::Duration;
 
 use hil_tests::wait::{
-    holders_of, process_alive, wait_for, wait_for_file_in, wait_until_port_free,
-    wait_until_port_held,
+    holders_of, process_alive, wait_for, wait_until_port_free, wait_until_port_held,
 };
-use hil_tests::{Rig, SimConfig, SpoolFile};
+use hil_tests::{Rig, SimConfig};
 
 const SMS_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -16,14 +15,11 @@ const SMS_TIMEOUT: Duration = Duration::from_secs(20);
 fn smsd_sends_a_dropped_file_and_receives_a_delivered_sms_through_the_simulator() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let smsd = rig.start_smsd().unwrap();
-    let (incoming, sent) = (smsd.incoming(), smsd.sent());
     smsd.queue_sms("greeting", "491721234567", "Hello from smsd")
         .unwrap();
 
     // Outgoing: the file leaves for sent/, and the simulator decoded number and text.
-    let done = wait_for_file_in(&sent, SMS_TIMEOUT).unwrap();
-    assert_eq!(done.file_name().unwrap(), "greeting");
-    let sent_file = SpoolFile::read(&done).unwrap();
+    let sent_file = smsd.wait_for_sent("greeting", SMS_TIMEOUT).unwrap();
     assert_eq!(sent_file.header("Modem"), Some("GSM1"));
     assert_eq!(sent_file.header("IMEI"), Some("351602000330570"));
     let state = rig.modem().state().unwrap();
@@ -36,14 +32,13 @@ fn smsd_sends_a_dropped_file_and_receives_a_delivered_sms_through_the_simulator(
         .unwrap()
         .sms("+31641600986", "How are you?")
         .unwrap();
-    let got = wait_for_file_in(&incoming, SMS_TIMEOUT).unwrap();
+    let (got, file) = rig.smsd().unwrap().wait_for_incoming(SMS_TIMEOUT).unwrap();
     assert!(
         got.file_name()
             .unwrap()
             .to_string_lossy()
             .starts_with("GSM1.")
     );
-    let file = SpoolFile::read(&got).unwrap();
     assert_eq!(file.header("From"), Some("31641600986"));
     assert_eq!(
         file.header("From_TOA"),
@@ -66,11 +61,10 @@ fn smsd_sends_a_dropped_file_and_receives_a_delivered_sms_through_the_simulator(
 fn a_long_message_from_smsd_arrives_as_concatenated_parts_joined_by_the_simulator() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let smsd = rig.start_smsd().unwrap();
-    let sent = smsd.sent();
     let text: String = "The quick brown fox jumps over the lazy dog. ".repeat(5);
     let text = text.trim_end().to_string();
     smsd.queue_sms("long", "+4915112345678", &text).unwrap();
-    wait_for_file_in(&sent, SMS_TIMEOUT).unwrap();
+    smsd.wait_for_sent("long", SMS_TIMEOUT).unwrap();
     let state = rig.modem().state().unwrap();
     assert!(
         state.modem.sent_parts.len() >= 2,
@@ -186,4 +180,24 @@ fn unplugging_the_simulated_modem_under_smsd_gives_the_io_errors_of_a_vanished_u
     })
     .unwrap();
     assert!(smsd.is_running(), "smsd neither reopens nor exits");
+}
+
+#[test]
+fn smsd_decodes_the_simulators_ucs2_and_joins_its_concatenated_parts() {
+    let mut rig = Rig::simulated(SimConfig::default()).unwrap();
+    rig.start_smsd().unwrap();
+    rig.sim()
+        .unwrap()
+        .sms("+4915112345678", "Grüße aus Köln 😀")
+        .unwrap();
+    let (first, file) = rig.smsd().unwrap().wait_for_incoming(SMS_TIMEOUT).unwrap();
+    assert_eq!(file.header("Alphabet"), Some("UCS2"));
+    assert_eq!(file.text, "Grüße aus Köln 😀");
+    std::fs::remove_file(first).unwrap();
+
+    let long = "abcdefghij".repeat(20);
+    rig.sim().unwrap().sms("+4915112345678", &long).unwrap();
+    let (_, file) = rig.smsd().unwrap().wait_for_incoming(SMS_TIMEOUT).unwrap();
+    assert_eq!(file.header("Length"), Some("200"));
+    assert_eq!(file.text, long);
 }
