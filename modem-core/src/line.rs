@@ -166,9 +166,12 @@ pub enum LineItem {
 /// Turns captured port bytes into [`LineItem`]s (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct LineClassifier {
-    line: Vec<u8, LINE_CAPACITY>,
+    /// The current line; room for the `\r\r` of its line end besides its text.
+    line: Vec<u8, { LINE_CAPACITY + 2 }>,
     /// Bytes of the current line beyond `line`'s capacity, when it overflowed.
     overflow: usize,
+    /// How many of the overflowing bytes at the end are `\r` (the line end, not text).
+    overflow_crs: usize,
     /// The line after a `+CMGR:`/`+CMGL:` header is message data.
     expect_body: bool,
     /// The command named by the last echo, until its final code.
@@ -187,6 +190,7 @@ impl LineClassifier {
         Self {
             line: Vec::new(),
             overflow: 0,
+            overflow_crs: 0,
             expect_body: false,
             pending: None,
         }
@@ -199,6 +203,11 @@ impl LineClassifier {
         }
         if self.overflow > 0 || self.line.push(byte).is_err() {
             self.overflow += 1;
+            self.overflow_crs = if byte == b'\r' {
+                self.overflow_crs + 1
+            } else {
+                0
+            };
             return None;
         }
         let prompt_expected = matches!(self.pending, None | Some(PendingCommand::SendMessage));
@@ -231,7 +240,7 @@ impl LineClassifier {
             Some(LineItem::Prompt)
         } else {
             Some(LineItem::Unknown {
-                bytes: Vec::from_slice(rest).unwrap_or_default(),
+                bytes: rest.iter().take(LINE_CAPACITY).copied().collect(),
                 reason: UnknownReason::Incomplete,
             })
         };
@@ -240,18 +249,23 @@ impl LineClassifier {
     }
 
     fn end_line(&mut self) -> Option<LineItem> {
-        if self.overflow > 0 {
-            let len = self.line.len() + self.overflow;
-            let bytes = core::mem::take(&mut self.line);
-            self.overflow = 0;
+        let line = core::mem::take(&mut self.line);
+        let overflow = core::mem::take(&mut self.overflow);
+        let overflow_crs = core::mem::take(&mut self.overflow_crs);
+        let text = line.trim_ascii();
+        if overflow > 0 || text.len() > LINE_CAPACITY {
             self.expect_body = false;
+            let len = if overflow > 0 {
+                line.len() + overflow - overflow_crs
+            } else {
+                text.len()
+            };
             return Some(LineItem::Unknown {
-                bytes,
+                bytes: text.iter().take(LINE_CAPACITY).copied().collect(),
                 reason: UnknownReason::TooLong { len },
             });
         }
-        let line = core::mem::take(&mut self.line);
-        self.classify(line.trim_ascii())
+        self.classify(text)
     }
 
     fn classify(&mut self, line: &[u8]) -> Option<LineItem> {

@@ -220,14 +220,14 @@ fn over_long_line_is_reported_with_its_length_then_the_next_line_reads() {
     assert_eq!(
         *reason,
         UnknownReason::TooLong {
-            len: LINE_CAPACITY + 301
+            len: LINE_CAPACITY + 300
         }
     );
     assert_eq!(
         reason.to_string(),
         format!(
             "line of {} bytes, longer than {LINE_CAPACITY}",
-            LINE_CAPACITY + 301
+            LINE_CAPACITY + 300
         )
     );
     assert_eq!(items[1], LineItem::Final(FinalResult::Ok));
@@ -273,4 +273,23 @@ proptest! {
         let line = format!("{name}{rest}");
         let _ = Urc::try_parse(line.as_bytes());
     }
+}
+
+#[test]
+fn a_line_of_exactly_the_capacity_reads_one_byte_more_is_too_long() {
+    let fits = "7".repeat(LINE_CAPACITY);
+    assert_eq!(
+        classify(format!("\r\n{fits}\r\r\n").as_bytes()),
+        [info(&fits)]
+    );
+    let long = "7".repeat(LINE_CAPACITY + 1);
+    assert_eq!(
+        classify(format!("\r\n{long}\r\n").as_bytes()),
+        [LineItem::Unknown {
+            bytes: heapless::Vec::from_slice(&long.as_bytes()[..LINE_CAPACITY]).unwrap(),
+            reason: UnknownReason::TooLong {
+                len: LINE_CAPACITY + 1
+            },
+        }]
+    );
 }
