@@ -346,3 +346,21 @@ fn ctrl_c_stops_the_binary_as_cleanly_as_sigterm() {
     assert!(std::fs::symlink_metadata(&link).is_err());
     assert!(!control.exists());
 }
+
+#[test]
+fn an_over_long_control_line_is_refused_and_the_connection_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(SimConfig {
+        control: Some(dir.path().join("ctl")),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let mut ctl = Control::connect(sim.control_socket().unwrap());
+    let long = format!(
+        "sms 123 {}",
+        "x".repeat(modem_sim::control::MAX_CONTROL_LINE)
+    );
+    assert_eq!(ctl.send(&long), "error the line is longer than 4096 bytes");
+    assert!(ctl.send("state").starts_with("ok {"));
+    assert_eq!(sim.state().unwrap().modem.sim.used, 0);
+}
