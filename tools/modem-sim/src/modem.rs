@@ -601,8 +601,8 @@ impl Modem {
                     self.finish_sms(target, &body);
                 }
                 0x1B => {
+                    // ESC: the message is dropped, nothing is sent.
                     self.input = Input::Command;
-                    self.block(&[]);
                     self.raw_final("OK");
                 }
                 _ => {
