@@ -7,6 +7,8 @@
 //! smsd on demand ([`smsd::Smsd`]), and the steering of the modem ([`ModemControl`]).
 //! [`wait`] holds the bounded waits; [`sim7600_bin`] finds the CLI of host-linux.
 
+#![forbid(unsafe_code)]
+
 pub mod bin_path;
 pub mod error;
 pub mod smsd;

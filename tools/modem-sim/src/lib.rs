@@ -6,6 +6,8 @@
 //! transcript). It speaks bytes only and shares no code with modem-core, so the driver and
 //! the simulator cannot share a mistake.
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod control;
 pub mod modem;
