@@ -19,7 +19,8 @@
 //!   is the span from its first to its last text line: for a one-line reply (the usual
 //!   case) that is exactly the line; a multi-line reply with a URC between two of its lines
 //!   carries that URC line too, and the multi-line parsers in `crate::command` skip URC lines.
-//! - Echo (`AT...` up to `\r`) is dropped and also tells the digester which command runs.
+//! - Echo (`AT...` up to `\r`, capitals, no space; or a message body ending in 0x1A) is
+//!   dropped and also tells the digester which command runs.
 //! - Final codes: `OK`, `ERROR`, `+CME ERROR: <n|text>`, `+CMS ERROR: <n|text>` (also with
 //!   the full-width colon the manual prints once). Text errors that atat knows map to its
 //!   `CmeError`/`CmsError`; other texts become `InternalError::Custom(<the whole line>)`.
@@ -27,7 +28,10 @@
 //!   is in flight, where they are that command's error (`ConnectionError`).
 //! - `> ` at the start of a line is the `AT+CMGS` prompt, whatever follows it.
 //! - The line after a `+CMGR:`/`+CMGL:` header is message data, never a URC or final code
-//!   (an SMS that reads `RING` or `OK` stays an SMS).
+//!   (an SMS that reads `RING` or `OK` stays an SMS); later lines of a multi-line text are
+//!   never echo, but one that reads exactly like a final code (`OK`) or a URC is taken as
+//!   one: the SIM7600 does not mark where a text-mode message ends (PDU mode, which the
+//!   driver and smstools use, has one hex line and no such ambiguity).
 //! - A line longer than [`MAX_LINE_LEN`], or a reply longer than [`MAX_RESPONSE_LEN`], ends
 //!   the command in flight with `InternalError::Capacity`; the digester drops bytes up to
 //!   the next line end and carries on, so the next command works.
@@ -320,14 +324,14 @@ fn content_len(line: &[u8]) -> usize {
         .map_or(0, |last| last + 1)
 }
 
-/// Whether a trimmed line is the modem's echo of a command.
-fn is_echo(line: &[u8], pending: Option<PendingCommand>) -> bool {
-    let starts_at = line
-        .get(..2)
-        .is_some_and(|head| head.eq_ignore_ascii_case(b"AT"));
-    let body_echo = pending == Some(PendingCommand::MessageBody)
-        && line.iter().any(|&b| b == 0x1a || b == 0x1b);
-    starts_at || body_echo
+/// Whether a trimmed line reads like the modem's echo of a command: `AT` in capitals (the
+/// modem echoes what it was sent, and the driver sends capitals) and no space (no command
+/// here has one), or a message body ending in 0x1A/0x1B. This keeps SMS text such as
+/// `At home` or `AT 5 PM` from being taken for echo.
+pub(crate) fn looks_like_echo(line: &[u8]) -> bool {
+    let command = line.starts_with(b"AT") && !line.contains(&b' ');
+    let body = line.iter().any(|&b| b == 0x1a || b == 0x1b);
+    command || body
 }
 
 /// A span `start..end` of the ingress buffer.
@@ -538,7 +542,9 @@ impl<'a> Sim7600Digester<'a> {
 
             let pending = self.pending();
 
-            if is_echo(line, pending) {
+            // Inside a message read, a later line is message text, never echo.
+            let in_message = self.text.is_some() && pending == Some(PendingCommand::ReadMessage);
+            if !in_message && looks_like_echo(line) {
                 if self.text.is_some() {
                     warn!(
                         "SIM7600 digester: new command echoed before the last reply ended; dropping {}",

@@ -14,7 +14,7 @@
 
 use heapless::{String, Vec};
 
-use crate::digest::{MAX_LINE_LEN, PendingCommand};
+use crate::digest::{MAX_LINE_LEN, PendingCommand, looks_like_echo};
 use crate::params::after_prefix;
 use crate::urc::{Urc, UrcError, urc_name};
 
@@ -276,10 +276,7 @@ impl LineClassifier {
         if line.is_empty() {
             return None;
         }
-        let starts_at = line
-            .get(..2)
-            .is_some_and(|head| head.eq_ignore_ascii_case(b"AT"));
-        if starts_at || line.iter().any(|&b| b == 0x1a || b == 0x1b) {
+        if looks_like_echo(line) {
             self.pending = Some(PendingCommand::of_command(line));
             return Some(text_item(line, LineItem::Echo));
         }

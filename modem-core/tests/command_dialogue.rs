@@ -573,3 +573,13 @@ fn delete_a_message() {
         NoResponse
     );
 }
+
+#[test]
+fn read_a_multi_line_text_message_whose_lines_read_like_commands() {
+    let reply = b"\r\n+CMGR: \"REC READ\",\"+491761234567\",\"\",\"24/05/01,10:00:00+08\"\r\nOK\r\nAT+CHUP\r\nAt home\r\n\r\nOK\r\n";
+    let StoredMessage::Text { text, .. } = dialogue(&ReadMessage { index: 1 }, reply).unwrap()
+    else {
+        panic!("not a text message")
+    };
+    assert_eq!(text.as_slice(), b"OK\nAT+CHUP\nAt home");
+}
