@@ -9,6 +9,22 @@ use common::fresh;
 
 const RINGS: Option<Duration> = Some(Duration::from_millis(40));
 
+/// `text` with the six duration digits after `VOICE CALL: END: ` replaced by `HHMMSS`
+/// (a loaded machine may take a second between two steps); the digits must be digits.
+fn masked_duration(text: &str) -> String {
+    let key = "VOICE CALL: END: ";
+    let Some(at) = text.find(key).map(|i| i + key.len()) else {
+        return text.to_string();
+    };
+    let digits = &text[at..at + 6];
+    assert!(digits.bytes().all(|b| b.is_ascii_digit()), "{text:?}");
+    assert!(
+        digits.starts_with("0000"),
+        "a call of minutes in a test: {text:?}"
+    );
+    format!("{}HHMMSS{}", &text[..at], &text[at + 6..])
+}
+
 #[test]
 fn caller_id_follows_every_ring_once_clip_is_on_and_ats0_3_answers_on_the_third() {
     let (sim, mut port) = fresh();
@@ -131,8 +147,8 @@ fn chup_ends_an_answered_call_with_its_duration_and_no_carrier() {
     port.expect("VOICE CALL: BEGIN\r\n");
     assert_eq!(port.at("AT+CHUP"), "\r\nOK\r\n");
     assert_eq!(
-        port.expect("NO CARRIER\r\n"),
-        "\r\nVOICE CALL: END: 000000\r\n\r\nNO CARRIER\r\n"
+        masked_duration(&port.expect("NO CARRIER\r\n")),
+        "\r\nVOICE CALL: END: HHMMSS\r\n\r\nNO CARRIER\r\n"
     );
     assert!(sim.state().unwrap().modem.calls.is_empty());
 }
@@ -197,8 +213,8 @@ fn clcc_lists_the_call_and_clcc_1_reports_every_change() {
     );
     sim.hangup().unwrap();
     assert_eq!(
-        port.expect("NO CARRIER\r\n"),
-        "\r\n+CLCC: 1,1,6,0,0,\"+491761234567\",145\r\n\r\nVOICE CALL: END: 000000\r\n\r\nNO CARRIER\r\n"
+        masked_duration(&port.expect("NO CARRIER\r\n")),
+        "\r\n+CLCC: 1,1,6,0,0,\"+491761234567\",145\r\n\r\nVOICE CALL: END: HHMMSS\r\n\r\nNO CARRIER\r\n"
     );
 }
 
