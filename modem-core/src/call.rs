@@ -495,8 +495,13 @@ impl CallMachine {
                 self.begin_ringing(now_ms);
                 self.caller = caller;
             }
-            (Phase::Ringing { .. }, Signal::CallerId(caller) | Signal::ListedRinging(caller)) => {
-                self.learn_caller(caller, true);
+            (
+                Phase::Ringing { rings, .. },
+                Signal::CallerId(caller) | Signal::ListedRinging(caller),
+            ) => {
+                // Before the first RING (a +CLCC announced the call) the caller is told with
+                // that RING's event rather than ahead of it.
+                self.learn_caller(caller, rings > 0);
             }
             (Phase::Active { .. }, Signal::CallerId(caller)) => self.learn_caller(caller, false),
             (Phase::Idle, Signal::Begin) => {
