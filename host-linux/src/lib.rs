@@ -4,6 +4,7 @@
 //! signals and panics ([`signals`]), the configuration ([`config`]), and the commands of
 //! the `sim7600` CLI ([`cli`], [`commands`]). The AT dialogue itself is modem-core's.
 
+pub mod bot;
 pub mod handoff;
 pub mod holders;
 pub mod link;

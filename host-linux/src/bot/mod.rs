@@ -1,0 +1,16 @@
+//! The voice-bot daemon (`sim7600 voice-bot`): phases 2 to 4 of the seed's design.
+//!
+//! It takes the port from smstools ([`crate::handoff::PortLease`]), initialises the modem
+//! for calls, and then runs one event loop that is the port's only writer: URCs go through
+//! modem-core's call state machine, calls are logged ([`call_log`]), SMS from the API's
+//! queue are sent, the modem's health is checked, and a vanished or restarted modem is
+//! reopened and re-initialised. Other threads see the bot through [`state::BotState`].
+
+pub mod call_log;
+pub mod state;
+
+pub use call_log::{CallEnd, CallLog, CallLogError, CallLogSettings, CallRecord, CallerIdKind};
+pub use state::{
+    BotPhase, BotRequest, BotRequests, BotSnapshot, BotState, CurrentCall, CurrentCallState,
+    ModemIdentity, SignalReport,
+};

@@ -1,0 +1,310 @@
+//! [`BotState`]: the bot's shared handle, what other threads (the HTTP API, the signal
+//! handler, the demo) may know about and ask of the running bot.
+//!
+//! The bot's event loop is the only writer of the port; nobody else talks to the modem.
+//! Instead it publishes what it learns into a [`BotSnapshot`] (who the modem is, the signal,
+//! the current call, the phase of the bot), and it takes requests through a channel that
+//! wakes its loop at once ([`BotState::sms_queued`], [`BotState::request_shutdown`],
+//! [`BotState::hang_up`]). The call log is read straight from its file
+//! ([`BotState::recent_calls`]). Cloning the handle is cheap; every clone sees the same bot.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use futures::channel::mpsc;
+use serde::Serialize;
+
+use super::call_log::{CallLog, CallLogError, CallRecord, CallerIdKind};
+
+/// Where the bot is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BotPhase {
+    /// Taking the port from smstools and initialising the modem.
+    Starting,
+    /// Holding the port; the modem answers.
+    Running,
+    /// The port vanished or the modem stopped answering: trying to reopen it.
+    Reconnecting,
+    /// Shutting down: giving the port back.
+    Stopping,
+}
+
+/// Who the modem says it is (read once after each init).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModemIdentity {
+    /// `AT+CGMI`.
+    pub manufacturer: String,
+    /// `AT+CGMM`.
+    pub model: String,
+    /// `AT+CGMR`, when the modem answered it.
+    pub revision: Option<String>,
+    /// `AT+CGSN`, when the modem answered it.
+    pub imei: Option<String>,
+}
+
+/// The last signal quality read (`AT+CSQ`, at each health check).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignalReport {
+    /// RSSI index 0..=31; `None` for 99 (not known).
+    pub rssi: Option<u8>,
+    /// Bit error rate index 0..=7; `None` for 99.
+    pub ber: Option<u8>,
+    /// The RSSI in dBm.
+    pub dbm: Option<i16>,
+    /// When it was read, RFC 3339 UTC.
+    pub read_at: String,
+}
+
+/// Whether the current call rings or is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CurrentCallState {
+    /// It rings.
+    Ringing,
+    /// It is connected.
+    Active,
+}
+
+/// The call in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurrentCall {
+    /// Ringing or connected.
+    pub state: CurrentCallState,
+    /// The caller's number when known.
+    pub caller: Option<String>,
+    /// Whether there is a number, and if not why.
+    pub caller_id: CallerIdKind,
+    /// Rings so far (or before it was answered).
+    pub rings: u16,
+    /// When it first rang, RFC 3339 UTC.
+    pub since: String,
+    /// When it was answered, RFC 3339 UTC.
+    pub answered_at: Option<String>,
+}
+
+/// Everything the bot publishes, as `GET /status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BotSnapshot {
+    /// Where the bot is.
+    pub phase: BotPhase,
+    /// The AT port it holds.
+    pub port: PathBuf,
+    /// The bot's pid.
+    pub pid: u32,
+    /// When the bot started, RFC 3339 UTC.
+    pub started_at: String,
+    /// The modem, once read.
+    pub identity: Option<ModemIdentity>,
+    /// The signal, once read.
+    pub signal: Option<SignalReport>,
+    /// The call in progress.
+    pub current_call: Option<CurrentCall>,
+    /// Init steps that failed without failing init (`AT+CEXTERNTONE=1` on a SIM7600).
+    pub init_warnings: Vec<String>,
+    /// When the modem last answered a command, RFC 3339 UTC.
+    pub last_modem_answer: Option<String>,
+    /// How often the port was reopened or the modem re-initialised since start.
+    pub reconnects: u32,
+    /// How often the modem restarted by itself (`RDY`) since start.
+    pub modem_resets: u32,
+    /// SMS sent (whole messages) since start.
+    pub sms_sent: u64,
+    /// SMS given up on since start.
+    pub sms_failed: u64,
+}
+
+/// A request to the bot's loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotRequest {
+    /// A message was put in the SMS queue: look at the queue now.
+    SmsQueued,
+    /// Hang up the current call (or reject a ringing one).
+    HangUp,
+    /// Give the port back and end.
+    Shutdown,
+}
+
+/// The receiving end of [`BotRequest`]s, owned by the bot's loop.
+pub type BotRequests = mpsc::UnboundedReceiver<BotRequest>;
+
+#[derive(Debug)]
+struct Shared {
+    snapshot: Mutex<BotSnapshot>,
+    requests: mpsc::UnboundedSender<BotRequest>,
+    call_log: CallLog,
+}
+
+/// The bot's shared handle: see the module documentation.
+#[derive(Debug, Clone)]
+pub struct BotState {
+    shared: Arc<Shared>,
+}
+
+/// Now, RFC 3339 UTC with seconds (`2026-11-24T05:00:00Z`).
+pub fn now_rfc3339() -> String {
+    format!("{:.0}", jiff::Timestamp::now())
+}
+
+impl BotState {
+    /// A handle for a bot on `port` logging calls to `call_log`, and the receiving end of
+    /// its requests (for the bot's loop).
+    pub fn new(port: PathBuf, call_log: CallLog) -> (BotState, BotRequests) {
+        let (tx, rx) = mpsc::unbounded();
+        let snapshot = BotSnapshot {
+            phase: BotPhase::Starting,
+            port,
+            pid: std::process::id(),
+            started_at: now_rfc3339(),
+            identity: None,
+            signal: None,
+            current_call: None,
+            init_warnings: Vec::new(),
+            last_modem_answer: None,
+            reconnects: 0,
+            modem_resets: 0,
+            sms_sent: 0,
+            sms_failed: 0,
+        };
+        let shared = Shared {
+            snapshot: Mutex::new(snapshot),
+            requests: tx,
+            call_log,
+        };
+        (
+            BotState {
+                shared: Arc::new(shared),
+            },
+            rx,
+        )
+    }
+
+    /// A copy of what the bot publishes now.
+    pub fn snapshot(&self) -> BotSnapshot {
+        match self.shared.snapshot.lock() {
+            Ok(s) => s.clone(),
+            // A panic while updating leaves plain data behind: still worth showing.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Changes the snapshot. Only the bot's loop (and the demo, which plays a bot in tests)
+    /// writes it; everybody else reads [`BotState::snapshot`].
+    pub fn update(&self, change: impl FnOnce(&mut BotSnapshot)) {
+        match self.shared.snapshot.lock() {
+            Ok(mut s) => change(&mut s),
+            Err(poisoned) => change(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// The last `limit` calls, newest first (`GET /calls?limit=N`).
+    pub fn recent_calls(&self, limit: usize) -> Result<Vec<CallRecord>, CallLogError> {
+        self.shared.call_log.recent(limit)
+    }
+
+    /// The call log.
+    pub fn call_log(&self) -> &CallLog {
+        &self.shared.call_log
+    }
+
+    fn send(&self, request: BotRequest) -> bool {
+        self.shared.requests.unbounded_send(request).is_ok()
+    }
+
+    /// Tells the bot a message was queued, so it sends it now rather than at its next look.
+    /// Returns `false` when the bot has ended (the message stays queued for the next start).
+    pub fn sms_queued(&self) -> bool {
+        self.send(BotRequest::SmsQueued)
+    }
+
+    /// Asks the bot to hang up the current call. Returns `false` when the bot has ended.
+    pub fn hang_up(&self) -> bool {
+        self.send(BotRequest::HangUp)
+    }
+
+    /// Asks the bot to give the port back and end (what SIGTERM does).
+    pub fn request_shutdown(&self) -> bool {
+        self.send(BotRequest::Shutdown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bot::call_log::CallLogSettings;
+    use futures::StreamExt;
+
+    fn state() -> (BotState, BotRequests) {
+        BotState::new(
+            "/dev/ttyUSB2".into(),
+            CallLog::new(CallLogSettings {
+                path: "/nonexistent/calls.jsonl".into(),
+                max_bytes: 4096,
+                keep: 1,
+            }),
+        )
+    }
+
+    #[test]
+    fn a_fresh_bot_is_starting_with_nothing_known() {
+        let (s, _rx) = state();
+        let snap = s.snapshot();
+        assert_eq!(snap.phase, BotPhase::Starting);
+        assert!(snap.identity.is_none() && snap.current_call.is_none());
+        assert_eq!(snap.pid, std::process::id());
+        let json = serde_json::to_value(&snap).unwrap();
+        assert_eq!(json["phase"], "starting");
+        assert_eq!(json["port"], "/dev/ttyUSB2");
+    }
+
+    #[test]
+    fn updates_are_seen_by_every_clone() {
+        let (s, _rx) = state();
+        let other = s.clone();
+        s.update(|snap| {
+            snap.phase = BotPhase::Running;
+            snap.current_call = Some(CurrentCall {
+                state: CurrentCallState::Ringing,
+                caller: Some("+491761234567".into()),
+                caller_id: CallerIdKind::Number,
+                rings: 2,
+                since: now_rfc3339(),
+                answered_at: None,
+            });
+        });
+        let snap = other.snapshot();
+        assert_eq!(snap.phase, BotPhase::Running);
+        assert_eq!(snap.current_call.map(|c| c.rings), Some(2));
+    }
+
+    #[test]
+    fn requests_reach_the_loop_in_order_and_fail_once_it_is_gone() {
+        let (s, mut rx) = state();
+        assert!(s.sms_queued());
+        assert!(s.hang_up());
+        assert!(s.request_shutdown());
+        let got: Vec<_> = futures::executor::block_on(async {
+            let mut v = Vec::new();
+            for _ in 0..3 {
+                v.push(rx.next().await);
+            }
+            v
+        });
+        assert_eq!(
+            got,
+            [
+                Some(BotRequest::SmsQueued),
+                Some(BotRequest::HangUp),
+                Some(BotRequest::Shutdown)
+            ]
+        );
+        drop(rx);
+        assert!(!s.sms_queued());
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_to_the_second() {
+        let t = now_rfc3339();
+        assert!(t.ends_with('Z') && t.len() == 20, "{t}");
+    }
+}
