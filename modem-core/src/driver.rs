@@ -43,6 +43,7 @@ use crate::command::sms::{
     DeleteMessage, MessageBody, ReadMessage, SendPduMessage, SendTextMessage, SetMessageFormat,
 };
 use crate::config::{StepPolicy, VoiceConfig};
+use crate::pdu::EncodedPart;
 use crate::urc::PhoneNumber;
 
 /// Longest text `send_sms_text` sends: one SMS of 160 characters.
@@ -273,6 +274,13 @@ impl<C: AtatClient> Sim7600<C> {
         };
         self.run("AT+CMGF", &format).await?;
         self.send_with_prompt(&SendPduMessage { length }, &body)
+            .await
+    }
+
+    /// Sends one part as the PDU codec encoded it ([`crate::pdu::SubmitPlan::encode_part`]):
+    /// [`Sim7600::send_sms_pdu`] with its hex and TPDU length.
+    pub async fn send_sms_part(&mut self, part: &EncodedPart) -> Result<u8, Error> {
+        self.send_sms_pdu(&part.hex, usize::from(part.tpdu_length))
             .await
     }
 

@@ -352,3 +352,38 @@ fn bad_pdus_are_refused_before_anything_is_sent() {
     });
     assert!(modem.commands().is_empty());
 }
+
+#[test]
+fn a_long_text_encoded_by_the_pdu_codec_goes_out_part_by_part() {
+    use modem_core::pdu::{Address, SubmitOptions, SubmitPlan};
+
+    // Cyrillic is outside GSM 7-bit: UCS-2, 70 characters a part, so 76 take two.
+    let text = "Привет из подвала! ".repeat(4);
+    let destination = Address::parse_number("+491721234567").unwrap();
+    let plan = SubmitPlan::new(destination, &text, 42, SubmitOptions::default()).unwrap();
+    assert_eq!(plan.parts(), 2);
+    let parts: Vec<_> = plan.encoded_parts().map(Result::unwrap).collect();
+
+    let mut modem = ScriptedModem::new();
+    for (i, part) in parts.iter().enumerate() {
+        modem
+            .expect(b"AT+CMGF=0\r", b"\r\nOK\r\n")
+            .expect(
+                format!("AT+CMGS={}\r", part.tpdu_length).as_bytes(),
+                b"\r\n> ",
+            )
+            .expect(
+                format!("{}\x1a", part.hex).as_bytes(),
+                format!("\r\n+CMGS: {}\r\n\r\nOK\r\n", 100 + i).as_bytes(),
+            );
+    }
+    let references: Vec<u8> = block_on(async {
+        let mut references = Vec::new();
+        for part in &parts {
+            references.push(modem.modem.send_sms_part(part).await.unwrap());
+        }
+        references
+    });
+    assert_eq!(references, [100, 101]);
+    modem.assert_script_done();
+}
