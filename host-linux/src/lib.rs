@@ -8,3 +8,4 @@ pub mod bot;
 pub mod handoff;
 pub mod holders;
 pub mod link;
+pub mod sms_queue;
