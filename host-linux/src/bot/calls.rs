@@ -1,0 +1,283 @@
+//! From modem-core's call events to what the bot shows and logs.
+//!
+//! The call state machine ([`modem_core::call::CallMachine`]) decides what a call is doing;
+//! this module owns only the bookkeeping around it, sans-I/O: [`CallTracker`] takes each
+//! [`CallEvent`] with the wall-clock time (a string chosen by the caller, so tests pin it)
+//! and keeps the [`CurrentCall`] the API shows, and hands back a [`CallRecord`] for the
+//! call log when a call ends, answered or missed.
+
+use modem_core::call::{Caller, CallEvent, EndReason, HangUpCause, MissReason};
+
+use super::call_log::{CallEnd, CallRecord, CallerIdKind};
+use super::state::{CurrentCall, CurrentCallState};
+
+/// The caller as the log and the API show it: a number or none, and why none.
+pub fn caller_fields(caller: &Caller) -> (Option<String>, CallerIdKind) {
+    match caller {
+        Caller::Number(n) => (Some(n.as_str().to_owned()), CallerIdKind::Number),
+        Caller::Withheld => (None, CallerIdKind::Withheld),
+        Caller::Unavailable => (None, CallerIdKind::Unavailable),
+        Caller::Unknown => (None, CallerIdKind::Unknown),
+    }
+}
+
+/// The log's word for how an answered call ended.
+pub fn end_of(reason: EndReason) -> CallEnd {
+    match reason {
+        EndReason::CallerHungUp => CallEnd::CallerHungUp,
+        EndReason::WeHungUp(HangUpCause::Requested) => CallEnd::WeHungUp,
+        EndReason::WeHungUp(HangUpCause::MaxDuration) => CallEnd::MaxCallSeconds,
+        EndReason::NoCarrier => CallEnd::NoCarrier,
+    }
+}
+
+/// The log's word for why a call was missed.
+pub fn miss_of(reason: MissReason) -> CallEnd {
+    match reason {
+        MissReason::ModemReported => CallEnd::MissedModemReported,
+        MissReason::CallerGaveUp => CallEnd::MissedCallerGaveUp,
+        MissReason::RingingStopped => CallEnd::MissedRingingStopped,
+        MissReason::Rejected => CallEnd::MissedRejected,
+    }
+}
+
+/// What one event changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tracked {
+    /// The current call changed (or began): publish it.
+    Current(CurrentCall),
+    /// The call ended: log this, and there is no current call any more.
+    Finished(CallRecord),
+    /// Nothing to publish (a DTMF key).
+    Nothing,
+}
+
+/// The call in progress, as far as the bot's bookkeeping goes. See the module doc.
+#[derive(Debug, Default)]
+pub struct CallTracker {
+    current: Option<CurrentCall>,
+}
+
+impl CallTracker {
+    /// No call.
+    pub fn new() -> Self {
+        CallTracker::default()
+    }
+
+    /// The call in progress.
+    pub fn current(&self) -> Option<&CurrentCall> {
+        self.current.as_ref()
+    }
+
+    fn current_or_new(&mut self, now: &str) -> &mut CurrentCall {
+        self.current.get_or_insert_with(|| CurrentCall {
+            state: CurrentCallState::Ringing,
+            caller: None,
+            caller_id: CallerIdKind::Unknown,
+            rings: 0,
+            since: now.to_owned(),
+            answered_at: None,
+        })
+    }
+
+    fn set_caller(call: &mut CurrentCall, caller: &Caller) {
+        // A later "unknown" never hides a number learnt earlier.
+        if *caller != Caller::Unknown || call.caller_id == CallerIdKind::Unknown {
+            (call.caller, call.caller_id) = caller_fields(caller);
+        }
+    }
+
+    /// Takes `event`, which happened at `now` (RFC 3339).
+    pub fn handle(&mut self, event: &CallEvent, now: &str) -> Tracked {
+        match event {
+            CallEvent::Ringing { ring, caller } => {
+                let call = self.current_or_new(now);
+                call.rings = *ring;
+                Self::set_caller(call, caller);
+                Tracked::Current(call.clone())
+            }
+            CallEvent::CallerIdentified { caller } => {
+                let call = self.current_or_new(now);
+                Self::set_caller(call, caller);
+                Tracked::Current(call.clone())
+            }
+            CallEvent::Answered { caller, rings } => {
+                let call = self.current_or_new(now);
+                Self::set_caller(call, caller);
+                call.rings = call.rings.max(*rings);
+                call.state = CurrentCallState::Active;
+                call.answered_at = Some(now.to_owned());
+                Tracked::Current(call.clone())
+            }
+            CallEvent::Ended {
+                caller,
+                duration_s,
+                reason,
+            } => self.finish(caller, true, 0, *duration_s, end_of(*reason), now),
+            CallEvent::Missed {
+                caller,
+                rings,
+                reason,
+            } => self.finish(caller, false, *rings, 0, miss_of(*reason), now),
+            CallEvent::Dtmf { .. } => Tracked::Nothing,
+        }
+    }
+
+    fn finish(
+        &mut self,
+        caller: &Caller,
+        answered: bool,
+        rings: u16,
+        duration_s: u32,
+        end: CallEnd,
+        now: &str,
+    ) -> Tracked {
+        let mut call = self.current.take().unwrap_or_else(|| CurrentCall {
+            state: CurrentCallState::Ringing,
+            caller: None,
+            caller_id: CallerIdKind::Unknown,
+            rings: 0,
+            since: now.to_owned(),
+            answered_at: None,
+        });
+        Self::set_caller(&mut call, caller);
+        Tracked::Finished(CallRecord {
+            started_at: call.since,
+            ended_at: now.to_owned(),
+            caller: call.caller,
+            caller_id: call.caller_id,
+            rings: call.rings.max(rings),
+            answered,
+            duration_s,
+            end,
+        })
+    }
+
+    /// The modem was lost (unplugged, restarted) with a call in progress: the record of
+    /// that call, ended now, for the log. `None` without a call.
+    pub fn lost(&mut self, now: &str) -> Option<CallRecord> {
+        let call = self.current.take()?;
+        let answered = call.state == CurrentCallState::Active;
+        Some(CallRecord {
+            started_at: call.since,
+            ended_at: now.to_owned(),
+            caller: call.caller,
+            caller_id: call.caller_id,
+            rings: call.rings,
+            answered,
+            duration_s: 0,
+            end: if answered {
+                CallEnd::ModemLost
+            } else {
+                CallEnd::MissedRingingStopped
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modem_core::urc::PhoneNumber;
+
+    fn number(n: &str) -> Caller {
+        Caller::Number(PhoneNumber::try_from(n).unwrap())
+    }
+
+    #[test]
+    fn a_call_answered_on_the_third_ring_is_logged_with_caller_rings_and_duration() {
+        let mut t = CallTracker::new();
+        for ring in 1..=3 {
+            let caller = if ring == 1 {
+                Caller::Unknown
+            } else {
+                number("+491761234567")
+            };
+            t.handle(&CallEvent::Ringing { ring, caller }, "T0");
+        }
+        let Tracked::Current(c) = t.handle(
+            &CallEvent::Answered {
+                caller: number("+491761234567"),
+                rings: 3,
+            },
+            "T1",
+        ) else {
+            panic!("answer must publish the call")
+        };
+        assert_eq!(c.state, CurrentCallState::Active);
+        assert_eq!(c.answered_at.as_deref(), Some("T1"));
+        let Tracked::Finished(r) = t.handle(
+            &CallEvent::Ended {
+                caller: number("+491761234567"),
+                duration_s: 42,
+                reason: EndReason::CallerHungUp,
+            },
+            "T2",
+        ) else {
+            panic!("end must give a record")
+        };
+        assert_eq!(r.caller.as_deref(), Some("+491761234567"));
+        assert_eq!((r.rings, r.answered, r.duration_s), (3, true, 42));
+        assert_eq!((r.started_at.as_str(), r.ended_at.as_str()), ("T0", "T2"));
+        assert_eq!(r.end, CallEnd::CallerHungUp);
+        assert!(t.current().is_none());
+    }
+
+    #[test]
+    fn a_withheld_caller_who_gives_up_is_a_missed_call() {
+        let mut t = CallTracker::new();
+        t.handle(
+            &CallEvent::Ringing {
+                ring: 1,
+                caller: Caller::Withheld,
+            },
+            "T0",
+        );
+        let Tracked::Finished(r) = t.handle(
+            &CallEvent::Missed {
+                caller: Caller::Unknown,
+                rings: 2,
+                reason: MissReason::CallerGaveUp,
+            },
+            "T1",
+        ) else {
+            panic!()
+        };
+        assert_eq!(r.caller, None);
+        assert_eq!(r.caller_id, CallerIdKind::Withheld);
+        assert_eq!((r.rings, r.answered), (2, false));
+        assert_eq!(r.end, CallEnd::MissedCallerGaveUp);
+    }
+
+    #[test]
+    fn the_call_limit_shows_as_max_call_seconds() {
+        assert_eq!(
+            end_of(EndReason::WeHungUp(HangUpCause::MaxDuration)),
+            CallEnd::MaxCallSeconds
+        );
+    }
+
+    #[test]
+    fn a_modem_lost_mid_call_still_logs_the_call() {
+        let mut t = CallTracker::new();
+        assert!(t.lost("T").is_none());
+        t.handle(
+            &CallEvent::Answered {
+                caller: number("+4930123"),
+                rings: 0,
+            },
+            "T0",
+        );
+        let r = t.lost("T1").unwrap();
+        assert_eq!(r.end, CallEnd::ModemLost);
+        assert!(r.answered);
+        assert!(t.current().is_none());
+    }
+
+    #[test]
+    fn dtmf_changes_nothing_shown() {
+        let mut t = CallTracker::new();
+        let key = modem_core::urc::DtmfKey::from_ascii(b'5').unwrap();
+        assert_eq!(t.handle(&CallEvent::Dtmf { key }, "T"), Tracked::Nothing);
+    }
+}

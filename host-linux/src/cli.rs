@@ -1,0 +1,231 @@
+//! The `sim7600` command line (clap derive) and its dispatch: parse, load the config
+//! (flags override it), run the subcommand, print, and map the outcome to an exit status.
+//!
+//! Exit statuses: `detect` 0 SIM7600, 1 other modem, 2 no answer, 3 handoff failed;
+//! `status` 0 for one of the seed's states, 1 for "inconsistent"; `restore` 0, or 1 when
+//! a restore failed; `decode` 0, or 1 when the capture could not be read; `hold` 0 after
+//! an orderly release. Every command: 64 for bad usage, 78 for a bad config file.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{decode, detect, hold, restore, status};
+use crate::config::{Config, ConfigError};
+use crate::signals::Shutdown;
+
+/// Exit status for bad usage (sysexits EX_USAGE).
+pub const EXIT_USAGE: u8 = 64;
+/// Exit status for a bad config file (sysexits EX_CONFIG).
+pub const EXIT_CONFIG: u8 = 78;
+
+/// Share a SIM7600's AT port between a voice bot and smstools.
+#[derive(Debug, Parser)]
+#[command(name = "sim7600", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The config file (default /etc/sim7600/config.toml; missing default = built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace); RUST_LOG works too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stop smstools, ask the modem who it is, start smstools again; print the identity and
+    /// the pause. Exit 0 SIM7600, 1 other modem, 2 no answer, 3 handoff failed.
+    Detect {
+        /// The AT port (overrides the config).
+        #[arg(long, value_name = "P")]
+        port: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Is smstools active, is the voice bot active, who holds the port, any restore marker,
+    /// and which of the expected states this is. Read-only.
+    Status {
+        /// The AT port (overrides the config).
+        #[arg(long, value_name = "P")]
+        port: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give smstools back for every restore marker whose owner is gone (systemd's
+    /// ExecStopPost); markers of live owners are left alone.
+    Restore {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decode raw bytes captured from a SIM7600 port: one JSON object per line.
+    Decode {
+        /// The capture file; `-` or nothing reads stdin.
+        #[arg(value_name = "FILE|-")]
+        input: Option<PathBuf>,
+    },
+    /// Diagnostic: take the port as the voice bot does and hold it until SIGINT, SIGTERM,
+    /// SIGHUP or SIGQUIT, then give it back to smstools.
+    Hold {
+        /// The AT port (overrides the config).
+        #[arg(long, value_name = "P")]
+        port: Option<PathBuf>,
+        /// Panic after this many ms of holding (shows that a panic gives the port back).
+        #[arg(long, value_name = "MS")]
+        panic_after: Option<u64>,
+    },
+}
+
+/// What can end a command before its own exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The config was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// stdout could not be written.
+    #[error("cannot write the output: {0}")]
+    Output(std::io::Error),
+    /// A report could not be turned into JSON.
+    #[error("cannot encode the output as JSON: {0}")]
+    Json(serde_json::Error),
+}
+
+impl CliError {
+    /// The exit status for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) => EXIT_CONFIG,
+            CliError::Output(_) | CliError::Json(_) => 1,
+        }
+    }
+}
+
+fn print(out: &mut impl Write, text: &str) -> Result<(), CliError> {
+    out.write_all(text.as_bytes()).map_err(CliError::Output)?;
+    out.flush().map_err(CliError::Output)
+}
+
+fn print_json(out: &mut impl Write, value: &impl serde::Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string(value).map_err(CliError::Json)?;
+    print(out, &format!("{text}\n"))
+}
+
+/// Runs the parsed command line; returns the exit status.
+pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, CliError> {
+    if let Command::Decode { input } = cli.command {
+        // decode needs no config: a capture can be read on any machine.
+        return match decode::run(input, &mut *out) {
+            Ok(_) => Ok(0),
+            Err(e) => {
+                log::error!("{e}");
+                Ok(1)
+            }
+        };
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Detect { port, json } => {
+            let report = detect::run(&config, port.as_deref());
+            if json {
+                print_json(out, &report)?;
+            } else {
+                print(out, &detect::render(&report))?;
+            }
+            Ok(report.verdict.exit_code())
+        }
+        Command::Status { port, json } => {
+            let facts = status::gather(&config, port.as_deref(), status::systemd_booted());
+            let state = status::seed_state(&facts);
+            if json {
+                print_json(out, &serde_json::json!({ "facts": facts, "state": state }))?;
+            } else {
+                print(out, &status::render(&config, &facts, &state))?;
+            }
+            Ok(u8::from(matches!(
+                state,
+                status::SeedState::Inconsistent(_)
+            )))
+        }
+        Command::Restore { json } => match restore::run(&config) {
+            Ok(outcomes) => {
+                if json {
+                    print_json(out, &serde_json::json!({ "outcomes": outcomes }))?;
+                } else {
+                    print(out, &restore::render(&outcomes))?;
+                }
+                Ok(0)
+            }
+            Err(e) => {
+                log::error!("restore failed: {e}");
+                if json {
+                    print_json(out, &serde_json::json!({ "error": e.to_string() }))?;
+                }
+                Ok(1)
+            }
+        },
+        Command::Hold { port, panic_after } => {
+            match hold::run(
+                &config,
+                port.as_deref(),
+                shutdown,
+                panic_after.map(Duration::from_millis),
+                &mut *out,
+            ) {
+                Ok(end) => {
+                    if let Some(s) = end.signal {
+                        log::info!(
+                            "hold ended by {s}; smstools restarted: {}",
+                            end.released.smstools_restarted
+                        );
+                    }
+                    Ok(0)
+                }
+                Err(e) => {
+                    log::error!("{e}");
+                    Ok(3)
+                }
+            }
+        }
+        Command::Decode { .. } => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn detect_takes_a_port_and_json() {
+        let cli =
+            Cli::try_parse_from(["sim7600", "detect", "--port", "/dev/ttyUSB3", "--json"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Detect { port: Some(ref p), json: true } if p == &PathBuf::from("/dev/ttyUSB3"))
+        );
+    }
+
+    #[test]
+    fn the_config_flag_is_global() {
+        let cli = Cli::try_parse_from(["sim7600", "status", "--config", "/tmp/c.toml"]).unwrap();
+        assert_eq!(cli.config, Some(PathBuf::from("/tmp/c.toml")));
+    }
+
+    #[test]
+    fn decode_reads_stdin_by_default() {
+        let cli = Cli::try_parse_from(["sim7600", "decode"]).unwrap();
+        assert!(matches!(cli.command, Command::Decode { input: None }));
+    }
+}

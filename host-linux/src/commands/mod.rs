@@ -1,0 +1,9 @@
+//! The work of each `sim7600` subcommand, callable from tests: `detect`, `status`,
+//! `restore`, `decode`, and the diagnostic `hold`. Each returns a report (serializable
+//! for `--json`) and renders it for a person; the CLI ([`crate::cli`]) only dispatches.
+
+pub mod decode;
+pub mod detect;
+pub mod hold;
+pub mod restore;
+pub mod status;

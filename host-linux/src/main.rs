@@ -1,0 +1,43 @@
+//! `sim7600`: the thin entry point. Signals are set up before anything else (so every
+//! later thread inherits the blocked mask), then the logger, then the command line; the
+//! work is in the library (`host_linux::cli`).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use host_linux::cli::{self, Cli, EXIT_USAGE};
+use host_linux::signals;
+
+fn main() -> ExitCode {
+    let shutdown = match signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sim7600: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    signals::install_panic_hook();
+    let parsed = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let level = match parsed.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format_timestamp_millis()
+        .init();
+    match cli::run(parsed, &shutdown, &mut std::io::stdout().lock()) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
