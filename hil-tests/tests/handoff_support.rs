@@ -95,6 +95,7 @@ pub fn json_of(out: &Output) -> serde_json::Value {
 }
 
 /// A running `sim7600 hold`, once it printed that it holds the port.
+#[derive(Debug)]
 pub struct Holding {
     pub child: Child,
     pub pid: i32,
