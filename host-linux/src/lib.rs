@@ -10,6 +10,7 @@ use critical_section as _;
 use embassy_time as _;
 
 pub mod audio;
+pub mod bot;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -6,7 +6,7 @@
 //! and keeps the [`CurrentCall`] the API shows, and hands back a [`CallRecord`] for the
 //! call log when a call ends, answered or missed.
 
-use modem_core::call::{Caller, CallEvent, EndReason, HangUpCause, MissReason};
+use modem_core::call::{CallEvent, Caller, EndReason, HangUpCause, MissReason};
 
 use super::call_log::{CallEnd, CallRecord, CallerIdKind};
 use super::state::{CurrentCall, CurrentCallState};

@@ -7,9 +7,16 @@
 //! reopened and re-initialised. Other threads see the bot through [`state::BotState`].
 
 pub mod call_log;
+pub mod calls;
+pub mod daemon;
+pub mod notify;
+pub mod settings;
+pub mod sms;
 pub mod state;
 
 pub use call_log::{CallEnd, CallLog, CallLogError, CallLogSettings, CallRecord, CallerIdKind};
+pub use daemon::{BotError, BotOptions, Stopped, exit_code, run};
+pub use settings::{AnswerBy, BotSettings, BotSettingsError};
 pub use state::{
     BotPhase, BotRequest, BotRequests, BotSnapshot, BotState, CurrentCall, CurrentCallState,
     ModemIdentity, SignalReport,

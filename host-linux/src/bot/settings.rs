@@ -143,12 +143,7 @@ impl BotSettings {
             0,
             call_log::MAX_KEEP.into(),
         )?;
-        range(
-            "health_interval_s",
-            self.health_interval_s,
-            1,
-            MAX_SECONDS,
-        )?;
+        range("health_interval_s", self.health_interval_s, 1, MAX_SECONDS)?;
         range("health_failures", self.health_failures.into(), 1, 100)?;
         range("reopen_timeout_s", self.reopen_timeout_s, 0, MAX_SECONDS)?;
         range("sms_max_attempts", self.sms_max_attempts.into(), 1, 100)?;
@@ -260,7 +255,10 @@ mod tests {
             ("volume = 9", "volume"),
             ("health_interval_s = 0", "health_interval_s"),
             ("call_log_keep = 10", "call_log_keep"),
-            ("sms_retry_initial_s = 10\nsms_retry_max_s = 5", "sms_retry_max_s"),
+            (
+                "sms_retry_initial_s = 10\nsms_retry_max_s = 5",
+                "sms_retry_max_s",
+            ),
             ("ring_silence_ms = 100", "ring_silence_ms"),
             ("call_log = \"\"", "call_log"),
         ] {

@@ -82,19 +82,34 @@ mod tests {
             classify(&err(BODY_COMMAND, ErrorKind::Cms(500))),
             Failure::Definite
         );
-        assert_eq!(classify(&err(BODY_COMMAND, ErrorKind::Error)), Failure::Definite);
+        assert_eq!(
+            classify(&err(BODY_COMMAND, ErrorKind::Error)),
+            Failure::Definite
+        );
     }
 
     #[test]
     fn a_timeout_before_the_prompt_is_definite() {
-        assert_eq!(classify(&err("AT+CMGS", ErrorKind::Timeout)), Failure::Definite);
-        assert_eq!(classify(&err("AT+CMGF", ErrorKind::Write)), Failure::Definite);
+        assert_eq!(
+            classify(&err("AT+CMGS", ErrorKind::Timeout)),
+            Failure::Definite
+        );
+        assert_eq!(
+            classify(&err("AT+CMGF", ErrorKind::Write)),
+            Failure::Definite
+        );
     }
 
     #[test]
     fn a_timeout_or_a_broken_port_after_the_body_is_unknown() {
-        assert_eq!(classify(&err(BODY_COMMAND, ErrorKind::Timeout)), Failure::Unknown);
-        assert_eq!(classify(&err(BODY_COMMAND, ErrorKind::Write)), Failure::Unknown);
+        assert_eq!(
+            classify(&err(BODY_COMMAND, ErrorKind::Timeout)),
+            Failure::Unknown
+        );
+        assert_eq!(
+            classify(&err(BODY_COMMAND, ErrorKind::Write)),
+            Failure::Unknown
+        );
     }
 
     #[test]
@@ -112,6 +127,9 @@ mod tests {
         assert_eq!(next(3), Next::RetryAfter(s(20)));
         assert_eq!(next(4), Next::RetryAfter(s(30)));
         assert_eq!(next(5), Next::GiveUp);
-        assert_eq!(retry_delay(u32::MAX - 1, u32::MAX, s(5), s(30)), Next::RetryAfter(s(30)));
+        assert_eq!(
+            retry_delay(u32::MAX - 1, u32::MAX, s(5), s(30)),
+            Next::RetryAfter(s(30))
+        );
     }
 }

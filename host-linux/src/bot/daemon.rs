@@ -1,0 +1,809 @@
+//! The bot's life: the lease, the sessions on the port, the event loop, the way out.
+//!
+//! This module owns the port for the whole run and is its only writer. [`run`] takes the
+//! [`PortLease`] (smstools stopped, port exclusive), then runs *sessions*: a session is one
+//! [`link::with_link`] on the port (reader thread, atat client) in which the modem is
+//! initialised and then served by one loop that sleeps until something happens: a URC, a
+//! request from another thread ([`BotState`]), or the next deadline (health check, the call
+//! machine's timeout, an SMS retry, the queue scan, a look at the reader's health). Nothing
+//! polls faster than once a second while idle.
+//!
+//! A session ends when shutdown is asked for, or when the modem is lost: the reader saw
+//! EIO/EOF (unplugged, USB re-enumeration), or health checks failed in a row. A lost port
+//! is reopened (the path may point to a new device); a silent one is re-initialised on the
+//! same descriptor. The bot keeps trying for `reopen_timeout_s`, then exits non-zero. A
+//! modem that restarts by itself (`RDY`) is re-initialised within the session. Every way
+//! out releases the lease, which starts smstools again.
+
+use std::pin::pin;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::StreamExt;
+use futures::future::{Either, select};
+use modem_core::call::{CallAction, CallMachine, CallState};
+use modem_core::command::call::SetCallListReporting;
+use modem_core::command::call::types::CallListReporting;
+use modem_core::command::general::types::ErrorReporting;
+use modem_core::command::general::{GetImei, GetRevision, SetErrorReporting};
+use modem_core::command::sms::SetNewMessageIndication;
+use modem_core::config::VoiceConfig;
+use modem_core::driver::{ModemUrcSubscription, StepOutcome};
+use modem_core::urc::Urc;
+use serialport::TTYPort;
+
+use super::call_log::CallRecord;
+use super::calls::{CallTracker, Tracked};
+use super::notify::{self, Notifier};
+use super::settings::BotSettings;
+use super::sms::{self, Failure, Next};
+use super::state::{
+    BotPhase, BotRequest, BotRequests, BotState, ModemIdentity, SignalReport, now_rfc3339,
+};
+use crate::handoff::{HandoffError, LeaseSettings, PortLease, Released};
+use crate::link::{self, Link, LinkError};
+use crate::sms_queue::{Claim, ClaimedSms, SmsQueue};
+
+/// How often the loop looks at the reader thread's health while nothing else happens: a
+/// vanished port is noticed within this.
+pub const LINK_WATCH: Duration = Duration::from_secs(1);
+/// Pause between two tries to reopen a vanished port (or to re-initialise a silent one).
+pub const REOPEN_RETRY: Duration = Duration::from_millis(250);
+
+/// Why the bot could not run, each with its exit code ([`BotError::exit_code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    /// The port could not be taken from smstools.
+    #[error("cannot take the port: {0}")]
+    Handoff(#[from] HandoffError),
+    /// The modem did not accept the init sequence when the bot started.
+    #[error("the modem on {port} refused the init sequence: {problem}")]
+    Init {
+        /// The port.
+        port: String,
+        /// The step and the modem's answer.
+        problem: String,
+    },
+    /// The modem vanished or went silent and did not come back in time.
+    #[error("the modem on {port} was lost ({why}) and did not come back within {} s", waited.as_secs())]
+    ModemLost {
+        /// The port.
+        port: String,
+        /// What happened.
+        why: String,
+        /// How long the bot tried.
+        waited: Duration,
+    },
+    /// The port's reader thread could not be started.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// The SMS queue could not be repaired at start.
+    #[error("SMS queue: {0}")]
+    Queue(#[from] crate::sms_queue::QueueError),
+}
+
+/// Exit codes of `sim7600 voice-bot` (documented in docs/operations.md).
+pub mod exit_code {
+    /// Stopped on request (SIGTERM, SIGINT, ...): the port is back with smstools.
+    pub const STOPPED: i32 = 0;
+    /// Any other failure (an I/O error of the bot itself).
+    pub const FAILURE: i32 = 1;
+    /// The configuration is unusable (a file, a key, a flag).
+    pub const CONFIG: i32 = 2;
+    /// The port could not be taken from smstools (smstools is as it was).
+    pub const HANDOFF: i32 = 3;
+    /// The modem refused the init sequence at start.
+    pub const INIT: i32 = 4;
+    /// The modem vanished or went silent and did not come back within `reopen_timeout_s`.
+    pub const MODEM_LOST: i32 = 5;
+}
+
+impl BotError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            BotError::Handoff(_) => exit_code::HANDOFF,
+            BotError::Init { .. } => exit_code::INIT,
+            BotError::ModemLost { .. } => exit_code::MODEM_LOST,
+            BotError::Link(_) | BotError::Queue(_) => exit_code::FAILURE,
+        }
+    }
+}
+
+/// Everything a run needs to know.
+#[derive(Debug, Clone)]
+pub struct BotOptions {
+    /// The port and how to take it from smstools.
+    pub lease: LeaseSettings,
+    /// The modem's init values and the call policy.
+    pub voice: VoiceConfig,
+    /// The `[bot]` table.
+    pub settings: BotSettings,
+}
+
+/// How a run ended without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// What giving the port back did (smstools restarted, the pause).
+    pub released: Option<Released>,
+}
+
+/// How a session ended.
+#[derive(Debug)]
+enum SessionEnd {
+    /// Shutdown was asked for.
+    Shutdown,
+    /// The port failed (EIO, EOF): reopen it.
+    PortLost(String),
+    /// The modem stopped answering, or refused init after a reconnect: try again on the
+    /// same descriptor.
+    Silent(String),
+    /// The very first init failed: give up at once.
+    InitFailed(String),
+}
+
+/// What one wait of the loop produced.
+enum Wake {
+    Urc(Urc),
+    Request(Option<BotRequest>),
+    Deadline,
+}
+
+/// The run's state that outlives sessions.
+struct Bot<'a> {
+    options: &'a BotOptions,
+    state: &'a BotState,
+    requests: &'a mut BotRequests,
+    queue: Option<&'a SmsQueue>,
+    notifier: &'a dyn Notifier,
+    health_interval: Duration,
+    machine: CallMachine,
+    tracker: CallTracker,
+    epoch: Instant,
+    ready_sent: bool,
+    ever_running: bool,
+    reached_running: bool,
+}
+
+/// Runs the bot until shutdown is asked for through `state` (or its `requests`), or the
+/// modem is lost for good. The lease is always released before this returns, error or not.
+pub fn run(
+    options: &BotOptions,
+    state: &BotState,
+    requests: &mut BotRequests,
+    queue: Option<&SmsQueue>,
+    notifier: &dyn Notifier,
+) -> Result<Stopped, BotError> {
+    state.update(|s| s.phase = BotPhase::Starting);
+    notifier.status(&format!(
+        "taking {} from smstools",
+        options.lease.port.display()
+    ));
+    if let Err(e) = state.call_log().check_writable() {
+        log::warn!("{e}: calls will not be logged until this is fixed");
+    }
+    let mut lease = PortLease::acquire(options.lease.clone())?;
+    let mut bot = Bot {
+        options,
+        state,
+        requests,
+        queue,
+        notifier,
+        health_interval: notify::health_interval(
+            options.settings.health_interval(),
+            notify::watchdog_timeout(),
+        ),
+        machine: CallMachine::new(&options.voice),
+        tracker: CallTracker::new(),
+        epoch: Instant::now(),
+        ready_sent: false,
+        ever_running: false,
+        reached_running: false,
+    };
+    let outcome = bot.serve(&lease);
+    state.update(|s| {
+        s.phase = BotPhase::Stopping;
+        s.current_call = None;
+    });
+    notifier.stopping();
+    let released = match lease.release() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            log::error!(
+                "giving {} back failed: {e}; `sim7600 restore` will retry",
+                options.lease.port.display()
+            );
+            None
+        }
+    };
+    outcome.map(|()| Stopped { released })
+}
+
+impl Bot<'_> {
+    fn port_name(&self) -> String {
+        self.options.lease.port.display().to_string()
+    }
+
+    /// Sessions until shutdown or a loss that lasts.
+    fn serve(&mut self, lease: &PortLease) -> Result<(), BotError> {
+        if let Some(queue) = self.queue {
+            let report = queue.recover()?;
+            if report != Default::default() {
+                log::warn!("SMS queue after an unclean stop: {report:?}");
+            }
+        }
+        let path = self.options.lease.port.clone();
+        let mut reopened: Option<TTYPort> = None;
+        let mut lost_since: Option<(Instant, String)> = None;
+        loop {
+            let tty = match reopened.as_ref().or(lease.port()) {
+                Some(t) => t,
+                None => {
+                    return Err(BotError::ModemLost {
+                        port: self.port_name(),
+                        why: "the lease holds no port".into(),
+                        waited: Duration::ZERO,
+                    });
+                }
+            };
+            let end = link::with_link(tty, &path, |link| {
+                futures::executor::block_on(self.session(link))
+            })?;
+            let reached_running = std::mem::take(&mut self.reached_running);
+            let (reopen, why) = match end {
+                SessionEnd::Shutdown => return Ok(()),
+                SessionEnd::InitFailed(problem) => {
+                    return Err(BotError::Init {
+                        port: self.port_name(),
+                        problem,
+                    });
+                }
+                SessionEnd::PortLost(why) => (true, why),
+                SessionEnd::Silent(why) => (false, why),
+            };
+            log::warn!("modem lost: {why}");
+            // The reopen window starts at the first loss after the modem last served.
+            if reached_running || lost_since.is_none() {
+                lost_since = Some((Instant::now(), why));
+            }
+            self.lost();
+            let (since, why) = lost_since
+                .clone()
+                .unwrap_or_else(|| (Instant::now(), String::new()));
+            if reopen {
+                reopened = None;
+            }
+            match self.await_modem(&path, since, reopen)? {
+                Some(Some(tty)) => reopened = Some(tty),
+                Some(None) => {}
+                None => return Ok(()),
+            }
+            log::info!("trying {} again after: {why}", path.display());
+        }
+    }
+
+    /// The bookkeeping of a lost modem: the call in progress is logged as lost, the machine
+    /// forgets it, the phase says so.
+    fn lost(&mut self) {
+        let now = now_rfc3339();
+        if let Some(record) = self.tracker.lost(&now) {
+            self.log_call(&record);
+        }
+        self.machine.reset();
+        self.state.update(|s| {
+            s.phase = BotPhase::Reconnecting;
+            s.current_call = None;
+            s.reconnects = s.reconnects.saturating_add(1);
+        });
+        self.notifier.status("modem lost: reconnecting");
+    }
+
+    /// Waits for the modem to be usable again, at most until `since` + the reopen window:
+    /// `Some(Some(tty))` with a reopened port, `Some(None)` to retry on the same one,
+    /// `None` when shutdown was asked for meanwhile.
+    fn await_modem(
+        &mut self,
+        path: &std::path::Path,
+        since: Instant,
+        reopen: bool,
+    ) -> Result<Option<Option<TTYPort>>, BotError> {
+        let window = self.options.settings.reopen_timeout();
+        loop {
+            if since.elapsed() > window {
+                return Err(BotError::ModemLost {
+                    port: self.port_name(),
+                    why: if reopen {
+                        "the port vanished".into()
+                    } else {
+                        "the modem stopped answering".into()
+                    },
+                    waited: window,
+                });
+            }
+            if futures::executor::block_on(self.wait_request(REOPEN_RETRY)) {
+                return Ok(None);
+            }
+            if !reopen {
+                return Ok(Some(None));
+            }
+            match link::open_exclusive(path) {
+                Ok(tty) => {
+                    log::info!("{} is back", path.display());
+                    return Ok(Some(Some(tty)));
+                }
+                Err(e) => log::debug!("reopen: {e}"),
+            }
+        }
+    }
+
+    /// Sleeps `d`, or less when a request comes; `true` when it asked for shutdown.
+    /// Other requests are dropped: there is no modem to act on them (SMS stay queued).
+    async fn wait_request(&mut self, d: Duration) -> bool {
+        let deadline = Instant::now() + d;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let timer = pin!(sleep(left));
+            let next = pin!(self.requests.next());
+            match select(next, timer).await {
+                Either::Left((Some(BotRequest::Shutdown) | None, _)) => return true,
+                Either::Left((Some(_), _)) => {}
+                Either::Right(_) => return false,
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn log_call(&self, record: &CallRecord) {
+        log::info!(
+            "call {}: caller {}, {} rings, {}, {} s",
+            if record.answered { "ended" } else { "missed" },
+            record.caller.as_deref().unwrap_or("(none)"),
+            record.rings,
+            serde_json::to_string(&record.end).unwrap_or_default(),
+            record.duration_s
+        );
+        if let Err(e) = self.state.call_log().append(record) {
+            log::error!("{e}");
+        }
+    }
+
+    /// One session on an open port: init, then the loop.
+    async fn session(&mut self, link: &mut Link<'_>) -> SessionEnd {
+        let mut urcs = match link.urcs.subscribe() {
+            Ok(s) => s,
+            Err(e) => return SessionEnd::InitFailed(format!("cannot subscribe to URCs: {e:?}")),
+        };
+        if let Err(problem) = self.init(link).await {
+            if let Some(failure) = link.failure() {
+                return SessionEnd::PortLost(failure.to_string());
+            }
+            if self.ever_running {
+                return SessionEnd::Silent(problem);
+            }
+            return SessionEnd::InitFailed(problem);
+        }
+        // Start-up lines (RDY after a power cycle or a plug) that came before or during
+        // init are answered by this init already; the rest is handled as usual.
+        while let Some(urc) = urcs.try_next_message_pure() {
+            if urc != Urc::Ready {
+                self.on_urc(link, &urc).await;
+            }
+        }
+        self.running(link, &mut urcs).await
+    }
+
+    /// The seed's init sequence, the additions robust operation needs, and the identity.
+    async fn init(&mut self, link: &mut Link<'_>) -> Result<(), String> {
+        let started = Instant::now();
+        let report = link
+            .modem
+            .init(&self.options.voice)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut warnings: Vec<String> = report
+            .warnings()
+            .map(|step| match &step.outcome {
+                StepOutcome::Warning(e) => format!("{}: {e}", step.command),
+                StepOutcome::Done => step.command.to_string(),
+            })
+            .collect();
+        let client = link.modem.client();
+        // Numeric errors: atat only recognises `+CME ERROR: <n>` with a number it knows
+        // how to read; verbose texts would be timeouts (ATAT-NOTES.md).
+        let cmee = SetErrorReporting {
+            mode: ErrorReporting::Numeric,
+        };
+        if let Err(e) = atat::asynch::AtatClient::send(client, &cmee).await {
+            warnings.push(format!("AT+CMEE=1: {e:?}"));
+        }
+        // +CLCC on every call state change: the call machine then learns of a call even
+        // when RING or +CLIP was lost, and of its end without VOICE CALL: END.
+        let clcc = SetCallListReporting {
+            mode: CallListReporting::Enabled,
+        };
+        if let Err(e) = atat::asynch::AtatClient::send(client, &clcc).await {
+            warnings.push(format!("AT+CLCC=1: {e:?}"));
+        }
+        // Incoming SMS stored on the SIM and announced with +CMTI, as smsd expects them
+        // after the handoff: the bot never reads them away (issue 7 will deliver them).
+        let cnmi = SetNewMessageIndication::store_and_notify();
+        if let Err(e) = atat::asynch::AtatClient::send(client, &cnmi).await {
+            warnings.push(format!("AT+CNMI=2,1,0,0,0: {e:?}"));
+        }
+        for w in &warnings {
+            log::warn!("init: {w}");
+        }
+        let identity = link.modem.probe().await.map_err(|e| e.to_string())?;
+        if !identity.is_sim7600 {
+            log::warn!(
+                "the modem says it is {} {}, not a SIM7600: going on",
+                identity.manufacturer,
+                identity.model
+            );
+        }
+        let client = link.modem.client();
+        let revision = atat::asynch::AtatClient::send(client, &GetRevision)
+            .await
+            .ok()
+            .map(|r| r.revision.to_string());
+        let imei = atat::asynch::AtatClient::send(client, &GetImei)
+            .await
+            .ok()
+            .map(|r| r.digits.to_string());
+        let signal = link.modem.signal_quality().await.ok();
+        let identity = ModemIdentity {
+            manufacturer: identity.manufacturer.to_string(),
+            model: identity.model.to_string(),
+            revision,
+            imei,
+        };
+        log::info!(
+            "modem {} {} ({}) initialised in {} ms",
+            identity.manufacturer,
+            identity.model,
+            identity.imei.as_deref().unwrap_or("IMEI unknown"),
+            started.elapsed().as_millis()
+        );
+        let now = now_rfc3339();
+        self.state.update(|s| {
+            s.identity = Some(identity);
+            if let Some(q) = signal {
+                s.signal = Some(SignalReport {
+                    rssi: q.rssi,
+                    ber: q.ber,
+                    dbm: q.rssi_dbm(),
+                    read_at: now.clone(),
+                });
+            }
+            s.init_warnings = warnings;
+            s.last_modem_answer = Some(now);
+            s.phase = BotPhase::Running;
+        });
+        let status = format!(
+            "holding {}; answering on ring {} ({:?})",
+            self.port_name(),
+            self.options.voice.answer_after_rings(),
+            self.options.voice.answer_mode()
+        );
+        if self.ready_sent {
+            self.notifier.status(&status);
+        } else {
+            self.notifier.ready(&status);
+            self.ready_sent = true;
+        }
+        self.notifier.alive();
+        self.ever_running = true;
+        self.reached_running = true;
+        Ok(())
+    }
+
+    /// The event loop of a session.
+    async fn running(
+        &mut self,
+        link: &mut Link<'_>,
+        urcs: &mut ModemUrcSubscription<'_>,
+    ) -> SessionEnd {
+        let settings = &self.options.settings;
+        let scan = Duration::from_secs(settings.queue_scan_s);
+        let mut next_health = Instant::now() + self.health_interval;
+        let mut next_queue_look = Some(Instant::now());
+        let mut health_failures = 0u32;
+        loop {
+            if let Some(failure) = link.failure() {
+                return SessionEnd::PortLost(failure.to_string());
+            }
+            let now = Instant::now();
+            // SMS wait while a call rings: the answer must not queue behind an AT+CMGS.
+            let ringing = matches!(self.machine.state(), CallState::Ringing { .. });
+            if !ringing && next_queue_look.is_some_and(|t| t <= now) {
+                next_queue_look = Some(self.send_next_sms(link, scan).await);
+                continue;
+            }
+            if now >= next_health {
+                match link.modem.signal_quality().await {
+                    Ok(q) => {
+                        health_failures = 0;
+                        let at = now_rfc3339();
+                        self.state.update(|s| {
+                            s.signal = Some(SignalReport {
+                                rssi: q.rssi,
+                                ber: q.ber,
+                                dbm: q.rssi_dbm(),
+                                read_at: at.clone(),
+                            });
+                            s.last_modem_answer = Some(at);
+                        });
+                        self.notifier.alive();
+                    }
+                    Err(e) => {
+                        health_failures += 1;
+                        log::warn!(
+                            "health check {health_failures}/{}: {e}",
+                            settings.health_failures
+                        );
+                        if health_failures >= settings.health_failures {
+                            return SessionEnd::Silent(format!(
+                                "{health_failures} health checks failed, the last: {e}"
+                            ));
+                        }
+                    }
+                }
+                next_health = Instant::now() + self.health_interval;
+                continue;
+            }
+            let mut deadline = next_health.min(now + LINK_WATCH);
+            if let Some(t) = next_queue_look.filter(|_| !ringing) {
+                deadline = deadline.min(t);
+            }
+            if let Some(at_ms) = self.machine.poll_timeout() {
+                let wait = Duration::from_millis(at_ms.saturating_sub(self.now_ms()));
+                deadline = deadline.min(now + wait);
+            }
+            let wake = {
+                let urc = pin!(urcs.next_message_pure());
+                let request = pin!(self.requests.next());
+                let timer = pin!(sleep(deadline.saturating_duration_since(now)));
+                match select(select(urc, request), timer).await {
+                    Either::Left((Either::Left((u, _)), _)) => Wake::Urc(u),
+                    Either::Left((Either::Right((r, _)), _)) => Wake::Request(r),
+                    Either::Right(_) => Wake::Deadline,
+                }
+            };
+            match wake {
+                Wake::Urc(Urc::Ready) => {
+                    log::warn!("the modem restarted (RDY): initialising it again");
+                    let now = now_rfc3339();
+                    if let Some(record) = self.tracker.lost(&now) {
+                        self.log_call(&record);
+                    }
+                    self.machine.reset();
+                    self.state.update(|s| {
+                        s.modem_resets = s.modem_resets.saturating_add(1);
+                        s.current_call = None;
+                    });
+                    if let Err(problem) = self.init(link).await {
+                        return SessionEnd::Silent(format!(
+                            "re-init after a modem restart failed: {problem}"
+                        ));
+                    }
+                    next_health = Instant::now() + self.health_interval;
+                }
+                Wake::Urc(urc) => self.on_urc(link, &urc).await,
+                Wake::Request(None | Some(BotRequest::Shutdown)) => return SessionEnd::Shutdown,
+                Wake::Request(Some(BotRequest::SmsQueued)) => {
+                    next_queue_look = Some(Instant::now());
+                }
+                Wake::Request(Some(BotRequest::HangUp)) => {
+                    let now = self.now_ms();
+                    if self.machine.request_hang_up(now) {
+                        self.act(link).await;
+                    }
+                }
+                Wake::Deadline => {
+                    let now = self.now_ms();
+                    self.machine.handle_timeout(now);
+                    self.act(link).await;
+                }
+            }
+        }
+    }
+
+    /// A URC into the call machine, then whatever it asks for.
+    async fn on_urc(&mut self, link: &mut Link<'_>, urc: &Urc) {
+        match urc {
+            Urc::NewMessage(m) => {
+                // Left on the SIM for smsd, which reads it after the handoff.
+                log::info!("SMS stored at {} {}: left for smstools", m.storage, m.index);
+            }
+            other => log::debug!("URC {other:?}"),
+        }
+        let now = self.now_ms();
+        self.machine.handle_urc(now, urc);
+        self.act(link).await;
+    }
+
+    /// Carries out the machine's actions and publishes its events until both are drained.
+    async fn act(&mut self, link: &mut Link<'_>) {
+        loop {
+            while let Some(event) = self.machine.poll_event() {
+                let now = now_rfc3339();
+                log::info!("call: {event:?}");
+                match self.tracker.handle(&event, &now) {
+                    Tracked::Current(call) => self.state.update(|s| s.current_call = Some(call)),
+                    Tracked::Finished(record) => {
+                        self.state.update(|s| s.current_call = None);
+                        self.log_call(&record);
+                    }
+                    Tracked::Nothing => {}
+                }
+            }
+            let Some(action) = self.machine.poll_action() else {
+                return;
+            };
+            match action {
+                CallAction::Answer => match link.modem.answer().await {
+                    Ok(()) => {
+                        let now = self.now_ms();
+                        self.machine.answer_succeeded(now);
+                    }
+                    Err(e) => {
+                        log::warn!("answering failed: {e}");
+                        let now = self.now_ms();
+                        self.machine.answer_failed(now);
+                    }
+                },
+                CallAction::HangUp => {
+                    if let Err(e) = link.modem.hang_up().await {
+                        // The machine ends the call by itself if no end line comes.
+                        log::warn!("hanging up failed: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends the next due message of the queue, if any; returns when to look again.
+    async fn send_next_sms(&mut self, link: &mut Link<'_>, scan: Duration) -> Instant {
+        let later = Instant::now() + scan;
+        let Some(queue) = self.queue else {
+            return later;
+        };
+        let claim = match queue.claim_next(SystemTime::now()) {
+            Ok(Claim::Ready(claim)) => claim,
+            Ok(Claim::NextAt(at)) => {
+                let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+                return Instant::now() + wait.min(scan);
+            }
+            Ok(Claim::Empty) => return later,
+            Err(e) => {
+                log::error!("SMS queue: {e}");
+                return later;
+            }
+        };
+        self.send_claimed(link, queue, claim).await;
+        // Look again at once: more may be due.
+        Instant::now()
+    }
+
+    async fn send_claimed(&mut self, link: &mut Link<'_>, queue: &SmsQueue, mut claim: ClaimedSms) {
+        let id = claim.record().id.clone();
+        let settings = &self.options.settings;
+        while let Some(index) = claim.next_part() {
+            let part = match claim.encode_part(index) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.give_up(
+                        queue,
+                        claim,
+                        &format!("cannot encode part {}: {e}", index + 1),
+                    );
+                    return;
+                }
+            };
+            if let Err(e) = queue.begin_part(&mut claim, index) {
+                log::error!("SMS {id}: {e}");
+                if let Err(e) = queue.unclaim(claim) {
+                    log::error!("SMS {id}: {e}");
+                }
+                return;
+            }
+            match link.modem.send_sms_part(&part).await {
+                Ok(reference) => {
+                    if let Err(e) = queue.part_sent(&mut claim, index, reference) {
+                        // The part left; the record cannot say so. Failing it keeps the
+                        // promise that nothing is sent twice.
+                        log::error!("SMS {id}: {e}");
+                        self.give_up(
+                            queue,
+                            claim,
+                            &format!("recording part {} failed: {e}", index + 1),
+                        );
+                        return;
+                    }
+                    log::info!(
+                        "SMS {id}: part {}/{} sent (reference {reference})",
+                        index + 1,
+                        claim.record().parts
+                    );
+                }
+                Err(error) => {
+                    let text = format!("part {}: {error}", index + 1);
+                    let link_down = link.failure().is_some();
+                    match sms::classify(&error) {
+                        Failure::Unknown => self.give_up(
+                            queue,
+                            claim,
+                            &format!(
+                                "{text}; the part may have been sent, so it is not sent again"
+                            ),
+                        ),
+                        Failure::Permanent => self.give_up(queue, claim, &text),
+                        Failure::Definite if link_down => {
+                            // Not the message's fault: due again at once, on the next port.
+                            if let Err(e) = queue.retry_later(claim, &text, SystemTime::now()) {
+                                log::error!("SMS {id}: {e}");
+                            }
+                        }
+                        Failure::Definite => {
+                            let attempts = claim.record().attempts;
+                            match sms::retry_delay(
+                                attempts,
+                                settings.sms_max_attempts,
+                                Duration::from_secs(settings.sms_retry_initial_s),
+                                Duration::from_secs(settings.sms_retry_max_s),
+                            ) {
+                                Next::RetryAfter(d) => {
+                                    log::warn!("SMS {id}: {text}; retry in {} s", d.as_secs());
+                                    if let Err(e) =
+                                        queue.retry_later(claim, &text, SystemTime::now() + d)
+                                    {
+                                        log::error!("SMS {id}: {e}");
+                                    }
+                                }
+                                Next::GiveUp => self.give_up(
+                                    queue,
+                                    claim,
+                                    &format!("{text} (after {attempts} attempts)"),
+                                ),
+                            }
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        match queue.mark_sent(claim) {
+            Ok(record) => {
+                log::info!(
+                    "SMS {id} to {} sent: references {:?}",
+                    record.to,
+                    record.message_references
+                );
+                self.state
+                    .update(|s| s.sms_sent = s.sms_sent.saturating_add(1));
+            }
+            Err(e) => log::error!("SMS {id}: {e}"),
+        }
+    }
+
+    fn give_up(&self, queue: &SmsQueue, claim: ClaimedSms, error: &str) {
+        let id = claim.record().id.clone();
+        log::error!("SMS {id} failed: {error}");
+        if let Err(e) = queue.mark_failed(claim, error) {
+            log::error!("SMS {id}: {e}");
+        }
+        self.state
+            .update(|s| s.sms_failed = s.sms_failed.saturating_add(1));
+    }
+}
+
+/// Sleeps `d` on embassy-time's std timer queue (no thread is blocked, nothing spins).
+async fn sleep(d: Duration) {
+    let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    embassy_time::Timer::after(embassy_time::Duration::from_micros(micros)).await;
+}
