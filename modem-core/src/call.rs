@@ -32,6 +32,7 @@ use crate::urc::{
     CallDirection, CallMode, CallState as ListedState, CallStatus, CallerId, CliValidity, DtmfKey,
     PhoneNumber, RingType, Urc,
 };
+
 /// How many events the machine holds until the host polls them. One input produces at most
 /// two events, so a host that drains after every input never loses one; when the queue is
 /// full the oldest event is dropped and counted in [`CallMachine::dropped_events`].
