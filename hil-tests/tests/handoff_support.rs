@@ -107,7 +107,11 @@ impl Holding {
     /// The lines it printed after "holding ..." (waits until it exits).
     pub fn wait_exit(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let status = self.child.wait().unwrap();
-        let rest = self.lines.try_iter().collect();
+        // The reader thread forwards until the pipe's end: bounded, it may lag the exit.
+        let mut rest = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            rest.push(line);
+        }
         (status, rest)
     }
 }
