@@ -36,7 +36,11 @@ fn detect_finds_the_sim7600_while_smsd_runs_before_and_after_and_measures_the_pa
     // The modem saw the probe.
     let state = rig.modem().state().unwrap();
     for cmd in ["AT", "AT+CGMI", "AT+CGMM"] {
-        assert!(state.modem.commands.iter().any(|c| c == cmd), "{cmd} not sent: {:?}", state.modem.commands);
+        assert!(
+            state.modem.commands.iter().any(|c| c == cmd),
+            "{cmd} not sent: {:?}",
+            state.modem.commands
+        );
     }
 }
 
@@ -48,7 +52,10 @@ fn detect_prints_the_identity_and_pause_for_a_person() {
     let out = sim7600(&config, &["detect"]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("SIMCOM INCORPORATED SIMCOM_SIM7600G-H (a SIM7600)"), "{text}");
+    assert!(
+        text.contains("SIMCOM INCORPORATED SIMCOM_SIM7600G-H (a SIM7600)"),
+        "{text}"
+    );
     assert!(text.contains("smstools pause: "), "{text}");
 }
 
@@ -74,7 +81,12 @@ fn a_stalled_modem_exits_2_and_smsd_is_back() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     start_smsd(&mut rig);
     let config = commands_config(&mut rig);
-    assert!(!rig.modem().stall(Duration::from_secs(60)).unwrap().is_skipped());
+    assert!(
+        !rig.modem()
+            .stall(Duration::from_secs(60))
+            .unwrap()
+            .is_skipped()
+    );
 
     let out = sim7600(&config, &["detect", "--json"]);
 
@@ -83,7 +95,10 @@ fn a_stalled_modem_exits_2_and_smsd_is_back() {
     assert_eq!(report["verdict"], "no_answer");
     assert!(report["error"].as_str().unwrap().contains("AT"), "{report}");
     assert!(report["pause_ms"].as_u64().is_some(), "{report}");
-    assert!(rig.smsd().unwrap().is_running(), "smsd not back after a stalled modem");
+    assert!(
+        rig.smsd().unwrap().is_running(),
+        "smsd not back after a stalled modem"
+    );
     assert!(markers(&rig).is_empty());
 }
 
@@ -108,10 +123,16 @@ fn a_port_that_does_not_exist_exits_3_naming_it_and_smsd_is_back() {
     let config = commands_config(&mut rig);
     let missing = rig.dir().join("dev/ttyUSB9");
 
-    let out = sim7600(&config, &["detect", "--json", "--port", missing.to_str().unwrap()]);
+    let out = sim7600(
+        &config,
+        &["detect", "--json", "--port", missing.to_str().unwrap()],
+    );
 
     assert_eq!(out.status.code(), Some(3));
     let report = json_of(&out);
-    assert!(report["error"].as_str().unwrap().contains("ttyUSB9"), "{report}");
+    assert!(
+        report["error"].as_str().unwrap().contains("ttyUSB9"),
+        "{report}"
+    );
     assert!(rig.smsd().unwrap().is_running());
 }

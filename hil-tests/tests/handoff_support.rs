@@ -42,7 +42,11 @@ pub fn write_config(rig: &Rig, handoff: &str) -> PathBuf {
         q(&rig.dir().join("voice_config.json")),
     );
     std::fs::write(&path, text).unwrap();
-    std::fs::write(rig.dir().join("voice_config.json"), "{\"answer_after_rings\": 3}").unwrap();
+    std::fs::write(
+        rig.dir().join("voice_config.json"),
+        "{\"answer_after_rings\": 3}",
+    )
+    .unwrap();
     path
 }
 
@@ -136,10 +140,12 @@ pub fn hold(config: &Path, extra: &[&str]) -> Holding {
             }
         }
     });
-    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-        let _ = child.kill();
-        panic!("sim7600 hold did not report holding the port within 30 s");
-    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("sim7600 hold did not report holding the port within 30 s");
+        });
     assert!(line.starts_with("holding "), "{line}");
     let pid = child.id() as i32;
     Holding {

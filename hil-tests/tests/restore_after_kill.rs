@@ -70,16 +70,30 @@ fn a_marker_whose_owner_lives_is_left_alone_and_its_port_refused() {
     let restore = sim7600(&config, &["restore", "--json"]);
     assert_eq!(restore.status.code(), Some(0));
     assert_eq!(json_of(&restore)["outcomes"][0]["outcome"], "owner_alive");
-    assert_eq!(std::fs::read_to_string(&marker).unwrap(), text, "marker touched");
-    assert!(!rig.smsd().unwrap().is_running(), "restore gave smsd back under a live owner");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        text,
+        "marker touched"
+    );
+    assert!(
+        !rig.smsd().unwrap().is_running(),
+        "restore gave smsd back under a live owner"
+    );
 
     let detect = sim7600(&config, &["detect", "--json"]);
     assert_eq!(detect.status.code(), Some(3));
     let error = json_of(&detect)["error"].as_str().unwrap().to_owned();
-    assert!(error.contains(&format!("leased by pid {}", holding.pid)), "{error}");
+    assert!(
+        error.contains(&format!("leased by pid {}", holding.pid)),
+        "{error}"
+    );
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), text);
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(holding.pid), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(holding.pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let (status, _) = holding.wait_exit();
     assert_eq!(status.code(), Some(0));
     assert!(rig.smsd().unwrap().is_running());
@@ -90,9 +104,14 @@ fn a_marker_naming_a_reused_pid_is_stale() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let config = hold_then_sigkill(&mut rig);
     // A live process now has the dead owner's pid, with another start time.
-    let mut other = Command::new("sleep").arg("30").stdin(Stdio::null()).spawn().unwrap();
+    let mut other = Command::new("sleep")
+        .arg("30")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
     let marker = markers(&rig).pop().unwrap();
-    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&marker).unwrap()).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&marker).unwrap()).unwrap();
     json["owner_pid"] = other.id().into();
     std::fs::write(&marker, json.to_string()).unwrap();
 

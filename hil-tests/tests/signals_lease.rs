@@ -18,8 +18,15 @@ fn signal_ends_the_hold_and_smsd_is_back(signal: Signal) {
     start_smsd(&mut rig);
     let config = commands_config(&mut rig);
     let holding = hold(&config, &[]);
-    assert!(holding.line.contains("smstools was active: true"), "{}", holding.line);
-    assert!(!rig.smsd().unwrap().is_running(), "smsd still runs while the port is held");
+    assert!(
+        holding.line.contains("smstools was active: true"),
+        "{}",
+        holding.line
+    );
+    assert!(
+        !rig.smsd().unwrap().is_running(),
+        "smsd still runs while the port is held"
+    );
     assert_eq!(markers(&rig).len(), 1);
 
     kill(Pid::from_raw(holding.pid), signal).unwrap();
@@ -27,7 +34,10 @@ fn signal_ends_the_hold_and_smsd_is_back(signal: Signal) {
 
     let (status, lines) = holding.wait_exit();
     assert_eq!(status.code(), Some(0), "hold ended by {signal}: {status:?}");
-    assert!(lines.iter().any(|l| l.starts_with("released ")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("released ")),
+        "{lines:?}"
+    );
     assert!(markers(&rig).is_empty(), "{:?}", markers(&rig));
     eprintln!("{signal}: smsd back after {took:?}");
 }
@@ -61,10 +71,17 @@ fn a_second_sigint_during_the_shutdown_does_not_skip_the_restore() {
     let slow_start = rig.dir().join("slow-start");
     std::fs::write(
         &slow_start,
-        format!("#!/bin/sh\nsleep 0.5\nexec {}\n", q(&scripts.start).replace('"', "'")),
+        format!(
+            "#!/bin/sh\nsleep 0.5\nexec {}\n",
+            q(&scripts.start).replace('"', "'")
+        ),
     )
     .unwrap();
-    std::fs::set_permissions(&slow_start, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        &slow_start,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let handoff = format!(
         "[handoff]\nbackend = \"commands\"\nstop = [{}]\nstart = [{}]\nstatus = [{}]\n",
         q(&scripts.stop),
@@ -99,6 +116,9 @@ fn a_panic_while_holding_the_lease_gives_smsd_back_within_2_s() {
     assert_eq!(status.code(), Some(101), "a panic exits with 101");
     let after_panic = Instant::now().saturating_duration_since(panics_at);
     assert!(after_panic < BACK_WITHIN, "unwinding took {after_panic:?}");
-    assert!(rig.smsd().unwrap().is_running(), "smsd not back after the panic of pid {pid}");
+    assert!(
+        rig.smsd().unwrap().is_running(),
+        "smsd not back after the panic of pid {pid}"
+    );
     assert!(markers(&rig).is_empty());
 }
