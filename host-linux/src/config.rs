@@ -146,6 +146,10 @@ pub struct Config {
     /// The bounds of the handoff's waits.
     #[serde(default)]
     pub timeouts: TimeoutsMs,
+    /// The voice bot (`[bot]`: call log, answer policy, health check, reopen window, SMS
+    /// retries); see `crate::bot::settings`.
+    #[serde(default)]
+    pub bot: crate::bot::BotSettings,
 }
 
 impl Default for Config {
@@ -157,6 +161,7 @@ impl Default for Config {
             bot_unit: default_bot_unit(),
             handoff: BackendSpec::default(),
             timeouts: TimeoutsMs::default(),
+            bot: crate::bot::BotSettings::default(),
         }
     }
 }
@@ -223,6 +228,9 @@ impl Config {
                     format!("{ms} is out of range: allowed 1..={MAX_TIMEOUT_MS}"),
                 ));
             }
+        }
+        if let Err(e) = self.bot.validate() {
+            return Err(invalid(&format!("bot.{}", e.key), e.problem));
         }
         Ok(())
     }
