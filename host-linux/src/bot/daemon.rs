@@ -87,8 +87,9 @@ pub mod exit_code {
     pub const STOPPED: i32 = 0;
     /// Any other failure (an I/O error of the bot itself).
     pub const FAILURE: i32 = 1;
-    /// The configuration is unusable (a file, a key, a flag).
-    pub const CONFIG: i32 = 2;
+    /// The configuration is unusable (a file, a key, a flag): sysexits' EX_CONFIG, as
+    /// every `sim7600` command uses it (the unit does not restart on it).
+    pub const CONFIG: i32 = 78;
     /// The port could not be taken from smstools (smstools is as it was).
     pub const HANDOFF: i32 = 3;
     /// The modem refused the init sequence at start.

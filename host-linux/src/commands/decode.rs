@@ -5,7 +5,8 @@
 //! Shapes, one per line:
 //! `{"kind":"urc","urc":{...}}`, `{"kind":"final","result":...}`, `{"kind":"prompt"}`,
 //! `{"kind":"echo","text":"AT+CSQ"}`, `{"kind":"response","text":"+CSQ: 16,99"}`,
-//! `{"kind":"unknown","text":"...","reason":"..."}`. The URC and final-result objects are
+//! `{"kind":"unknown","text":"...","hex":"...","reason":"..."}` (the text with invalid UTF-8
+//! replaced, and the exact bytes in hex). The URC and final-result objects are
 //! modem-core's types as serde writes them (variant name, then fields).
 
 use std::io::{self, Read, Write};
@@ -48,6 +49,7 @@ pub fn item_json(item: &LineItem) -> Value {
         LineItem::Unknown { bytes, reason } => json!({
             "kind": "unknown",
             "text": String::from_utf8_lossy(bytes),
+            "hex": bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
             "reason": reason.to_string(),
         }),
     }
@@ -138,6 +140,7 @@ mod tests {
         let v = decode(b"\xff\xfe\r\n");
         assert_eq!(v[0]["kind"], "unknown");
         assert_eq!(v[0]["reason"], "not UTF-8");
+        assert_eq!(v[0]["hex"], "fffe");
     }
 
     #[test]

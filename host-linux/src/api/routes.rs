@@ -1,0 +1,927 @@
+//! The API's routes, sans-I/O: a request (method, URL, authorization, body already read
+//! or found too large) goes in, a status and a JSON body come out.
+//!
+//! This module owns what each path means and every rule about bad input, so the whole
+//! table of errors is unit-tested without a socket:
+//! - authorization first (a configured token is required on every request, even for an
+//!   unknown path, so an unauthenticated caller learns nothing about the routes): 401;
+//! - unknown path: 404; known path, wrong method: 405 with `Allow`;
+//! - body beyond the limit: 413; not JSON, not an object: 400 naming `body`; a missing,
+//!   extra or mistyped field: 400 naming it; a bad number or text: 400 naming `to` or
+//!   `text` (`message` on the drop-in paths) with the planner's reason.
+//!
+//! Native paths answer errors as `{"error": "...", "field": "..."}`; the drop-in paths of
+//! the unified API (`/send`, `/send_sms`, `/pi_send_message`) answer in their own shape,
+//! `{"success": false, "error": "..."}`, with the same status codes.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::bot::BotState;
+use crate::sms_queue::{SmsId, SmsPolicy, SmsQueue, SmsRecord, ValidatedSms};
+
+/// Calls `GET /calls` returns when no `limit` is given.
+pub const DEFAULT_CALLS_LIMIT: usize = 50;
+/// Largest `limit` `GET /calls` accepts.
+pub const MAX_CALLS_LIMIT: usize = 1000;
+/// The drop-in paths of the unified API.
+pub const UNIFIED_SEND_PATHS: [&str; 3] = ["/send", "/send_sms", "/pi_send_message"];
+
+/// The `sim7600 status` view (smstools, the port's holders, the markers, the seed's state),
+/// produced on demand for `GET /status`.
+pub type SystemStatus = Arc<dyn Fn() -> Value + Send + Sync>;
+
+/// What the routes need: the queue, what it accepts, the bot, the token.
+#[derive(Clone)]
+pub struct ApiContext {
+    /// The durable SMS queue.
+    pub queue: SmsQueue,
+    /// What a text must satisfy (part limit, separate messages).
+    pub policy: SmsPolicy,
+    /// The running bot: its snapshot, its call log, and the wake-up for the queue.
+    pub bot: BotState,
+    /// The `sim7600 status` view.
+    pub system_status: SystemStatus,
+    /// The bearer token every request must carry, if configured.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for ApiContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiContext")
+            .field("queue", &self.queue)
+            .field("policy", &self.policy)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request body as the server read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestBody {
+    /// The whole body (within the limit).
+    Read(Vec<u8>),
+    /// The body is larger than the limit (by its `Content-Length`, or by what was read).
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The body could not be read (the client went away mid-body).
+    Unreadable(String),
+}
+
+/// A request, as far as the routes care.
+#[derive(Debug, Clone)]
+pub struct ApiRequest<'a> {
+    /// `GET`, `POST`, ...
+    pub method: &'a str,
+    /// Path and query (`/calls?limit=5`).
+    pub url: &'a str,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<&'a str>,
+    /// The body.
+    pub body: RequestBody,
+}
+
+/// A response: status, JSON body, and the headers that depend on the route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: Value,
+    /// `Allow` for a 405.
+    pub allow: Option<&'static str>,
+    /// Whether to send `WWW-Authenticate: Bearer` (a 401).
+    pub challenge: bool,
+}
+
+impl ApiResponse {
+    fn json(status: u16, body: Value) -> Self {
+        Self {
+            status,
+            body,
+            allow: None,
+            challenge: false,
+        }
+    }
+}
+
+/// Which family a path belongs to: it decides the error shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Native,
+    Unified,
+}
+
+/// A refusal: status, sentence, and the field it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fault {
+    status: u16,
+    message: String,
+    field: Option<String>,
+}
+
+impl Fault {
+    fn field(status: u16, field: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            field: Some(field.to_owned()),
+        }
+    }
+
+    fn plain(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    fn into_response(self, shape: Shape) -> ApiResponse {
+        let body = match shape {
+            Shape::Native => match &self.field {
+                Some(field) => json!({ "error": self.message, "field": field }),
+                None => json!({ "error": self.message }),
+            },
+            Shape::Unified => json!({ "success": false, "error": self.message }),
+        };
+        ApiResponse::json(self.status, body)
+    }
+}
+
+/// Answers one request.
+pub fn handle(context: &ApiContext, request: ApiRequest<'_>) -> ApiResponse {
+    let (path, query) = request.url.split_once('?').unwrap_or((request.url, ""));
+    let shape = if UNIFIED_SEND_PATHS.contains(&path) {
+        Shape::Unified
+    } else {
+        Shape::Native
+    };
+    let refused = context
+        .token
+        .as_deref()
+        .is_some_and(|token| !authorized(request.authorization, token));
+    if refused {
+        let mut response = Fault::field(
+            401,
+            "authorization",
+            "this API needs `Authorization: Bearer <token>` with the configured token",
+        )
+        .into_response(shape);
+        response.challenge = true;
+        return response;
+    }
+    let allow = match path {
+        "/sms" => "POST",
+        "/status" | "/calls" => "GET",
+        p if p.strip_prefix("/sms/").is_some_and(|id| !id.is_empty()) => "GET",
+        p if UNIFIED_SEND_PATHS.contains(&p) => "POST",
+        _ => {
+            return Fault::plain(404, format!("no such path: {path}")).into_response(shape);
+        }
+    };
+    if request.method != allow {
+        let mut response =
+            Fault::plain(405, format!("{path} takes {allow}, not {}", request.method))
+                .into_response(shape);
+        response.allow = Some(allow);
+        return response;
+    }
+    let result = match path {
+        "/sms" => post_sms(context, &request.body),
+        "/status" => Ok(status(context)),
+        "/calls" => calls(context, query),
+        p if UNIFIED_SEND_PATHS.contains(&p) => unified_send(context, &request.body),
+        p => get_sms(context, p.strip_prefix("/sms/").unwrap_or_default()),
+    };
+    result.unwrap_or_else(|fault| fault.into_response(shape))
+}
+
+/// Constant-time comparison of the presented token with the configured one: the time a
+/// wrong guess takes must not tell how much of it was right.
+fn authorized(header: Option<&str>, token: &str) -> bool {
+    let Some(header) = header else {
+        return false;
+    };
+    let Some((scheme, presented)) = header.trim().split_once(' ') else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return false;
+    }
+    let presented = presented.trim().as_bytes();
+    let expected = token.as_bytes();
+    if presented.len() != expected.len() {
+        return false;
+    }
+    presented
+        .iter()
+        .zip(expected)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
+
+/// The body as a JSON object, or the fault naming `body`.
+fn json_object(body: &RequestBody) -> Result<Map<String, Value>, Fault> {
+    let bytes = match body {
+        RequestBody::Read(bytes) => bytes,
+        RequestBody::TooLarge { limit } => {
+            return Err(Fault::field(
+                413,
+                "body",
+                format!("the request body is larger than the limit of {limit} bytes"),
+            ));
+        }
+        RequestBody::Unreadable(why) => {
+            return Err(Fault::field(
+                400,
+                "body",
+                format!("the request body could not be read: {why}"),
+            ));
+        }
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Fault::field(
+            400,
+            "body",
+            "the request body is empty: a JSON object was expected",
+        ));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        Fault::field(
+            400,
+            "body",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })?;
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(Fault::field(
+            400,
+            "body",
+            format!(
+                "the request body is JSON {}, not an object",
+                json_kind(&other)
+            ),
+        )),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The string field `key`, or the fault naming it.
+fn string_field<'a>(object: &'a Map<String, Value>, key: &str) -> Result<&'a str, Fault> {
+    match object.get(key) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(Fault::field(
+            400,
+            key,
+            format!("\"{key}\" must be a string, not {}", json_kind(other)),
+        )),
+        None => Err(Fault::field(400, key, format!("\"{key}\" is missing"))),
+    }
+}
+
+/// Checks `to` and the text (named `text_key` in the request) and queues the message.
+fn validate_and_queue(
+    context: &ApiContext,
+    to: &str,
+    text: &str,
+    text_key: &str,
+) -> Result<(SmsId, ValidatedSms), Fault> {
+    let sms = ValidatedSms::new(to, text, context.policy).map_err(|rejection| {
+        let field = match rejection.field() {
+            "text" => text_key,
+            other => other,
+        };
+        Fault::field(400, field, rejection.to_string())
+    })?;
+    let id = context.queue.enqueue(&sms).map_err(|e| {
+        log::error!("SMS to {to} not queued: {e}");
+        Fault::plain(500, format!("the message could not be queued: {e}"))
+    })?;
+    // The bot sends it now rather than at its next look at the queue; a bot that has
+    // ended finds it there at its next start.
+    if !context.bot.sms_queued() {
+        log::warn!("SMS {id} queued while the bot is not running: it is sent at the next start");
+    }
+    Ok((id, sms))
+}
+
+/// `POST /sms {"to", "text"}` → 202 `{"id", "state", "encoding", "parts"}`.
+fn post_sms(context: &ApiContext, body: &RequestBody) -> Result<ApiResponse, Fault> {
+    let object = json_object(body)?;
+    if let Some(extra) = object.keys().find(|k| !matches!(k.as_str(), "to" | "text")) {
+        return Err(Fault::field(
+            400,
+            extra,
+            format!("unknown field \"{extra}\": the fields are \"to\" and \"text\""),
+        ));
+    }
+    let to = string_field(&object, "to")?;
+    let text = string_field(&object, "text")?;
+    let (id, sms) = validate_and_queue(context, to, text, "text")?;
+    Ok(ApiResponse::json(
+        202,
+        json!({
+            "id": id.as_str(),
+            "state": "queued",
+            "encoding": sms.encoding().as_str(),
+            "parts": sms.parts(),
+        }),
+    ))
+}
+
+/// `POST /send` (and its aliases) `{"to", "message"}` → 200 `{"success": true,
+/// "message_id", "encoding", "parts", "queued": true}`. Other fields are ignored: the
+/// unified API's callers may send more (this is a drop-in, not a new contract).
+fn unified_send(context: &ApiContext, body: &RequestBody) -> Result<ApiResponse, Fault> {
+    let object = json_object(body)?;
+    let to = string_field(&object, "to")?;
+    let message = string_field(&object, "message")?;
+    let (id, sms) = validate_and_queue(context, to, message, "message")?;
+    Ok(ApiResponse::json(
+        200,
+        json!({
+            "success": true,
+            "message_id": id.as_str(),
+            "encoding": sms.encoding().as_str(),
+            "parts": sms.parts(),
+            "queued": true,
+        }),
+    ))
+}
+
+/// `GET /sms/{id}` → 200 with the message's state, or 404.
+fn get_sms(context: &ApiContext, id: &str) -> Result<ApiResponse, Fault> {
+    let id = SmsId::parse(id).map_err(|e| Fault::field(400, "id", e.to_string()))?;
+    match context.queue.get(&id) {
+        Ok(Some(record)) => Ok(ApiResponse::json(200, record_view(&record))),
+        Ok(None) => Err(Fault::field(
+            404,
+            "id",
+            format!("no message with id {id} (unknown, or finished long enough ago to be pruned)"),
+        )),
+        Err(e) => Err(Fault::plain(500, e.to_string())),
+    }
+}
+
+/// A record as `GET /sms/{id}` shows it: times as RFC 3339.
+pub fn record_view(record: &SmsRecord) -> Value {
+    let mut view = json!({
+        "id": record.id.as_str(),
+        "to": record.to,
+        "text": record.text,
+        "state": record.state,
+        "encoding": record.encoding.as_str(),
+        "parts": record.parts,
+        "delivery": record.delivery,
+        "attempts": record.attempts,
+        "created_at": rfc3339_ms(record.created_ms),
+        "updated_at": rfc3339_ms(record.updated_ms),
+        "message_references": record.message_references,
+    });
+    if let Some(map) = view.as_object_mut() {
+        if let Some(at) = record.next_attempt_ms {
+            map.insert("next_attempt_at".into(), rfc3339_ms(at).into());
+        }
+        if let Some(part) = record.in_flight_part {
+            map.insert("uncertain_part".into(), (u16::from(part) + 1).into());
+        }
+        if let Some(error) = &record.error {
+            map.insert("error".into(), error.clone().into());
+        }
+    }
+    view
+}
+
+fn rfc3339_ms(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map_or_else(|| ms.to_string(), |t| format!("{t:.3}"))
+}
+
+/// `GET /status`: the `sim7600 status` view, the modem, the signal, the current call,
+/// the bot and the queue.
+fn status(context: &ApiContext) -> ApiResponse {
+    let bot = context.bot.snapshot();
+    let (queued, sending) = match context.queue.active() {
+        Ok(records) => {
+            let sending = records
+                .iter()
+                .filter(|r| r.state == crate::sms_queue::SmsState::Sending)
+                .count();
+            (Value::from(records.len() - sending), Value::from(sending))
+        }
+        Err(e) => {
+            log::warn!("{e}");
+            (Value::Null, Value::Null)
+        }
+    };
+    ApiResponse::json(
+        200,
+        json!({
+            "system": (context.system_status)(),
+            "modem": bot.identity,
+            "signal": bot.signal,
+            "current_call": bot.current_call,
+            "bot": bot,
+            "sms_queue": { "queued": queued, "sending": sending },
+        }),
+    )
+}
+
+/// `GET /calls?limit=N` → `{"calls": [...]}`, newest first.
+fn calls(context: &ApiContext, query: &str) -> Result<ApiResponse, Fault> {
+    let mut limit = DEFAULT_CALLS_LIMIT;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key != "limit" {
+            return Err(Fault::field(
+                400,
+                key,
+                format!("unknown query parameter \"{key}\": /calls takes \"limit\""),
+            ));
+        }
+        limit = value
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_CALLS_LIMIT).contains(n))
+            .ok_or_else(|| {
+                Fault::field(
+                    400,
+                    "limit",
+                    format!("limit {value:?} is not a whole number in 1..={MAX_CALLS_LIMIT}"),
+                )
+            })?;
+    }
+    let calls = context
+        .bot
+        .recent_calls(limit)
+        .map_err(|e| Fault::plain(500, e.to_string()))?;
+    Ok(ApiResponse::json(200, json!({ "calls": calls })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bot::{CallEnd, CallLog, CallLogSettings, CallRecord, CallerIdKind};
+    use crate::sms_queue::{Claim, SmsState};
+    use std::time::SystemTime;
+
+    const TOKEN: &str = "0123456789abcdef-token";
+
+    struct Rig {
+        _dir: tempfile::TempDir,
+        context: ApiContext,
+        _requests: crate::bot::BotRequests,
+    }
+
+    fn rig() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = SmsQueue::open(&dir.path().join("queue")).unwrap();
+        let log = CallLog::new(CallLogSettings {
+            path: dir.path().join("calls.jsonl"),
+            max_bytes: 1 << 20,
+            keep: 1,
+        });
+        let (bot, requests) = BotState::new("/dev/ttyUSB2".into(), log);
+        let context = ApiContext {
+            queue,
+            policy: SmsPolicy::default(),
+            bot,
+            system_status: Arc::new(|| json!({ "smstools_active": false })),
+            token: None,
+        };
+        Rig {
+            _dir: dir,
+            context,
+            _requests: requests,
+        }
+    }
+
+    fn call(context: &ApiContext, method: &str, url: &str, body: &str) -> ApiResponse {
+        handle(
+            context,
+            ApiRequest {
+                method,
+                url,
+                authorization: None,
+                body: RequestBody::Read(body.as_bytes().to_vec()),
+            },
+        )
+    }
+
+    #[test]
+    fn a_valid_sms_is_queued_and_answered_202_with_its_id() {
+        let rig = rig();
+        let response = call(
+            &rig.context,
+            "POST",
+            "/sms",
+            r#"{"to": "+491721234567", "text": "Grüße aus Köln"}"#,
+        );
+        assert_eq!(response.status, 202, "{}", response.body);
+        assert_eq!(response.body["state"], "queued");
+        assert_eq!(response.body["encoding"], "GSM7");
+        assert_eq!(response.body["parts"], 1);
+        let id = SmsId::parse(response.body["id"].as_str().unwrap()).unwrap();
+        let stored = rig.context.queue.get(&id).unwrap().unwrap();
+        assert_eq!(stored.text, "Grüße aus Köln");
+
+        let url = format!("/sms/{id}");
+        let status = call(&rig.context, "GET", &url, "");
+        assert_eq!(status.status, 200);
+        assert_eq!(status.body["state"], "queued");
+        assert_eq!(status.body["to"], "+491721234567");
+    }
+
+    #[test]
+    fn the_bad_input_table() {
+        let rig = rig();
+        let c = &rig.context;
+        let long_text = "x".repeat(1531);
+        let long_body = format!(r#"{{"to": "+4917", "text": "{long_text}"}}"#);
+        // (method, url, body, status, field)
+        let cases: Vec<(&str, &str, &str, u16, Option<&str>)> = vec![
+            (
+                "POST",
+                "/sms",
+                "{\"to\": \"+4917\", \"text\": ",
+                400,
+                Some("body"),
+            ),
+            ("POST", "/sms", "", 400, Some("body")),
+            ("POST", "/sms", "[\"+4917\", \"hi\"]", 400, Some("body")),
+            ("POST", "/sms", "\"hello\"", 400, Some("body")),
+            ("POST", "/sms", r#"{"text": "hi"}"#, 400, Some("to")),
+            ("POST", "/sms", r#"{"to": "+4917"}"#, 400, Some("text")),
+            (
+                "POST",
+                "/sms",
+                r#"{"to": "+4917", "text": "hi", "from": "me"}"#,
+                400,
+                Some("from"),
+            ),
+            (
+                "POST",
+                "/sms",
+                r#"{"to": 4917, "text": "hi"}"#,
+                400,
+                Some("to"),
+            ),
+            (
+                "POST",
+                "/sms",
+                r#"{"to": "+4917", "text": ["hi"]}"#,
+                400,
+                Some("text"),
+            ),
+            (
+                "POST",
+                "/sms",
+                r#"{"to": "+4917", "text": ""}"#,
+                400,
+                Some("text"),
+            ),
+            ("POST", "/sms", &long_body, 400, Some("text")),
+            (
+                "POST",
+                "/sms",
+                r#"{"to": "call me", "text": "hi"}"#,
+                400,
+                Some("to"),
+            ),
+            (
+                "POST",
+                "/sms",
+                r#"{"to": "+49 172 1234567", "text": "hi"}"#,
+                400,
+                Some("to"),
+            ),
+            (
+                "POST",
+                "/sms",
+                r#"{"to": "", "text": "hi"}"#,
+                400,
+                Some("to"),
+            ),
+            (
+                "POST",
+                "/sms",
+                r#"{"to": "+123456789012345678901", "text": "hi"}"#,
+                400,
+                Some("to"),
+            ),
+            ("GET", "/sms", "", 405, None),
+            ("DELETE", "/sms/1-2-3", "", 405, None),
+            ("GET", "/sms/../../etc/passwd", "", 400, Some("id")),
+            ("GET", "/sms/1764000000000-1-0001", "", 404, Some("id")),
+            ("GET", "/nowhere", "", 404, None),
+            ("POST", "/status", "", 405, None),
+            ("GET", "/calls?limit=0", "", 400, Some("limit")),
+            ("GET", "/calls?limit=many", "", 400, Some("limit")),
+            ("GET", "/calls?since=yesterday", "", 400, Some("since")),
+        ];
+        assert!(cases.len() >= 15);
+        for (method, url, body, status, field) in cases {
+            let response = call(c, method, url, body);
+            assert_eq!(
+                response.status, status,
+                "{method} {url} {body}: {}",
+                response.body
+            );
+            assert_eq!(
+                response.body["field"].as_str(),
+                field,
+                "{method} {url} {body}: {}",
+                response.body
+            );
+            let error = response.body["error"].as_str().unwrap_or_default();
+            assert!(
+                error.len() > 10,
+                "{method} {url}: error {error:?} says too little"
+            );
+        }
+        let too_large = handle(
+            c,
+            ApiRequest {
+                method: "POST",
+                url: "/sms",
+                authorization: None,
+                body: RequestBody::TooLarge { limit: 16384 },
+            },
+        );
+        assert_eq!(too_large.status, 413);
+        assert_eq!(too_large.body["field"], "body");
+        assert!(
+            c.queue.active().unwrap().is_empty(),
+            "nothing bad was queued"
+        );
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong_in_words() {
+        let rig = rig();
+        let c = &rig.context;
+        let r = call(c, "POST", "/sms", r#"{"to": "+49172x", "text": "hi"}"#);
+        assert!(
+            r.body["error"]
+                .as_str()
+                .unwrap()
+                .contains("'x' at position 6"),
+            "{}",
+            r.body
+        );
+        let r = call(
+            c,
+            "POST",
+            "/sms",
+            &format!(r#"{{"to": "+49", "text": "{}"}}"#, "Ж".repeat(700)),
+        );
+        assert!(
+            r.body["error"].as_str().unwrap().contains("11 SMS parts"),
+            "{}",
+            r.body
+        );
+        let r = call(c, "POST", "/sms", r#"{"to": 1}"#);
+        assert_eq!(r.body["error"], "\"to\" must be a string, not a number");
+        let r = call(c, "GET", "/sms", "");
+        assert_eq!(r.allow, Some("POST"));
+        assert_eq!(r.body["error"], "/sms takes POST, not GET");
+    }
+
+    #[test]
+    fn the_unified_api_answers_in_its_own_shape() {
+        let rig = rig();
+        for path in UNIFIED_SEND_PATHS {
+            let r = call(
+                &rig.context,
+                "POST",
+                path,
+                r#"{"to": "+79161234567", "message": "Привет", "priority": "high"}"#,
+            );
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+            assert_eq!(r.body["success"], true);
+            assert_eq!(r.body["queued"], true);
+            assert_eq!(r.body["encoding"], "UCS2");
+            assert_eq!(r.body["parts"], 1);
+            let id = SmsId::parse(r.body["message_id"].as_str().unwrap()).unwrap();
+            assert!(rig.context.queue.get(&id).unwrap().is_some());
+        }
+        let r = call(
+            &rig.context,
+            "POST",
+            "/send",
+            r#"{"to": "+7916", "text": "hi"}"#,
+        );
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            r.body,
+            json!({"success": false, "error": "\"message\" is missing"})
+        );
+        let r = call(
+            &rig.context,
+            "POST",
+            "/send",
+            r#"{"to": "+7916", "message": ""}"#,
+        );
+        assert_eq!(r.body["success"], false);
+        assert_eq!(r.body["error"], "the text is empty");
+        let r = call(&rig.context, "GET", "/send_sms", "");
+        assert_eq!((r.status, r.allow), (405, Some("POST")));
+        assert_eq!(r.body["success"], false);
+    }
+
+    #[test]
+    fn a_long_text_reports_its_parts_and_separate_delivery_when_configured() {
+        let mut rig = rig();
+        let body = format!(r#"{{"to": "+4917", "message": "{}"}}"#, "a".repeat(400));
+        let r = call(&rig.context, "POST", "/send", &body);
+        assert_eq!(
+            (r.body["encoding"].as_str(), r.body["parts"].as_u64()),
+            (Some("GSM7"), Some(3))
+        );
+        rig.context.policy.delivery = crate::sms_queue::Delivery::SeparateMessages;
+        let r = call(
+            &rig.context,
+            "POST",
+            "/sms",
+            &body.replace("message", "text"),
+        );
+        let id = SmsId::parse(r.body["id"].as_str().unwrap()).unwrap();
+        let view = call(&rig.context, "GET", &format!("/sms/{id}"), "");
+        assert_eq!(view.body["delivery"], "separate_messages");
+        assert_eq!(view.body["parts"], 3);
+    }
+
+    #[test]
+    fn a_configured_token_is_required_on_every_path() {
+        let mut rig = rig();
+        rig.context.token = Some(TOKEN.into());
+        let ask = |authorization: Option<&str>, url: &str| {
+            handle(
+                &rig.context,
+                ApiRequest {
+                    method: "GET",
+                    url,
+                    authorization,
+                    body: RequestBody::Read(Vec::new()),
+                },
+            )
+        };
+        for (header, url) in [
+            (None, "/status"),
+            (None, "/nowhere"),
+            (Some("Bearer wrong-token-of-any-length"), "/status"),
+            (Some("Basic MDEyMzQ1Njc4OWFiY2RlZi10b2tlbg=="), "/status"),
+            (Some("Bearer 0123456789abcdef-tokeN"), "/status"),
+        ] {
+            let r = ask(header, url);
+            assert_eq!(r.status, 401, "{header:?} {url}");
+            assert!(r.challenge);
+            assert_eq!(r.body["field"], "authorization");
+        }
+        let bearer = format!("Bearer {TOKEN}");
+        assert_eq!(ask(Some(&bearer), "/status").status, 200);
+        assert_eq!(
+            ask(Some(&format!("bearer  {TOKEN} ")), "/status").status,
+            200
+        );
+        let r = handle(
+            &rig.context,
+            ApiRequest {
+                method: "POST",
+                url: "/send",
+                authorization: None,
+                body: RequestBody::Read(Vec::new()),
+            },
+        );
+        assert_eq!(r.status, 401);
+        assert_eq!(r.body["success"], false);
+    }
+
+    #[test]
+    fn status_shows_the_system_the_modem_the_call_and_the_queue() {
+        let rig = rig();
+        rig.context.bot.update(|s| {
+            s.identity = Some(crate::bot::ModemIdentity {
+                manufacturer: "SIMCOM INCORPORATED".into(),
+                model: "SIMCOM_SIM7600G-H".into(),
+                revision: None,
+                imei: None,
+            });
+        });
+        call(
+            &rig.context,
+            "POST",
+            "/sms",
+            r#"{"to": "+4917", "text": "a"}"#,
+        );
+        call(
+            &rig.context,
+            "POST",
+            "/sms",
+            r#"{"to": "+4917", "text": "b"}"#,
+        );
+        let Claim::Ready(_claim) = rig.context.queue.claim_next(SystemTime::now()).unwrap() else {
+            panic!("a message is due")
+        };
+        let r = call(&rig.context, "GET", "/status", "");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["system"]["smstools_active"], false);
+        assert_eq!(r.body["modem"]["model"], "SIMCOM_SIM7600G-H");
+        assert_eq!(r.body["current_call"], Value::Null);
+        assert_eq!(r.body["bot"]["phase"], "starting");
+        assert_eq!(r.body["sms_queue"], json!({"queued": 1, "sending": 1}));
+    }
+
+    #[test]
+    fn calls_come_newest_first_up_to_the_limit() {
+        let rig = rig();
+        for n in 1..=3u16 {
+            rig.context
+                .bot
+                .call_log()
+                .append(&CallRecord {
+                    started_at: format!("2026-11-24T05:0{n}:00Z"),
+                    ended_at: format!("2026-11-24T05:0{n}:30Z"),
+                    caller: Some(format!("+4917{n}")),
+                    caller_id: CallerIdKind::Number,
+                    rings: n,
+                    answered: true,
+                    duration_s: 20,
+                    end: CallEnd::CallerHungUp,
+                })
+                .unwrap();
+        }
+        let r = call(&rig.context, "GET", "/calls?limit=2", "");
+        assert_eq!(r.status, 200);
+        let callers: Vec<_> = r.body["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["caller"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(callers, ["+49173", "+49172"]);
+        let all = call(&rig.context, "GET", "/calls", "");
+        assert_eq!(all.body["calls"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_sent_message_shows_its_references_and_a_failed_one_its_error() {
+        let rig = rig();
+        let q = &rig.context.queue;
+        let r = call(
+            &rig.context,
+            "POST",
+            "/sms",
+            r#"{"to": "+4917", "text": "ok"}"#,
+        );
+        let sent_id = r.body["id"].as_str().unwrap().to_owned();
+        let r = call(
+            &rig.context,
+            "POST",
+            "/sms",
+            r#"{"to": "+4917", "text": "no"}"#,
+        );
+        let failed_id = r.body["id"].as_str().unwrap().to_owned();
+        let Claim::Ready(mut claim) = q.claim_next(SystemTime::now()).unwrap() else {
+            panic!("due")
+        };
+        q.begin_part(&mut claim, 0).unwrap();
+        q.part_sent(&mut claim, 0, 77).unwrap();
+        q.mark_sent(claim).unwrap();
+        let Claim::Ready(claim) = q.claim_next(SystemTime::now()).unwrap() else {
+            panic!("due")
+        };
+        q.mark_failed(claim, "+CMS ERROR: 38").unwrap();
+
+        let sent = call(&rig.context, "GET", &format!("/sms/{sent_id}"), "");
+        assert_eq!(sent.body["state"], "sent");
+        assert_eq!(sent.body["message_references"], json!([77]));
+        let failed = call(&rig.context, "GET", &format!("/sms/{failed_id}"), "");
+        assert_eq!(failed.body["state"], "failed");
+        assert_eq!(failed.body["error"], "+CMS ERROR: 38");
+        assert_eq!(
+            q.get(&SmsId::parse(&failed_id).unwrap())
+                .unwrap()
+                .unwrap()
+                .state,
+            SmsState::Failed
+        );
+    }
+}

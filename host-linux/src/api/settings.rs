@@ -1,0 +1,174 @@
+//! The `[api]` table of the configuration file: where the HTTP API listens, its bearer
+//! token and its body size limit.
+//!
+//! This module owns [`ApiSettings`], its defaults and its validation. The one rule with
+//! teeth: an address other than loopback needs a token (the bot refuses to start without
+//! one), since the API sends SMS at the owner's expense. A token, once configured, is
+//! required on every request whatever the address.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+/// Default address: loopback only, the port the seed's unified API used.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8088);
+/// Default limit on a request body, in bytes. A ten-part UCS-2 text is 670 characters;
+/// written as JSON `\uXXXX` escapes (surrogate pairs twice) that is under 9 KiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
+/// Smallest accepted body limit: room for a one-part text and the JSON around it.
+pub const MIN_MAX_BODY_BYTES: usize = 512;
+/// Largest accepted body limit (a 255-part text as escapes fits in it).
+pub const MAX_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Shortest accepted token: anything shorter is guessable.
+pub const MIN_TOKEN_LEN: usize = 16;
+/// Longest accepted token.
+pub const MAX_TOKEN_LEN: usize = 512;
+
+/// The `[api]` table.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// Address and port (`--listen` overrides it).
+    pub listen: SocketAddr,
+    /// Bearer token every request must carry (`Authorization: Bearer <token>`); required
+    /// when `listen` is not a loopback address.
+    pub token: Option<String>,
+    /// Largest request body, in bytes; a bigger one is answered 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN,
+            token: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+// The token is a secret: never in logs or panics.
+impl std::fmt::Debug for ApiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSettings")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+/// An `[api]` value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("[api] {key}: {problem}")]
+pub struct ApiSettingsError {
+    /// The key.
+    pub key: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ApiSettings {
+    /// Checks every value; the error names the key.
+    pub fn validate(&self) -> Result<(), ApiSettingsError> {
+        if !(MIN_MAX_BODY_BYTES..=MAX_MAX_BODY_BYTES).contains(&self.max_body_bytes) {
+            return Err(ApiSettingsError {
+                key: "max_body_bytes",
+                problem: format!(
+                    "{} is out of range: allowed {MIN_MAX_BODY_BYTES}..={MAX_MAX_BODY_BYTES}",
+                    self.max_body_bytes
+                ),
+            });
+        }
+        match &self.token {
+            None if !self.listen.ip().is_loopback() => Err(ApiSettingsError {
+                key: "token",
+                problem: format!(
+                    "required: the API listens on {}, which is not a loopback address, so \
+                     every request must carry a bearer token",
+                    self.listen
+                ),
+            }),
+            None => Ok(()),
+            Some(token) => check_token(token),
+        }
+    }
+}
+
+fn check_token(token: &str) -> Result<(), ApiSettingsError> {
+    let problem = if token.len() < MIN_TOKEN_LEN {
+        format!(
+            "has {} characters, fewer than the {MIN_TOKEN_LEN} required",
+            token.len()
+        )
+    } else if token.len() > MAX_TOKEN_LEN {
+        format!(
+            "has {} characters, more than the {MAX_TOKEN_LEN} allowed",
+            token.len()
+        )
+    } else if let Some(c) = token.chars().find(|c| !c.is_ascii_graphic()) {
+        // RFC 6750's b64token is visible ASCII; a space or newline is a copy-paste slip.
+        format!("contains {c:?}: only visible ASCII characters are allowed")
+    } else {
+        return Ok(());
+    };
+    Err(ApiSettingsError {
+        key: "token",
+        problem,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_listens_on_loopback_8088_without_a_token() {
+        let settings = ApiSettings::default();
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:8088");
+        assert_eq!(settings.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_public_address_without_a_token_is_refused_naming_the_token() {
+        let settings: ApiSettings = toml::from_str("listen = \"0.0.0.0:8088\"").unwrap();
+        let error = settings.validate().unwrap_err();
+        assert_eq!(error.key, "token");
+        assert!(error.problem.contains("0.0.0.0:8088"), "{error}");
+        let with_token = ApiSettings {
+            token: Some("s3cret-s3cret-s3cret".into()),
+            ..settings
+        };
+        assert_eq!(with_token.validate(), Ok(()));
+    }
+
+    #[test]
+    fn ipv6_loopback_needs_no_token() {
+        let settings: ApiSettings = toml::from_str("listen = \"[::1]:9000\"").unwrap();
+        assert_eq!(settings.validate(), Ok(()));
+    }
+
+    #[test]
+    fn weak_or_mangled_tokens_and_odd_limits_are_refused() {
+        for (toml_text, key, words) in [
+            ("token = \"short\"", "token", "fewer than"),
+            ("token = \"abcdefghijklmnop \"", "token", "' '"),
+            ("max_body_bytes = 10", "max_body_bytes", "out of range"),
+        ] {
+            let settings: ApiSettings = toml::from_str(toml_text).unwrap();
+            let error = settings.validate().unwrap_err();
+            assert_eq!(error.key, key, "{toml_text}");
+            assert!(error.problem.contains(words), "{error}");
+        }
+        assert!(toml::from_str::<ApiSettings>("port = 1").is_err());
+    }
+
+    #[test]
+    fn the_token_is_not_shown_by_debug() {
+        let settings = ApiSettings {
+            token: Some("s3cret-s3cret-s3cret".into()),
+            ..ApiSettings::default()
+        };
+        assert!(!format!("{settings:?}").contains("s3cret"));
+    }
+}

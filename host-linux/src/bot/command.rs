@@ -1,0 +1,216 @@
+//! `sim7600 voice-bot`: from the config file and the flags to a running bot, and from how
+//! it ended to the exit status.
+//!
+//! This module owns the assembly only: the `[bot]` table and the seed's voice_config.json
+//! become [`BotOptions`], the call log and the SMS queue are opened, the HTTP API is
+//! started beside the bot, the first shutdown signal is forwarded to the bot's loop, and
+//! [`super::run`] does the rest. Exit statuses are [`super::exit_code`]'s.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use modem_core::config::DEFAULT_ANSWER_AFTER_RINGS;
+
+use super::daemon::{self, BotOptions, exit_code};
+use super::notify::Notifier;
+use super::state::{BotRequests, BotState};
+use super::{CallLog, Stopped};
+use crate::api::{ApiContext, ApiError, ApiServer, ApiSettings};
+use crate::commands::status;
+use crate::config::{Config, load_voice_config};
+use crate::signals::Shutdown;
+use crate::sms_queue::SmsQueue;
+
+/// How often the signal forwarder looks whether the bot ended by itself.
+pub const SIGNAL_FORWARD_PERIOD: Duration = Duration::from_secs(1);
+
+/// The flags of `sim7600 voice-bot` (each overrides the config file).
+#[derive(Debug, Clone, Default)]
+pub struct VoiceBotArgs {
+    /// `--port`.
+    pub port: Option<PathBuf>,
+    /// `--voice-config`.
+    pub voice_config: Option<PathBuf>,
+    /// `--listen ADDR:PORT` for the HTTP API.
+    pub listen: Option<String>,
+}
+
+/// Why the bot could not be set up (before the port was touched).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// voice_config.json is unusable.
+    #[error(transparent)]
+    Voice(#[from] crate::config::VoiceConfigError),
+    /// A `[bot]` value is unusable.
+    #[error(transparent)]
+    Settings(#[from] super::BotSettingsError),
+    /// The SMS queue folder cannot be opened.
+    #[error(transparent)]
+    Queue(#[from] crate::sms_queue::QueueError),
+    /// `--listen` is not an address.
+    #[error("--listen {value:?} is not ADDR:PORT: {problem}")]
+    Listen {
+        /// What was given.
+        value: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The seed's `answer_after_rings` from `file`: the file's value, or the seed's 3 (with a
+/// warning) when the file does not exist; a file that exists but is unusable is an error.
+pub fn answer_after_rings(file: &Path) -> Result<u8, crate::config::VoiceConfigError> {
+    if !file.exists() {
+        log::warn!(
+            "voice config {} does not exist: answering after {DEFAULT_ANSWER_AFTER_RINGS} rings \
+             (the seed's default)",
+            file.display()
+        );
+        return Ok(DEFAULT_ANSWER_AFTER_RINGS);
+    }
+    let (voice, ignored) = load_voice_config(file)?;
+    if !ignored.is_empty() {
+        log::info!(
+            "voice config {}: keys not for this program left alone: {}",
+            file.display(),
+            ignored.join(", ")
+        );
+    }
+    Ok(voice.answer_after_rings())
+}
+
+/// The bot's options from the config and the flags.
+pub fn options(config: &Config, args: &VoiceBotArgs) -> Result<BotOptions, SetupError> {
+    let voice_file = args
+        .voice_config
+        .clone()
+        .unwrap_or_else(|| config.voice_config.clone());
+    let rings = answer_after_rings(&voice_file)?;
+    let voice = config.bot.voice_config(rings)?;
+    Ok(BotOptions {
+        lease: config.lease_settings(args.port.as_deref()),
+        voice,
+        settings: config.bot.clone(),
+    })
+}
+
+/// Runs the bot with `state`/`requests` until it ends, forwarding the first shutdown
+/// signal to it; returns how it ended.
+pub fn run_until_signal(
+    options: &BotOptions,
+    state: &BotState,
+    requests: &mut BotRequests,
+    queue: Option<&SmsQueue>,
+    notifier: &dyn Notifier,
+    shutdown: &Shutdown,
+) -> Result<Stopped, daemon::BotError> {
+    let finished = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !finished.load(Ordering::Relaxed) {
+                if let Some(signal) = shutdown.wait_timeout(SIGNAL_FORWARD_PERIOD) {
+                    log::info!("{signal}: the bot gives the port back");
+                    state.request_shutdown();
+                    return;
+                }
+            }
+        });
+        let outcome = daemon::run(options, state, requests, queue, notifier);
+        finished.store(true, Ordering::Relaxed);
+        outcome
+    })
+}
+
+/// The `sim7600 status` view for `GET /status`, gathered on demand from `config`.
+pub fn system_status(config: &Config, port: Option<PathBuf>) -> crate::api::SystemStatus {
+    let config = config.clone();
+    std::sync::Arc::new(move || {
+        let facts = status::gather(&config, port.as_deref(), status::systemd_booted());
+        let state = status::seed_state(&facts);
+        serde_json::json!({ "facts": facts, "state": state })
+    })
+}
+
+/// The `[api]` settings with `--listen` applied.
+pub fn api_settings(config: &Config, listen: Option<&str>) -> Result<ApiSettings, SetupError> {
+    let mut settings = config.api.clone();
+    if let Some(text) = listen {
+        settings.listen = text.parse().map_err(|e| SetupError::Listen {
+            value: text.to_owned(),
+            problem: format!("{e}"),
+        })?;
+    }
+    Ok(settings)
+}
+
+/// `sim7600 voice-bot`: returns the exit status.
+pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
+    let setup = options(config, args).and_then(|o| {
+        let api = api_settings(config, args.listen.as_deref())?;
+        let queue = SmsQueue::open(&config.sms.queue_dir)?;
+        Ok((o, api, queue))
+    });
+    let (options, api_settings, queue) = match setup {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("{e}");
+            return exit_code::CONFIG;
+        }
+    };
+    let (state, mut requests) = BotState::new(
+        options.lease.port.clone(),
+        CallLog::new(options.settings.call_log_settings()),
+    );
+    let wake = state.clone();
+    queue.set_on_enqueue(move || {
+        wake.sms_queued();
+    });
+    // The API first: a port already in use, or a public address without a token, is
+    // refused before smstools is touched.
+    let context = ApiContext {
+        queue: queue.clone(),
+        policy: config.sms.policy(),
+        bot: state.clone(),
+        system_status: system_status(config, args.port.clone()),
+        token: None,
+    };
+    let api = match ApiServer::start(&api_settings, context) {
+        Ok(api) => api,
+        Err(e) => {
+            log::error!("{e}");
+            return match e {
+                ApiError::Settings(_) => exit_code::CONFIG,
+                _ => exit_code::FAILURE,
+            };
+        }
+    };
+    let outcome = run_until_signal(
+        &options,
+        &state,
+        &mut requests,
+        Some(&queue),
+        &super::notify::Systemd,
+        shutdown,
+    );
+    api.shutdown();
+    match outcome {
+        Ok(stopped) => {
+            match stopped.released {
+                Some(r) if r.smstools_restarted => log::info!(
+                    "port given back; smstools runs again{}",
+                    r.pause
+                        .map(|p| format!(" after a pause of {} ms", p.as_millis()))
+                        .unwrap_or_default()
+                ),
+                Some(_) => log::info!("port given back (smstools was not running before)"),
+                None => log::error!("the port could not be given back: run `sim7600 restore`"),
+            }
+            exit_code::STOPPED
+        }
+        Err(e) => {
+            log::error!("{e}");
+            e.exit_code()
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The smstools spool, seen from the voice bot: while the bot owns the port, smsd's
+//! folders keep working, so no SMS is lost because a voice call was possible.
+//!
+//! This module owns everything the bot's single port writer needs to stand in for smsd
+//! on its folders, as self-contained pieces with no port I/O of their own:
+//! - [`conf`]: smsd.conf read the way smsd reads it (folders, modems), so both agree;
+//! - [`incoming`]: a received SMS written into incoming/ in smsd 3.1.21's exact format,
+//!   atomically (temporary name, fsync, rename, fsync of the folder);
+//! - [`outgoing`]: smsd's outgoing file format (headers, charsets) and the sent/ and
+//!   failed/ files smsd writes, as pure functions;
+//! - [`outbox`]: claiming a file from outgoing/ or checked/ under smsd's `.LOCK`
+//!   convention and completing it, crash-safe (see its docs for the guarantees);
+//! - [`watch`]: inotify on outgoing/ and checked/, no polling;
+//! - [`charset`]: ISO-8859-15, smsd's 8-bit charset.
+//!
+//! docs/spool.md states the delivery guarantees.
+
+pub mod charset;
+pub mod conf;
+pub mod incoming;
+pub mod outbox;
+pub mod outgoing;
+pub mod watch;
+
+use std::path::{Path, PathBuf};
+
+pub use conf::{DEFAULT_SMSD_CONF, ModemSection, SmsdConf};
+pub use incoming::{IncomingText, ModemIdentity, ReceivedSms, SpoolTime, write_incoming};
+pub use outbox::{Claim, ClaimStage, Outbox, Recovered};
+pub use outgoing::{OutgoingAlphabet, OutgoingMessage, Recipient, SendOutcome};
+pub use watch::SpoolWatcher;
+
+/// Why a spool operation failed. Every message names the file or folder.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// A file system operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("cannot read", "cannot rename into", ...).
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// smsd.conf cannot be used (line 0: the file as a whole).
+    #[error("smstools configuration {}{}: {problem}", file.display(), line_suffix(*line))]
+    Conf {
+        /// The file.
+        file: PathBuf,
+        /// The line (1-based), 0 when the problem is not on one line.
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// An outgoing file cannot be sent as it is (it goes to failed/ with this reason).
+    #[error("outgoing file {}: {reason}", file.display())]
+    BadOutgoing {
+        /// The file.
+        file: PathBuf,
+        /// smsd's wording where smsd has one ("No destination").
+        reason: String,
+    },
+    /// inotify failed.
+    #[error("cannot watch {}: {source}", path.display())]
+    Watch {
+        /// The folder.
+        path: PathBuf,
+        /// What the OS said.
+        source: nix::Error,
+    },
+}
+
+fn line_suffix(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(", line {line}")
+    }
+}
+
+impl SpoolError {
+    /// A closure for `map_err` that wraps an io::Error with its action and path.
+    pub fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError {
+        let path = path.to_path_buf();
+        move |source| SpoolError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
+    /// The same, for nix errors.
+    pub fn nix(action: &'static str, path: &Path) -> impl FnOnce(nix::Error) -> SpoolError {
+        let path = path.to_path_buf();
+        move |e| SpoolError::Io {
+            action,
+            path,
+            source: std::io::Error::from(e),
+        }
+    }
+}
