@@ -285,12 +285,25 @@ mod tests {
         };
         let api = ApiServer::start(&settings, context).unwrap();
         let declared = format!(
-            "POST /sms HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            MIN_BODY + 1
+            "POST /sms HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+            MIN_BODY + 1,
+            "x".repeat(MIN_BODY + 1)
         );
         let (status, head, body) = exchange(api.local_addr(), declared.as_bytes());
         assert_eq!(status, 413, "{head}\n{body}");
         assert!(body.contains("\"field\":\"body\""), "{body}");
+
+        // A client that announces 10 MB is answered before it sends any of it.
+        let announced = "POST /sms HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n";
+        let mut stream = TcpStream::connect(api.local_addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(announced.as_bytes()).unwrap();
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 413");
+        drop(stream);
 
         let chunk = "x".repeat(MIN_BODY + 1);
         let chunked = format!(
