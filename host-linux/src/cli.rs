@@ -66,6 +66,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The voice bot: take the port from smstools, answer calls, send the HTTP API's SMS,
+    /// and give the port back on exit. Exit 0 after SIGTERM/SIGINT, 78 bad config, 3
+    /// handoff failed, 4 init refused, 5 modem lost for good (docs/operations.md).
+    VoiceBot {
+        /// The AT port (overrides the config).
+        #[arg(long, value_name = "PATH")]
+        port: Option<PathBuf>,
+        /// The seed's voice_config.json (overrides the config).
+        #[arg(long, value_name = "FILE")]
+        voice_config: Option<PathBuf>,
+        /// Where the HTTP API listens (overrides `[api] listen`).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
+    },
     /// Decode raw bytes captured from a SIM7600 port: one JSON object per line.
     Decode {
         /// The capture file; `-` or nothing reads stdin.
@@ -193,6 +207,19 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
                     Ok(3)
                 }
             }
+        }
+        Command::VoiceBot {
+            port,
+            voice_config,
+            listen,
+        } => {
+            let args = crate::bot::command::VoiceBotArgs {
+                port,
+                voice_config,
+                listen,
+            };
+            let code = crate::bot::command::run(&config, &args, shutdown);
+            Ok(u8::try_from(code).unwrap_or(1))
         }
         Command::Decode { .. } => Ok(0),
     }

@@ -150,6 +150,13 @@ pub struct Config {
     /// retries); see `crate::bot::settings`.
     #[serde(default)]
     pub bot: crate::bot::BotSettings,
+    /// The HTTP API (`[api]`: address, token, body limit); see `crate::api::settings`.
+    #[serde(default)]
+    pub api: crate::api::ApiSettings,
+    /// The SMS queue (`[sms]`: folder, part limit, separate parts); see
+    /// `crate::sms_queue::SmsSettings`.
+    #[serde(default)]
+    pub sms: crate::sms_queue::SmsSettings,
 }
 
 impl Default for Config {
@@ -162,6 +169,8 @@ impl Default for Config {
             handoff: BackendSpec::default(),
             timeouts: TimeoutsMs::default(),
             bot: crate::bot::BotSettings::default(),
+            api: crate::api::ApiSettings::default(),
+            sms: crate::sms_queue::SmsSettings::default(),
         }
     }
 }
@@ -231,6 +240,12 @@ impl Config {
         }
         if let Err(e) = self.bot.validate() {
             return Err(invalid(&format!("bot.{}", e.key), e.problem));
+        }
+        if let Err(e) = self.api.validate() {
+            return Err(invalid(&format!("api.{}", e.key), e.problem));
+        }
+        if let Err(e) = self.sms.validate() {
+            return Err(invalid(&format!("sms.{}", e.key), e.problem));
         }
         Ok(())
     }

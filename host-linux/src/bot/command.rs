@@ -107,18 +107,37 @@ pub fn run_until_signal(
 ) -> Result<Stopped, daemon::BotError> {
     let finished = AtomicBool::new(false);
     std::thread::scope(|s| {
-        s.spawn(|| {
-            while !finished.load(Ordering::Relaxed) {
-                if let Some(signal) = shutdown.wait_timeout(SIGNAL_FORWARD_PERIOD) {
-                    log::info!("{signal}: the bot gives the port back");
-                    state.request_shutdown();
-                    return;
-                }
+        // The bot runs beside this thread, which holds the signal receiver (it is not
+        // shareable) and forwards the first shutdown signal to the bot's loop.
+        let bot = std::thread::Builder::new()
+            .name("voice-bot".into())
+            .spawn_scoped(s, || {
+                let outcome = daemon::run(options, state, requests, queue, notifier);
+                finished.store(true, Ordering::Relaxed);
+                outcome
+            });
+        let bot = match bot {
+            Ok(b) => b,
+            Err(e) => {
+                return Err(daemon::BotError::Link(crate::link::LinkError::Io {
+                    port: options.lease.port.clone(),
+                    what: "starting the bot thread",
+                    problem: e.to_string(),
+                }));
             }
-        });
-        let outcome = daemon::run(options, state, requests, queue, notifier);
-        finished.store(true, Ordering::Relaxed);
-        outcome
+        };
+        while !finished.load(Ordering::Relaxed) {
+            if let Some(signal) = shutdown.wait_timeout(SIGNAL_FORWARD_PERIOD) {
+                log::info!("{signal}: the bot gives the port back");
+                state.request_shutdown();
+                break;
+            }
+        }
+        match bot.join() {
+            Ok(outcome) => outcome,
+            // The lease was released while the panic unwound through `daemon::run`.
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     })
 }
 

@@ -8,6 +8,7 @@
 
 pub mod call_log;
 pub mod calls;
+pub mod command;
 pub mod daemon;
 pub mod notify;
 pub mod settings;

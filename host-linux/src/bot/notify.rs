@@ -13,7 +13,7 @@ use std::time::Duration;
 use sd_notify::NotifyState;
 
 /// Where the bot's life events go: systemd in production, a recorder in tests.
-pub trait Notifier: std::fmt::Debug {
+pub trait Notifier: std::fmt::Debug + Send + Sync {
     /// The modem is initialised and the bot serves: `READY=1`.
     fn ready(&self, status: &str);
     /// A line for `systemctl status`.
