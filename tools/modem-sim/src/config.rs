@@ -1,6 +1,6 @@
 //! What a simulated modem is: its identity and the behaviours the protocol notes mark as
 //! unverified (and so must be configurable), plus where its port, control socket and
-//! transcript live.
+//! transcript (and the audio port) live.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -70,6 +70,8 @@ pub struct SimConfig {
     pub control: Option<PathBuf>,
     /// Write a transcript of both directions here.
     pub record: Option<PathBuf>,
+    /// Emulate the audio port (USB interface 04) on a second pty, linked here.
+    pub audio_link: Option<PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -84,6 +86,7 @@ impl Default for SimConfig {
             link: None,
             control: None,
             record: None,
+            audio_link: None,
         }
     }
 }

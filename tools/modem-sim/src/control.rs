@@ -3,12 +3,18 @@
 //! `ok <JSON>` (for `state`), or `error <reason>`.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The longest control line accepted, in bytes.
 pub const MAX_CONTROL_LINE: usize = 4096;
 /// The most bytes one `garbage` command may send.
 pub const MAX_GARBAGE: usize = 65_536;
+/// The lowest tone `tone` generates, in Hz.
+pub const MIN_TONE_HZ: u32 = 20;
+/// The highest tone `tone` generates, in Hz (below half of the 16 kHz rate; at 8 kHz
+/// anything above 4000 Hz folds back).
+pub const MAX_TONE_HZ: u32 = 7900;
 
 /// The help text of the control protocol (also printed by `sim7600-sim --help`).
 pub const PROTOCOL_HELP: &str = "\
@@ -30,8 +36,14 @@ line per command: `ok`, `ok <JSON>` for state, or `error <reason>`):
   plug                the cable is back: a new pty, the link points at it, start-up lines
   stall <ms>          the modem answers nothing for <ms> (input meanwhile is lost)
   garbage <n>         n random bytes on the port
+  audio <file>        the caller's audio (with --audio-link): this WAV file, from its
+                      start, once audio runs (AT+CPCMREG=1 in an answered call); then silence
+  tone <hz>           the caller's audio: a sine of <hz> (20-7900) without end
+  silence             the caller's audio: silence
   state               JSON: port, identity, settings, calls, SIM storage, SMS sent by the
-                      host (decoded to number and text), SMS delivered, AT command history";
+                      host (decoded to number and text), SMS delivered, AT command history,
+                      and with --audio-link the audio port: the host's audio received in the
+                      last session (duration, frames, spacing jitter, dominant frequency)";
 
 /// One control command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +82,12 @@ pub enum ControlCommand {
     Garbage(usize),
     /// Report the state as JSON.
     State,
+    /// The caller's audio: a WAV file.
+    Audio(PathBuf),
+    /// The caller's audio: a tone of this many Hz.
+    Tone(u32),
+    /// The caller's audio: silence.
+    Silence,
 }
 
 /// Why a control line or command was refused.
@@ -77,7 +95,7 @@ pub enum ControlCommand {
 pub enum ControlError {
     /// The line is not a known command.
     #[error(
-        "unknown control command {0:?} (try: call, hangup, dtmf, missed, sms, reset, unplug, plug, stall, garbage, state)"
+        "unknown control command {0:?} (try: call, hangup, dtmf, missed, sms, reset, unplug, plug, stall, garbage, state, audio, tone, silence)"
     )]
     Unknown(String),
     /// A command's argument is missing or malformed.
@@ -247,6 +265,32 @@ impl ControlCommand {
                 no_more("state", args)?;
                 ControlCommand::State
             }
+            "audio" => {
+                // The rest of the line is the path: it may hold spaces.
+                let path = rest.trim();
+                if path.is_empty() {
+                    return Err(bad("audio", "missing <file>"));
+                }
+                ControlCommand::Audio(PathBuf::from(path))
+            }
+            "tone" => {
+                let a = args.next().ok_or_else(|| bad("tone", "missing <hz>"))?;
+                let hz: u32 = a
+                    .parse()
+                    .map_err(|_| bad("tone", format!("{a:?} is not a frequency in Hz")))?;
+                if !(MIN_TONE_HZ..=MAX_TONE_HZ).contains(&hz) {
+                    return Err(bad(
+                        "tone",
+                        format!("{hz} Hz is outside {MIN_TONE_HZ}-{MAX_TONE_HZ} Hz"),
+                    ));
+                }
+                no_more("tone", args)?;
+                ControlCommand::Tone(hz)
+            }
+            "silence" => {
+                no_more("silence", args)?;
+                ControlCommand::Silence
+            }
             _ => return Err(ControlError::Unknown(line.chars().take(80).collect())),
         };
         Ok(cmd)
@@ -281,6 +325,9 @@ impl fmt::Display for ControlCommand {
             ControlCommand::Stall(d) => write!(f, "stall {}", d.as_millis()),
             ControlCommand::Garbage(n) => write!(f, "garbage {n}"),
             ControlCommand::State => write!(f, "state"),
+            ControlCommand::Audio(p) => write!(f, "audio {}", p.display()),
+            ControlCommand::Tone(hz) => write!(f, "tone {hz}"),
+            ControlCommand::Silence => write!(f, "silence"),
         }
     }
 }
@@ -315,6 +362,9 @@ mod tests {
             ControlCommand::Stall(Duration::from_millis(250)),
             ControlCommand::Garbage(17),
             ControlCommand::State,
+            ControlCommand::Audio("/tmp/a caller/hello.wav".into()),
+            ControlCommand::Tone(1000),
+            ControlCommand::Silence,
         ];
         for c in all {
             assert_eq!(ControlCommand::parse(&c.to_string()), Ok(c));
@@ -332,5 +382,8 @@ mod tests {
         assert!(err("garbage 999999").contains("more than"));
         assert!(err("dance").contains("unknown control command"));
         assert!(err("hangup now").contains("unexpected argument"));
+        assert!(err("audio").contains("audio: missing <file>"));
+        assert!(err("tone loud").contains("\"loud\" is not a frequency"));
+        assert!(err("tone 9000").contains("outside 20-7900 Hz"));
     }
 }

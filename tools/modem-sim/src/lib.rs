@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audio;
 pub mod config;
 pub mod control;
 pub mod modem;

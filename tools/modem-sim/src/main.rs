@@ -60,6 +60,9 @@ struct Args {
     /// AT+CVHU at power-up (0: ATH hangs up; 1: ATH ignored for voice calls).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
     cvhu: u8,
+    /// Emulate the audio port (interface 04) on a second pty and make PATH a symlink to it.
+    #[arg(long, value_name = "PATH")]
+    audio_link: Option<PathBuf>,
     /// The service centre number stored SMS carry.
     #[arg(long, default_value = "+31624000000")]
     smsc: String,
@@ -94,6 +97,7 @@ fn main() -> anyhow::Result<()> {
         link: args.link,
         control: args.control,
         record: args.record,
+        audio_link: args.audio_link,
     };
     let sim = Simulator::start(config).context("cannot start the simulator")?;
     println!("{}", sim.port().display());

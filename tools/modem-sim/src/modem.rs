@@ -528,6 +528,20 @@ impl Modem {
         }
     }
 
+    /// The audio port's sample rate while audio runs: AT+CPCMREG=1 during an answered
+    /// call (8000 Hz, or 16000 after AT+CPCMFRM=1); `None` otherwise.
+    pub fn audio_rate(&self) -> Option<u32> {
+        let answered = self
+            .call
+            .as_ref()
+            .is_some_and(|c| c.status == CallStatus::Active);
+        match (answered && self.settings.pcm_audio, self.settings.pcm_16khz) {
+            (false, _) => None,
+            (true, false) => Some(8000),
+            (true, true) => Some(16000),
+        }
+    }
+
     /// Bytes the modem has for the host since the last call.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
@@ -1296,7 +1310,12 @@ impl Modem {
                     self.out.push((self.rng >> 24) as u8);
                 }
             }
-            ControlCommand::Unplug | ControlCommand::Plug | ControlCommand::State => {
+            ControlCommand::Unplug
+            | ControlCommand::Plug
+            | ControlCommand::State
+            | ControlCommand::Audio(_)
+            | ControlCommand::Tone(_)
+            | ControlCommand::Silence => {
                 return Err(ControlError::Refused(format!(
                     "{cmd} is handled by the port layer"
                 )));

@@ -3,6 +3,8 @@
 //! thread sleeps in poll(2) on the pty, the control socket and a wake-up pipe, with a
 //! timeout for the modem's next timer: no busy-waiting. Each control connection gets a
 //! thread that reads lines and hands them to the loop, so the modem has a single owner.
+//! With `--audio-link` the same loop owns a second pty, the audio port: it wakes for the
+//! next caller frame's deadline ([`AudioPort`]) and reads what the host plays.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read as _, Write as _};
@@ -20,6 +22,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 
+use crate::audio::{AudioPort, AudioState, CallerSound};
 use crate::config::SimConfig;
 use crate::control::{ControlCommand, ControlError, MAX_CONTROL_LINE};
 use crate::modem::{Modem, ModemState};
@@ -35,6 +38,9 @@ pub const READ_CHUNK: usize = 4096;
 /// so that it never shows up as a holder of the port in /proc, just as nobody holds a real
 /// ttyUSB2 that is not in use.)
 pub const HANGUP_RECHECK: Duration = Duration::from_millis(5);
+/// Caller audio that may wait unread for the host before the oldest is dropped (about
+/// 0.8 s at 8 kHz): a host that does not read its audio loses it, as with a real modem.
+pub const MAX_PENDING_AUDIO: usize = 12_800;
 
 /// What can go wrong running the simulator.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +93,7 @@ pub enum SimError {
 }
 
 /// The simulator's state as `state` reports it: the port, then everything the modem knows.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SimState {
     /// The pty slave the host opens, while plugged.
     pub port: Option<PathBuf>,
@@ -98,6 +104,9 @@ pub struct SimState {
     /// The modem.
     #[serde(flatten)]
     pub modem: ModemState,
+    /// The audio port, with `--audio-link`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio: Option<AudioState>,
 }
 
 type Reply = Result<Option<SimState>, ControlError>;
@@ -132,6 +141,28 @@ pub struct SimHandle {
     port: Arc<Mutex<Option<PathBuf>>>,
     link: Option<PathBuf>,
     control: Option<PathBuf>,
+    audio_link: Option<PathBuf>,
+}
+
+/// The audio port's I/O: its pty while plugged, caller audio waiting for the host, and
+/// the logic.
+struct AudioIo {
+    pty: Option<Pty>,
+    link: PathBuf,
+    pending: Vec<u8>,
+    port: AudioPort,
+}
+
+/// Whether no host has this pty open (the master reports a hang-up).
+fn pty_hung_up(pty: &Pty) -> bool {
+    let mut fds = [PollFd::new(pty.master.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => fds
+            .first()
+            .and_then(PollFd::revents)
+            .is_some_and(|r| r.contains(PollFlags::POLLHUP) && !r.contains(PollFlags::POLLIN)),
+        Err(_) => false,
+    }
 }
 
 struct Pty {
@@ -291,6 +322,19 @@ impl Simulator {
             .map_err(|e| SimError::Thread(e.into()))?;
         let waker = Waker(Arc::new(wake_tx));
         let (tx, rx) = mpsc::channel();
+        let audio = match &config.audio_link {
+            Some(link) => {
+                let pty = open_pty()?;
+                place_link(link, &pty.path)?;
+                Some(AudioIo {
+                    pty: Some(pty),
+                    link: link.clone(),
+                    pending: Vec::new(),
+                    port: AudioPort::new(),
+                })
+            }
+            None => None,
+        };
         let port = Arc::new(Mutex::new(Some(pty.path.clone())));
         let mut event_loop = EventLoop {
             modem: Modem::new(&config),
@@ -306,6 +350,7 @@ impl Simulator {
             waker: waker.clone(),
             recorder: Recorder { file: record },
             port: Arc::clone(&port),
+            audio,
         };
         let thread = std::thread::Builder::new()
             .name("sim7600-sim".into())
@@ -318,6 +363,7 @@ impl Simulator {
             port,
             link: config.link,
             control: config.control,
+            audio_link: config.audio_link,
         })
     }
 }
@@ -344,6 +390,11 @@ impl SimHandle {
     /// The control socket, if configured.
     pub fn control_socket(&self) -> Option<&Path> {
         self.control.as_deref()
+    }
+
+    /// The `--audio-link` path (the audio port a host opens), if configured.
+    pub fn audio_link(&self) -> Option<&Path> {
+        self.audio_link.as_deref()
     }
 
     fn request(&self, cmd: ControlCommand) -> Result<Option<SimState>, SimError> {
@@ -422,6 +473,21 @@ impl SimHandle {
         self.command(ControlCommand::Garbage(n))
     }
 
+    /// The caller's audio from now on: this WAV file, once.
+    pub fn audio_file(&self, path: &Path) -> Result<(), SimError> {
+        self.command(ControlCommand::Audio(path.to_path_buf()))
+    }
+
+    /// The caller's audio from now on: a tone of `hz`.
+    pub fn tone(&self, hz: u32) -> Result<(), SimError> {
+        self.command(ControlCommand::Tone(hz))
+    }
+
+    /// The caller's audio from now on: silence.
+    pub fn silence(&self) -> Result<(), SimError> {
+        self.command(ControlCommand::Silence)
+    }
+
     /// Everything the simulator knows.
     pub fn state(&self) -> Result<SimState, SimError> {
         self.request(ControlCommand::State)?
@@ -456,20 +522,21 @@ struct EventLoop {
     waker: Waker,
     recorder: Recorder,
     port: Arc<Mutex<Option<PathBuf>>>,
+    audio: Option<AudioIo>,
 }
 
 impl EventLoop {
     /// Whether no host has the port open (the master reports a hang-up).
     fn probe_hangup(&self) -> bool {
-        let Some(pty) = &self.pty else { return false };
-        let mut fds = [PollFd::new(pty.master.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::ZERO) {
-            Ok(_) => fds
-                .first()
-                .and_then(PollFd::revents)
-                .is_some_and(|r| r.contains(PollFlags::POLLHUP) && !r.contains(PollFlags::POLLIN)),
-            Err(_) => false,
-        }
+        self.pty.as_ref().is_some_and(pty_hung_up)
+    }
+
+    /// Whether no host has the audio port open (or there is none).
+    fn probe_audio_hangup(&self) -> bool {
+        self.audio
+            .as_ref()
+            .and_then(|a| a.pty.as_ref())
+            .is_none_or(pty_hung_up)
     }
 
     fn run(&mut self) {
@@ -481,8 +548,17 @@ impl EventLoop {
             if !hung_up {
                 self.flush();
             }
+            let audio_hung_up = self.probe_audio_hangup();
+            if !audio_hung_up {
+                self.flush_audio();
+            }
             let watch_opens = hung_up && self.pty.as_ref().is_some_and(|p| p.opens.is_some());
+            let audio_pty = self.audio.as_ref().and_then(|a| a.pty.as_ref());
+            let watch_audio_opens = audio_hung_up && audio_pty.is_some_and(|p| p.opens.is_some());
             let mut deadline = self.modem.next_deadline();
+            if let Some(a) = self.audio.as_ref().and_then(|a| a.port.next_deadline()) {
+                deadline = Some(deadline.map_or(a, |d| d.min(a)));
+            }
             if hung_up && !watch_opens {
                 let recheck = Instant::now() + HANGUP_RECHECK;
                 deadline = Some(deadline.map_or(recheck, |d| d.min(recheck)));
@@ -496,7 +572,7 @@ impl EventLoop {
                 }
                 None => PollTimeout::NONE,
             };
-            let (wake, master_in, listen, opened) = {
+            let (wake, master_in, listen, opened, audio_in, audio_opened) = {
                 let mut fds = vec![PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN)];
                 let opens_at = match self.pty.as_ref().and_then(|p| p.opens.as_ref()) {
                     Some(i) if watch_opens => {
@@ -520,6 +596,24 @@ impl EventLoop {
                     fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
                     fds.len() - 1
                 });
+                let (audio_at, audio_opens_at) = match (audio_pty, &self.audio) {
+                    (Some(pty), Some(a)) if !audio_hung_up => {
+                        let mut flags = PollFlags::POLLIN;
+                        if !a.pending.is_empty() {
+                            flags |= PollFlags::POLLOUT;
+                        }
+                        fds.push(PollFd::new(pty.master.as_fd(), flags));
+                        (Some(fds.len() - 1), None)
+                    }
+                    (Some(pty), _) => match &pty.opens {
+                        Some(i) if watch_audio_opens => {
+                            fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
+                            (None, Some(fds.len() - 1))
+                        }
+                        _ => (None, None),
+                    },
+                    _ => (None, None),
+                };
                 match poll(&mut fds, timeout) {
                     Ok(_) | Err(Errno::EINTR) => {}
                     Err(_) => return self.shutdown(),
@@ -534,8 +628,20 @@ impl EventLoop {
                     master_at.is_some_and(|i| has(i, PollFlags::POLLIN)),
                     listen_at.is_some_and(|i| has(i, PollFlags::POLLIN)),
                     opens_at.is_some_and(|i| has(i, PollFlags::POLLIN)),
+                    audio_at.is_some_and(|i| has(i, PollFlags::POLLIN)),
+                    audio_opens_at.is_some_and(|i| has(i, PollFlags::POLLIN)),
                 )
             };
+            if audio_opened {
+                if let Some(i) = self
+                    .audio
+                    .as_ref()
+                    .and_then(|a| a.pty.as_ref())
+                    .and_then(|p| p.opens.as_ref())
+                {
+                    while i.read_events().is_ok_and(|e| !e.is_empty()) {}
+                }
+            }
             if opened {
                 if let Some(i) = self.pty.as_ref().and_then(|p| p.opens.as_ref()) {
                     // Only the wake-up matters; the next probe tells whether a host is there.
@@ -546,6 +652,9 @@ impl EventLoop {
             self.modem.tick(now);
             if master_in {
                 self.read_port(now);
+            }
+            if audio_in {
+                self.read_audio(now);
             }
             if listen {
                 self.accept();
@@ -564,6 +673,59 @@ impl EventLoop {
                 }
             }
             self.take_modem_output();
+            self.service_audio(Instant::now());
+        }
+    }
+
+    /// Follows the modem's audio state (AT+CPCMREG, the call) and queues the caller
+    /// frames that are due; while no host has the audio port open they are dropped.
+    fn service_audio(&mut self, now: Instant) {
+        let rate = self.modem.audio_rate();
+        let hung_up = self.probe_audio_hangup();
+        let Some(a) = &mut self.audio else { return };
+        match (rate, a.port.active()) {
+            (Some(r), false) => a.port.start(now, r),
+            (None, true) => a.port.stop(),
+            _ => {}
+        }
+        let mut frames = Vec::new();
+        a.port.due_frames(now, &mut frames);
+        if hung_up || a.pty.is_none() {
+            return;
+        }
+        a.pending.extend_from_slice(&frames);
+        if a.pending.len() > MAX_PENDING_AUDIO {
+            let excess = a.pending.len() - MAX_PENDING_AUDIO;
+            a.pending.drain(..excess);
+        }
+        self.flush_audio();
+    }
+
+    /// Writes as much caller audio as the audio port takes.
+    fn flush_audio(&mut self) {
+        let Some(a) = &mut self.audio else { return };
+        let Some(pty) = &a.pty else { return };
+        while !a.pending.is_empty() {
+            match nix::unistd::write(&pty.master, &a.pending) {
+                Ok(n) if n > 0 => {
+                    a.pending.drain(..n);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// What the host plays (or, while audio is off, writes into the void).
+    fn read_audio(&mut self, now: Instant) {
+        let Some(a) = &mut self.audio else { return };
+        let Some(pty) = &a.pty else { return };
+        let mut buf = [0u8; READ_CHUNK];
+        // Drain what is there so that one wake-up takes a burst of frames.
+        while let Ok(n) = nix::unistd::read(&pty.master, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            a.port.receive(buf.get(..n).unwrap_or(&[]), now);
         }
     }
 
@@ -657,6 +819,13 @@ impl EventLoop {
                 self.modem.take_output();
                 // Dropping both ends: the holder's next read or write fails with EIO.
                 drop(pty);
+                if let Some(a) = &mut self.audio {
+                    if let Some(audio_pty) = a.pty.take() {
+                        remove_link(&a.link, &audio_pty.path);
+                    }
+                    a.pending.clear();
+                    a.port.stop();
+                }
             }
             ControlCommand::Plug => {
                 if self.pty.is_some() {
@@ -670,10 +839,30 @@ impl EventLoop {
                 *self.port.lock().unwrap_or_else(|e| e.into_inner()) = Some(pty.path.clone());
                 self.pty = Some(pty);
                 self.modem.power_on();
+                if let Some(a) = &mut self.audio {
+                    let audio_pty = open_pty().map_err(|e| ControlError::Refused(e.to_string()))?;
+                    place_link(&a.link, &audio_pty.path)
+                        .map_err(|e| ControlError::Refused(e.to_string()))?;
+                    a.pty = Some(audio_pty);
+                }
             }
+            ControlCommand::Audio(path) => {
+                let sound = CallerSound::from_wav(&path).map_err(ControlError::Refused)?;
+                self.audio_port()?.set_sound(sound);
+            }
+            ControlCommand::Tone(hz) => self.audio_port()?.set_sound(CallerSound::Tone(hz)),
+            ControlCommand::Silence => self.audio_port()?.set_sound(CallerSound::Silence),
             other => self.modem.control(&other, now)?,
         }
         Ok(None)
+    }
+
+    fn audio_port(&mut self) -> Result<&mut AudioPort, ControlError> {
+        self.audio.as_mut().map(|a| &mut a.port).ok_or_else(|| {
+            ControlError::Refused(
+                "the simulator has no audio port (start it with --audio-link PATH)".into(),
+            )
+        })
     }
 
     fn state(&self) -> SimState {
@@ -682,6 +871,10 @@ impl EventLoop {
             link: self.link.clone(),
             plugged: self.pty.is_some(),
             modem: self.modem.state(),
+            audio: self.audio.as_ref().map(|a| {
+                a.port
+                    .state(a.pty.as_ref().map(|p| p.path.clone()), Some(a.link.clone()))
+            }),
         }
     }
 
@@ -690,6 +883,14 @@ impl EventLoop {
             self.flush();
         }
         if let (Some(link), Some(pty)) = (&self.link, &self.pty) {
+            remove_link(link, &pty.path);
+        }
+        if let Some(AudioIo {
+            pty: Some(pty),
+            link,
+            ..
+        }) = &self.audio
+        {
             remove_link(link, &pty.path);
         }
         if let (Some(path), Some(_)) = (&self.control_path, self.listener.take()) {
