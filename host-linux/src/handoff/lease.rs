@@ -252,6 +252,24 @@ fn restore_one(
     }))
 }
 
+/// A marker that could not be created because another process created it first (two
+/// `sim7600` commands starting at once) names that process; any other error stays as it is.
+fn lost_race(e: HandoffError, port: &Path, marker_file: &Path) -> HandoffError {
+    let exists = matches!(&e, HandoffError::Marker { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists);
+    if !exists {
+        return e;
+    }
+    match Marker::read(marker_file) {
+        Ok(Some(m)) => HandoffError::LeasedByOther {
+            port: port.to_path_buf(),
+            owner_pid: m.owner_pid,
+            owner_command: m.owner_command,
+            marker: marker_file.to_path_buf(),
+        },
+        _ => e,
+    }
+}
+
 /// The port, taken from smstools and open exclusively; smstools comes back when it ends.
 #[derive(Debug)]
 pub struct PortLease {
@@ -306,7 +324,9 @@ impl PortLease {
         };
         // The marker goes first: a kill between the stop and the marker would otherwise
         // leave smstools down with nothing to tell.
-        marker.create(&marker_file)?;
+        if let Err(e) = marker.create(&marker_file) {
+            return Err(lost_race(e, &settings.port, &marker_file));
+        }
         let mut lease = PortLease {
             settings,
             backend,
@@ -547,6 +567,17 @@ mod tests {
             undo_for(&marker(true, BackendSpec::default(), None)),
             Some(Stopped::Service)
         );
+    }
+
+    #[test]
+    fn losing_the_race_for_the_marker_names_the_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = marker::marker_path(dir.path(), Path::new("/dev/ttyUSB2"));
+        let winner = marker(true, BackendSpec::default(), None);
+        winner.create(&path).unwrap();
+        let err = winner.create(&path).unwrap_err();
+        let named = lost_race(err, Path::new("/dev/ttyUSB2"), &path).to_string();
+        assert!(named.contains("leased by pid 31 (sim7600)"), "{named}");
     }
 
     #[test]
