@@ -22,8 +22,9 @@
 //! - Echo (`AT...` up to `\r`, capitals, no space; or a message body ending in 0x1A) is
 //!   dropped and also tells the digester which command runs.
 //! - Final codes: `OK`, `ERROR`, `+CME ERROR: <n|text>`, `+CMS ERROR: <n|text>` (also with
-//!   the full-width colon the manual prints once). Text errors that atat knows map to its
-//!   `CmeError`/`CmsError`; other texts become `InternalError::Custom(<the whole line>)`.
+//!   the full-width colon the manual prints once). Text errors that 27.007/27.005 list map
+//!   to their numeric `CmeError`/`CmsError` in any letter case (`operation not allowed`,
+//!   `SIM PIN REQUIRED`); other texts become `InternalError::Custom(<the whole line>)`.
 //! - `NO CARRIER`, `BUSY`, `NO ANSWER` are URCs (a call ended), except while `ATA`/`ATD`
 //!   is in flight, where they are that command's error (`ConnectionError`).
 //! - `> ` at the start of a line is the `AT+CMGS` prompt, whatever follows it.
@@ -53,6 +54,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use atat::{CmeError, CmsError, ConnectionError, DigestResult, InternalError};
 use heapless::Vec;
 
+use crate::error_text::{cme_code, cms_code};
 use crate::fmt::LossyBytes;
 use crate::line::error_line;
 use crate::urc::urc_name;
@@ -304,14 +306,16 @@ fn final_code(line: &[u8]) -> Option<Final<'_>> {
             InternalError::CmsError(CmsError::from(code))
         }
     } else if cme {
-        match CmeError::from_msg(detail.as_bytes()) {
-            CmeError::Unknown => InternalError::Custom(line),
-            known => InternalError::CmeError(known),
+        // Not atat's `from_msg`: it compares a few capitalised texts exactly, and the
+        // SIM7600 words its errors in lower case.
+        match cme_code(detail) {
+            Some(code) => InternalError::CmeError(CmeError::from(code)),
+            None => InternalError::Custom(line),
         }
     } else {
-        match CmsError::from_msg(detail.as_bytes()) {
-            CmsError::Unknown => InternalError::Custom(line),
-            known => InternalError::CmsError(known),
+        match cms_code(detail) {
+            Some(code) => InternalError::CmsError(CmsError::from(code)),
+            None => InternalError::Custom(line),
         }
     };
     Some(Final::Error(error))

@@ -36,6 +36,8 @@
 mod fmt;
 mod params;
 
+mod error_text;
+
 pub mod call;
 pub mod command;
 pub mod config;

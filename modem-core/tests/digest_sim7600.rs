@@ -773,3 +773,53 @@ fn a_line_of_exactly_the_limit_is_a_reply_one_byte_more_is_a_capacity_error() {
         }
     }
 }
+
+#[test]
+fn error_texts_in_any_case_still_map_to_their_codes() {
+    // The SIM7600 manual prints 27.007/27.005's texts in lower case ("operation not
+    // allowed"); atat's own table knows a few of them, capitalised, and only exactly so.
+    let cases: [(&[u8], Reply); 8] = [
+        (
+            b"\r\n+CME ERROR: operation not allowed\r\n",
+            Response::CmeError(CmeError::NotAllowed.into()),
+        ),
+        (
+            b"\r\n+CME ERROR: sim not inserted\r\n",
+            Response::CmeError(CmeError::SimNotInserted.into()),
+        ),
+        (
+            b"\r\n+CME ERROR: SIM PIN REQUIRED\r\n",
+            Response::CmeError(CmeError::SimPin.into()),
+        ),
+        (
+            b"\r\n+CME ERROR: memory full\r\n",
+            Response::CmeError(CmeError::MemoryFull.into()),
+        ),
+        (
+            b"\r\n+CME ERROR: network not allowed - emergency calls only\r\n",
+            Response::CmeError(CmeError::NetworkNotAllowed.into()),
+        ),
+        (
+            b"\r\n+CMS ERROR: OPERATION NOT ALLOWED\r\n",
+            Response::CmsError(CmsError::NotAllowed.into()),
+        ),
+        (
+            b"\r\n+CMS ERROR: invalid memory index\r\n",
+            Response::CmsError(CmsError::InvalidIndex.into()),
+        ),
+        (
+            "\r\n+CMS ERROR\u{ff1a}unknown error\r\n".as_bytes(),
+            Response::CmsError(CmsError::Unknown.into()),
+        ),
+    ];
+    for (bytes, expected) in cases {
+        in_every_chunking(
+            b"AT+CMGR=3\r",
+            bytes,
+            &Seen {
+                replies: vec![expected],
+                urcs: vec![],
+            },
+        );
+    }
+}
