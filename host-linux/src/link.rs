@@ -254,12 +254,23 @@ pub fn with_link<R>(
                 problem: e.to_string(),
             });
         }
-        let r = work(&mut link);
-        stop.store(true, Ordering::Relaxed);
-        Ok(r)
+        // Set on every way out of `work`, a panic included: the scope joins the reader
+        // before it lets the panic go on, and a reader never told to stop would hang the
+        // unwinding (and with it the lease's release).
+        let _stop_reader = StopOnDrop(&stop);
+        Ok(work(&mut link))
     });
     drop(link);
     result
+}
+
+/// Raises the reader's stop flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 fn read_loop(
@@ -408,6 +419,27 @@ mod tests {
         assert!(identity.is_sim7600, "{identity:?}");
         assert_eq!(identity.manufacturer.as_str(), "SIMCOM INCORPORATED");
         master.flush().unwrap();
+    }
+
+    #[test]
+    fn a_panic_inside_the_link_stops_the_reader_and_unwinds() {
+        let (_master, path, _slave) = fake_modem();
+        let tty = open_exclusive(&path).unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let path2 = path.clone();
+        let t = thread::spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                with_link(&tty, &path2, |_link| {
+                    panic!("the work panics while the reader reads")
+                })
+            }));
+            let _ = done_tx.send(r.is_err());
+        });
+        let unwound = done_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the panic hung in with_link");
+        assert!(unwound);
+        t.join().unwrap();
     }
 
     #[test]
