@@ -1,0 +1,343 @@
+//! Shared by the voice-bot scenarios (`mod bot_support;`): a config for `sim7600
+//! voice-bot` on the rig's port, the bot as a child process with its log in the rig, a
+//! tiny HTTP client for its API, and bounded waits on what the API reports.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use hil_tests::{Rig, SimConfig, Smsd};
+use serde_json::Value;
+
+/// How long the bot may take to own the port and initialise the modem.
+pub const START_WITHIN: Duration = Duration::from_secs(30);
+/// RING interval of the scenarios' calls: a ring every 300 ms keeps tests short.
+pub const RING: Duration = Duration::from_millis(300);
+
+/// TOML quoting for a path.
+pub fn q(p: &Path) -> String {
+    format!("{:?}", p.display().to_string())
+}
+
+/// A simulated rig whose calls ring every [`RING`].
+pub fn rig() -> Rig {
+    Rig::simulated(SimConfig {
+        ring_interval: RING,
+        ..SimConfig::default()
+    })
+    .unwrap()
+}
+
+/// The `[handoff]` table that drives the rig's real smsd through its scripts.
+pub fn smsd_backend(smsd: &Smsd) -> String {
+    let s = smsd.scripts();
+    format!(
+        "[handoff]\nbackend = \"commands\"\nstop = [{}]\nstart = [{}]\nstatus = [{}]\n",
+        q(&s.stop),
+        q(&s.start),
+        q(&s.status)
+    )
+}
+
+/// A stand-in smstools for scenarios about the bot alone: "running" while a flag file
+/// exists (it starts out running).
+pub fn flag_backend(rig: &Rig) -> String {
+    let flag = smstools_flag(rig);
+    std::fs::write(&flag, "").unwrap();
+    format!(
+        "[handoff]\nbackend = \"commands\"\nstop = [\"rm\", \"-f\", {f}]\nstart = [\"touch\", {f}]\nstatus = [\"test\", \"-e\", {f}]\n",
+        f = q(&flag)
+    )
+}
+
+/// The stand-in smstools' flag file.
+pub fn smstools_flag(rig: &Rig) -> PathBuf {
+    rig.dir().join("smstools.running")
+}
+
+/// A free TCP port on loopback for the API.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The bot's settings for one scenario.
+#[derive(Debug, Clone)]
+pub struct BotSetup {
+    /// The seed's `answer_after_rings`.
+    pub answer_after_rings: u8,
+    /// Extra lines for the `[bot]` table.
+    pub bot: String,
+    /// The `[handoff]` table.
+    pub handoff: String,
+}
+
+/// A bot scenario's files and the API's port.
+#[derive(Debug)]
+pub struct BotFiles {
+    /// The config.
+    pub config: PathBuf,
+    /// The API's port.
+    pub api_port: u16,
+    /// The call log.
+    pub call_log: PathBuf,
+    /// The SMS queue folder.
+    pub queue: PathBuf,
+    /// Where each run's stderr goes (`bot-<n>.log`).
+    pub dir: PathBuf,
+}
+
+/// Writes `<rig>/voice-bot.toml` and `<rig>/voice_config.json` for `setup`.
+pub fn write_config(rig: &Rig, setup: &BotSetup) -> BotFiles {
+    let dir = rig.dir().to_path_buf();
+    let api_port = free_port();
+    let call_log = dir.join("state/calls.jsonl");
+    let queue = dir.join("state/sms-queue");
+    let voice = dir.join("voice_config.json");
+    std::fs::write(
+        &voice,
+        format!("{{\"answer_after_rings\": {}}}", setup.answer_after_rings),
+    )
+    .unwrap();
+    let config = dir.join("voice-bot.toml");
+    let text = format!(
+        "port = {port}\nmarker_dir = {markers}\nvoice_config = {voice}\n\n{handoff}\n\
+         [timeouts]\ncommand_ms = 25000\nstop_ms = 10000\nstart_ms = 10000\nport_release_ms = 3000\n\n\
+         [bot]\ncall_log = {log}\n{bot}\n\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n\n\
+         [sms]\nqueue_dir = {queue}\n",
+        port = q(rig.port()),
+        markers = q(&dir.join("run-sim7600")),
+        voice = q(&voice),
+        handoff = setup.handoff,
+        log = q(&call_log),
+        bot = setup.bot,
+        queue = q(&queue),
+    );
+    std::fs::write(&config, text).unwrap();
+    BotFiles {
+        config,
+        api_port,
+        call_log,
+        queue,
+        dir,
+    }
+}
+
+/// A running `sim7600 voice-bot`. Dropping it kills it (SIGKILL) if it still runs.
+#[derive(Debug)]
+pub struct Bot {
+    pub child: Child,
+    pub pid: i32,
+    pub api_port: u16,
+    pub log: PathBuf,
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            eprintln!("bot log:\n{}", self.log_text());
+        }
+    }
+}
+
+impl Bot {
+    /// Starts the bot and waits (bounded) until its API says it runs.
+    pub fn start(files: &BotFiles) -> Bot {
+        let n = std::fs::read_dir(&files.dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("bot-"))
+            .count();
+        let log = files.dir.join(format!("bot-{n}.log"));
+        let child = Command::new(hil_tests::sim7600_bin().unwrap())
+            .arg("--config")
+            .arg(&files.config)
+            .arg("voice-bot")
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let mut bot = Bot {
+            child,
+            pid,
+            api_port: files.api_port,
+            log,
+        };
+        bot.wait_phase("running", START_WITHIN);
+        bot
+    }
+
+    /// What it logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// GET /status's `bot` object, `None` while the API does not answer.
+    pub fn status(&self) -> Option<Value> {
+        let (code, body) = http(self.api_port, "GET", "/status", None).ok()?;
+        (code == 200).then(|| body["bot"].clone())
+    }
+
+    /// Waits until the bot's phase is `phase`; panics with the log if it exits first.
+    pub fn wait_phase(&mut self, phase: &str, within: Duration) {
+        self.wait_status(&format!("phase {phase}"), within, |s| s["phase"] == phase);
+    }
+
+    /// Waits until `check` holds for the bot's status.
+    pub fn wait_status(
+        &mut self,
+        what: &str,
+        within: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let end = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "the bot exited ({status}) before {what}; log:\n{}",
+                    self.log_text()
+                );
+            }
+            if let Some(s) = self.status() {
+                if check(&s) {
+                    return s;
+                }
+            }
+            if Instant::now() >= end {
+                panic!(
+                    "no {what} within {within:?}; status {:?}; log:\n{}",
+                    self.status(),
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `signal` and waits (bounded) for the exit.
+    pub fn stop_with(mut self, signal: nix::sys::signal::Signal, within: Duration) -> ExitStatus {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), signal).unwrap();
+        let end = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                eprintln!("bot log:\n{}", self.log_text());
+                return status;
+            }
+            if Instant::now() >= end {
+                panic!(
+                    "the bot did not exit within {within:?} of {signal}; log:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded) for the bot to exit by itself.
+    pub fn wait_exit(mut self, within: Duration) -> ExitStatus {
+        let end = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                eprintln!("bot log:\n{}", self.log_text());
+                return status;
+            }
+            if Instant::now() >= end {
+                panic!(
+                    "the bot did not exit within {within:?}; log:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// POST /sms; returns the status and the body.
+    pub fn post_sms(&self, to: &str, text: &str) -> (u16, Value) {
+        let body = serde_json::json!({ "to": to, "text": text }).to_string();
+        http(self.api_port, "POST", "/sms", Some(&body)).unwrap()
+    }
+
+    /// Waits until GET /sms/{id} says `state`; returns the record.
+    pub fn wait_sms(&mut self, id: &str, state: &str, within: Duration) -> Value {
+        let end = Instant::now() + within;
+        loop {
+            let (code, body) = http(self.api_port, "GET", &format!("/sms/{id}"), None).unwrap();
+            assert_eq!(code, 200, "{body}");
+            if body["state"] == state {
+                return body;
+            }
+            if Instant::now() >= end {
+                panic!(
+                    "SMS {id} not {state} within {within:?}: {body}; log:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// GET /calls?limit=N.
+    pub fn calls(&self, limit: usize) -> Vec<Value> {
+        let (code, body) =
+            http(self.api_port, "GET", &format!("/calls?limit={limit}"), None).unwrap();
+        assert_eq!(code, 200, "{body}");
+        body["calls"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until the call log holds `n` calls; returns them, newest first.
+    pub fn wait_calls(&self, n: usize, within: Duration) -> Vec<Value> {
+        hil_tests::wait::wait_for(format!("{n} calls in the log"), within, || {
+            let calls = self.calls(100);
+            (calls.len() >= n).then_some(calls)
+        })
+        .unwrap_or_else(|e| panic!("{e}; log:\n{}", self.log_text()))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; the answer's status and JSON body.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<(u16, Value)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let text = String::from_utf8_lossy(&answer);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let json = serde_json::from_str(rest.trim()).unwrap_or(Value::Null);
+    Ok((code, json))
+}
+
+/// The host's command lines in the simulator's transcript, in order.
+pub fn host_commands(transcript: &Path) -> Vec<String> {
+    std::fs::read_to_string(transcript)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(" host> ").map(|(_, c)| c.to_owned()))
+        .collect()
+}
