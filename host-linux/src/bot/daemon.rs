@@ -163,6 +163,8 @@ struct Bot<'a> {
     ready_sent: bool,
     ever_running: bool,
     reached_running: bool,
+    /// The modem was lost; the next successful init counts as a reconnect.
+    reconnecting: bool,
 }
 
 /// Runs the bot until shutdown is asked for through `state` (or its `requests`), or the
@@ -199,6 +201,7 @@ pub fn run(
         ready_sent: false,
         ever_running: false,
         reached_running: false,
+        reconnecting: false,
     };
     let outcome = bot.serve(&lease);
     state.update(|s| {
@@ -293,8 +296,8 @@ impl Bot<'_> {
         self.state.update(|s| {
             s.phase = BotPhase::Reconnecting;
             s.current_call = None;
-            s.reconnects = s.reconnects.saturating_add(1);
         });
+        self.reconnecting = true;
         self.notifier.status("modem lost: reconnecting");
     }
 
@@ -471,6 +474,7 @@ impl Bot<'_> {
             started.elapsed().as_millis()
         );
         let now = now_rfc3339();
+        let reconnected = std::mem::take(&mut self.reconnecting);
         self.state.update(|s| {
             s.identity = Some(identity);
             if let Some(q) = signal {
@@ -484,6 +488,9 @@ impl Bot<'_> {
             s.init_warnings = warnings;
             s.last_modem_answer = Some(now);
             s.phase = BotPhase::Running;
+            if reconnected {
+                s.reconnects = s.reconnects.saturating_add(1);
+            }
         });
         let status = format!(
             "holding {}; answering on ring {} ({:?})",
@@ -586,6 +593,7 @@ impl Bot<'_> {
                     self.state.update(|s| {
                         s.modem_resets = s.modem_resets.saturating_add(1);
                         s.current_call = None;
+                        s.phase = BotPhase::Starting;
                     });
                     if let Err(problem) = self.init(link).await {
                         return SessionEnd::Silent(format!(

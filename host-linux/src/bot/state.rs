@@ -20,7 +20,8 @@ use super::call_log::{CallLog, CallLogError, CallRecord, CallerIdKind};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BotPhase {
-    /// Taking the port from smstools and initialising the modem.
+    /// Taking the port from smstools and initialising the modem (also while it is
+    /// initialised again after it restarted by itself).
     Starting,
     /// Holding the port; the modem answers.
     Running,
@@ -104,7 +105,8 @@ pub struct BotSnapshot {
     pub init_warnings: Vec<String>,
     /// When the modem last answered a command, RFC 3339 UTC.
     pub last_modem_answer: Option<String>,
-    /// How often the port was reopened or the modem re-initialised since start.
+    /// How often the bot got the modem back (port reopened, or a silent modem initialised
+    /// again) since start.
     pub reconnects: u32,
     /// How often the modem restarted by itself (`RDY`) since start.
     pub modem_resets: u32,
