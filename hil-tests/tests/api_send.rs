@@ -63,6 +63,11 @@ fn texts_in_every_alphabet_arrive_as_sent_with_their_encoding_and_parts() {
     let expected: Vec<(&str, &str)> = ids.iter().map(|(_, text, _)| (TO, *text)).collect();
     assert_eq!(sent, expected, "what the network got, in order");
     assert!(sim.modem.sent_parts.iter().all(|p| p.mode == "pdu"));
+    // The code pages of a debug build alone are several MiB, so the peak is printed and
+    // the budget is checked on what the bot allocates (heap and stacks).
+    let (peak, anon) = (bot.rss_kib("VmHWM"), bot.rss_kib("RssAnon"));
+    eprintln!("bot memory after five SMS: peak RSS {peak} KiB, anonymous {anon} KiB");
+    assert!(anon < 4096, "the bot holds {anon} KiB of anonymous memory");
     assert!(bot.terminate().success());
 }
 

@@ -133,6 +133,17 @@ impl Bot {
         child.wait().unwrap();
     }
 
+    /// A memory figure of the bot from /proc/<pid>/status (`VmHWM`: peak resident set,
+    /// `RssAnon`: resident heap and stacks), in KiB.
+    pub fn rss_kib(&self, key: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
     /// What the bot logged so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
