@@ -20,3 +20,4 @@ pub mod holders;
 pub mod link;
 pub mod signals;
 pub mod sms_queue;
+pub mod spool;

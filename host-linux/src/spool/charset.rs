@@ -53,12 +53,17 @@ pub fn encode_ucs2_be(text: &str) -> Vec<u8> {
 
 /// Decodes UTF-16 big-endian bytes; `None` for an odd length or an unpaired surrogate.
 pub fn decode_ucs2_be(bytes: &[u8]) -> Option<String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let units: Vec<u16> = bytes
         .chunks_exact(2)
-        .map(|p| u16::from_be_bytes([p.first().copied().unwrap_or(0), p.get(1).copied().unwrap_or(0)]))
+        .map(|p| {
+            u16::from_be_bytes([
+                p.first().copied().unwrap_or(0),
+                p.get(1).copied().unwrap_or(0),
+            ])
+        })
         .collect();
     String::from_utf16(&units).ok()
 }

@@ -210,26 +210,30 @@ impl SmsdConf {
                 .rfind(|s| names.contains(&s.name.as_str()))
                 .cloned()
         };
-        let folder = |names: &[&str], default: Option<&str>| -> Result<Option<PathBuf>, SpoolError> {
-            match last(&global, names) {
-                Some(s) if s.value.is_empty() => Ok(None),
-                Some(s) if !s.value.starts_with('/') => Err(err(
-                    s.line,
-                    format!(
-                        "`{} = {}` is not an absolute path (smsd would resolve it against its \
+        let folder =
+            |names: &[&str], default: Option<&str>| -> Result<Option<PathBuf>, SpoolError> {
+                match last(&global, names) {
+                    Some(s) if s.value.is_empty() => Ok(None),
+                    Some(s) if !s.value.starts_with('/') => Err(err(
+                        s.line,
+                        format!(
+                            "`{} = {}` is not an absolute path (smsd would resolve it against its \
                          working directory, which the bot cannot know)",
-                        s.name, s.value
-                    ),
-                )),
-                Some(s) => Ok(Some(PathBuf::from(s.value))),
-                None => Ok(default.map(PathBuf::from)),
-            }
-        };
+                            s.name, s.value
+                        ),
+                    )),
+                    Some(s) => Ok(Some(PathBuf::from(s.value))),
+                    None => Ok(default.map(PathBuf::from)),
+                }
+            };
         let required = |names: &[&str], default: &str| -> Result<PathBuf, SpoolError> {
             folder(names, Some(default))?.ok_or_else(|| {
                 err(
                     last(&global, names).map_or(0, |s| s.line),
-                    format!("`{}` is empty: smsd needs this folder", names.first().unwrap_or(&"")),
+                    format!(
+                        "`{}` is empty: smsd needs this folder",
+                        names.first().unwrap_or(&"")
+                    ),
                 )
             })
         };
@@ -275,10 +279,9 @@ impl SmsdConf {
                 .collect();
             let Some(device) = last(&settings, &["device"]) else {
                 return Err(err(
-                    own.and_then(|s| s.settings.first()).map_or(devices.line, |s| s.line),
-                    format!(
-                        "modem {name} has no `device =` (in a [{name}] or [default] section)"
-                    ),
+                    own.and_then(|s| s.settings.first())
+                        .map_or(devices.line, |s| s.line),
+                    format!("modem {name} has no `device =` (in a [{name}] or [default] section)"),
                 ));
             };
             let device = device.value.replace("modemname", &name);
@@ -293,7 +296,10 @@ impl SmsdConf {
                     Err(_) => yes_no(&s.value).ok_or_else(|| {
                         err(
                             s.line,
-                            format!("modem {name}: `incoming = {}` is neither yes nor no", s.value),
+                            format!(
+                                "modem {name}: `incoming = {}` is neither yes nor no",
+                                s.value
+                            ),
                         )
                     })?,
                 },
@@ -357,7 +363,10 @@ impl SmsdConf {
                      one the bot replaces",
                     port.display(),
                     many.len(),
-                    many.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .map(|m| m.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             }),
         }
@@ -366,7 +375,9 @@ impl SmsdConf {
     /// Whether incoming UCS-2 texts of `modem` are decoded (to ISO-8859-15 or UTF-8)
     /// instead of written as UCS-2.
     pub fn decodes_unicode(&self, modem: &ModemSection) -> bool {
-        modem.decode_unicode_text.unwrap_or(self.decode_unicode_text)
+        modem
+            .decode_unicode_text
+            .unwrap_or(self.decode_unicode_text)
     }
 }
 
@@ -387,7 +398,9 @@ fn device_names(list: &str) -> Result<Vec<String>, String> {
             let range = list.get(star + 1..).unwrap_or("");
             let (from, to) = range
                 .split_once('-')
-                .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)))
+                .and_then(|(a, b)| {
+                    Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?))
+                })
                 .ok_or_else(|| format!("`devices = {list}`: the range after '*' is not FROM-TO"))?;
             if to < from || (to - from) as usize >= MAX_DEVICES {
                 return Err(format!(
@@ -421,7 +434,9 @@ fn device_names(list: &str) -> Result<Vec<String>, String> {
             ));
         }
         if ["default", "modemname", "ALL"].contains(&name.as_str()) {
-            return Err(format!("a modem cannot be called {name:?} (smsd reserves it)"));
+            return Err(format!(
+                "a modem cannot be called {name:?} (smsd reserves it)"
+            ));
         }
     }
     Ok(expanded)
@@ -475,8 +490,10 @@ mod tests {
 
     #[test]
     fn names_are_case_insensitive_and_section_names_are_not() {
-        let c = parse("DEVICES = GSM1\nOutGoing = /o\n[GSM1]\nDevice = /dev/a\n[gsm1]\ndevice = /dev/b\n")
-            .unwrap();
+        let c = parse(
+            "DEVICES = GSM1\nOutGoing = /o\n[GSM1]\nDevice = /dev/a\n[gsm1]\ndevice = /dev/b\n",
+        )
+        .unwrap();
         assert_eq!(c.outgoing, Path::new("/o"));
         assert_eq!(c.modems[0].device, Path::new("/dev/a"));
     }
@@ -503,7 +520,14 @@ mod tests {
 
     #[test]
     fn incoming_accepts_numbers_high_and_yes_no() {
-        for (v, want) in [("1", true), ("2", true), ("0", false), ("high", true), ("yes", true), ("no", false)] {
+        for (v, want) in [
+            ("1", true),
+            ("2", true),
+            ("0", false),
+            ("high", true),
+            ("yes", true),
+            ("no", false),
+        ] {
             let c = parse(&format!("devices = G\n[G]\ndevice = /d\nincoming = {v}\n")).unwrap();
             assert_eq!(c.modems[0].incoming, want, "incoming = {v}");
         }
@@ -560,7 +584,8 @@ mod tests {
 
     #[test]
     fn a_bad_yes_no_value_is_refused() {
-        let e = parse("devices = G\ndecode_unicode_text = perhaps\n[G]\ndevice = /d\n").unwrap_err();
+        let e =
+            parse("devices = G\ndecode_unicode_text = perhaps\n[G]\ndevice = /d\n").unwrap_err();
         assert!(e.to_string().contains("perhaps"), "{e}");
     }
 
@@ -572,12 +597,19 @@ mod tests {
 
     #[test]
     fn the_bot_finds_its_modem_by_port_or_as_the_only_one() {
-        let c = parse("devices = A, B\n[A]\ndevice = /dev/ttyUSB2\n[B]\ndevice = /dev/ttyUSB5\n").unwrap();
-        assert_eq!(c.modem_for_bot(Path::new("/dev/ttyUSB5")).unwrap().name, "B");
+        let c = parse("devices = A, B\n[A]\ndevice = /dev/ttyUSB2\n[B]\ndevice = /dev/ttyUSB5\n")
+            .unwrap();
+        assert_eq!(
+            c.modem_for_bot(Path::new("/dev/ttyUSB5")).unwrap().name,
+            "B"
+        );
         let e = c.modem_for_bot(Path::new("/dev/ttyACM0")).unwrap_err();
         assert!(e.to_string().contains("A, B"), "{e}");
         let one = parse("devices = GSM1\n[GSM1]\ndevice = /dev/ttyS0\n").unwrap();
-        assert_eq!(one.modem_for_bot(Path::new("/dev/ttyUSB2")).unwrap().name, "GSM1");
+        assert_eq!(
+            one.modem_for_bot(Path::new("/dev/ttyUSB2")).unwrap().name,
+            "GSM1"
+        );
     }
 
     #[test]

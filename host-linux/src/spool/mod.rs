@@ -25,10 +25,15 @@ pub mod watch;
 use std::path::{Path, PathBuf};
 
 pub use conf::{DEFAULT_SMSD_CONF, ModemSection, SmsdConf};
-pub use incoming::{IncomingText, ModemIdentity, ReceivedSms, SpoolTime, write_incoming};
+pub use incoming::{
+    Delivery, Inbox, IncomingText, ModemIdentity, PartsMeta, ReceivedSms, SpoolTime,
+    render_incoming,
+};
 pub use outbox::{Claim, ClaimStage, Outbox, Recovered};
-pub use outgoing::{OutgoingAlphabet, OutgoingMessage, Recipient, SendOutcome};
-pub use watch::SpoolWatcher;
+pub use outgoing::{
+    OutgoingAlphabet, OutgoingMessage, Recipient, SendOutcome, render_failed, render_sent,
+};
+pub use watch::{SpoolWatcher, WatchEvent};
 
 /// Why a spool operation failed. Every message names the file or folder.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,787 @@
+//! Received SMS into smstools' incoming folder, in smsd 3.1.21's exact file format, once.
+//!
+//! This module owns the incoming side of the spool: [`ReceivedSms`] (what a message file
+//! says, built from modem-core's decoded [`Deliver`] or [`ReassembledMessage`]),
+//! [`render_incoming`] (the file's bytes, pure), and [`Inbox`], which writes a file
+//! atomically and remembers what it delivered so that a message read again after a crash
+//! (it was written, but not yet deleted from the SIM) is not delivered twice.
+//!
+//! The format, compared byte for byte with files the real smsd wrote for the same PDUs
+//! (hil-tests/tests/spool_smsd_formats.rs):
+//!
+//! ```text
+//! From: 31641600986                        digits, no '+'
+//! From_TOA: 91 international, ISDN/telephone
+//! From_SMSC: 31624000000
+//! Sent: 26-11-24 05:17:55                  the service centre's time stamp, as sent
+//! Received: 26-11-24 05:17:57              local time
+//! Subject: GSM1
+//! Modem: GSM1
+//! IMSI: 262011234567890                    when known
+//! IMEI: 351602000330570                    when known
+//! Report: no
+//! Alphabet: ISO                            ISO (text in ISO-8859-15) or UCS2 (UTF-16BE)
+//! Length: 12                               bytes for ISO, UTF-16 units for UCS2
+//!
+//! How are you?                             no newline after the text
+//! ```
+//!
+//! The file is named `<modem>.XXXXXX` (six random letters and digits, as smsd's mkstemp).
+//!
+//! Choices where smsd could not be observed: a GSM text with a character ISO-8859-15
+//! lacks (Greek capitals of the GSM alphabet) is written as UCS2, which loses nothing; a
+//! concatenated message given up incomplete (the reassembler's expiry) is written with
+//! the parts that came, in order, and `[part N of M missing]` where a part is missing;
+//! 8-bit data is written as `Alphabet: binary` with the raw bytes.
+//!
+//! # Exactly once
+//! [`Inbox::deliver`] writes the file under a hidden temporary name and fsyncs it, then
+//! appends the message's fingerprint and final name to a ledger (`.sim7600-delivered` in
+//! the incoming folder) and fsyncs that, then renames the file into place and fsyncs the
+//! folder. The caller deletes the message from the SIM only after `deliver` returned.
+//! After a crash at any point, [`Inbox::open`] finishes a delivery the ledger promised
+//! (renames the temporary file into place) and removes temporary files it did not
+//! promise (those messages are still on the SIM). A message read again whose fingerprint
+//! is in the ledger is reported [`Delivery::AlreadyDelivered`], and the caller deletes it
+//! from the SIM without a second file. The fingerprint covers everything in the file but
+//! `Received:`; two messages from the same sender with the same text and the same
+//! service centre second count as one.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use modem_core::pdu::{Address, Alphabet, Body, Deliver, ReassembledMessage, Timestamp};
+
+use super::SpoolError;
+use super::charset::{encode_iso_8859_15, encode_ucs2_be};
+
+/// The ledger of delivered messages, a hidden file in the incoming folder.
+pub const LEDGER_FILE: &str = ".sim7600-delivered";
+/// Fingerprints the ledger keeps (the newest); a message stays on the SIM for seconds
+/// after its delivery, so a few thousand is far more than a crash can need.
+pub const LEDGER_KEEP: usize = 2000;
+/// The ledger is compacted to [`LEDGER_KEEP`] lines when it grows beyond this.
+pub const LEDGER_COMPACT_AT: usize = 2 * LEDGER_KEEP;
+/// Suffix of the hidden temporary name of a file being written.
+pub const TEMP_SUFFIX: &str = ".sim7600-tmp";
+/// Attempts at a fresh random name before giving up (a clash is one in 56 billion).
+pub const NAME_ATTEMPTS: usize = 16;
+
+/// A time as smsd writes it (`%y-%m-%d %H:%M:%S`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpoolTime {
+    /// Year within the century.
+    pub year: u8,
+    /// 1..=12.
+    pub month: u8,
+    /// 1..=31.
+    pub day: u8,
+    /// 0..=23.
+    pub hour: u8,
+    /// 0..=59.
+    pub minute: u8,
+    /// 0..=59.
+    pub second: u8,
+}
+
+impl SpoolTime {
+    /// A PDU time stamp as smsd writes it: the service centre's local time, without its
+    /// zone (smsd prints the digits as they are in the PDU).
+    pub fn from_pdu(t: &Timestamp) -> SpoolTime {
+        SpoolTime {
+            year: t.year,
+            month: t.month,
+            day: t.day,
+            hour: t.hour,
+            minute: t.minute,
+            second: t.second,
+        }
+    }
+
+    /// The local time now (smsd writes `Received:`, `Sent:` and `Failed:` in local time).
+    pub fn now_local() -> SpoolTime {
+        let now = jiff::Zoned::now();
+        SpoolTime::from_civil(now.datetime())
+    }
+
+    /// A civil date and time.
+    pub fn from_civil(dt: jiff::civil::DateTime) -> SpoolTime {
+        // Every field is in range by jiff's own invariants; rem_euclid keeps the year
+        // within the century as smsd's %y does.
+        let small = |v: i8| u8::try_from(v).unwrap_or(0);
+        SpoolTime {
+            year: u8::try_from(dt.year().rem_euclid(100)).unwrap_or(0),
+            month: small(dt.month()),
+            day: small(dt.day()),
+            hour: small(dt.hour()),
+            minute: small(dt.minute()),
+            second: small(dt.second()),
+        }
+    }
+}
+
+impl std::fmt::Display for SpoolTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:02}-{:02}-{:02} {:02}:{:02}:{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+}
+
+/// The modem a message came in on, as smsd names it in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModemIdentity {
+    /// smsd's name for the modem (`GSM1`): the file name prefix, `Subject:` and `Modem:`.
+    pub name: String,
+    /// AT+CIMI, when known.
+    pub imsi: Option<String>,
+    /// AT+CGSN, when known.
+    pub imei: Option<String>,
+}
+
+/// A message's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncomingText {
+    /// Text; `ucs2` when the network sent it as UCS-2 (smsd keeps that alphabet).
+    Text {
+        /// The text.
+        text: String,
+        /// Sent as UCS-2.
+        ucs2: bool,
+    },
+    /// 8-bit data.
+    Binary(Vec<u8>),
+}
+
+/// A received message, whole or given up incomplete, as the incoming file tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedSms {
+    /// The sender.
+    pub from: Address,
+    /// The service centre, when the PDU named one.
+    pub smsc: Option<Address>,
+    /// The service centre time stamp (of the first part).
+    pub sent: Timestamp,
+    /// The content.
+    pub text: IncomingText,
+    /// Whether the sender asked for a status report (TP-SRI).
+    pub report: bool,
+    /// Numbers of the parts that never came (empty for a whole message).
+    pub missing_parts: Vec<u8>,
+}
+
+/// What the first part of a concatenated message said beyond what the reassembler keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartsMeta {
+    /// The service centre.
+    pub smsc: Option<Address>,
+    /// The alphabet of the parts.
+    pub alphabet: Alphabet,
+    /// TP-SRI.
+    pub report: bool,
+}
+
+impl PartsMeta {
+    /// What a part says.
+    pub fn of(part: &Deliver) -> PartsMeta {
+        PartsMeta {
+            smsc: part.smsc.clone(),
+            alphabet: part.data_coding.alphabet,
+            report: part.status_report_indication,
+        }
+    }
+}
+
+impl ReceivedSms {
+    /// A single (not concatenated) message.
+    pub fn from_deliver(sms: &Deliver) -> ReceivedSms {
+        ReceivedSms {
+            from: sms.originator.clone(),
+            smsc: sms.smsc.clone(),
+            sent: sms.timestamp,
+            text: match &sms.body {
+                Body::Text(t) => IncomingText::Text {
+                    text: t.as_str().to_string(),
+                    ucs2: sms.data_coding.alphabet == Alphabet::Ucs2,
+                },
+                Body::Binary(b) => IncomingText::Binary(b.to_vec()),
+            },
+            report: sms.status_report_indication,
+            missing_parts: Vec::new(),
+        }
+    }
+
+    /// A message out of the reassembler, complete or not.
+    pub fn from_reassembled<const P: usize>(
+        msg: &ReassembledMessage<P>,
+        meta: &PartsMeta,
+    ) -> ReceivedSms {
+        let missing: Vec<u8> = msg.missing().collect();
+        let binary = meta.alphabet == Alphabet::EightBit;
+        let text = if binary {
+            IncomingText::Binary(
+                msg.parts()
+                    .filter_map(|(_, b)| match b {
+                        Body::Binary(bytes) => Some(bytes.to_vec()),
+                        Body::Text(_) => None,
+                    })
+                    .flatten()
+                    .collect(),
+            )
+        } else {
+            let mut text = String::new();
+            let mut parts = msg.parts().peekable();
+            for n in 1..=msg.total() {
+                match parts.next_if(|(s, _)| *s == n) {
+                    Some((_, body)) => text.push_str(body.text().unwrap_or("")),
+                    None => text.push_str(&format!("[part {n} of {} missing]", msg.total())),
+                }
+            }
+            IncomingText::Text {
+                text,
+                ucs2: meta.alphabet == Alphabet::Ucs2,
+            }
+        };
+        ReceivedSms {
+            from: msg.originator().clone(),
+            smsc: meta.smsc.clone(),
+            sent: *msg.timestamp(),
+            text,
+            report: meta.report,
+            missing_parts: missing,
+        }
+    }
+}
+
+/// smsd's explain_toa(): `"91 international, ISDN/telephone"`. Its quirks are kept: the
+/// misspelt "subsciber", and for a numbering plan it has no word for, the type's word
+/// said twice.
+pub fn explain_toa(octet: u8) -> String {
+    let kind = match (octet & 0x70) >> 4 {
+        0 => "unknown",
+        1 => "international",
+        2 => "national",
+        3 => "network specific",
+        4 => "subsciber",
+        5 => "alphanumeric",
+        6 => "abbreviated",
+        _ => "reserved",
+    };
+    let plan = match octet & 0x0F {
+        0 => "unknown",
+        1 => "ISDN/telephone",
+        3 => "data",
+        4 => "telex",
+        8 => "national",
+        9 => "private",
+        10 => "ERMES",
+        _ => kind,
+    };
+    format!("{octet:02X} {kind}, {plan}")
+}
+
+fn toa_octet(a: &Address) -> u8 {
+    a.type_of_address.to_octet()
+}
+
+/// The bytes of the file and its fingerprint body: everything but the `Received:` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedIncoming {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// A stable fingerprint of the message (not of when it was received).
+    pub fingerprint: u64,
+}
+
+/// The incoming file for `sms` received on `modem` at `received`.
+pub fn render_incoming(
+    sms: &ReceivedSms,
+    modem: &ModemIdentity,
+    received: SpoolTime,
+) -> RenderedIncoming {
+    let (alphabet, body, length) = match &sms.text {
+        IncomingText::Text { text, ucs2: false } => match encode_iso_8859_15(text) {
+            Some(bytes) => ("ISO", bytes.clone(), bytes.len()),
+            None => {
+                let bytes = encode_ucs2_be(text);
+                let len = bytes.len() / 2;
+                ("UCS2", bytes, len)
+            }
+        },
+        IncomingText::Text { text, ucs2: true } => {
+            let bytes = encode_ucs2_be(text);
+            let len = bytes.len() / 2;
+            ("UCS2", bytes, len)
+        }
+        IncomingText::Binary(b) => ("binary", b.clone(), b.len()),
+    };
+    let mut lines: Vec<String> = Vec::with_capacity(13);
+    lines.push(format!("From: {}", sms.from.value));
+    lines.push(format!("From_TOA: {}", explain_toa(toa_octet(&sms.from))));
+    if let Some(smsc) = &sms.smsc {
+        lines.push(format!("From_SMSC: {}", smsc.value));
+    }
+    lines.push(format!("Sent: {}", SpoolTime::from_pdu(&sms.sent)));
+    let received_index = lines.len();
+    lines.push(format!("Received: {received}"));
+    lines.push(format!("Subject: {}", modem.name));
+    lines.push(format!("Modem: {}", modem.name));
+    if let Some(imsi) = &modem.imsi {
+        lines.push(format!("IMSI: {imsi}"));
+    }
+    if let Some(imei) = &modem.imei {
+        lines.push(format!("IMEI: {imei}"));
+    }
+    lines.push(format!("Report: {}", if sms.report { "yes" } else { "no" }));
+    lines.push(format!("Alphabet: {alphabet}"));
+    lines.push(format!("Length: {length}"));
+    let join = |skip: Option<usize>| -> Vec<u8> {
+        let mut out: Vec<u8> = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            if Some(i) != skip {
+                out.extend_from_slice(l.as_bytes());
+                out.push(b'\n');
+            }
+        }
+        out.push(b'\n');
+        out.extend_from_slice(&body);
+        out
+    };
+    RenderedIncoming {
+        fingerprint: fnv1a64(&join(Some(received_index))),
+        bytes: join(None),
+    }
+}
+
+/// FNV-1a, 64 bits: stable across Rust versions and machines, unlike std's hasher, so a
+/// ledger written by one build is read right by the next.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// What [`Inbox::deliver`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The message is now in this file.
+    Written(PathBuf),
+    /// The ledger says it was delivered before (as this file name): not written again.
+    AlreadyDelivered(String),
+}
+
+/// smsd's incoming folder as the bot writes it.
+#[derive(Debug)]
+pub struct Inbox {
+    dir: PathBuf,
+    modem: ModemIdentity,
+    /// (fingerprint, file name), oldest first.
+    ledger: Vec<(u64, String)>,
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(SpoolError::io("cannot fsync the folder", dir))
+}
+
+/// Six characters from smsd's mkstemp alphabet, fresh each call.
+fn random_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    // RandomState is seeded from the OS's random source per process and varies per
+    // instance; hashing a clock reading adds more.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let mut v = h.finish();
+    (0..6)
+        .map(|_| {
+            let i = usize::try_from(v % 62).unwrap_or(0);
+            v /= 62;
+            char::from(CHARS.get(i).copied().unwrap_or(b'X'))
+        })
+        .collect()
+}
+
+/// Renames `from` to `to` unless `to` exists (Linux renameat2 RENAME_NOREPLACE): a file
+/// of the spool is never silently replaced. `Ok(false)` when `to` exists.
+pub(crate) fn rename_no_replace(from: &Path, to: &Path) -> Result<bool, SpoolError> {
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    match renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE) {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::EEXIST) => Ok(false),
+        Err(e) => Err(SpoolError::Io {
+            action: "cannot rename into",
+            path: to.to_path_buf(),
+            source: e.into(),
+        }),
+    }
+}
+
+impl Inbox {
+    /// The inbox of `dir` (smsd's incoming folder) for `modem`; reads the ledger and
+    /// finishes or removes what a crash left half-written.
+    pub fn open(dir: &Path, modem: ModemIdentity) -> Result<Inbox, SpoolError> {
+        let ledger_path = dir.join(LEDGER_FILE);
+        let ledger = match File::open(&ledger_path) {
+            Ok(f) => read_ledger(f, &ledger_path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(SpoolError::io("cannot read", &ledger_path)(e)),
+        };
+        let mut inbox = Inbox {
+            dir: dir.to_path_buf(),
+            modem,
+            ledger,
+        };
+        inbox.recover()?;
+        Ok(inbox)
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The modem the files name.
+    pub fn modem(&self) -> &ModemIdentity {
+        &self.modem
+    }
+
+    /// Sets what the files say about the modem (IMSI/IMEI learnt after opening).
+    pub fn set_modem(&mut self, modem: ModemIdentity) {
+        self.modem = modem;
+    }
+
+    fn recover(&mut self) -> Result<(), SpoolError> {
+        let entries =
+            std::fs::read_dir(&self.dir).map_err(SpoolError::io("cannot list", &self.dir))?;
+        for entry in entries {
+            let entry = entry.map_err(SpoolError::io("cannot list", &self.dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(final_name) = name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(TEMP_SUFFIX))
+            else {
+                continue;
+            };
+            let temp = entry.path();
+            if self.ledger.iter().any(|(_, n)| n == final_name) {
+                // Promised in the ledger: finish the delivery.
+                let target = self.dir.join(final_name);
+                if !rename_no_replace(&temp, &target)? {
+                    // The file is in place already (a rename that did happen): the
+                    // temporary copy is a leftover.
+                    std::fs::remove_file(&temp).map_err(SpoolError::io("cannot remove", &temp))?;
+                }
+                log::info!(
+                    "spool: finished the delivery of {} after a crash",
+                    target.display()
+                );
+            } else {
+                // Never promised: the message is still on the SIM and will be read again.
+                std::fs::remove_file(&temp).map_err(SpoolError::io("cannot remove", &temp))?;
+                log::info!("spool: removed half-written {}", temp.display());
+            }
+        }
+        sync_dir(&self.dir)
+    }
+
+    /// Writes `sms` into the folder, exactly once (see the module docs). Delete the
+    /// message from the SIM only after this returned `Ok`.
+    pub fn deliver(
+        &mut self,
+        sms: &ReceivedSms,
+        received: SpoolTime,
+    ) -> Result<Delivery, SpoolError> {
+        let rendered = render_incoming(sms, &self.modem, received);
+        if let Some((_, name)) = self
+            .ledger
+            .iter()
+            .rev()
+            .find(|(f, _)| *f == rendered.fingerprint)
+        {
+            return Ok(Delivery::AlreadyDelivered(name.clone()));
+        }
+        for _ in 0..NAME_ATTEMPTS {
+            let name = format!("{}.{}", self.modem.name, random_suffix());
+            let target = self.dir.join(&name);
+            if target.exists() {
+                continue;
+            }
+            let temp = self.dir.join(format!(".{name}{TEMP_SUFFIX}"));
+            write_new_file(&temp, &rendered.bytes)?;
+            self.append_ledger(rendered.fingerprint, &name)?;
+            if rename_no_replace(&temp, &target)? {
+                sync_dir(&self.dir)?;
+                self.compact_ledger_if_needed()?;
+                return Ok(Delivery::Written(target));
+            }
+            // Someone took the name between the check and the rename: try another; the
+            // ledger line for this name is harmless (no temporary file will match it).
+            std::fs::remove_file(&temp).map_err(SpoolError::io("cannot remove", &temp))?;
+        }
+        Err(SpoolError::Io {
+            action: "cannot find a free file name in",
+            path: self.dir.clone(),
+            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        })
+    }
+
+    fn ledger_path(&self) -> PathBuf {
+        self.dir.join(LEDGER_FILE)
+    }
+
+    fn append_ledger(&mut self, fingerprint: u64, name: &str) -> Result<(), SpoolError> {
+        let path = self.ledger_path();
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(SpoolError::io("cannot open", &path))?;
+        f.write_all(format!("{fingerprint:016x} {name}\n").as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(SpoolError::io("cannot append to", &path))?;
+        self.ledger.push((fingerprint, name.to_string()));
+        Ok(())
+    }
+
+    fn compact_ledger_if_needed(&mut self) -> Result<(), SpoolError> {
+        if self.ledger.len() <= LEDGER_COMPACT_AT {
+            return Ok(());
+        }
+        let drop = self.ledger.len() - LEDGER_KEEP;
+        self.ledger.drain(..drop);
+        let text: String = self
+            .ledger
+            .iter()
+            .map(|(f, n)| format!("{f:016x} {n}\n"))
+            .collect();
+        let path = self.ledger_path();
+        let temp = self.dir.join(format!("{LEDGER_FILE}.new"));
+        let _ = std::fs::remove_file(&temp);
+        write_new_file(&temp, text.as_bytes())?;
+        std::fs::rename(&temp, &path).map_err(SpoolError::io("cannot rename into", &path))?;
+        sync_dir(&self.dir)
+    }
+}
+
+fn read_ledger(f: File, path: &Path) -> Result<Vec<(u64, String)>, SpoolError> {
+    let mut out = Vec::new();
+    for line in BufReader::new(f).lines() {
+        let line = line.map_err(SpoolError::io("cannot read", path))?;
+        // A torn last line (crash during the append) has no name or a short hash: its
+        // temporary file is then removed by recovery, and the message read again.
+        let Some((hash, name)) = line.split_once(' ') else {
+            continue;
+        };
+        if let (Ok(h), false) = (u64::from_str_radix(hash, 16), name.is_empty()) {
+            out.push((h, name.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// Creates `path` (which must not exist), writes `bytes` and fsyncs it.
+pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), SpoolError> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(SpoolError::io("cannot create", path))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(SpoolError::io("cannot write", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn modem() -> ModemIdentity {
+        ModemIdentity {
+            name: "GSM1".into(),
+            imsi: Some("262011234567890".into()),
+            imei: Some("351602000330570".into()),
+        }
+    }
+
+    fn received() -> SpoolTime {
+        SpoolTime {
+            year: 26,
+            month: 11,
+            day: 24,
+            hour: 5,
+            minute: 17,
+            second: 56,
+        }
+    }
+
+    // PDUs the simulator stored and smsd turned into files (captured with the real smsd).
+    const HOW_ARE_YOU: &str =
+        "07911326040000F0040B911346610089F60000621142507155000CC8F71D14969741F977FD07";
+    const CYRILLIC_EMOJI: &str = "07911326040000F0040B911346610089F60008621142507155001A041F044004380432043504420020043C043804400020D83DDE00";
+
+    #[test]
+    fn a_plain_text_message_matches_the_file_smsd_wrote() {
+        let sms = ReceivedSms::from_deliver(&Deliver::from_hex(HOW_ARE_YOU).unwrap());
+        let got = render_incoming(&sms, &modem(), received());
+        let want = "From: 31641600986\nFrom_TOA: 91 international, ISDN/telephone\n\
+                    From_SMSC: 31624000000\nSent: 26-11-24 05:17:55\nReceived: 26-11-24 05:17:56\n\
+                    Subject: GSM1\nModem: GSM1\nIMSI: 262011234567890\nIMEI: 351602000330570\n\
+                    Report: no\nAlphabet: ISO\nLength: 12\n\nHow are you?";
+        assert_eq!(String::from_utf8(got.bytes).unwrap(), want);
+    }
+
+    #[test]
+    fn a_ucs2_message_is_utf16_big_endian_and_counts_utf16_units() {
+        let sms = ReceivedSms::from_deliver(&Deliver::from_hex(CYRILLIC_EMOJI).unwrap());
+        let got = render_incoming(&sms, &modem(), received()).bytes;
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.contains("\nAlphabet: UCS2\nLength: 13\n\n"), "{text}");
+        assert!(got.ends_with(&[0x00, 0x20, 0xD8, 0x3D, 0xDE, 0x00]));
+    }
+
+    #[test]
+    fn a_gsm_text_beyond_iso_8859_15_is_written_as_ucs2() {
+        let mut sms = ReceivedSms::from_deliver(&Deliver::from_hex(HOW_ARE_YOU).unwrap());
+        sms.text = IncomingText::Text {
+            text: "ΔΣ ok".into(),
+            ucs2: false,
+        };
+        let got = String::from_utf8_lossy(&render_incoming(&sms, &modem(), received()).bytes)
+            .into_owned();
+        assert!(got.contains("Alphabet: UCS2\nLength: 5\n"), "{got}");
+    }
+
+    #[test]
+    fn unknown_imsi_and_imei_are_left_out() {
+        let sms = ReceivedSms::from_deliver(&Deliver::from_hex(HOW_ARE_YOU).unwrap());
+        let m = ModemIdentity {
+            name: "GSM2".into(),
+            imsi: None,
+            imei: None,
+        };
+        let got = String::from_utf8(render_incoming(&sms, &m, received()).bytes).unwrap();
+        assert!(!got.contains("IMSI") && !got.contains("IMEI"), "{got}");
+        assert!(
+            got.contains("Subject: GSM2\nModem: GSM2\nReport: no\n"),
+            "{got}"
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_the_receive_time_only() {
+        let sms = ReceivedSms::from_deliver(&Deliver::from_hex(HOW_ARE_YOU).unwrap());
+        let a = render_incoming(&sms, &modem(), received());
+        let later = SpoolTime {
+            second: 59,
+            ..received()
+        };
+        let b = render_incoming(&sms, &modem(), later);
+        assert_ne!(a.bytes, b.bytes);
+        assert_eq!(a.fingerprint, b.fingerprint);
+        let mut other = sms.clone();
+        other.text = IncomingText::Text {
+            text: "How are you!".into(),
+            ucs2: false,
+        };
+        assert_ne!(
+            render_incoming(&other, &modem(), received()).fingerprint,
+            a.fingerprint
+        );
+    }
+
+    #[test]
+    fn toa_words_follow_smsd_including_its_quirks() {
+        assert_eq!(explain_toa(0x91), "91 international, ISDN/telephone");
+        assert_eq!(explain_toa(0x81), "81 unknown, ISDN/telephone");
+        assert_eq!(explain_toa(0xA1), "A1 national, ISDN/telephone");
+        assert_eq!(explain_toa(0xD0), "D0 alphanumeric, unknown");
+        assert_eq!(explain_toa(0xC1), "C1 subsciber, ISDN/telephone");
+        assert_eq!(explain_toa(0x92), "92 international, international");
+    }
+
+    #[test]
+    fn spool_time_is_two_digit_fields() {
+        let dt = jiff::civil::date(2026, 1, 2).at(3, 4, 5, 0);
+        assert_eq!(SpoolTime::from_civil(dt).to_string(), "26-01-02 03:04:05");
+    }
+
+    #[test]
+    fn delivering_twice_writes_one_file_and_a_crash_leftover_is_finished_or_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let sms = ReceivedSms::from_deliver(&Deliver::from_hex(HOW_ARE_YOU).unwrap());
+        let mut inbox = Inbox::open(dir.path(), modem()).unwrap();
+        let Delivery::Written(path) = inbox.deliver(&sms, received()).unwrap() else {
+            panic!("not written");
+        };
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("GSM1.") && name.len() == 11, "{name}");
+        assert_eq!(
+            inbox.deliver(&sms, SpoolTime::now_local()).unwrap(),
+            Delivery::AlreadyDelivered(name.clone())
+        );
+        // A new process sees the same ledger.
+        let mut again = Inbox::open(dir.path(), modem()).unwrap();
+        assert_eq!(
+            again.deliver(&sms, received()).unwrap(),
+            Delivery::AlreadyDelivered(name)
+        );
+
+        // A crash after the ledger line but before the rename: the next open finishes it.
+        std::fs::write(dir.path().join(".GSM1.Promis.sim7600-tmp"), b"promised").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(LEDGER_FILE))
+            .unwrap()
+            .write_all(b"0000000000000001 GSM1.Promis\n")
+            .unwrap();
+        // A crash before the ledger line: the message is still on the SIM; removed.
+        std::fs::write(dir.path().join(".GSM1.Unprom.sim7600-tmp"), b"not promised").unwrap();
+        Inbox::open(dir.path(), modem()).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("GSM1.Promis")).unwrap(),
+            b"promised"
+        );
+        assert!(!dir.path().join(".GSM1.Unprom.sim7600-tmp").exists());
+        assert!(!dir.path().join("GSM1.Unprom").exists());
+    }
+
+    #[test]
+    fn a_torn_ledger_line_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(LEDGER_FILE),
+            "00000000000000ab GSM1.aaaaaa\n0000",
+        )
+        .unwrap();
+        let inbox = Inbox::open(dir.path(), modem()).unwrap();
+        assert_eq!(inbox.ledger, vec![(0xab, "GSM1.aaaaaa".to_string())]);
+    }
+
+    #[test]
+    fn the_ledger_is_compacted_to_its_newest_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..LEDGER_COMPACT_AT as u64)
+            .map(|i| format!("{i:016x} GSM1.{i}\n"))
+            .collect();
+        std::fs::write(dir.path().join(LEDGER_FILE), text).unwrap();
+        let mut inbox = Inbox::open(dir.path(), modem()).unwrap();
+        let sms = ReceivedSms::from_deliver(&Deliver::from_hex(HOW_ARE_YOU).unwrap());
+        inbox.deliver(&sms, received()).unwrap();
+        let lines = std::fs::read_to_string(dir.path().join(LEDGER_FILE)).unwrap();
+        assert_eq!(lines.lines().count(), LEDGER_KEEP);
+        assert!(lines.lines().last().unwrap().contains("GSM1."));
+        assert!(!lines.contains(&format!("{:016x} ", 0)));
+    }
+}
