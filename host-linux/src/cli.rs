@@ -80,6 +80,18 @@ pub enum Command {
         #[arg(long, value_name = "ADDR:PORT")]
         listen: Option<String>,
     },
+    /// The README's run command: a simulated SIM7600, a real smsd when installed (else a
+    /// stand-in, said plainly), the voice bot taking the port, a scripted call, an SMS
+    /// through the HTTP API, the port back to smstools; each phase with its timing. Needs
+    /// no modem and no config. Exit 0 when every phase worked.
+    Demo {
+        /// The seed's answer_after_rings for the demo's modem.
+        #[arg(long, value_name = "N", default_value_t = modem_core::config::DEFAULT_ANSWER_AFTER_RINGS)]
+        rings: u8,
+        /// Use the stand-in smstools even when smsd is installed.
+        #[arg(long)]
+        simulated_smstools: bool,
+    },
     /// Decode raw bytes captured from a SIM7600 port: one JSON object per line.
     Decode {
         /// The capture file; `-` or nothing reads stdin.
@@ -140,6 +152,24 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
             Ok(_) => Ok(0),
             Err(e) => {
                 log::error!("{e}");
+                Ok(1)
+            }
+        };
+    }
+    if let Command::Demo {
+        rings,
+        simulated_smstools,
+    } = cli.command
+    {
+        // The demo brings its own modem, smstools and settings: no config file.
+        let options = crate::demo::DemoOptions {
+            answer_after_rings: rings,
+            simulated_smstools,
+        };
+        return match crate::demo::run(options, &mut *out, shutdown) {
+            Ok(()) => Ok(0),
+            Err(e) => {
+                log::error!("demo: {e}");
                 Ok(1)
             }
         };
@@ -221,7 +251,7 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
             let code = crate::bot::command::run(&config, &args, shutdown);
             Ok(u8::try_from(code).unwrap_or(1))
         }
-        Command::Decode { .. } => Ok(0),
+        Command::Decode { .. } | Command::Demo { .. } => Ok(0),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod bot;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod handoff;
 pub mod holders;
 pub mod link;
