@@ -57,12 +57,24 @@ pub struct Bot {
     pub child: Option<Child>,
     pub addr: SocketAddr,
     pub log: PathBuf,
+    /// The `Authorization` header every request of this handle carries.
+    pub authorization: Option<String>,
 }
 
 impl Bot {
     /// Starts the bot with `config` listening on `addr`, and waits (bounded) until its API
     /// answers and it holds the port with the modem initialised.
     pub fn start(config: &Path, addr: SocketAddr, log: &Path) -> Bot {
+        Self::start_authorized(config, addr, log, None)
+    }
+
+    /// [`Bot::start`] for a bot whose API wants `authorization` on every request.
+    pub fn start_authorized(
+        config: &Path,
+        addr: SocketAddr,
+        log: &Path,
+        authorization: Option<String>,
+    ) -> Bot {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -84,6 +96,7 @@ impl Bot {
             child: Some(child),
             addr,
             log: log.to_owned(),
+            authorization,
         };
         bot.wait_running();
         bot
@@ -96,7 +109,8 @@ impl Bot {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("the bot exited early ({status}); log:\n{}", self.log_text());
             }
-            if let Ok((200, body)) = try_http(self.addr, "GET", "/status", None, None) {
+            let authorization = self.authorization.as_deref();
+            if let Ok((200, body)) = try_http(self.addr, "GET", "/status", None, authorization) {
                 if body["bot"]["phase"] == "running" {
                     return;
                 }
@@ -151,7 +165,7 @@ impl Bot {
 
     /// `GET`/`POST` against this bot.
     pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-        http(self.addr, method, path, body)
+        try_http(self.addr, method, path, body, self.authorization.as_deref()).unwrap()
     }
 }
 
