@@ -33,6 +33,10 @@
 //!   never echo, but one that reads exactly like a final code (`OK`) or a URC is taken as
 //!   one: the SIM7600 does not mark where a text-mode message ends (PDU mode, which the
 //!   driver and smstools use, has one hex line and no such ambiguity).
+//! - A URC inside a held reply counts as handed out only once atat has published it: with
+//!   [`IngressNotices`] the ingress reports a URC it could not publish (full channel), and
+//!   the digester returns it again on the next call; it also reports a cleared buffer, and
+//!   the digester then starts afresh. No URC is lost to back-pressure.
 //! - A line longer than [`MAX_LINE_LEN`], or a reply longer than [`MAX_RESPONSE_LEN`], ends
 //!   the command in flight with `InternalError::Capacity`; the digester drops bytes up to
 //!   the next line end and carries on, so the next command works.
@@ -49,7 +53,7 @@
 //! lines are held for the next reply as atat does; with echo on, the echo gives the same
 //! knowledge as the tracker.
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use atat::{CmeError, CmsError, ConnectionError, DigestResult, InternalError};
 use heapless::Vec;
@@ -201,6 +205,65 @@ impl Default for CommandTracker {
     }
 }
 
+/// What the ingress did with the digester's results where its buffer cannot show it, told
+/// by the ingress (the driver's `ModemIngress` does it) and read by a [`Sim7600Digester`].
+///
+/// atat's `Ingress` calls the digester, acts on the result, and says nothing back. Two of
+/// its actions leave the digester's bookkeeping wrong unless it is told:
+/// - `try_advance` returns `Err(UrcChannelFull)` without consuming anything when the URC
+///   the digester returned found the channel full: the digester must return the same URC
+///   again on the next call, not the one after it ([`urc_refused`](Self::urc_refused)).
+/// - `clear` throws the buffer away: offsets the digester holds into it (a reply in
+///   progress, URCs inside it, a line being dropped) no longer mean anything
+///   ([`buffer_cleared`](Self::buffer_cleared)).
+///
+/// Two atomic flags (loads and stores only, like [`CommandTracker`]); `const fn new` lets an
+/// MCU keep it in a `static`.
+#[derive(Debug)]
+pub struct IngressNotices {
+    cleared: AtomicBool,
+    urc_refused: AtomicBool,
+}
+
+impl IngressNotices {
+    /// No notice pending.
+    pub const fn new() -> Self {
+        Self {
+            cleared: AtomicBool::new(false),
+            urc_refused: AtomicBool::new(false),
+        }
+    }
+
+    /// The ingress threw its buffer away: the digester starts afresh on its next call (the
+    /// command in flight stays in flight).
+    pub fn buffer_cleared(&self) {
+        self.cleared.store(true, Ordering::Release);
+    }
+
+    /// The ingress could not publish the URC the digester returned last (the URC channel
+    /// was full): the digester returns that URC again on its next call.
+    pub fn urc_refused(&self) {
+        self.urc_refused.store(true, Ordering::Release);
+    }
+
+    /// Reads and resets a flag. The ingress and its digester run on one thread of control
+    /// (the digester is called from inside the ingress), so a load and a store cannot race
+    /// with a new notice.
+    fn take(flag: &AtomicBool) -> bool {
+        let set = flag.load(Ordering::Acquire);
+        if set {
+            flag.store(false, Ordering::Release);
+        }
+        set
+    }
+}
+
+impl Default for IngressNotices {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A writer that tells a [`CommandTracker`] what each command it writes is.
 ///
 /// Wrap the port's writer in it before handing it to `atat::asynch::Client::new`. A
@@ -345,6 +408,7 @@ type Span = (usize, usize);
 #[derive(Debug)]
 pub struct Sim7600Digester<'a> {
     tracker: Option<&'a CommandTracker>,
+    notices: Option<&'a IngressNotices>,
     /// The command named by the last echo, until its final code.
     echoed: Option<PendingCommand>,
     /// Bytes at the buffer's start already classified as part of the reply in progress.
@@ -353,8 +417,12 @@ pub struct Sim7600Digester<'a> {
     text: Option<Span>,
     /// URC lines inside the held reply, in order.
     urcs: Vec<Span, MAX_INTERLEAVED_URCS>,
-    /// How many of `urcs` have been handed out.
+    /// How many of `urcs` atat has taken.
     emitted: usize,
+    /// A URC of `urcs` was returned with this many bytes to swallow, and atat has not yet
+    /// shown whether it took it: it counts as taken (and the offsets move) at the next call,
+    /// unless the ingress tells of a full URC channel, in which case it is returned again.
+    handed_out: Option<usize>,
     /// The next line is message data (it follows a `+CMGR:`/`+CMGL:` header).
     expect_body: bool,
     /// After a reply was signalled: the end of its final code, up to which the held lines
@@ -376,11 +444,13 @@ impl<'a> Sim7600Digester<'a> {
     pub const fn new() -> Self {
         Self {
             tracker: None,
+            notices: None,
             echoed: None,
             held: 0,
             text: None,
             urcs: Vec::new(),
             emitted: 0,
+            handed_out: None,
             expect_body: false,
             drain_to: None,
             discarding: false,
@@ -393,6 +463,17 @@ impl<'a> Sim7600Digester<'a> {
         let mut digester = Self::new();
         digester.tracker = Some(tracker);
         digester
+    }
+
+    /// The same digester, told by its ingress through `notices` when a URC it returned
+    /// found the channel full and when the buffer was cleared (see [`IngressNotices`]). The
+    /// driver's `ModemIngress` wires this up; without notices, every URC returned counts as
+    /// published, which holds for atat's async `advance` (it waits for room) but not for
+    /// `try_advance`/`try_write` on a full channel.
+    #[must_use]
+    pub const fn with_notices(mut self, notices: &'a IngressNotices) -> Self {
+        self.notices = Some(notices);
+        self
     }
 
     /// The command in flight: from the echo if there was one, else from the tracker;
@@ -415,11 +496,37 @@ impl<'a> Sim7600Digester<'a> {
         self.text = None;
         self.urcs.clear();
         self.emitted = 0;
+        self.handed_out = None;
         self.expect_body = false;
         self.drain_to = None;
     }
 
-    /// Moves every remembered offset by the `n` bytes the ingress is about to drop.
+    /// Settles what atat did since the last call: a buffer it cleared, a URC it could or
+    /// could not publish.
+    fn catch_up(&mut self, buf_len: usize) {
+        if let Some(notices) = self.notices {
+            if IngressNotices::take(&notices.cleared) {
+                debug!("SIM7600 digester: ingress buffer cleared, starting afresh");
+                self.reset_reply();
+                self.discarding = false;
+                IngressNotices::take(&notices.urc_refused);
+            } else if IngressNotices::take(&notices.urc_refused) {
+                // Nothing was consumed: the same URC is returned again.
+                self.handed_out = None;
+            }
+        }
+        if let Some(swallowed) = self.handed_out.take() {
+            self.emitted += 1;
+            self.consume(swallowed);
+        }
+        // atat's async reader also clears its buffer when it fills up or a read fails; a
+        // digester without notices is not told, but offsets beyond the buffer show it.
+        if self.held > buf_len || self.drain_to.is_some_and(|end| end > buf_len) {
+            self.reset_reply();
+        }
+    }
+
+    /// Moves every remembered offset by the `n` bytes the ingress drops.
     fn consume(&mut self, n: usize) -> usize {
         let shift = |x: usize| x.saturating_sub(n);
         self.held = shift(self.held);
@@ -450,11 +557,7 @@ impl<'a> Sim7600Digester<'a> {
     }
 
     fn digest_inner<'b>(&mut self, buf: &'b [u8]) -> (DigestResult<'b>, usize) {
-        // atat clears its buffer when it fills up or a read fails; the digester is not told,
-        // so offsets beyond the buffer mean the held reply is gone.
-        if self.held > buf.len() || self.drain_to.is_some_and(|end| end > buf.len()) {
-            self.reset_reply();
-        }
+        self.catch_up(buf.len());
 
         if self.discarding {
             return match buf.iter().position(|&b| b == b'\n') {
@@ -468,9 +571,9 @@ impl<'a> Sim7600Digester<'a> {
 
         if let Some(end) = self.drain_to {
             if let Some((start, stop)) = self.next_unemitted() {
-                self.emitted += 1;
+                self.handed_out = Some(stop);
                 let line = buf.get(start..stop).unwrap_or_default();
-                return (DigestResult::Urc(line), self.consume(stop));
+                return (DigestResult::Urc(line), stop);
             }
             self.reset_reply();
             return (DigestResult::None, end);
@@ -508,7 +611,7 @@ impl<'a> Sim7600Digester<'a> {
                 // when the final code arrives. Consuming nothing ends atat's loop, which is
                 // right here because nothing else in the buffer is complete.
                 if let Some((start, stop)) = self.next_unemitted() {
-                    self.emitted += 1;
+                    self.handed_out = Some(0);
                     return (
                         DigestResult::Urc(buf.get(start..stop).unwrap_or_default()),
                         0,

@@ -13,12 +13,14 @@
 
 mod error;
 mod feed;
+mod ingress;
 mod resources;
 
 pub use error::{ConnectionFailure, ERROR_TEXT_LEN, Error, ErrorKind, InvalidArgument};
 pub use feed::{Feed, feed, resume};
+pub use ingress::ModemIngress;
 pub use resources::{
-    COMMAND_BUF_LEN, INGRESS_BUF_LEN, ModemClient, ModemDigester, ModemIngress, ModemUrcChannel,
+    COMMAND_BUF_LEN, INGRESS_BUF_LEN, ModemClient, ModemDigester, ModemUrcChannel,
     ModemUrcSubscription, Parts, RESPONSE_LEN, Resources, URC_CAPACITY, URC_SUBSCRIBERS,
 };
 

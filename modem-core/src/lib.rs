@@ -18,7 +18,9 @@
 //! Wiring atat by hand (what [`driver`]'s resource bundle does for you): one
 //! [`digest::CommandTracker`] shared by the digester and the writer; an `atat::Ingress`
 //! over a buffer of [`digest::INGRESS_BUF_SIZE`] bytes with
-//! `Sim7600Digester::with_tracker(&tracker)`, a `ResponseSlot` of at least
+//! `Sim7600Digester::with_tracker(&tracker)` (and a [`digest::IngressNotices`] through
+//! which the ingress reports a full URC channel and a cleared buffer:
+//! [`driver::ModemIngress`] is atat's `Ingress` doing that), a `ResponseSlot` of at least
 //! [`digest::MAX_RESPONSE_LEN`] and a `UrcChannel<Urc, _, _>`; an
 //! `atat::asynch::Client` writing through `TrackedWriter::new(port_writer, &tracker)` with
 //! a command buffer of [`command::MAX_COMMAND_LEN`]. Feed every byte read from the port to

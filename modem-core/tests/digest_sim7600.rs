@@ -7,11 +7,11 @@ use atat::{
     AtatIngress, CmeError, CmsError, ConnectionError, Ingress, Response, ResponseSlot, UrcChannel,
 };
 use modem_core::digest::{
-    CommandTracker, INGRESS_BUF_SIZE, MAX_LINE_LEN, PendingCommand, Sim7600Digester,
+    CommandTracker, INGRESS_BUF_SIZE, IngressNotices, MAX_LINE_LEN, PendingCommand, Sim7600Digester,
 };
 use modem_core::urc::{
-    CallDirection, CallMode, CallState, CallStatus, CallerId, CliValidity, DtmfKey, NumberType,
-    RingType, SimState, Urc,
+    CallDirection, CallMode, CallState, CallStatus, CallerId, CliValidity, DtmfKey, NewMessage,
+    NumberType, RingType, SimState, Urc,
 };
 use proptest::prelude::*;
 
@@ -820,6 +820,69 @@ fn error_texts_in_any_case_still_map_to_their_codes() {
                 replies: vec![expected],
                 urcs: vec![],
             },
+        );
+    }
+}
+
+/// Feeds `reply` (after the command) in chunks of `chunk` into an ingress whose URC channel
+/// holds one URC, reporting every refusal to the digester as the driver's ingress does, and
+/// reading the channel only when it refuses.
+fn through_a_one_slot_channel(command: &[u8], reply: &[u8], chunk: usize) -> Seen {
+    let tracker = CommandTracker::new();
+    let notices = IngressNotices::new();
+    let slot = ResponseSlot::<INGRESS_BUF_SIZE>::new();
+    let channel = UrcChannel::<Urc, 1, 1>::new();
+    let mut subscription = channel.subscribe().unwrap();
+    let mut buf = [0u8; INGRESS_BUF_SIZE];
+    let digester = Sim7600Digester::with_tracker(&tracker).with_notices(&notices);
+    let mut ingress = Ingress::new(digester, &mut buf, &slot, &channel);
+    let mut seen = Seen::default();
+    tracker.command_sent(command);
+    for piece in reply.chunks(chunk) {
+        let room = ingress.write_buf();
+        room[..piece.len()].copy_from_slice(piece);
+        let mut result = ingress.try_advance(piece.len());
+        while result.is_err() {
+            notices.urc_refused();
+            while let Some(urc) = subscription.try_next_message_pure() {
+                seen.urcs.push(urc);
+            }
+            result = ingress.try_advance(0);
+        }
+        if let Some(reply) = slot.try_get() {
+            seen.replies.push(reply.clone());
+            drop(reply);
+            slot.reset();
+        }
+    }
+    while let Some(urc) = subscription.try_next_message_pure() {
+        seen.urcs.push(urc);
+    }
+    seen
+}
+
+#[test]
+fn a_reply_and_the_urcs_inside_it_survive_a_channel_with_room_for_one() {
+    let mut reply = b"\r\n+CSQ: 16,99\r\n\r\nRING\r\n\r\n".to_vec();
+    reply.extend_from_slice(CLIP.as_bytes());
+    reply.extend_from_slice(b"\r\n\r\nRING\r\n\r\nOK\r\n\r\n+CMTI: \"SM\",3\r\n");
+    let expected = Seen {
+        replies: vec![ok("+CSQ: 16,99")],
+        urcs: vec![
+            Urc::Ring,
+            caller(),
+            Urc::Ring,
+            Urc::NewMessage(NewMessage {
+                storage: s("SM"),
+                index: 3,
+            }),
+        ],
+    };
+    for chunk in 1..=reply.len() {
+        assert_eq!(
+            through_a_one_slot_channel(b"AT+CSQ\r", &reply, chunk),
+            expected,
+            "chunks of {chunk}"
         );
     }
 }

@@ -11,7 +11,8 @@
 
 use atat::AtatIngress;
 
-use super::resources::{INGRESS_BUF_LEN, ModemIngress};
+use super::ingress::ModemIngress;
+use super::resources::INGRESS_BUF_LEN;
 
 /// What became of the bytes given to [`feed`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

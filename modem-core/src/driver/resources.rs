@@ -8,13 +8,14 @@
 //! (`Box::leak` or a long-lived owner) and an MCU (`static_cell::StaticCell`) set the link up
 //! the same way.
 
-use atat::{Config, Ingress, ResponseSlot, UrcSubscription};
+use atat::{Config, ResponseSlot, UrcSubscription};
 use embedded_io_async::Write;
 
-use crate::digest::{CommandTracker, Sim7600Digester, TrackedWriter};
+use crate::digest::{CommandTracker, IngressNotices, Sim7600Digester, TrackedWriter};
 use crate::urc::Urc;
 
 use super::Sim7600;
+use super::ingress::ModemIngress;
 
 /// Largest reply (from its first text line to its final result code) the driver takes, in
 /// bytes: the digester's [`MAX_RESPONSE_LEN`](crate::digest::MAX_RESPONSE_LEN). The longest
@@ -45,10 +46,6 @@ pub const URC_SUBSCRIBERS: usize = 2;
 
 /// The digester that turns port bytes into replies and URCs.
 pub type ModemDigester<'a> = Sim7600Digester<'a>;
-
-/// The ingress of a SIM7600 link: feed it the bytes read from the port.
-pub type ModemIngress<'a> =
-    Ingress<'a, ModemDigester<'a>, Urc, RESPONSE_LEN, URC_CAPACITY, URC_SUBSCRIBERS>;
 
 /// atat's async client as the driver uses it: writing through a [`TrackedWriter`] so the
 /// digester knows which command is in flight.
@@ -81,6 +78,7 @@ impl<W: Write> core::fmt::Debug for Parts<'_, W> {
 /// atat's buffers and channels for one SIM7600 link, sized by the constants of this module.
 pub struct Resources {
     tracker: CommandTracker,
+    notices: IngressNotices,
     response_slot: ResponseSlot<RESPONSE_LEN>,
     urc_channel: ModemUrcChannel,
     ingress_buf: [u8; INGRESS_BUF_LEN],
@@ -104,6 +102,7 @@ impl Resources {
     pub const fn new() -> Self {
         Self {
             tracker: CommandTracker::new(),
+            notices: IngressNotices::new(),
             response_slot: ResponseSlot::new(),
             urc_channel: ModemUrcChannel::new(),
             ingress_buf: [0; INGRESS_BUF_LEN],
@@ -118,8 +117,9 @@ impl Resources {
     /// The ingress holds the URC channel's only publisher: split again only after the
     /// previous parts are gone.
     pub fn split<W: Write>(&mut self, writer: W, config: Config) -> Parts<'_, W> {
-        let ingress = Ingress::new(
+        let ingress = ModemIngress::new(
             Sim7600Digester::with_tracker(&self.tracker),
+            &self.notices,
             &mut self.ingress_buf,
             &self.response_slot,
             &self.urc_channel,
