@@ -1,0 +1,299 @@
+//! Call audio end to end against the simulator's audio port: host-linux's audio pieces
+//! (the paced writer, the caller reader with its recording and live stream, WAV
+//! conversion) on one side, the simulated SIM7600 with `--audio-link` on the other. The
+//! test plays the bot's part on the AT port (answer, wait 100 ms, AT+CPCMREG=1) until
+//! the bot's event loop does it (docs/audio.md).
+#![allow(clippy::unwrap_used)]
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use host_linux::audio::listener::SUBSCRIBER_QUEUE_FRAMES;
+use host_linux::audio::{
+    AudioWriter, CallFormat, CallerAudio, RecordingFolder, Retention, load_wav,
+};
+use modem_sim::audio::dominant_frequency;
+use modem_sim::{SimConfig, SimHandle, Simulator};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// The host's side of the AT port: raw bytes, bounded waits.
+struct AtPort {
+    file: File,
+    seen: Vec<u8>,
+}
+
+impl AtPort {
+    fn open(path: &Path) -> AtPort {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOCTTY.bits())
+            .open(path)
+            .unwrap();
+        AtPort {
+            file,
+            seen: Vec::new(),
+        }
+    }
+
+    fn expect(&mut self, needle: &str) {
+        let end = Instant::now() + WAIT;
+        while !String::from_utf8_lossy(&self.seen).contains(needle) {
+            let left = end.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "waited {WAIT:?} for {needle:?}, got {:?}",
+                String::from_utf8_lossy(&self.seen)
+            );
+            let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
+            poll(&mut fds, PollTimeout::try_from(left).unwrap()).unwrap();
+            let mut buf = [0u8; 1024];
+            let n = self.file.read(&mut buf).unwrap();
+            self.seen.extend_from_slice(&buf[..n]);
+        }
+        self.seen.clear();
+    }
+
+    fn command(&mut self, line: &str) {
+        self.file.write_all(format!("{line}\r").as_bytes()).unwrap();
+        self.expect("OK\r\n");
+    }
+}
+
+/// A simulator with an audio port; the host has the AT port open with echo off and
+/// holds the audio port open.
+struct Call {
+    _dir: tempfile::TempDir,
+    sim: SimHandle,
+    at: AtPort,
+    audio: File,
+    /// From VOICE CALL: BEGIN to the OK of AT+CPCMREG=1.
+    answer_to_audio: Duration,
+}
+
+/// The caller rings, the host answers, waits the 100 ms the SIM7600 needs and turns
+/// on USB audio, as the bot does on VOICE CALL: BEGIN.
+fn answered_call(dir: tempfile::TempDir) -> Call {
+    let audio_link = dir.path().join("ttyUSB4");
+    let sim = Simulator::start(SimConfig {
+        link: Some(dir.path().join("ttyUSB2")),
+        audio_link: Some(audio_link.clone()),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let mut at = AtPort::open(&sim.port());
+    at.expect("PB DONE");
+    at.command("ATE0");
+    let audio = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOCTTY.bits())
+        .open(&audio_link)
+        .unwrap();
+    sim.call("+491761234567", false, Some(Duration::from_secs(10)))
+        .unwrap();
+    at.expect("RING");
+    at.file.write_all(b"ATA\r").unwrap();
+    at.expect("VOICE CALL: BEGIN");
+    let answered = Instant::now();
+    std::thread::sleep(Duration::from_millis(100));
+    at.command("AT+CPCMREG=1");
+    Call {
+        _dir: dir,
+        sim,
+        at,
+        audio,
+        answer_to_audio: answered.elapsed(),
+    }
+}
+
+/// A WAV file of a sine: 16-bit PCM, any rate and channel count (a minimal writer, so
+/// the rig needs no WAV crate of its own).
+fn write_sine_wav(path: &Path, rate: u32, channels: u16, hz: f64, seconds: f64) {
+    let n = (f64::from(rate) * seconds) as u32;
+    let data_len = n * u32::from(channels) * 2;
+    let mut b = Vec::new();
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data_len).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&channels.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * u32::from(channels) * 2).to_le_bytes());
+    b.extend_from_slice(&(channels * 2).to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..n {
+        let v = 0.5 * (2.0 * std::f64::consts::PI * hz * f64::from(i) / f64::from(rate)).sin();
+        for _ in 0..channels {
+            b.extend_from_slice(&((v * 32767.0) as i16).to_le_bytes());
+        }
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < end, "waited {WAIT:?} for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_440_hz_greeting_reaches_the_caller_as_one_second_of_440_hz_with_even_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let greeting = dir.path().join("greeting.wav");
+    // A greeting as people have them: 44.1 kHz stereo, converted on load.
+    write_sine_wav(&greeting, 44100, 2, 440.0, 1.0);
+    let call = answered_call(dir);
+    let clip = load_wav(&greeting, CallFormat::Narrowband).unwrap();
+    let writer = AudioWriter::spawn(
+        call.audio.try_clone().unwrap(),
+        "ttyUSB4",
+        CallFormat::Narrowband,
+    )
+    .unwrap();
+    writer.play(clip).unwrap();
+    wait_for("the greeting to play to its end", || {
+        (writer.status().queue.finished == 1).then_some(())
+    });
+    // A little silence after it, so the last frames have arrived.
+    std::thread::sleep(Duration::from_millis(200));
+    let status = writer.finish().unwrap();
+    let audio = call.sim.state().unwrap().audio.unwrap();
+    let rx = audio.received;
+    let heard = Duration::from_millis(rx.audible_frames * 20);
+    assert!(
+        heard.abs_diff(Duration::from_secs(1)) <= Duration::from_millis(40),
+        "{heard:?} of audible audio for a 1 s greeting: {rx:?}"
+    );
+    assert_eq!(rx.dominant_hz, Some(440.0), "{rx:?}");
+    let spacing = rx.spacing.unwrap();
+    assert!(
+        (19.0..=21.0).contains(&spacing.mean_ms),
+        "frames arrive every 20 ms on average: {spacing:?}"
+    );
+    assert_eq!(status.timing.skipped, 0, "{status:?}");
+    let first = rx.first_audible_ms.unwrap();
+    println!(
+        "greeting: {heard:?} audible, dominant {:?} Hz; answer -> first greeting frame \
+         {:?} (100 ms wait and AT+CPCMREG=1 included, {first} ms after audio on); frame \
+         spacing at the modem mean {:.2} ms, p50 {:.2} ms, p99 {:.2} ms, jitter (sd) {:.2} ms; \
+         writer lateness p50 {:?}, p99 {:?}",
+        rx.dominant_hz,
+        call.answer_to_audio + Duration::from_millis(first),
+        spacing.mean_ms,
+        spacing.p50_ms,
+        spacing.p99_ms,
+        spacing.jitter_ms,
+        status.timing.lateness_p50,
+        status.timing.lateness_p99,
+    );
+    drop(call.at);
+}
+
+#[test]
+fn a_1_khz_caller_tone_ends_up_in_the_call_recording_and_on_the_live_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let recordings = dir.path().join("recordings");
+    let call = answered_call(dir);
+    call.sim.tone(1000).unwrap();
+    let folder = RecordingFolder::new(&recordings, Retention::default()).unwrap();
+    let recording = folder
+        .start("+491761234567", CallFormat::Narrowband)
+        .unwrap();
+    let reader = CallerAudio::spawn(
+        call.audio.try_clone().unwrap(),
+        "ttyUSB4",
+        CallFormat::Narrowband,
+        Some(recording),
+    )
+    .unwrap();
+    let live = reader.subscribe().unwrap();
+    // One second of the live stream, as a speech-to-text program would read it.
+    let mut pcm = Vec::new();
+    while pcm.len() < 8000 * 2 {
+        let frame = live.recv_timeout(WAIT).unwrap();
+        assert_eq!(frame.len(), 320);
+        pcm.extend_from_slice(&frame);
+    }
+    let samples: Vec<i16> = pcm
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    assert_eq!(dominant_frequency(&samples, 8000), Some(1000.0));
+    // The caller hangs up; the bot ends the reader on VOICE CALL: END.
+    call.sim.hangup().unwrap();
+    let mut at = call.at;
+    at.expect("NO CARRIER");
+    let summary = reader.finish().unwrap();
+    // The stream ends (the loop returns) after at most the frames still queued.
+    assert!(live.iter().count() <= SUBSCRIBER_QUEUE_FRAMES);
+    let rec = summary.recording.unwrap();
+    assert!(rec.frames >= 50, "{rec:?}");
+    let file = load_wav(&rec.path, CallFormat::Narrowband).unwrap();
+    assert_eq!(file.samples().len() as u64, rec.frames * 160);
+    assert_eq!(dominant_frequency(file.samples(), 8000), Some(1000.0));
+    assert_eq!(folder.recordings().unwrap().len(), 1);
+}
+
+#[test]
+fn a_greeting_that_is_not_audio_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("greeting.wav");
+    std::fs::write(&notes, "Welcome! (this was meant to be a recording)\n").unwrap();
+    let err = load_wav(&notes, CallFormat::Narrowband)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!("{} is not a WAV audio file", notes.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_call_that_ends_mid_greeting_stops_the_writer_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let greeting = dir.path().join("long.wav");
+    write_sine_wav(&greeting, 8000, 1, 440.0, 5.0);
+    let call = answered_call(dir);
+    let writer = AudioWriter::spawn(
+        call.audio.try_clone().unwrap(),
+        "ttyUSB4",
+        CallFormat::Narrowband,
+    )
+    .unwrap();
+    writer
+        .play(load_wav(&greeting, CallFormat::Narrowband).unwrap())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    call.sim.hangup().unwrap();
+    let mut at = call.at;
+    at.expect("NO CARRIER");
+    // What the bot does on VOICE CALL: END: stop the queue, end the writer.
+    assert_eq!(writer.stop().unwrap(), 1);
+    let t = Instant::now();
+    let status = writer.finish().unwrap();
+    assert!(t.elapsed() < Duration::from_millis(100), "finish is prompt");
+    assert_eq!(status.queue.dropped, 1);
+    assert_eq!(status.queue.finished, 0);
+    let rx = call.sim.state().unwrap().audio.unwrap();
+    assert!(!rx.active);
+    let heard = rx.received.audible_frames;
+    assert!(
+        (15..=45).contains(&heard),
+        "about half a second of the greeting reached the caller: {heard} frames"
+    );
+}
