@@ -64,6 +64,9 @@ pub const MAX_ID_LEN: usize = 64;
 /// configuration can accept fits, and a text beyond the limit is refused by its part
 /// count, which names the problem, unless it is absurdly large.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Messages waiting (queued or sending) at most; beyond it `enqueue` refuses with
+/// [`QueueError::Full`], so a caller looping while the modem is gone cannot fill the disk.
+pub const DEFAULT_MAX_ACTIVE: usize = 1000;
 /// Finished records kept at most (the oldest beyond this are pruned).
 pub const DEFAULT_KEEP_FINISHED: usize = 1000;
 /// Finished records older than this are pruned (7 days).
@@ -118,6 +121,14 @@ pub enum QueueError {
         path: PathBuf,
         /// What the parser said.
         source: serde_json::Error,
+    },
+    /// The queue already holds its limit of waiting messages.
+    #[error(
+        "the SMS queue already holds {limit} waiting messages, its limit: try again once the bot has sent some"
+    )]
+    Full {
+        /// The limit.
+        limit: usize,
     },
     /// The writer reported a part out of order (a bug in the caller).
     #[error("message {id}: part {index} reported, but part {expected} is the next to send")]
@@ -569,6 +580,27 @@ pub struct RecoveryReport {
     pub damaged: Vec<PathBuf>,
 }
 
+/// How much the queue holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Waiting (queued or sending) messages at most.
+    pub max_active: usize,
+    /// Finished records kept at most.
+    pub keep_finished: usize,
+    /// Finished records older than this are pruned.
+    pub keep_finished_for: Duration,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        Self {
+            max_active: DEFAULT_MAX_ACTIVE,
+            keep_finished: DEFAULT_KEEP_FINISHED,
+            keep_finished_for: DEFAULT_KEEP_FINISHED_FOR,
+        }
+    }
+}
+
 type Notify = Arc<dyn Fn() + Send + Sync>;
 
 /// The queue folder. Cheap to clone; clones share the folder and the enqueue notice.
@@ -585,8 +617,10 @@ struct Inner {
     done: PathBuf,
     sequence: AtomicU64,
     finished: AtomicU64,
-    keep_finished: usize,
-    keep_finished_for: Duration,
+    limits: QueueLimits,
+    // Serialises the count-then-create of enqueue, so concurrent API workers cannot both
+    // pass the limit check with one slot left.
+    enqueue_lock: Mutex<()>,
     on_enqueue: Mutex<Option<Notify>>,
 }
 
@@ -603,16 +637,11 @@ impl SmsQueue {
     /// Opens (creating if needed) the queue at `dir`. Changes nothing in the records:
     /// crash recovery is [`recover`](Self::recover), the writer's job.
     pub fn open(dir: &Path) -> Result<Self, QueueError> {
-        Self::open_with_retention(dir, DEFAULT_KEEP_FINISHED, DEFAULT_KEEP_FINISHED_FOR)
+        Self::open_with_limits(dir, QueueLimits::default())
     }
 
-    /// As [`open`](Self::open), keeping at most `keep` finished records, none older than
-    /// `keep_for`.
-    pub fn open_with_retention(
-        dir: &Path,
-        keep: usize,
-        keep_for: Duration,
-    ) -> Result<Self, QueueError> {
+    /// As [`open`](Self::open), with other limits.
+    pub fn open_with_limits(dir: &Path, limits: QueueLimits) -> Result<Self, QueueError> {
         let active = dir.join(ACTIVE);
         let done = dir.join(DONE);
         for path in [dir, &active, &done] {
@@ -633,8 +662,8 @@ impl SmsQueue {
                 // last run's even without a stored counter.
                 sequence: AtomicU64::new(now),
                 finished: AtomicU64::new(0),
-                keep_finished: keep,
-                keep_finished_for: keep_for,
+                limits,
+                enqueue_lock: Mutex::new(()),
                 on_enqueue: Mutex::new(None),
             }),
         })
@@ -651,6 +680,18 @@ impl SmsQueue {
     /// Stores `sms` durably and returns its id. When this returns `Ok`, the record and
     /// the folder entry are on disk (fsynced).
     pub fn enqueue(&self, sms: &ValidatedSms) -> Result<SmsId, QueueError> {
+        // A poisoned lock guards nothing but the count: carry on.
+        let _serial = self
+            .inner
+            .enqueue_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let waiting = list_records(&self.inner.active)?.len();
+        if waiting >= self.inner.limits.max_active {
+            return Err(QueueError::Full {
+                limit: self.inner.limits.max_active,
+            });
+        }
         let created_ms = now_ms();
         let sequence = self.inner.sequence.fetch_add(1, Ordering::Relaxed);
         let id = SmsId(format!(
@@ -940,9 +981,11 @@ impl SmsQueue {
         }
         finished.sort();
         let cutoff = to_ms(now).saturating_sub(
-            u64::try_from(self.inner.keep_finished_for.as_millis()).unwrap_or(u64::MAX),
+            u64::try_from(self.inner.limits.keep_finished_for.as_millis()).unwrap_or(u64::MAX),
         );
-        let excess = finished.len().saturating_sub(self.inner.keep_finished);
+        let excess = finished
+            .len()
+            .saturating_sub(self.inner.limits.keep_finished);
         let mut removed = 0;
         for (index, (updated, path)) in finished.iter().enumerate() {
             if index < excess || *updated < cutoff {
@@ -1479,8 +1522,12 @@ mod tests {
     #[test]
     fn finished_records_beyond_the_retention_are_pruned_oldest_first() {
         let dir = tempfile::tempdir().unwrap();
-        let queue =
-            SmsQueue::open_with_retention(dir.path(), 2, Duration::from_secs(3600)).unwrap();
+        let limits = QueueLimits {
+            keep_finished: 2,
+            keep_finished_for: Duration::from_secs(3600),
+            ..QueueLimits::default()
+        };
+        let queue = SmsQueue::open_with_limits(dir.path(), limits).unwrap();
         let ids: Vec<SmsId> = (0..3)
             .map(|n| {
                 let id = queue.enqueue(&sms("+1", &format!("m{n}"))).unwrap();
@@ -1495,6 +1542,23 @@ mod tests {
         assert!(queue.get(&ids[2]).unwrap().is_some());
         let later = SystemTime::now() + Duration::from_secs(7200);
         assert_eq!(queue.prune(later).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_full_queue_refuses_more_until_the_writer_has_sent_some() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = QueueLimits {
+            max_active: 2,
+            ..QueueLimits::default()
+        };
+        let queue = SmsQueue::open_with_limits(dir.path(), limits).unwrap();
+        queue.enqueue(&sms("+1", "a")).unwrap();
+        queue.enqueue(&sms("+1", "b")).unwrap();
+        let error = queue.enqueue(&sms("+1", "c")).unwrap_err();
+        assert!(matches!(error, QueueError::Full { limit: 2 }), "{error}");
+        let claim = ready(queue.claim_next(SystemTime::now()).unwrap());
+        send_all(&queue, claim);
+        queue.enqueue(&sms("+1", "c")).unwrap();
     }
 
     #[test]

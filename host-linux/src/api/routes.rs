@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::bot::BotState;
-use crate::sms_queue::{SmsId, SmsPolicy, SmsQueue, SmsRecord, ValidatedSms};
+use crate::sms_queue::{QueueError, SmsId, SmsPolicy, SmsQueue, SmsRecord, ValidatedSms};
 
 /// Calls `GET /calls` returns when no `limit` is given.
 pub const DEFAULT_CALLS_LIMIT: usize = 50;
@@ -308,9 +308,15 @@ fn validate_and_queue(
         };
         Fault::field(400, field, rejection.to_string())
     })?;
-    let id = context.queue.enqueue(&sms).map_err(|e| {
-        log::error!("SMS to {to} not queued: {e}");
-        Fault::plain(500, format!("the message could not be queued: {e}"))
+    let id = context.queue.enqueue(&sms).map_err(|e| match e {
+        QueueError::Full { .. } => {
+            log::warn!("SMS to {to} refused: {e}");
+            Fault::plain(503, e.to_string())
+        }
+        other => {
+            log::error!("SMS to {to} not queued: {other}");
+            Fault::plain(500, format!("the message could not be queued: {other}"))
+        }
     })?;
     // The bot sends it now rather than at its next look at the queue; a bot that has
     // ended finds it there at its next start.
@@ -812,6 +818,33 @@ mod tests {
         );
         assert_eq!(r.status, 401);
         assert_eq!(r.body["success"], false);
+    }
+
+    #[test]
+    fn a_full_queue_is_503_and_says_so() {
+        let mut rig = rig();
+        let dir = tempfile::tempdir().unwrap();
+        let limits = crate::sms_queue::QueueLimits {
+            max_active: 1,
+            ..Default::default()
+        };
+        rig.context.queue = SmsQueue::open_with_limits(dir.path(), limits).unwrap();
+        let body = r#"{"to": "+4917", "text": "a"}"#;
+        assert_eq!(call(&rig.context, "POST", "/sms", body).status, 202);
+        let r = call(&rig.context, "POST", "/sms", body);
+        assert_eq!(r.status, 503);
+        assert!(
+            r.body["error"].as_str().unwrap().contains("its limit"),
+            "{}",
+            r.body
+        );
+        let r = call(
+            &rig.context,
+            "POST",
+            "/send",
+            r#"{"to": "+4917", "message": "a"}"#,
+        );
+        assert_eq!((r.status, &r.body["success"]), (503, &Value::Bool(false)));
     }
 
     #[test]
