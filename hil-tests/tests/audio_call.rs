@@ -13,8 +13,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use host_linux::audio::listener::SUBSCRIBER_QUEUE_FRAMES;
+use host_linux::audio::session::RecordingsConfig;
 use host_linux::audio::{
-    AudioWriter, CallFormat, CallerAudio, RecordingFolder, Retention, load_wav,
+    AudioConfig, AudioWriter, CallAudio, CallFormat, CallerAudio, PcmStep, RecordingFolder,
+    Retention, load_wav,
 };
 use modem_sim::audio::dominant_frequency;
 use modem_sim::{SimConfig, SimHandle, Simulator};
@@ -102,8 +104,21 @@ fn answered_call(dir: tempfile::TempDir) -> Call {
     at.file.write_all(b"ATA\r").unwrap();
     at.expect("VOICE CALL: BEGIN");
     let answered = Instant::now();
-    std::thread::sleep(Duration::from_millis(100));
-    at.command("AT+CPCMREG=1");
+    // When to send AT+CPCMREG=1 is the audio session's call, as it is for the bot.
+    let mut activation = AudioConfig::default().activation(answered);
+    loop {
+        match activation.step(Instant::now()) {
+            PcmStep::WaitUntil(t) => {
+                std::thread::sleep(t.saturating_duration_since(Instant::now()))
+            }
+            PcmStep::Send => {
+                at.command("AT+CPCMREG=1");
+                activation.answered(true, Instant::now());
+            }
+            PcmStep::Active => break,
+            PcmStep::GaveUp { attempts } => panic!("AT+CPCMREG=1 failed {attempts} times"),
+        }
+    }
     Call {
         _dir: dir,
         sim,
@@ -296,4 +311,75 @@ fn a_call_that_ends_mid_greeting_stops_the_writer_cleanly() {
         (15..=45).contains(&heard),
         "about half a second of the greeting reached the caller: {heard} frames"
     );
+}
+
+#[test]
+fn a_call_with_greeting_speech_and_recording_as_the_bot_will_run_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let greeting = dir.path().join("greeting.wav");
+    write_sine_wav(&greeting, 22050, 1, 440.0, 0.5);
+    let config = AudioConfig {
+        enabled: true,
+        port: dir.path().join("ttyUSB4"),
+        greeting: Some(greeting),
+        recordings: Some(RecordingsConfig {
+            folder: dir.path().join("calls"),
+            max_files: 10,
+            max_bytes: 10_000_000,
+        }),
+        ..AudioConfig::default()
+    };
+    // At the bot's start: settings checked, greeting loaded.
+    let plan = config.prepare().unwrap();
+    let call = answered_call(dir);
+    call.sim.tone(1000).unwrap();
+    let audio = CallAudio::open(&plan, "+491761234567").unwrap();
+    let live = audio.subscribe().unwrap();
+    // espeak-ng (Debian package espeak-ng) speaks an answer, queued after the greeting.
+    let speech = plan
+        .config
+        .tts
+        .synthesize("Thank you for calling.", audio.format())
+        .unwrap();
+    let speech_frames = speech.frame_count() as u64;
+    audio.play(speech).unwrap();
+    wait_for("greeting and speech to play", || {
+        (audio.writer_status().queue.finished == 2).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let mut pcm = Vec::new();
+    while let Ok(frame) = live.try_recv() {
+        pcm.extend_from_slice(&frame);
+    }
+    let samples: Vec<i16> = pcm
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    assert!(
+        samples.len() >= 8000,
+        "{} samples on the live stream",
+        samples.len()
+    );
+    assert_eq!(dominant_frequency(&samples, 8000), Some(1000.0));
+    let rx = call.sim.state().unwrap().audio.unwrap().received;
+    assert_eq!(
+        rx.dominant_hz,
+        Some(440.0),
+        "the greeting comes first: {rx:?}"
+    );
+    // The greeting's 25 frames, then speech (whose quiet frames between words count
+    // as silence at the modem).
+    assert!(
+        rx.audible_frames >= 25 + speech_frames / 2 && rx.audible_frames <= 25 + speech_frames,
+        "{} audible frames for 25 of greeting and {speech_frames} of speech",
+        rx.audible_frames
+    );
+    call.sim.hangup().unwrap();
+    let summary = audio.close().unwrap();
+    let rec = summary.listener.recording.unwrap();
+    let recorded = load_wav(&rec.path, CallFormat::Narrowband).unwrap();
+    assert!(recorded.samples().len() >= samples.len());
+    assert_eq!(dominant_frequency(recorded.samples(), 8000), Some(1000.0));
+    assert_eq!(summary.writer.queue.finished, 2);
+    assert_eq!(summary.writer.timing.skipped, 0);
 }
