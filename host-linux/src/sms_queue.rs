@@ -721,13 +721,23 @@ impl SmsQueue {
         // A hard link fails if the name exists, so an id can never overwrite another
         // message (ids include the pid and a counter; this makes it a guarantee).
         let linked = fs::hard_link(&temp, &path);
-        let removed = fs::remove_file(&temp);
+        if let Err(e) = fs::remove_file(&temp) {
+            // Harmless: the next recovery removes it. Failing here would make the caller
+            // retry a message that is already queued.
+            log::warn!("SMS queue: cannot remove {}: {e}", temp.display());
+        }
         linked.map_err(|source| QueueError::Write {
             path: path.clone(),
             source,
         })?;
-        removed.map_err(|source| QueueError::Write { path: temp, source })?;
-        sync_dir(&self.inner.active)?;
+        if let Err(e) = sync_dir(&self.inner.active) {
+            // Not durable, so not accepted: take it back, so that the caller's retry is
+            // the only copy.
+            if let Err(undo) = fs::remove_file(&path) {
+                log::error!("SMS queue: cannot take back {}: {undo}", path.display());
+            }
+            return Err(e);
+        }
         let notify = self
             .inner
             .on_enqueue
@@ -769,8 +779,17 @@ impl SmsQueue {
     /// message in flight looks exactly like one a crash interrupted.
     pub fn recover(&self) -> Result<RecoveryReport, QueueError> {
         let mut report = RecoveryReport::default();
-        for dir in [&self.inner.active, &self.inner.done] {
-            report.temporaries_removed += remove_temporaries(dir)?;
+        {
+            // An enqueue of the API (which runs while the bot starts) has its temporary
+            // file between write and link: hold enqueues off while temporaries go.
+            let _serial = self
+                .inner
+                .enqueue_lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for dir in [&self.inner.active, &self.inner.done] {
+                report.temporaries_removed += remove_temporaries(dir)?;
+            }
         }
         for path in list_records(&self.inner.active)? {
             let record = match read_record(&path) {
