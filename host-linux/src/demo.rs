@@ -264,6 +264,11 @@ pub fn run(
     out: &mut impl Write,
     shutdown: &Shutdown,
 ) -> Result<(), DemoError> {
+    // The phases on stdout tell the story; the bot's info lines would repeat it on stderr.
+    // Asked-for detail (-v, RUST_LOG=debug) stays.
+    if log::max_level() == log::LevelFilter::Info {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
     let dir = tempfile::Builder::new()
         .prefix("sim7600-demo.")
         .tempdir()
