@@ -16,14 +16,18 @@ pub mod settings;
 
 use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 pub use routes::{ApiContext, ApiRequest, ApiResponse, RequestBody, SystemStatus, handle};
 pub use settings::{ApiSettings, ApiSettingsError, DEFAULT_LISTEN};
 
 /// Threads that answer requests.
 pub const WORKERS: usize = 2;
+/// How long stopping the API waits for a worker busy with a request (a slow client, a
+/// slow systemctl behind `/status`) before it leaves the worker to finish on its own.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +53,8 @@ pub enum ApiError {
 pub struct ApiServer {
     server: Arc<tiny_http::Server>,
     workers: Vec<JoinHandle<()>>,
+    /// Each worker sends one message here when it ends.
+    ended: mpsc::Receiver<()>,
     addr: SocketAddr,
 }
 
@@ -74,21 +80,28 @@ impl ApiServer {
         })?;
         let addr = server.server_addr().to_ip().unwrap_or(settings.listen);
         let server = Arc::new(server);
+        let (ended_tx, ended) = mpsc::channel();
         let mut api = Self {
             server,
             workers: Vec::with_capacity(WORKERS),
+            ended,
             addr,
         };
         for n in 0..WORKERS {
             let server = Arc::clone(&api.server);
             let context = context.clone();
             let limit = settings.max_body_bytes;
+            let ended = ended_tx.clone();
             let worker = std::thread::Builder::new()
                 .name(format!("api-{n}"))
                 // Requests need little stack; the default 2 MiB would be address space
                 // reserved for nothing.
                 .stack_size(256 * 1024)
-                .spawn(move || serve(&server, &context, limit))
+                .spawn(move || {
+                    serve(&server, &context, limit);
+                    // The receiver may be gone (the server dropped without waiting).
+                    let _ = ended.send(());
+                })
                 .map_err(ApiError::Spawn)?;
             api.workers.push(worker);
         }
@@ -112,6 +125,27 @@ impl Drop for ApiServer {
         // One unblock per worker: each takes one and returns from recv with an error.
         for _ in &self.workers {
             self.server.unblock();
+        }
+        // tiny_http has no read timeout, so a worker can be stuck on a client that sends
+        // its body slowly: wait a bounded time, then leave it (it holds only its request
+        // and a clone of the server, and ends with that request or with the process).
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let mut ended = 0;
+        while ended < self.workers.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.ended.recv_timeout(left) {
+                Ok(()) => ended += 1,
+                Err(_) => break,
+            }
+        }
+        if ended < self.workers.len() {
+            log::warn!(
+                "{} HTTP API worker(s) still busy with a request after {} ms; not waiting",
+                self.workers.len() - ended,
+                SHUTDOWN_GRACE.as_millis()
+            );
+            self.workers.clear();
+            return;
         }
         for worker in self.workers.drain(..) {
             if worker.join().is_err() {
@@ -332,6 +366,34 @@ mod tests {
             b"GET /favicon.ico HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         );
         assert_eq!(status, 404, "{body}");
+    }
+
+    #[test]
+    fn a_client_stuck_mid_body_does_not_hold_up_other_requests_or_the_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let (context, _requests) = context(dir.path());
+        let api = ApiServer::start(&local(), context).unwrap();
+        // Announces 2000 bytes, sends 10, and waits: one worker blocks reading it.
+        let mut stuck = TcpStream::connect(api.local_addr()).unwrap();
+        stuck
+            .write_all(
+                b"POST /sms HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n{\"to\": \"+4",
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let (status, _, _) = exchange(
+            api.local_addr(),
+            b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 200, "the other worker answers");
+        let started = std::time::Instant::now();
+        api.shutdown();
+        assert!(
+            started.elapsed() < SHUTDOWN_GRACE + Duration::from_secs(1),
+            "shutdown waited {:?}",
+            started.elapsed()
+        );
+        drop(stuck);
     }
 
     #[test]
