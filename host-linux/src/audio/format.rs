@@ -24,6 +24,11 @@ pub const MAX_AUDIO_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// The longest clip accepted, in seconds of audio (a 10-minute clip at 16 kHz is 19 MB
 /// of samples in memory).
 pub const MAX_CLIP_SECONDS: u32 = 600;
+/// The lowest sample rate accepted (below it, it is not speech).
+pub const MIN_SOURCE_RATE: u32 = 1000;
+/// The highest sample rate accepted (studio rates go to 384 kHz; beyond it a header is
+/// more likely corrupt than real, and the resampler's work grows with the rate).
+pub const MAX_SOURCE_RATE: u32 = 384_000;
 /// The most channels a WAV may have (they are averaged to mono).
 pub const MAX_CHANNELS: u16 = 8;
 /// Input frames per resampler chunk: a few hundred to a few thousand is what rubato
@@ -252,10 +257,13 @@ pub fn decode_wav(
             ),
         });
     }
-    if spec.sample_rate == 0 {
+    if !(MIN_SOURCE_RATE..=MAX_SOURCE_RATE).contains(&spec.sample_rate) {
         return Err(AudioFormatError::Unsupported {
             origin: origin.into(),
-            reason: "its sample rate is 0 Hz".into(),
+            reason: format!(
+                "its sample rate is {} Hz ({MIN_SOURCE_RATE} to {MAX_SOURCE_RATE} Hz are accepted)",
+                spec.sample_rate
+            ),
         });
     }
     let interleaved = read_samples(reader, spec, origin)?;
@@ -521,6 +529,17 @@ mod tests {
         let err = decode_wav(&wav, "empty.wav", CallFormat::Narrowband).unwrap_err();
         assert!(matches!(err, AudioFormatError::Empty { .. }), "{err:?}");
         assert!(err.to_string().contains("empty.wav holds no audio"));
+    }
+
+    #[test]
+    fn a_wav_whose_rate_is_absurd_is_refused_naming_the_rate() {
+        let wav = sine_wav(4_000_000, 1, 16, false, 440.0, 0.00001);
+        let err = decode_wav(&wav, "odd.wav", CallFormat::Narrowband).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("its sample rate is 4000000 Hz (1000 to 384000 Hz are accepted)"),
+            "{err}"
+        );
     }
 
     #[test]
