@@ -151,16 +151,37 @@ impl Drop for Bot {
 impl Bot {
     /// Starts the bot and waits (bounded) until its API says it runs.
     pub fn start(files: &BotFiles) -> Bot {
+        Bot::start_with(files, &[])
+    }
+
+    /// Starts the bot as systemd would with `Type=notify` and `WatchdogSec=`: the notify
+    /// socket and the watchdog period in its environment, `WATCHDOG_PID` its own pid
+    /// (a shell sets it to `$$`, then `exec`s the bot under the same pid).
+    pub fn start_under_systemd(files: &BotFiles, notify_socket: &Path, watchdog: Duration) -> Bot {
+        Bot::start_with(
+            files,
+            &[
+                ("NOTIFY_SOCKET", notify_socket.display().to_string()),
+                ("WATCHDOG_USEC", watchdog.as_micros().to_string()),
+            ],
+        )
+    }
+
+    fn start_with(files: &BotFiles, env: &[(&str, String)]) -> Bot {
         let n = std::fs::read_dir(&files.dir)
             .unwrap()
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().starts_with("bot-"))
             .count();
         let log = files.dir.join(format!("bot-{n}.log"));
-        let child = Command::new(hil_tests::sim7600_bin().unwrap())
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg("WATCHDOG_PID=$$ exec \"$0\" \"$@\"")
+            .arg(hil_tests::sim7600_bin().unwrap())
             .arg("--config")
             .arg(&files.config)
             .arg("voice-bot")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

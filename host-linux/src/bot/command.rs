@@ -233,3 +233,66 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_voice_config_means_the_seeds_three_rings() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            answer_after_rings(&dir.path().join("absent.json")).unwrap(),
+            3
+        );
+    }
+
+    #[test]
+    fn the_seeds_voice_config_is_read_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("voice_config.json");
+        std::fs::write(&file, r#"{"answer_after_rings": 5, "greeting": "hi"}"#).unwrap();
+        assert_eq!(answer_after_rings(&file).unwrap(), 5);
+    }
+
+    #[test]
+    fn an_unusable_voice_config_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("voice_config.json");
+        std::fs::write(&file, r#"{"answer_after_rings": 300}"#).unwrap();
+        let err = answer_after_rings(&file).unwrap_err().to_string();
+        assert!(
+            err.contains("voice_config.json") && err.contains("answer_after_rings"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn flags_override_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let voice = dir.path().join("v.json");
+        std::fs::write(&voice, r#"{"answer_after_rings": 2}"#).unwrap();
+        let config = Config::default();
+        let args = VoiceBotArgs {
+            port: Some("/dev/sim7600-at".into()),
+            voice_config: Some(voice),
+            listen: Some("127.0.0.1:9000".into()),
+        };
+        let o = options(&config, &args).unwrap();
+        assert_eq!(o.lease.port, PathBuf::from("/dev/sim7600-at"));
+        assert_eq!(o.voice.answer_after_rings(), 2);
+        let api = api_settings(&config, args.listen.as_deref()).unwrap();
+        assert_eq!(api.listen.port(), 9000);
+    }
+
+    #[test]
+    fn a_listen_flag_that_is_no_address_is_refused_by_name() {
+        let err = api_settings(&Config::default(), Some("localhost"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--listen") && err.contains("localhost"),
+            "{err}"
+        );
+    }
+}
