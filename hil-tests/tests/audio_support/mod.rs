@@ -36,14 +36,19 @@ impl AtPort {
         }
     }
 
-    pub fn expect(&mut self, needle: &str) {
+    /// Waits for the first of `needles`; returns which one came.
+    pub fn expect_any(&mut self, needles: &[&str]) -> usize {
         let end = Instant::now() + WAIT;
-        while !String::from_utf8_lossy(&self.seen).contains(needle) {
+        loop {
+            let seen = String::from_utf8_lossy(&self.seen).into_owned();
+            if let Some(i) = needles.iter().position(|n| seen.contains(n)) {
+                self.seen.clear();
+                return i;
+            }
             let left = end.saturating_duration_since(Instant::now());
             assert!(
                 !left.is_zero(),
-                "waited {WAIT:?} for {needle:?}, got {:?}",
-                String::from_utf8_lossy(&self.seen)
+                "waited {WAIT:?} for {needles:?}, got {seen:?}"
             );
             let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
             poll(&mut fds, PollTimeout::try_from(left).unwrap()).unwrap();
@@ -51,7 +56,16 @@ impl AtPort {
             let n = self.file.read(&mut buf).unwrap();
             self.seen.extend_from_slice(&buf[..n]);
         }
-        self.seen.clear();
+    }
+
+    pub fn expect(&mut self, needle: &str) {
+        self.expect_any(&[needle]);
+    }
+
+    /// Sends `line`; whether the modem answered OK (rather than an error).
+    pub fn try_command(&mut self, line: &str) -> bool {
+        self.file.write_all(format!("{line}\r").as_bytes()).unwrap();
+        self.expect_any(&["OK\r\n", "ERROR"]) == 0
     }
 
     pub fn command(&mut self, line: &str) {
@@ -105,8 +119,8 @@ pub fn answered_call(dir: tempfile::TempDir) -> Call {
                 std::thread::sleep(t.saturating_duration_since(Instant::now()))
             }
             PcmStep::Send => {
-                at.command("AT+CPCMREG=1");
-                activation.answered(true, Instant::now());
+                let ok = at.try_command("AT+CPCMREG=1");
+                activation.answered(ok, Instant::now());
             }
             PcmStep::Active => break,
             PcmStep::GaveUp { attempts } => panic!("AT+CPCMREG=1 failed {attempts} times"),

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 /// The SIM capacity a real SIM7600 usually reports for `"SM"`.
 pub const DEFAULT_SIM_CAPACITY: usize = 30;
+/// How long after a call connects AT+CPCMREG=1 is refused (the protocol notes: at least
+/// 100 ms).
+pub const DEFAULT_PCM_READY_AFTER: Duration = Duration::from_millis(100);
 /// The interval between two RINGs when a `call` names none (a real network: about 3 s).
 pub const DEFAULT_RING_INTERVAL: Duration = Duration::from_secs(3);
 
@@ -72,6 +75,8 @@ pub struct SimConfig {
     pub record: Option<PathBuf>,
     /// Emulate the audio port (USB interface 04) on a second pty, linked here.
     pub audio_link: Option<PathBuf>,
+    /// AT+CPCMREG=1 this soon after a call connected is refused (`+CME ERROR: 3`).
+    pub pcm_ready_after: Duration,
 }
 
 impl Default for SimConfig {
@@ -87,6 +92,7 @@ impl Default for SimConfig {
             control: None,
             record: None,
             audio_link: None,
+            pcm_ready_after: DEFAULT_PCM_READY_AFTER,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use modem_sim::config::{DEFAULT_RING_INTERVAL, DEFAULT_SIM_CAPACITY};
+use modem_sim::config::{DEFAULT_PCM_READY_AFTER, DEFAULT_RING_INTERVAL, DEFAULT_SIM_CAPACITY};
 use modem_sim::control::PROTOCOL_HELP;
 use modem_sim::{ExterntoneReply, Identity, SimConfig, Simulator};
 use nix::sys::signal::{SigSet, Signal};
@@ -63,6 +63,9 @@ struct Args {
     /// Emulate the audio port (interface 04) on a second pty and make PATH a symlink to it.
     #[arg(long, value_name = "PATH")]
     audio_link: Option<PathBuf>,
+    /// AT+CPCMREG=1 sooner than this many milliseconds after a call connected is refused.
+    #[arg(long, default_value_t = DEFAULT_PCM_READY_AFTER.as_millis() as u64)]
+    pcm_ready_after_ms: u64,
     /// The service centre number stored SMS carry.
     #[arg(long, default_value = "+31624000000")]
     smsc: String,
@@ -98,6 +101,7 @@ fn main() -> anyhow::Result<()> {
         control: args.control,
         record: args.record,
         audio_link: args.audio_link,
+        pcm_ready_after: Duration::from_millis(args.pcm_ready_after_ms),
     };
     let sim = Simulator::start(config).context("cannot start the simulator")?;
     println!("{}", sim.port().display());

@@ -461,6 +461,7 @@ pub struct Modem {
     smsc: String,
     default_ring_interval: Duration,
     cvhu_default: u8,
+    pcm_ready_after: Duration,
     settings: Settings,
     clvl: u8,
     input: Input,
@@ -492,6 +493,7 @@ impl Modem {
             smsc: config.smsc.clone(),
             default_ring_interval: config.ring_interval,
             cvhu_default: config.cvhu_default,
+            pcm_ready_after: config.pcm_ready_after,
             settings: Settings::power_up(config.cvhu_default),
             clvl: 4,
             input: Input::Command,
@@ -837,7 +839,18 @@ impl Modem {
                 ExterntoneReply::Error => return Err(AtError::Plain),
             },
             ("+CPCMREG", Set(a)) => {
-                self.settings.pcm_audio = one_number(&a, 0..=1, AtError::Cme(CME_BAD_PARAMS))? == 1;
+                let on = one_number(&a, 0..=1, AtError::Cme(CME_BAD_PARAMS))? == 1;
+                // A SIM7600 refuses USB audio right after a call connects (the protocol
+                // notes: wait at least 100 ms); the simulator does the same so that the
+                // host's retry is exercised.
+                let answered_at = self.call.as_ref().and_then(|c| c.answered_at);
+                if on
+                    && answered_at
+                        .is_some_and(|t| now.saturating_duration_since(t) < self.pcm_ready_after)
+                {
+                    return Err(AtError::Cme(CME_NOT_ALLOWED));
+                }
+                self.settings.pcm_audio = on;
             }
             ("+CPCMREG", Read) => {
                 self.info(format!("+CPCMREG: {}", u8::from(self.settings.pcm_audio)))

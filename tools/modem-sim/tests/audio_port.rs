@@ -41,6 +41,8 @@ fn in_call(dir: &Path) -> (modem_sim::SimHandle, Port, Port) {
     at.expect("RING\r\n");
     assert_eq!(at.at("ATA"), "\r\nOK\r\n");
     at.expect("VOICE CALL: BEGIN\r\n");
+    // The SIM7600 takes AT+CPCMREG=1 only 100 ms after the call connected.
+    std::thread::sleep(Duration::from_millis(100));
     (sim, at, audio)
 }
 
@@ -161,4 +163,25 @@ fn without_audio_link_the_audio_commands_are_refused() {
     let err = sim.tone(440).unwrap_err().to_string();
     assert!(err.contains("--audio-link"), "{err}");
     assert!(sim.state().unwrap().audio.is_none());
+}
+
+#[test]
+fn cpcmreg_1_right_after_the_call_connects_is_refused_and_accepted_100_ms_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ttyUSB4");
+    let (sim, mut at) = started(SimConfig {
+        audio_link: Some(link),
+        ..SimConfig::default()
+    });
+    assert_eq!(at.at("AT+CMEE=1"), "\r\nOK\r\n");
+    sim.call("+491761234567", false, Some(Duration::from_secs(10)))
+        .unwrap();
+    at.expect("RING\r\n");
+    assert_eq!(at.at("ATA"), "\r\nOK\r\n");
+    at.expect("VOICE CALL: BEGIN\r\n");
+    assert_eq!(at.at("AT+CPCMREG=1"), "\r\n+CME ERROR: 3\r\n");
+    assert!(!sim.state().unwrap().modem.settings.pcm_audio);
+    std::thread::sleep(Duration::from_millis(110));
+    assert_eq!(at.at("AT+CPCMREG=1"), "\r\nOK\r\n");
+    assert!(sim.state().unwrap().audio.unwrap().active);
 }
