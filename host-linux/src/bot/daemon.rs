@@ -603,7 +603,19 @@ impl Bot<'_> {
                     next_health = Instant::now() + self.health_interval;
                 }
                 Wake::Urc(urc) => self.on_urc(link, &urc).await,
-                Wake::Request(None | Some(BotRequest::Shutdown)) => return SessionEnd::Shutdown,
+                Wake::Request(None | Some(BotRequest::Shutdown)) => {
+                    if let Some(call) = self.tracker.current() {
+                        // Closing the port does not end a call: the modem keeps it, and no
+                        // end will be seen to log.
+                        log::warn!(
+                            "shutting down during a {:?} call from {}: the modem keeps it; \
+                             it is not in the call log",
+                            call.state,
+                            call.caller.as_deref().unwrap_or("(unknown)")
+                        );
+                    }
+                    return SessionEnd::Shutdown;
+                }
                 Wake::Request(Some(BotRequest::SmsQueued)) => {
                     next_queue_look = Some(Instant::now());
                 }
