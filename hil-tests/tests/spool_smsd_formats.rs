@@ -12,6 +12,7 @@ use hil_tests::{Rig, SimConfig};
 use host_linux::spool::incoming::{PartsMeta, ReceivedSms, SpoolTime, render_incoming};
 use host_linux::spool::outbox::{Outbox, Recovered};
 use host_linux::spool::outgoing::{OutgoingMessage, SendOutcome, render_failed, render_sent};
+use host_linux::spool::receive::SimReader;
 use host_linux::spool::{ModemIdentity, SmsdConf};
 use modem_core::pdu::{Deliver, PushOutcome, Reassembler};
 
@@ -108,7 +109,10 @@ fn incoming_files_are_byte_for_byte_the_ones_smsd_writes() {
                 match reassembler.push(part, 0) {
                     PushOutcome::Complete(msg) => {
                         let meta = PartsMeta::of(firsts.last().unwrap());
-                        ours.push((ReceivedSms::from_reassembled(&msg, &meta), String::new()));
+                        ours.push((
+                            ReceivedSms::from_reassembled(&msg, &meta, Vec::new()),
+                            String::new(),
+                        ));
                     }
                     PushOutcome::Pending { evicted: None } => {}
                     other => panic!("{other:?}"),
@@ -308,4 +312,96 @@ fn smsd_never_sends_a_claimed_file_and_sends_a_recovered_one_exactly_once() {
         ["was being sent", "was claimed"],
         "the sent one is never sent again"
     );
+}
+
+/// Sends one AT command straight to the simulated port (nobody else holds it yet).
+fn at_command(port: &Path, command: &str) -> String {
+    use std::io::{Read, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(port)
+        .unwrap();
+    f.write_all(format!("{command}\r").as_bytes()).unwrap();
+    let mut got = Vec::new();
+    wait_for("the modem's OK", Duration::from_secs(5), || {
+        let mut buf = [0u8; 4096];
+        let n = f.read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+        String::from_utf8_lossy(&got)
+            .contains("OK\r\n")
+            .then_some(())
+    })
+    .unwrap();
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn a_message_whose_middle_part_never_comes_is_written_part_by_part_like_smsd_does() {
+    let mut rig = Rig::simulated(SimConfig::default()).unwrap();
+    let text = "Part text goes here. ".repeat(20);
+    rig.sim().unwrap().sms(SENDER, &text).unwrap();
+    let state = rig.modem().state().unwrap();
+    let stored: Vec<(u16, String)> = state
+        .modem
+        .sim
+        .messages
+        .iter()
+        .map(|m| (u16::try_from(m.index).unwrap(), m.pdu.clone()))
+        .collect();
+    assert_eq!(stored.len(), 3, "a three-part message");
+    // Part 2 never arrives: take it off the SIM before smsd looks.
+    let reply = at_command(rig.port(), &format!("AT+CMGD={}", stored[1].0));
+    assert!(reply.contains("OK"), "{reply}");
+    let modem = modem_of(&rig);
+
+    // smsd gives up on the message after a minute (its shortest ic_purge time).
+    let smsd = rig.smsd().unwrap();
+    let conf = std::fs::read_to_string(smsd.conf()).unwrap();
+    std::fs::write(
+        smsd.conf(),
+        format!("ic_purge_hours = 0\nic_purge_minutes = 1\nic_purge_interval = 1\n{conf}"),
+    )
+    .unwrap();
+    let smsd = rig.start_smsd().unwrap();
+    let incoming = smsd.incoming();
+    wait_for(
+        "smsd to write the parts that came",
+        Duration::from_secs(200),
+        || (files_named(&incoming, "GSM1.").len() == 2).then_some(()),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Ours: the same two parts through the SIM reader, given up at its expiry.
+    let mut reader = SimReader::new(60);
+    for (index, pdu) in [&stored[0], &stored[2]] {
+        assert!(
+            reader
+                .push(*index, Deliver::from_hex(pdu).unwrap(), 0)
+                .is_empty()
+        );
+    }
+    let ready = reader.expired(60);
+    assert_eq!(ready.len(), 2);
+    assert_eq!(ready[0].sim_indexes, [stored[0].0]);
+    assert_eq!(ready[1].sim_indexes, [stored[2].0]);
+    for path in files_named(&incoming, "GSM1.") {
+        let theirs = std::fs::read(&path).unwrap();
+        let head = String::from_utf8_lossy(&theirs).into_owned();
+        assert!(head.contains("\nIncomplete: yes\n"), "{head}");
+        let received = spool_time(header(&head, "Received"));
+        let mine: Vec<Vec<u8>> = ready
+            .iter()
+            .map(|m| render_incoming(&m.sms, &modem, received).bytes)
+            .collect();
+        assert!(
+            mine.contains(&theirs),
+            "smsd's {}:\n{head}\nours:\n{:#?}",
+            path.display(),
+            mine.iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect::<Vec<_>>()
+        );
+    }
 }

@@ -28,10 +28,16 @@
 //!
 //! The file is named `<modem>.XXXXXX` (six random letters and digits, as smsd's mkstemp).
 //!
+//! A concatenated message is one file with the whole text. One whose parts stop coming is
+//! written as smsd writes it when its `ic_purge` time is up (observed): each part that
+//! came is a file of its own, its own text and time stamp, with `Incomplete: yes` after
+//! `Report:` and, after `Alphabet:`, the part's header as `UDH-DATA: 05 00 03 01 03 03 `
+//! (hex octets, each followed by a space) and `UDH-Type: Length=6, [00]Concatenated short
+//! messages, 8-bit reference number` (the 16-bit form, not observed, follows smsd's
+//! wording for it: `[08]Concatenated short message, 16-bit reference number`).
+//!
 //! Choices where smsd could not be observed: a GSM text with a character ISO-8859-15
-//! lacks (Greek capitals of the GSM alphabet) is written as UCS2, which loses nothing; a
-//! concatenated message given up incomplete (the reassembler's expiry) is written with
-//! the parts that came, in order, and `[part N of M missing]` where a part is missing;
+//! lacks (Greek capitals of the GSM alphabet) is written as UCS2, which loses nothing;
 //! 8-bit data is written as `Alphabet: binary` with the raw bytes.
 //!
 //! # Exactly once
@@ -52,7 +58,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use modem_core::pdu::{Address, Alphabet, Body, Deliver, ReassembledMessage, Timestamp};
+use modem_core::pdu::{
+    Address, Alphabet, Body, ConcatReference, Concatenation, Deliver, ReassembledMessage, Timestamp,
+};
 
 use super::SpoolError;
 use super::charset::{encode_iso_8859_15, encode_ucs2_be};
@@ -170,8 +178,37 @@ pub struct ReceivedSms {
     pub text: IncomingText,
     /// Whether the sender asked for a status report (TP-SRI).
     pub report: bool,
-    /// Numbers of the parts that never came (empty for a whole message).
-    pub missing_parts: Vec<u8>,
+    /// `Some` for one part of a concatenated message whose other parts never came in
+    /// time: smsd then writes each part that came as a file of its own, marked
+    /// `Incomplete: yes` with the part's user data header.
+    pub incomplete: Option<Concatenation>,
+    /// [`part_key`]s of the PDUs this message was made of, recorded in the ledger so that
+    /// a part read again after a crash (its message delivered, the part not yet deleted
+    /// from the SIM) is recognised and never delivered a second time.
+    pub part_keys: Vec<u64>,
+}
+
+/// What identifies one received PDU: sender, service centre time stamp, concatenation
+/// reference, count and number, and its body. Stable across runs (FNV-1a).
+pub fn part_key(part: &Deliver) -> u64 {
+    let mut key = Vec::with_capacity(64);
+    key.extend_from_slice(part.originator.value.as_bytes());
+    key.push(part.originator.type_of_address.to_octet());
+    let t = &part.timestamp;
+    key.extend_from_slice(&[t.year, t.month, t.day, t.hour, t.minute, t.second]);
+    key.extend_from_slice(&t.utc_offset_quarters.to_be_bytes());
+    if let Some(c) = part.concatenation {
+        match c.reference {
+            ConcatReference::Eight(r) => key.push(r),
+            ConcatReference::Sixteen(r) => key.extend_from_slice(&r.to_be_bytes()),
+        }
+        key.extend_from_slice(&[c.total, c.sequence]);
+    }
+    match &part.body {
+        Body::Text(t) => key.extend_from_slice(t.as_bytes()),
+        Body::Binary(b) => key.extend_from_slice(b),
+    }
+    fnv1a64(&key)
 }
 
 /// What the first part of a concatenated message said beyond what the reassembler keeps.
@@ -211,18 +248,30 @@ impl ReceivedSms {
                 Body::Binary(b) => IncomingText::Binary(b.to_vec()),
             },
             report: sms.status_report_indication,
-            missing_parts: Vec::new(),
+            incomplete: None,
+            part_keys: vec![part_key(sms)],
         }
     }
 
-    /// A message out of the reassembler, complete or not.
+    /// One part of a concatenated message given up incomplete, as smsd writes it: a file
+    /// of its own with the part's text, time stamp and user data header.
+    pub fn incomplete_part(part: &Deliver) -> ReceivedSms {
+        ReceivedSms {
+            incomplete: part.concatenation,
+            ..ReceivedSms::from_deliver(part)
+        }
+    }
+
+    /// A complete message out of the reassembler, its parts joined; `part_keys`: the
+    /// [`part_key`]s of the PDUs it was made of (empty when not tracked). For a message
+    /// given up incomplete, write each part with [`Self::incomplete_part`] instead, as
+    /// smsd does.
     pub fn from_reassembled<const P: usize>(
         msg: &ReassembledMessage<P>,
         meta: &PartsMeta,
+        part_keys: Vec<u64>,
     ) -> ReceivedSms {
-        let missing: Vec<u8> = msg.missing().collect();
-        let binary = meta.alphabet == Alphabet::EightBit;
-        let text = if binary {
+        let text = if meta.alphabet == Alphabet::EightBit {
             IncomingText::Binary(
                 msg.parts()
                     .filter_map(|(_, b)| match b {
@@ -234,13 +283,8 @@ impl ReceivedSms {
             )
         } else {
             let mut text = String::new();
-            let mut parts = msg.parts().peekable();
-            for n in 1..=msg.total() {
-                match parts.next_if(|(s, _)| *s == n) {
-                    Some((_, body)) => text.push_str(body.text().unwrap_or("")),
-                    None => text.push_str(&format!("[part {n} of {} missing]", msg.total())),
-                }
-            }
+            // write_text into a String cannot fail.
+            let _ = msg.write_text(&mut text);
             IncomingText::Text {
                 text,
                 ucs2: meta.alphabet == Alphabet::Ucs2,
@@ -252,9 +296,29 @@ impl ReceivedSms {
             sent: *msg.timestamp(),
             text,
             report: meta.report,
-            missing_parts: missing,
+            incomplete: None,
+            part_keys,
         }
     }
+}
+
+/// smsd's `UDH-DATA:` and `UDH-Type:` values for a part's concatenation header.
+fn udh_lines(c: &Concatenation) -> (String, String) {
+    let (octets, kind): (Vec<u8>, &str) = match c.reference {
+        ConcatReference::Eight(r) => (
+            vec![0x05, 0x00, 0x03, r, c.total, c.sequence],
+            "[00]Concatenated short messages, 8-bit reference number",
+        ),
+        ConcatReference::Sixteen(r) => {
+            let [hi, lo] = r.to_be_bytes();
+            (
+                vec![0x06, 0x08, 0x04, hi, lo, c.total, c.sequence],
+                "[08]Concatenated short message, 16-bit reference number",
+            )
+        }
+    };
+    let data: String = octets.iter().map(|o| format!("{o:02X} ")).collect();
+    (data, format!("Length={}, {kind}", octets.len()))
 }
 
 /// smsd's explain_toa(): `"91 international, ISDN/telephone"`. Its quirks are kept: the
@@ -337,7 +401,15 @@ pub fn render_incoming(
         lines.push(format!("IMEI: {imei}"));
     }
     lines.push(format!("Report: {}", if sms.report { "yes" } else { "no" }));
+    if sms.incomplete.is_some() {
+        lines.push("Incomplete: yes".to_string());
+    }
     lines.push(format!("Alphabet: {alphabet}"));
+    if let Some(c) = &sms.incomplete {
+        let (data, kind) = udh_lines(c);
+        lines.push(format!("UDH-DATA: {data}"));
+        lines.push(format!("UDH-Type: {kind}"));
+    }
     lines.push(format!("Length: {length}"));
     let join = |skip: Option<usize>| -> Vec<u8> {
         let mut out: Vec<u8> = Vec::new();
@@ -379,8 +451,27 @@ pub enum Delivery {
 pub struct Inbox {
     dir: PathBuf,
     modem: ModemIdentity,
-    /// (fingerprint, file name), oldest first.
-    ledger: Vec<(u64, String)>,
+    /// What was delivered, oldest first.
+    ledger: Vec<LedgerEntry>,
+}
+
+/// One delivered message in the ledger: `<fingerprint> <file name> [<part key>...]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LedgerEntry {
+    fingerprint: u64,
+    name: String,
+    parts: Vec<u64>,
+}
+
+impl LedgerEntry {
+    fn line(&self) -> String {
+        let mut l = format!("{:016x} {}", self.fingerprint, self.name);
+        for p in &self.parts {
+            l.push_str(&format!(" {p:016x}"));
+        }
+        l.push('\n');
+        l
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
@@ -473,7 +564,7 @@ impl Inbox {
                 continue;
             };
             let temp = entry.path();
-            if self.ledger.iter().any(|(_, n)| n == final_name) {
+            if self.ledger.iter().any(|e| e.name == final_name) {
                 // Promised in the ledger: finish the delivery.
                 let target = self.dir.join(final_name);
                 if !rename_no_replace(&temp, &target)? {
@@ -502,13 +593,13 @@ impl Inbox {
         received: SpoolTime,
     ) -> Result<Delivery, SpoolError> {
         let rendered = render_incoming(sms, &self.modem, received);
-        if let Some((_, name)) = self
+        if let Some(e) = self
             .ledger
             .iter()
             .rev()
-            .find(|(f, _)| *f == rendered.fingerprint)
+            .find(|e| e.fingerprint == rendered.fingerprint)
         {
-            return Ok(Delivery::AlreadyDelivered(name.clone()));
+            return Ok(Delivery::AlreadyDelivered(e.name.clone()));
         }
         for _ in 0..NAME_ATTEMPTS {
             let name = format!("{}.{}", self.modem.name, random_suffix());
@@ -518,7 +609,11 @@ impl Inbox {
             }
             let temp = self.dir.join(format!(".{name}{TEMP_SUFFIX}"));
             write_new_file(&temp, &rendered.bytes)?;
-            self.append_ledger(rendered.fingerprint, &name)?;
+            self.append_ledger(LedgerEntry {
+                fingerprint: rendered.fingerprint,
+                name: name.clone(),
+                parts: sms.part_keys.clone(),
+            })?;
             if rename_no_replace(&temp, &target)? {
                 sync_dir(&self.dir)?;
                 self.compact_ledger_if_needed()?;
@@ -539,7 +634,17 @@ impl Inbox {
         self.dir.join(LEDGER_FILE)
     }
 
-    fn append_ledger(&mut self, fingerprint: u64, name: &str) -> Result<(), SpoolError> {
+    /// The file a PDU with this [`part_key`] was delivered in, if it was: such a part
+    /// read from the SIM again is deleted, not delivered again.
+    pub fn delivered_part(&self, key: u64) -> Option<&str> {
+        self.ledger
+            .iter()
+            .rev()
+            .find(|e| e.parts.contains(&key))
+            .map(|e| e.name.as_str())
+    }
+
+    fn append_ledger(&mut self, entry: LedgerEntry) -> Result<(), SpoolError> {
         let path = self.ledger_path();
         let mut f = OpenOptions::new()
             .create(true)
@@ -547,10 +652,10 @@ impl Inbox {
             .mode(0o644)
             .open(&path)
             .map_err(SpoolError::io("cannot open", &path))?;
-        f.write_all(format!("{fingerprint:016x} {name}\n").as_bytes())
+        f.write_all(entry.line().as_bytes())
             .and_then(|()| f.sync_all())
             .map_err(SpoolError::io("cannot append to", &path))?;
-        self.ledger.push((fingerprint, name.to_string()));
+        self.ledger.push(entry);
         Ok(())
     }
 
@@ -560,11 +665,7 @@ impl Inbox {
         }
         let drop = self.ledger.len() - LEDGER_KEEP;
         self.ledger.drain(..drop);
-        let text: String = self
-            .ledger
-            .iter()
-            .map(|(f, n)| format!("{f:016x} {n}\n"))
-            .collect();
+        let text: String = self.ledger.iter().map(LedgerEntry::line).collect();
         let path = self.ledger_path();
         let temp = self.dir.join(format!("{LEDGER_FILE}.new"));
         let _ = std::fs::remove_file(&temp);
@@ -574,18 +675,32 @@ impl Inbox {
     }
 }
 
-fn read_ledger(f: File, path: &Path) -> Result<Vec<(u64, String)>, SpoolError> {
+fn read_ledger(f: File, path: &Path) -> Result<Vec<LedgerEntry>, SpoolError> {
     let mut out = Vec::new();
     for line in BufReader::new(f).lines() {
         let line = line.map_err(SpoolError::io("cannot read", path))?;
-        // A torn last line (crash during the append) has no name or a short hash: its
-        // temporary file is then removed by recovery, and the message read again.
-        let Some((hash, name)) = line.split_once(' ') else {
+        // A torn last line (crash during the append) lacks its newline and may be cut
+        // anywhere: its temporary file is then removed by recovery and the message read
+        // again. A cut inside the part keys only forgets those keys.
+        let mut words = line.split(' ');
+        let (Some(hash), Some(name)) = (words.next(), words.next()) else {
             continue;
         };
-        if let (Ok(h), false) = (u64::from_str_radix(hash, 16), name.is_empty()) {
-            out.push((h, name.to_string()));
+        let Ok(fingerprint) = u64::from_str_radix(hash, 16) else {
+            continue;
+        };
+        if hash.len() != 16 || name.is_empty() {
+            continue;
         }
+        let parts = words
+            .filter(|w| w.len() == 16)
+            .filter_map(|w| u64::from_str_radix(w, 16).ok())
+            .collect();
+        out.push(LedgerEntry {
+            fingerprint,
+            name: name.to_string(),
+            parts,
+        });
     }
     Ok(out)
 }
@@ -661,6 +776,24 @@ mod tests {
         let got = String::from_utf8_lossy(&render_incoming(&sms, &modem(), received()).bytes)
             .into_owned();
         assert!(got.contains("Alphabet: UCS2\nLength: 5\n"), "{got}");
+    }
+
+    // Part 1 of 3 (8-bit reference 1) and the file smsd wrote for it when parts 2 never
+    // came (ic_purge), captured with the real smsd.
+    const PART1_OF_3: &str = "07911326040000F0440B911346610089F6000062114250239500A0050003010301A061391D442FE3E9A0F3BB3C07A1CBF2B20B040DCBE9207A194F079DDFE539085D96975D2068584E07D1CB783AE8FC2ECF41E8B2BCEC0241C3723A885EC6D341E777790E4297E56517081A96D341F4329E0E3ABFCB7310BA2C2FBB40D0B09C0EA297F174D0F95D9E83D06579D9058286E57410BD8CA783CEEFF21C842ECBCB2E10342CA783E8";
+
+    #[test]
+    fn a_part_of_a_message_given_up_incomplete_is_marked_as_smsd_marks_it() {
+        let sms = ReceivedSms::incomplete_part(&Deliver::from_hex(PART1_OF_3).unwrap());
+        let got = String::from_utf8(render_incoming(&sms, &modem(), received()).bytes).unwrap();
+        let want = "From: 31641600986\nFrom_TOA: 91 international, ISDN/telephone\n\
+                    From_SMSC: 31624000000\nSent: 26-11-24 05:32:59\nReceived: 26-11-24 05:17:56\n\
+                    Subject: GSM1\nModem: GSM1\nIMSI: 262011234567890\nIMEI: 351602000330570\n\
+                    Report: no\nIncomplete: yes\nAlphabet: ISO\nUDH-DATA: 05 00 03 01 03 01 \n\
+                    UDH-Type: Length=6, [00]Concatenated short messages, 8-bit reference number\n\
+                    Length: 153\n\n";
+        assert!(got.starts_with(want), "{got}");
+        assert!(got.ends_with("Part t"), "{got}");
     }
 
     #[test]
@@ -766,7 +899,14 @@ mod tests {
         )
         .unwrap();
         let inbox = Inbox::open(dir.path(), modem()).unwrap();
-        assert_eq!(inbox.ledger, vec![(0xab, "GSM1.aaaaaa".to_string())]);
+        assert_eq!(
+            inbox.ledger,
+            vec![LedgerEntry {
+                fingerprint: 0xab,
+                name: "GSM1.aaaaaa".to_string(),
+                parts: vec![]
+            }]
+        );
     }
 
     #[test]
@@ -783,5 +923,22 @@ mod tests {
         assert_eq!(lines.lines().count(), LEDGER_KEEP);
         assert!(lines.lines().last().unwrap().contains("GSM1."));
         assert!(!lines.contains(&format!("{:016x} ", 0)));
+    }
+
+    #[test]
+    fn a_part_of_a_delivered_message_read_again_is_recognised_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = Deliver::from_hex(HOW_ARE_YOU).unwrap();
+        let sms = ReceivedSms::from_deliver(&part);
+        let mut inbox = Inbox::open(dir.path(), modem()).unwrap();
+        assert_eq!(inbox.delivered_part(part_key(&part)), None);
+        let Delivery::Written(path) = inbox.deliver(&sms, received()).unwrap() else {
+            panic!("not written");
+        };
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let again = Inbox::open(dir.path(), modem()).unwrap();
+        assert_eq!(again.delivered_part(part_key(&part)), Some(name.as_str()));
+        let other = Deliver::from_hex(CYRILLIC_EMOJI).unwrap();
+        assert_eq!(again.delivered_part(part_key(&other)), None);
     }
 }

@@ -10,6 +10,8 @@
 //!   failed/ files smsd writes, as pure functions;
 //! - [`outbox`]: claiming a file from outgoing/ or checked/ under smsd's `.LOCK`
 //!   convention and completing it, crash-safe (see its docs for the guarantees);
+//! - [`receive`]: which SIM slots a received message came from, so a part is deleted
+//!   from the SIM only after its whole message is in incoming/;
 //! - [`watch`]: inotify on outgoing/ and checked/, no polling;
 //! - [`charset`]: ISO-8859-15, smsd's 8-bit charset.
 //!
@@ -20,6 +22,7 @@ pub mod conf;
 pub mod incoming;
 pub mod outbox;
 pub mod outgoing;
+pub mod receive;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +36,7 @@ pub use outbox::{Claim, ClaimStage, Outbox, Recovered};
 pub use outgoing::{
     OutgoingAlphabet, OutgoingMessage, Recipient, SendOutcome, render_failed, render_sent,
 };
+pub use receive::{ReadyMessage, SimReader};
 pub use watch::{SpoolWatcher, WatchEvent};
 
 /// Why a spool operation failed. Every message names the file or folder.
