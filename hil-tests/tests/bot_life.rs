@@ -140,3 +140,42 @@ fn assert_all_smsd(holders: &[i32]) {
         assert_eq!(comm.trim(), "smsd", "port holder {pid}");
     }
 }
+
+#[test]
+fn a_modem_refusing_cexterntone_is_served_with_a_warning() {
+    // AT+CEXTERNTONE is a SIM800 command; what a SIM7600 answers is unverified.
+    let rig = hil_tests::Rig::simulated(hil_tests::SimConfig {
+        externtone: modem_sim::ExterntoneReply::Error,
+        ring_interval: bot_support::RING,
+        ..hil_tests::SimConfig::default()
+    })
+    .unwrap();
+    let setup = BotSetup {
+        answer_after_rings: 1,
+        bot: String::new(),
+        handoff: bot_support::flag_backend(&rig),
+    };
+    let files = write_config(&rig, &setup);
+    let mut bot = Bot::start(&files);
+    let status = bot.status().unwrap();
+    let warnings = status["init_warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{status}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .starts_with("AT+CEXTERNTONE=1"),
+        "{warnings:?}"
+    );
+    assert!(bot.log_text().contains("init: AT+CEXTERNTONE=1"));
+    // Everything after it ran: the modem answers on ring 1.
+    rig.sim().unwrap().call(CALLER, false, None).unwrap();
+    bot.wait_status("the answer", Duration::from_secs(10), |s| {
+        s["current_call"]["state"] == "active"
+    });
+    assert_eq!(
+        bot.stop_with(Signal::SIGTERM, Duration::from_secs(15))
+            .code(),
+        Some(0)
+    );
+}
