@@ -3,6 +3,7 @@
 //!
 //! This module owns everything the bot's single port writer needs to stand in for smsd
 //! on its folders, as self-contained pieces with no port I/O of their own:
+//! - [`bridge`]: all of it as the bot's single port writer uses it ([`SpoolBridge`]);
 //! - [`conf`]: smsd.conf read the way smsd reads it (folders, modems), so both agree;
 //! - [`incoming`]: a received SMS written into incoming/ in smsd 3.1.21's exact format,
 //!   atomically (temporary name, fsync, rename, fsync of the folder);
@@ -17,6 +18,7 @@
 //!
 //! docs/spool.md states the delivery guarantees.
 
+pub mod bridge;
 pub mod charset;
 pub mod conf;
 pub mod incoming;
@@ -27,6 +29,7 @@ pub mod watch;
 
 use std::path::{Path, PathBuf};
 
+pub use bridge::{SpoolBridge, SpoolJob, WatchThread};
 pub use conf::{DEFAULT_SMSD_CONF, ModemSection, SmsdConf};
 pub use incoming::{
     Delivery, Inbox, IncomingText, ModemIdentity, PartsMeta, ReceivedSms, SpoolTime,

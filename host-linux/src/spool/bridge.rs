@@ -1,0 +1,627 @@
+//! The spool as the bot's single port writer uses it: one value that holds smsd.conf's
+//! answers, the inbox, the outbox, the SIM reader and the outgoing watcher, and turns
+//! them into a few calls around the modem I/O the writer does itself.
+//!
+//! This module owns [`SpoolBridge`] and [`SpoolJob`]. The writer:
+//!
+//! ```text
+//! open ─▶ for every stored slot at start and every +CMTI: read the slot (AT+CMGR),
+//!         bridge.receive(index, pdu, len) -> slots to delete (AT+CMGD each)
+//!       ─▶ at bridge.next_expiry(): bridge.expire() -> slots to delete
+//!       ─▶ when woken (the watch thread calls back) or at start:
+//!          while let Some(job) = bridge.next_job()? {
+//!              job.begin()?;  for part in job.parts() { AT+CMGS -> job.part_sent(ref) }
+//!              bridge.sent(job) | bridge.failed(job, reason) | bridge.retry_later(job, why)
+//!          }
+//!       ─▶ on giving the port back: bridge.release_port()
+//! ```
+//!
+//! Nothing here touches the port, so every path has a test without one.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use modem_core::pdu::{
+    DEFAULT_EXPIRY_S, DecodeError, EncodedPart, Incoming, SubmitOptions, SubmitPlan,
+};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use super::SpoolError;
+use super::conf::SmsdConf;
+use super::incoming::{Delivery, Inbox, ModemIdentity, SpoolTime, part_key};
+use super::outbox::{Claim, Outbox, Recovered};
+use super::outgoing::{OutgoingAlphabet, SendOutcome};
+use super::receive::SimReader;
+use super::watch::SpoolWatcher;
+
+/// Tries at one file whose parts the modem refused for a reason that may pass (smsd's
+/// `send_retries` default is 2 retries, so 3 tries) before it goes to failed/.
+pub const SEND_TRIES: u32 = 3;
+/// The most parts a spool file may take: smsd's text limit (39,016 characters) fits.
+pub const MAX_SPOOL_PARTS: u8 = 255;
+
+/// One file being sent: its claim and its parts, encoded before anything is sent.
+#[derive(Debug)]
+pub struct SpoolJob {
+    claim: Claim,
+    parts: Vec<EncodedPart>,
+    refs: Vec<u8>,
+    started: Instant,
+}
+
+impl SpoolJob {
+    /// The file's name.
+    pub fn name(&self) -> &str {
+        self.claim.name()
+    }
+
+    /// The recipient as a person writes it.
+    pub fn recipient(&self) -> String {
+        self.claim
+            .message()
+            .map(|m| m.to.display())
+            .unwrap_or_default()
+    }
+
+    /// Marks the file as being sent (durably) before the first part goes to the modem.
+    pub fn begin(&mut self) -> Result<(), SpoolError> {
+        self.claim.begin_sending()
+    }
+
+    /// The parts still to send, in order.
+    pub fn parts(&self) -> &[EncodedPart] {
+        self.parts.get(self.refs.len()..).unwrap_or(&[])
+    }
+
+    /// The next part to send, `None` when all went.
+    pub fn next_part(&self) -> Option<&EncodedPart> {
+        self.parts.get(self.refs.len())
+    }
+
+    /// The modem took the next part with this message reference.
+    pub fn part_sent(&mut self, reference: u8) {
+        self.refs.push(reference);
+    }
+
+    /// Whether every part went.
+    pub fn is_done(&self) -> bool {
+        self.refs.len() >= self.parts.len()
+    }
+}
+
+/// The spool, for the bot; see the module docs.
+#[derive(Debug)]
+pub struct SpoolBridge {
+    conf: SmsdConf,
+    inbox: Inbox,
+    outbox: Outbox,
+    reader: SimReader,
+    clock: Instant,
+    dirty: Arc<AtomicBool>,
+    backlog: Vec<PathBuf>,
+    tries: HashMap<String, u32>,
+    next_reference: u8,
+}
+
+impl SpoolBridge {
+    /// Reads smsd.conf at `conf_path`, picks the modem the bot replaces on `port`, and
+    /// opens the spool: recovers what a crash left in outgoing/ and checked/ and in
+    /// incoming/. Incomplete messages are given up `expiry` after their latest part
+    /// (`None`: modem-core's default, an hour).
+    pub fn open(
+        conf_path: &Path,
+        port: &Path,
+        expiry: Option<Duration>,
+    ) -> Result<SpoolBridge, SpoolError> {
+        let conf = SmsdConf::load(conf_path)?;
+        let modem = conf.modem_for_bot(port)?.clone();
+        if conf.decodes_unicode(&modem) || conf.incoming_utf8 {
+            log::warn!(
+                "spool: {} sets decode_unicode_text or incoming_utf8; the bot writes incoming \
+                 files in smsd's default format (UCS2 texts as UCS-2, others as ISO-8859-15)",
+                conf.path.display()
+            );
+        }
+        let identity = ModemIdentity {
+            name: modem.name.clone(),
+            imsi: None,
+            imei: None,
+        };
+        let outbox = Outbox::from_conf(&conf, identity.clone());
+        for r in outbox.recover()? {
+            log::info!("spool: after an unclean stop: {r:?}");
+        }
+        let inbox = Inbox::open(&conf.incoming, identity)?;
+        let expiry = expiry.map_or(DEFAULT_EXPIRY_S, |d| d.as_secs().max(1));
+        Ok(SpoolBridge {
+            conf,
+            inbox,
+            outbox,
+            reader: SimReader::new(expiry),
+            clock: Instant::now(),
+            dirty: Arc::new(AtomicBool::new(true)),
+            backlog: Vec::new(),
+            tries: HashMap::new(),
+            next_reference: 0,
+        })
+    }
+
+    /// smsd.conf as read.
+    pub fn conf(&self) -> &SmsdConf {
+        &self.conf
+    }
+
+    /// The modem's name in smsd.conf.
+    pub fn modem_name(&self) -> &str {
+        &self.inbox.modem().name
+    }
+
+    /// What the files say about the modem, once the bot knows (AT+CIMI, AT+CGSN).
+    pub fn set_identity(&mut self, imsi: Option<String>, imei: Option<String>) {
+        let identity = ModemIdentity {
+            name: self.inbox.modem().name.clone(),
+            imsi,
+            imei,
+        };
+        self.inbox.set_modem(identity.clone());
+        self.outbox.modem = identity;
+    }
+
+    fn now_s(&self) -> u64 {
+        self.clock.elapsed().as_secs()
+    }
+
+    /// A stored message read from SIM slot `index` (`AT+CMGR` in PDU mode: the hex and
+    /// the TPDU length). Returns the slots to delete now (`AT+CMGD`): only those whose
+    /// message is durably in incoming/. A PDU that does not decode, or a status report,
+    /// stays on the SIM for smsd.
+    pub fn receive(&mut self, index: u16, pdu_hex: &str, tpdu_len: usize) -> Vec<u16> {
+        let part = match Incoming::from_cmgr(pdu_hex, tpdu_len) {
+            Ok(Incoming::Deliver(d)) => d,
+            Ok(Incoming::StatusReport(_)) => {
+                log::info!("spool: SIM slot {index} holds a status report; left for smsd");
+                return Vec::new();
+            }
+            Err(e) => {
+                log_undecodable(index, &e);
+                return Vec::new();
+            }
+        };
+        if let Some(file) = self.inbox.delivered_part(part_key(&part)) {
+            log::info!("spool: SIM slot {index} was delivered before as {file}; deleting it");
+            return vec![index];
+        }
+        let ready = self.reader.push(index, part, self.now_s());
+        self.deliver_all(ready)
+    }
+
+    /// When to call [`Self::expire`] next (`None`: nothing is waiting for parts).
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.reader
+            .next_expiry()
+            .map(|s| self.clock + Duration::from_secs(s))
+    }
+
+    /// Gives up messages whose parts stopped coming; returns the slots to delete.
+    pub fn expire(&mut self) -> Vec<u16> {
+        let ready = self.reader.expired(self.now_s());
+        self.deliver_all(ready)
+    }
+
+    fn deliver_all(&mut self, ready: Vec<super::receive::ReadyMessage>) -> Vec<u16> {
+        let mut delete = Vec::new();
+        for m in ready {
+            match self.inbox.deliver(&m.sms, SpoolTime::now_local()) {
+                Ok(Delivery::Written(path)) => {
+                    log::info!(
+                        "spool: SMS from {} written to {}",
+                        m.sms.from,
+                        path.display()
+                    );
+                    delete.extend(m.sim_indexes);
+                }
+                Ok(Delivery::AlreadyDelivered(name)) => {
+                    log::info!(
+                        "spool: SMS from {} was delivered before as {name}",
+                        m.sms.from
+                    );
+                    delete.extend(m.sim_indexes);
+                }
+                // Not deleted: still on the SIM, read again at the next start or by smsd.
+                Err(e) => log::error!("spool: cannot deliver an SMS from {}: {e}", m.sms.from),
+            }
+        }
+        delete
+    }
+
+    /// The bot gives the port back: messages still waiting for parts stay on the SIM,
+    /// where smsd finds and joins them.
+    pub fn release_port(&mut self) {
+        self.reader.forget();
+    }
+
+    /// A flag the watch thread sets when outgoing/ or checked/ changed.
+    pub fn dirty_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.dirty)
+    }
+
+    /// Starts a thread that sleeps on inotify and, when outgoing/ or checked/ change,
+    /// marks the spool for a rescan and calls `wake` (the bot's loop wakes and calls
+    /// [`Self::next_job`]). Dropping the handle stops the thread.
+    pub fn spawn_watcher(
+        &self,
+        wake: impl Fn() + Send + 'static,
+    ) -> Result<WatchThread, SpoolError> {
+        WatchThread::spawn(
+            &[&self.conf.checked, &self.conf.outgoing],
+            self.dirty_flag(),
+            wake,
+        )
+    }
+
+    /// The next file to send, claimed and encoded; files that cannot be sent as they
+    /// are go to failed/ on the way. `None` when nothing waits.
+    pub fn next_job(&mut self) -> Result<Option<SpoolJob>, SpoolError> {
+        loop {
+            if self.backlog.is_empty() && self.dirty.swap(false, Ordering::AcqRel) {
+                self.backlog = self.outbox.pending()?;
+                // pending() is oldest first; pop() takes from the end.
+                self.backlog.reverse();
+            }
+            let Some(path) = self.backlog.pop() else {
+                return Ok(None);
+            };
+            let Some(claim) = self.outbox.claim(&path)? else {
+                continue;
+            };
+            match self.encode(&claim) {
+                Ok(parts) => {
+                    return Ok(Some(SpoolJob {
+                        claim,
+                        parts,
+                        refs: Vec::new(),
+                        started: Instant::now(),
+                    }));
+                }
+                Err(reason) => {
+                    log::warn!("spool: {} cannot be sent: {reason}", path.display());
+                    let outcome = SendOutcome::Failed {
+                        reason,
+                        at: SpoolTime::now_local(),
+                    };
+                    self.outbox.complete(claim, &outcome)?;
+                }
+            }
+        }
+    }
+
+    fn encode(&mut self, claim: &Claim) -> Result<Vec<EncodedPart>, String> {
+        let message = claim.message().map_err(|e| match e {
+            SpoolError::BadOutgoing { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        })?;
+        let destination = message
+            .to
+            .address()
+            .map_err(|e| format!("To: {}: {e}", message.to.digits))?;
+        let options = SubmitOptions {
+            status_report: message.wants_report(self.outbox.report_default),
+            flash: message.flash,
+            force_ucs2: message.alphabet == OutgoingAlphabet::Ucs2,
+            max_parts: MAX_SPOOL_PARTS,
+            ..SubmitOptions::default()
+        };
+        self.next_reference = self.next_reference.wrapping_add(1);
+        let plan = SubmitPlan::new(destination, &message.text, self.next_reference, options)
+            .map_err(|e| e.to_string())?;
+        plan.encoded_parts()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())
+    }
+
+    /// Every part went: the file moves to sent/ with smsd's headers.
+    pub fn sent(&mut self, job: SpoolJob) -> Result<Option<PathBuf>, SpoolError> {
+        self.tries.remove(job.name());
+        let outcome = SendOutcome::Sent {
+            message_refs: job.refs.clone(),
+            at: SpoolTime::now_local(),
+            took: job.started.elapsed(),
+        };
+        self.outbox.complete(job.claim, &outcome)
+    }
+
+    /// The modem refused the file for good: it moves to failed/ with `reason`.
+    pub fn failed(&mut self, job: SpoolJob, reason: &str) -> Result<Option<PathBuf>, SpoolError> {
+        self.tries.remove(job.name());
+        let outcome = SendOutcome::Failed {
+            reason: reason.to_string(),
+            at: SpoolTime::now_local(),
+        };
+        self.outbox.complete(job.claim, &outcome)
+    }
+
+    /// A failure that may pass (the port went away, the network was busy): the file goes
+    /// back to its folder to be tried again (all its parts: at least once), up to
+    /// [`SEND_TRIES`] times, then to failed/ with `why`. Returns where it is.
+    pub fn retry_later(&mut self, job: SpoolJob, why: &str) -> Result<Option<PathBuf>, SpoolError> {
+        let tries = self.tries.entry(job.name().to_string()).or_insert(0);
+        *tries += 1;
+        if *tries >= SEND_TRIES {
+            let reason = format!("{why} (after {SEND_TRIES} tries)");
+            return self.failed(job, &reason);
+        }
+        let path = self.outbox.release(job.claim)?;
+        Ok(Some(path))
+    }
+
+    /// A file given back untouched (the bot stops before sending it).
+    pub fn put_back(&mut self, job: SpoolJob) -> Result<PathBuf, SpoolError> {
+        self.outbox.release(job.claim)
+    }
+
+    /// Resolves what a crash left in outgoing/ and checked/ (also run by [`Self::open`]);
+    /// for `sim7600 restore`, before smsd gets the port back.
+    pub fn recover_outgoing(conf: &SmsdConf) -> Result<Vec<Recovered>, SpoolError> {
+        let name = conf
+            .modems
+            .first()
+            .map_or_else(String::new, |m| m.name.clone());
+        Outbox::from_conf(
+            conf,
+            ModemIdentity {
+                name,
+                imsi: None,
+                imei: None,
+            },
+        )
+        .recover()
+    }
+}
+
+fn log_undecodable(index: u16, e: &DecodeError) {
+    log::warn!("spool: SIM slot {index} does not decode ({e}); left on the SIM for smsd");
+}
+
+/// The thread that sleeps on inotify for [`SpoolBridge::spawn_watcher`].
+#[derive(Debug)]
+pub struct WatchThread {
+    stop: Option<OwnedFd>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl WatchThread {
+    fn spawn(
+        folders: &[&Path],
+        dirty: Arc<AtomicBool>,
+        wake: impl Fn() + Send + 'static,
+    ) -> Result<WatchThread, SpoolError> {
+        let watcher = SpoolWatcher::new(folders)?;
+        let first = folders
+            .first()
+            .map_or_else(PathBuf::new, |p| p.to_path_buf());
+        let (stop_read, stop_write) = nix::unistd::pipe().map_err(|source| SpoolError::Watch {
+            path: first.clone(),
+            source,
+        })?;
+        let handle = std::thread::Builder::new()
+            .name("spool-watch".into())
+            .spawn(move || {
+                loop {
+                    let mut fds = [
+                        PollFd::new(watcher.as_fd(), PollFlags::POLLIN),
+                        PollFd::new(stop_read.as_fd(), PollFlags::POLLIN),
+                    ];
+                    match poll(&mut fds, PollTimeout::NONE) {
+                        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                        Err(e) => {
+                            log::error!("spool: watching stopped: {e}");
+                            return;
+                        }
+                    }
+                    let stopping = fds
+                        .get(1)
+                        .and_then(PollFd::revents)
+                        .is_some_and(|r| !r.is_empty());
+                    if stopping {
+                        return;
+                    }
+                    match watcher.read() {
+                        Ok(events) if events.is_empty() => {}
+                        Ok(_) => {
+                            dirty.store(true, Ordering::Release);
+                            wake();
+                        }
+                        Err(e) => {
+                            log::error!("spool: watching stopped: {e}");
+                            return;
+                        }
+                    }
+                }
+            })
+            .map_err(SpoolError::io("cannot start the watch thread for", &first))?;
+        Ok(WatchThread {
+            stop: Some(stop_write),
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Drop for WatchThread {
+    fn drop(&mut self) {
+        // Closing the write end makes the read end readable (EOF): the thread returns.
+        self.stop.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Spool {
+        dir: tempfile::TempDir,
+        conf: PathBuf,
+    }
+
+    fn spool() -> Spool {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["outgoing", "checked", "incoming", "sent", "failed"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        let d = dir.path().display();
+        let conf = dir.path().join("smsd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "devices = GSM1\noutgoing = {d}/outgoing\nchecked = {d}/checked\n\
+                 incoming = {d}/incoming\nsent = {d}/sent\nfailed = {d}/failed\n\
+                 [GSM1]\ndevice = /dev/ttyUSB2\nincoming = yes\n"
+            ),
+        )
+        .unwrap();
+        Spool { dir, conf }
+    }
+
+    fn open(s: &Spool) -> SpoolBridge {
+        SpoolBridge::open(
+            &s.conf,
+            Path::new("/dev/ttyUSB2"),
+            Some(Duration::from_secs(60)),
+        )
+        .unwrap()
+    }
+
+    const HOW_ARE_YOU: &str =
+        "07911326040000F0040B911346610089F60000621142507155000CC8F71D14969741F977FD07";
+
+    fn tpdu_len(hex: &str) -> usize {
+        // The SMSC part is its length octet plus that many octets.
+        let smsc = usize::from_str_radix(&hex[..2], 16).unwrap();
+        hex.len() / 2 - 1 - smsc
+    }
+
+    fn incoming_files(s: &Spool) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(s.dir.path().join("incoming"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("GSM1."))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn an_sms_read_from_the_sim_is_written_then_its_slot_may_be_deleted_and_never_twice() {
+        let s = spool();
+        let mut b = open(&s);
+        b.set_identity(
+            Some("262011234567890".into()),
+            Some("351602000330570".into()),
+        );
+        assert_eq!(b.receive(3, HOW_ARE_YOU, tpdu_len(HOW_ARE_YOU)), [3]);
+        let files = incoming_files(&s);
+        assert_eq!(files.len(), 1);
+        let text = std::fs::read_to_string(s.dir.path().join("incoming").join(&files[0])).unwrap();
+        assert!(text.contains("IMEI: 351602000330570\n"), "{text}");
+        // The bot was killed before AT+CMGD: the next bot reads the slot again.
+        let mut again = open(&s);
+        assert_eq!(again.receive(3, HOW_ARE_YOU, tpdu_len(HOW_ARE_YOU)), [3]);
+        assert_eq!(incoming_files(&s).len(), 1, "not delivered twice");
+    }
+
+    #[test]
+    fn an_undecodable_slot_stays_on_the_sim() {
+        let s = spool();
+        let mut b = open(&s);
+        assert!(b.receive(1, "07911326040000F004", 9).is_empty());
+        assert!(incoming_files(&s).is_empty());
+    }
+
+    #[test]
+    fn a_dropped_file_becomes_a_job_whose_parts_are_sent_and_it_lands_in_sent() {
+        let s = spool();
+        let mut b = open(&s);
+        std::fs::write(
+            s.dir.path().join("outgoing/hi"),
+            "To: 491721234567\n\nHello",
+        )
+        .unwrap();
+        let mut job = b.next_job().unwrap().unwrap();
+        assert_eq!(job.recipient(), "+491721234567");
+        assert_eq!(job.parts().len(), 1);
+        job.begin().unwrap();
+        while job.next_part().is_some() {
+            job.part_sent(42);
+        }
+        assert!(job.is_done());
+        let to = b.sent(job).unwrap().unwrap();
+        assert_eq!(to, s.dir.path().join("sent/hi"));
+        assert!(b.next_job().unwrap().is_none(), "nothing else waits");
+    }
+
+    #[test]
+    fn a_file_smsd_would_refuse_goes_to_failed_without_becoming_a_job() {
+        let s = spool();
+        let mut b = open(&s);
+        std::fs::write(s.dir.path().join("outgoing/bad"), "Flash: yes\n\nnowhere").unwrap();
+        assert!(b.next_job().unwrap().is_none());
+        let failed = std::fs::read_to_string(s.dir.path().join("failed/bad")).unwrap();
+        assert!(failed.contains("Fail_reason: No destination\n"), "{failed}");
+    }
+
+    #[test]
+    fn a_passing_failure_puts_the_file_back_until_the_tries_are_used_up() {
+        let s = spool();
+        let mut b = open(&s);
+        std::fs::write(s.dir.path().join("outgoing/m"), "To: 49\n\nx").unwrap();
+        for _ in 1..SEND_TRIES {
+            let job = b.next_job().unwrap().unwrap();
+            let back = b.retry_later(job, "modem busy").unwrap().unwrap();
+            assert_eq!(back, s.dir.path().join("outgoing/m"));
+            // The rename back is a change the watcher would report.
+            b.dirty.store(true, Ordering::Release);
+        }
+        let job = b.next_job().unwrap().unwrap();
+        b.retry_later(job, "modem busy").unwrap();
+        let failed = std::fs::read_to_string(s.dir.path().join("failed/m")).unwrap();
+        assert!(
+            failed.contains("Fail_reason: modem busy (after 3 tries)\n"),
+            "{failed}"
+        );
+    }
+
+    #[test]
+    fn the_watch_thread_wakes_the_bot_when_a_file_arrives_and_stops_when_dropped() {
+        let s = spool();
+        let mut b = open(&s);
+        assert!(b.next_job().unwrap().is_none());
+        let woken = Arc::new(AtomicUsize::new(0));
+        let w = Arc::clone(&woken);
+        let thread = b
+            .spawn_watcher(move || {
+                w.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        std::fs::write(s.dir.path().join("outgoing/.t"), "To: 49\n\nx").unwrap();
+        std::fs::rename(
+            s.dir.path().join("outgoing/.t"),
+            s.dir.path().join("outgoing/n"),
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while woken.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(woken.load(Ordering::SeqCst) >= 1);
+        assert_eq!(b.next_job().unwrap().unwrap().name(), "n");
+        drop(thread);
+    }
+}
