@@ -243,3 +243,101 @@ fn an_mcu_reader_waits_for_the_call_task_when_the_channel_is_full_and_loses_noth
         assert_eq!(calls.try_next_message_pure(), None, "chunks of {chunk}");
     }
 }
+
+/// A UART that delivers the given reads in turn (an `Err` stands for a read error, such as
+/// a framing error), then says so in `idle` and waits forever.
+struct Uart {
+    reads: std::collections::VecDeque<Result<Vec<u8>, embedded_io::ErrorKind>>,
+    idle: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl embedded_io::ErrorType for Uart {
+    type Error = embedded_io::ErrorKind;
+}
+
+impl embedded_io_async::Read for Uart {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        match self.reads.pop_front() {
+            Some(Ok(bytes)) => {
+                buf[..bytes.len()].copy_from_slice(&bytes);
+                Ok(bytes.len())
+            }
+            Some(Err(error)) => Err(error),
+            None => {
+                self.idle.set(true);
+                std::future::pending().await
+            }
+        }
+    }
+}
+
+/// Lets the other future of a `select` run once.
+struct YieldNow(bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+#[test]
+fn a_uart_read_error_in_the_middle_of_a_reply_makes_the_mcu_reader_start_afresh() {
+    // atat's `read_from` clears its buffer on a read error; the bytes around the error are
+    // gone, and what comes after is read from its first byte.
+    let resources = Box::leak(Box::new(Resources::new()));
+    let parts = resources.split(Unused, atat::Config::new());
+    let mut ingress = parts.ingress;
+    let mut calls = parts.urcs.subscribe().unwrap();
+    // One read after the error, longer than what the digester held before it (a shorter one
+    // would show the loss by its length alone).
+    let mut after = b"\r\nRING\r\n\r\n".to_vec();
+    after.extend_from_slice(CLIP);
+    after.extend_from_slice(b"\r\n\r\nVOICE CALL: END: 000012\r\n");
+    let idle = std::rc::Rc::new(std::cell::Cell::new(false));
+    let uart = Uart {
+        reads: [
+            Ok(b"AT+CLCC\r\r\n+CLCC: 1,1,4,0,0,\"+491761234567\",145\r\n\r\nRING\r\n".to_vec()),
+            Err(embedded_io::ErrorKind::InvalidData),
+            Ok(after),
+        ]
+        .into(),
+        idle: idle.clone(),
+    };
+    futures::executor::block_on(async {
+        let reader = core::pin::pin!(ingress.read_from(uart));
+        let all_read = core::pin::pin!(async {
+            while !idle.get() {
+                YieldNow(false).await;
+            }
+        });
+        match futures::future::select(reader, all_read).await {
+            futures::future::Either::Right(((), _)) => {}
+            futures::future::Either::Left((never, _)) => match never {},
+        }
+    });
+    let mut received = Vec::new();
+    while let Some(urc) = calls.try_next_message_pure() {
+        received.push(urc);
+    }
+    assert_eq!(
+        received,
+        vec![
+            Urc::Ring,
+            Urc::Ring,
+            caller(),
+            Urc::VoiceCallEnd {
+                duration_secs: Some(12)
+            }
+        ]
+    );
+}
