@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::executor::block_on;
-use hil_tests::wait::wait_until_port_free;
+use hil_tests::wait::{wait_for, wait_until_port_free};
 use hil_tests::{Rig, SimConfig, SpoolFile};
 use host_linux::link::{Link, open_exclusive, with_link};
 use host_linux::spool::SpoolBridge;
@@ -173,4 +173,88 @@ fn a_bot_killed_before_deleting_a_delivered_sms_does_not_deliver_it_twice_when_i
     rig.start_smsd().unwrap();
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(incoming_files(&incoming).len(), 1);
+}
+
+#[test]
+fn with_smsd_suspended_its_main_process_and_the_bot_never_take_the_same_file() {
+    let mut rig = Rig::simulated(SimConfig::default()).unwrap();
+    let port = rig.port().to_path_buf();
+    let smsd = rig.start_smsd().unwrap();
+    let pid = smsd.pid().unwrap();
+    let (conf, outgoing, sent, suspend) = (
+        smsd.conf(),
+        smsd.outgoing(),
+        smsd.sent(),
+        smsd.suspend_file(),
+    );
+    // The suspend-file handoff: smsd's modem process lets the port go, its main process
+    // keeps moving outgoing files to checked/.
+    std::fs::write(&suspend, "GSM1: voice bot\n").unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGCONT,
+    )
+    .unwrap();
+    wait_until_port_free(&port, TIMEOUT).unwrap();
+    let identity = rig.modem().state().unwrap().modem.identity;
+    let mut bridge = SpoolBridge::open(&conf, &port, None).unwrap();
+    bridge.set_identity(Some(identity.imsi), Some(identity.imei));
+    let names: Vec<String> = (0..8).map(|i| format!("msg{i}")).collect();
+    let tty = open_exclusive(&port).unwrap();
+    with_link(&tty, &port, |link| {
+        for name in names.iter().take(4) {
+            std::fs::write(outgoing.join(name), format!("To: 491721234567\n\n{name}")).unwrap();
+        }
+        // smsd's main process moves some of them to checked/ (it does while suspended);
+        // the other four arrive while the bot is taking files.
+        let checked = rig.smsd().unwrap().checked();
+        wait_for(
+            "smsd's main process to move a file to checked/",
+            TIMEOUT,
+            || (std::fs::read_dir(&checked).unwrap().count() > 0).then_some(()),
+        )
+        .unwrap();
+        for name in names.iter().skip(4) {
+            std::fs::write(outgoing.join(name), format!("To: 491721234567\n\n{name}")).unwrap();
+        }
+        // Take files as they appear (in outgoing/ or, moved by smsd, in checked/) until
+        // all eight were sent.
+        let mut done = 0;
+        wait_for("the bot to send every file", TIMEOUT, || {
+            bridge
+                .dirty_flag()
+                .store(true, std::sync::atomic::Ordering::Release);
+            while let Some(mut job) = bridge.next_job().unwrap() {
+                job.begin().unwrap();
+                while let Some(part) = job.next_part() {
+                    let reference = block_on(link.modem.send_sms_part(part)).unwrap();
+                    job.part_sent(reference);
+                }
+                bridge.sent(job).unwrap();
+                done += 1;
+            }
+            (done == names.len()).then_some(())
+        })
+        .unwrap();
+    })
+    .unwrap();
+    drop(tty);
+    for name in &names {
+        assert!(sent.join(name).exists(), "{name} not in sent/");
+    }
+    // smsd resumes: it sends none of them again.
+    std::fs::write(&suspend, "").unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGCONT,
+    )
+    .unwrap();
+    hil_tests::wait::wait_until_port_held(&port, TIMEOUT).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let state = rig.modem().state().unwrap();
+    let mut texts: Vec<String> = state.modem.sent.iter().map(|s| s.text.clone()).collect();
+    texts.sort();
+    assert_eq!(texts, names, "each file sent exactly once");
+    let moved = rig.smsd().unwrap().log().matches("/checked\n").count();
+    assert!(moved >= 1, "the bot took files from checked/ too");
 }
