@@ -151,6 +151,25 @@ impl SpoolBridge {
         })
     }
 
+    /// [`Self::open`], or `Ok(None)` when `conf_path` does not exist (smstools is not
+    /// installed: there is no spool to stand in for). Any other problem is an error.
+    pub fn open_if_configured(
+        conf_path: &Path,
+        port: &Path,
+        expiry: Option<Duration>,
+    ) -> Result<Option<SpoolBridge>, SpoolError> {
+        match std::fs::metadata(conf_path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                log::info!(
+                    "spool: {} does not exist: no smstools spool to serve",
+                    conf_path.display()
+                );
+                Ok(None)
+            }
+            _ => SpoolBridge::open(conf_path, port, expiry).map(Some),
+        }
+    }
+
     /// smsd.conf as read.
     pub fn conf(&self) -> &SmsdConf {
         &self.conf
@@ -535,6 +554,26 @@ mod tests {
         let mut again = open(&s);
         assert_eq!(again.receive(3, HOW_ARE_YOU, tpdu_len(HOW_ARE_YOU)), [3]);
         assert_eq!(incoming_files(&s).len(), 1, "not delivered twice");
+    }
+
+    #[test]
+    fn without_smsd_conf_there_is_no_bridge_and_a_broken_one_is_an_error() {
+        let s = spool();
+        let missing = s.dir.path().join("nope.conf");
+        let port = Path::new("/dev/ttyUSB2");
+        assert!(
+            SpoolBridge::open_if_configured(&missing, port, None)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            SpoolBridge::open_if_configured(&s.conf, port, None)
+                .unwrap()
+                .is_some()
+        );
+        std::fs::write(&s.conf, "devices = GSM1\nnot a setting\n").unwrap();
+        let e = SpoolBridge::open_if_configured(&s.conf, port, None).unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
     }
 
     #[test]

@@ -706,6 +706,8 @@ fn read_ledger(f: File, path: &Path) -> Result<Vec<LedgerEntry>, SpoolError> {
 }
 
 /// Creates `path` (which must not exist), writes `bytes` and fsyncs it.
+/// When the bot runs as root, the file gets its folder's owner and group: the spool's
+/// files then belong to smsd's user (Debian: `smsd`) as if smsd had written them.
 pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), SpoolError> {
     let mut f = OpenOptions::new()
         .write(true)
@@ -713,6 +715,14 @@ pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), SpoolError
         .mode(0o644)
         .open(path)
         .map_err(SpoolError::io("cannot create", path))?;
+    if nix::unistd::geteuid().is_root()
+        && let Some(dir) = path.parent()
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(dir).map_err(SpoolError::io("cannot read", dir))?;
+        std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()))
+            .map_err(SpoolError::io("cannot give its folder's owner to", path))?;
+    }
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .map_err(SpoolError::io("cannot write", path))
@@ -888,6 +898,25 @@ mod tests {
         );
         assert!(!dir.path().join(".GSM1.Unprom.sim7600-tmp").exists());
         assert!(!dir.path().join("GSM1.Unprom").exists());
+    }
+
+    #[test]
+    fn a_file_written_as_root_belongs_to_its_folders_owner() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::geteuid().is_root() {
+            // Not root: the file is the writer's, like any file it creates; checked too.
+            let dir = tempfile::tempdir().unwrap();
+            write_new_file(&dir.path().join("f"), b"x").unwrap();
+            let meta = std::fs::metadata(dir.path().join("f")).unwrap();
+            assert_eq!(meta.uid(), nix::unistd::geteuid().as_raw());
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(4242), Some(4343)).unwrap();
+        write_new_file(&dir.path().join("f"), b"x").unwrap();
+        let meta = std::fs::metadata(dir.path().join("f")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (4242, 4343));
+        assert_eq!(meta.mode() & 0o777, 0o644);
     }
 
     #[test]
