@@ -77,6 +77,12 @@ fn incoming_files_are_byte_for_byte_the_ones_smsd_writes() {
     for t in &texts {
         rig.sim().unwrap().sms(SENDER, t).unwrap();
     }
+    // A number without '+': type of number unknown (From_TOA 81).
+    rig.sim()
+        .unwrap()
+        .sms("01701234567", "From a national number")
+        .unwrap();
+    let texts = [&texts[..], &["From a national number".to_string()]].concat();
     let state = rig.modem().state().unwrap();
     let pdus: Vec<String> = state
         .modem
