@@ -2,7 +2,7 @@
 //!
 //! This crate owns the vocabulary the fuzzers speak: a modem session as a list of steps
 //! (the host writes a command; the modem sends a known SIM7600 line in one of its framings,
-//! or arbitrary bytes; the URC subscriber reads), each delivered in chunks the fuzzer picks.
+//! or arbitrary bytes), each delivered in chunks the fuzzer picks.
 //! Raw bytes alone rarely reach the digester's deeper states (a URC between a `+CMGR:`
 //! header and its data, a prompt while a body is pending), so the steps mix real lines with
 //! noise. The targets themselves live in `fuzz_targets/`.
@@ -99,8 +99,6 @@ pub enum Step {
     Noise(Vec<u8>),
     /// The modem sends one byte many times (a stuck line, a flood of line ends).
     Flood(u8, u16),
-    /// The URC subscriber reads everything queued.
-    Drain,
 }
 
 /// A session and the sizes of the reads that deliver it.
@@ -119,8 +117,6 @@ pub enum Action {
     Write(Vec<u8>),
     /// Deliver these modem bytes.
     Receive(Vec<u8>),
-    /// Read the URC channel empty.
-    Drain,
 }
 
 impl Step {
@@ -143,7 +139,6 @@ impl Step {
             Step::Noise(bytes) => Action::Receive(bytes.clone()),
             // Up to 4 KiB: longer than the ingress buffer, so a stuck line overflows it.
             Step::Flood(byte, count) => Action::Receive(vec![*byte; usize::from(*count % 4096)]),
-            Step::Drain => Action::Drain,
         }
     }
 }
@@ -154,13 +149,18 @@ fn pick<'a>(list: &[&'a [u8]], index: u8) -> &'a [u8] {
         .unwrap_or_default()
 }
 
-/// Splits `bytes` into reads of the sizes in `chunks`, taken in turn from `*next`.
+/// The largest read [`reads`] makes: a port read on the host returns at most a few hundred
+/// bytes.
+pub const MAX_READ: usize = 255;
+
+/// Splits `bytes` into reads of the sizes in `chunks`, taken in turn from `*next` (64 bytes
+/// each when `chunks` is empty).
 pub fn reads<'b>(bytes: &'b [u8], chunks: &[u8], next: &mut usize) -> Vec<&'b [u8]> {
     let mut out = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
         let size = if chunks.is_empty() {
-            rest.len()
+            64
         } else {
             let size = chunks.get(*next % chunks.len()).copied().unwrap_or(1);
             *next += 1;
