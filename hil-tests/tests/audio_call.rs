@@ -232,6 +232,7 @@ fn a_call_with_greeting_speech_and_recording_as_the_bot_will_run_it() {
     let recorded = load_wav(&rec.path, CallFormat::Narrowband).unwrap();
     assert!(recorded.samples().len() >= samples.len());
     assert_eq!(dominant_frequency(recorded.samples(), 8000), Some(1000.0));
+    assert_eq!(summary.writer_error, None);
     assert_eq!(summary.writer.queue.finished, 2);
     assert_eq!(summary.writer.timing.skipped, 0);
 }

@@ -27,6 +27,10 @@ pub const MAX_CATCH_UP: Duration = Duration::from_millis(100);
 pub const MAX_TIMING_SAMPLES: usize = 3000;
 /// The most clips waiting behind the one playing.
 pub const MAX_QUEUED_CLIPS: usize = 32;
+/// How long [`AudioWriter::finish`] waits for the thread. A thread blocked in a write to
+/// a modem that stopped taking audio is left behind (it ends when the write returns or
+/// fails) rather than holding up the bot.
+pub const MAX_FINISH_WAIT: Duration = Duration::from_millis(250);
 
 /// Identifies a clip handed to the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -347,6 +351,17 @@ pub enum WriterError {
     /// The writer thread panicked.
     #[error("the audio writer for {0} panicked")]
     Panicked(String),
+    /// The thread did not end within [`MAX_FINISH_WAIT`]: it is blocked writing to a port
+    /// that takes nothing, and was left to end by itself.
+    #[error(
+        "the audio writer for {port} is stuck in a write (the modem takes no audio); left behind after {waited:?}"
+    )]
+    Stuck {
+        /// The audio port.
+        port: String,
+        /// How long finish waited.
+        waited: Duration,
+    },
 }
 
 /// The writer as its owner sees it.
@@ -376,6 +391,8 @@ struct Shared {
 pub struct AudioWriter {
     shared: Arc<Mutex<Shared>>,
     stop: Option<mpsc::Sender<()>>,
+    /// Disconnected when the thread ends (its sender is dropped with it).
+    ended: mpsc::Receiver<()>,
     thread: Option<JoinHandle<Result<(), WriterError>>>,
     port: String,
 }
@@ -401,11 +418,13 @@ impl AudioWriter {
             running: true,
         }));
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (ended_tx, ended_rx) = mpsc::channel::<()>();
         let thread_shared = Arc::clone(&shared);
         let name = port_name.to_string();
         let thread = std::thread::Builder::new()
             .name("audio-writer".into())
             .spawn(move || {
+                let _ended = ended_tx;
                 let r = write_loop(&mut port, &name, &thread_shared, &stop_rx);
                 lock(&thread_shared).running = false;
                 r
@@ -413,6 +432,7 @@ impl AudioWriter {
         Ok(AudioWriter {
             shared,
             stop: Some(stop_tx),
+            ended: ended_rx,
             thread: Some(thread),
             port: port_name.to_string(),
         })
@@ -454,19 +474,38 @@ impl AudioWriter {
     }
 
     /// Stops the thread (it wakes at once) and returns its final status, or why it had
-    /// stopped on its own.
-    pub fn finish(mut self) -> Result<WriterStatus, WriterError> {
-        self.shutdown()?;
-        Ok(self.status())
+    /// stopped on its own. Waits at most [`MAX_FINISH_WAIT`].
+    pub fn finish(self) -> Result<WriterStatus, WriterError> {
+        let (status, outcome) = self.end();
+        outcome.map(|()| status)
+    }
+
+    /// [`AudioWriter::finish`] that keeps the final status even when the thread had
+    /// failed or is stuck.
+    pub fn end(mut self) -> (WriterStatus, Result<(), WriterError>) {
+        let outcome = self.shutdown();
+        (self.status(), outcome)
     }
 
     fn shutdown(&mut self) -> Result<(), WriterError> {
         // Dropping the sender wakes the thread's wait with Disconnected.
         self.stop.take();
-        match self.thread.take().map(JoinHandle::join) {
-            None => Ok(()),
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(WriterError::Panicked(self.port.clone())),
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        match self.ended.recv_timeout(MAX_FINISH_WAIT) {
+            Err(RecvTimeoutError::Timeout) => {
+                // Dropping the handle detaches the thread; it ends when its write returns.
+                drop(thread);
+                Err(WriterError::Stuck {
+                    port: self.port.clone(),
+                    waited: MAX_FINISH_WAIT,
+                })
+            }
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => match thread.join() {
+                Ok(r) => r,
+                Err(_) => Err(WriterError::Panicked(self.port.clone())),
+            },
         }
     }
 }
@@ -497,6 +536,12 @@ fn write_loop<W: Write>(
                 }
             }
             PacerStep::Write { due, .. } => {
+                // A stop asked for while this thread was behind schedule wins over the
+                // frames still due (finish must not wait for a catch-up).
+                match stop.try_recv() {
+                    Err(mpsc::TryRecvError::Empty) => {}
+                    Ok(()) | Err(mpsc::TryRecvError::Disconnected) => return Ok(()),
+                }
                 let source = lock(shared).queue.next_frame(&mut frame);
                 port.write_all(&frame)
                     .and_then(|()| port.flush())
@@ -734,6 +779,45 @@ mod tests {
         let writes = port.0.lock().unwrap().clone();
         let last = &writes.last().unwrap().1;
         assert_eq!(first_sample(last), 0, "silence after stop");
+    }
+
+    /// A port whose write blocks until the test lets it go.
+    struct Stalled(Arc<(Mutex<bool>, std::sync::Condvar)>);
+    impl Write for Stalled {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let (released, cv) = &*self.0;
+            let mut r = released.lock().unwrap();
+            while !*r {
+                r = cv.wait(r).unwrap();
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_writer_stuck_in_a_write_does_not_hold_up_finish() {
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let w = AudioWriter::spawn(
+            Stalled(Arc::clone(&gate)),
+            "/dev/ttyUSB4",
+            CallFormat::Narrowband,
+        )
+        .unwrap();
+        std::thread::sleep(ms(50));
+        let start = Instant::now();
+        let err = w.finish().unwrap_err();
+        assert!(start.elapsed() < MAX_FINISH_WAIT + ms(100));
+        assert!(
+            err.to_string()
+                .starts_with("the audio writer for /dev/ttyUSB4 is stuck"),
+            "{err}"
+        );
+        // The modem takes audio again: the left-behind thread ends by itself.
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
     }
 
     struct Unplugged;

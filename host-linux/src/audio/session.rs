@@ -300,23 +300,33 @@ pub struct CallAudio {
 pub struct CallAudioSummary {
     /// The writer's last status (queue, timing).
     pub writer: WriterStatus,
+    /// Why the writer had stopped early or could not be ended, if so.
+    pub writer_error: Option<String>,
     /// The reader's summary (frames, recording).
     pub listener: ListenerSummary,
 }
 
 /// Opens `path` for reading and writing, raw (no echo, no line discipline: PCM is
-/// binary), not as a controlling terminal.
+/// binary), not as a controlling terminal. Opened non-blocking so that a tty waiting for
+/// a carrier cannot hold the bot, then made blocking again (the threads block in poll and
+/// write) once CLOCAL says to ignore the carrier.
 fn open_raw(path: &Path) -> Result<File, std::io::Error> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    use nix::sys::termios::ControlFlags;
     let file = OpenOptions::new()
         .read(true)
         .write(true)
-        .custom_flags(nix::fcntl::OFlag::O_NOCTTY.bits())
+        .custom_flags((OFlag::O_NOCTTY | OFlag::O_NONBLOCK).bits())
         .open(path)?;
     // Not every audio port is a tty (a test may hand a FIFO): raw mode where it is one.
     if let Ok(mut t) = tcgetattr(&file) {
         cfmakeraw(&mut t);
+        t.control_flags |= ControlFlags::CLOCAL | ControlFlags::CREAD;
         tcsetattr(&file, SetArg::TCSANOW, &t).map_err(std::io::Error::from)?;
     }
+    let flags = fcntl(&file, FcntlArg::F_GETFL).map_err(std::io::Error::from)?;
+    let blocking = OFlag::from_bits_truncate(flags) & !OFlag::O_NONBLOCK;
+    fcntl(&file, FcntlArg::F_SETFL(blocking)).map_err(std::io::Error::from)?;
     Ok(file)
 }
 
@@ -395,12 +405,17 @@ impl CallAudio {
 
     /// The call ended: stops playing, ends the writer and the reader (which completes
     /// the recording and ends the live streams), closes the port.
+    ///
+    /// Never waits long on the modem: a writer blocked because the modem stopped taking
+    /// audio is left behind after [`super::player::MAX_FINISH_WAIT`] (`writer_error`
+    /// says so) and ends by itself when its write returns or fails.
     pub fn close(self) -> Result<CallAudioSummary, CallAudioError> {
         let _ = self.writer.stop();
-        let writer = self.writer.finish();
+        let (writer, outcome) = self.writer.end();
         let listener = self.reader.finish()?;
         Ok(CallAudioSummary {
-            writer: writer?,
+            writer,
+            writer_error: outcome.err().map(|e| e.to_string()),
             listener,
         })
     }
@@ -534,5 +549,47 @@ mod tests {
             err.starts_with("cannot open the audio port /nonexistent/ttyUSB4"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn closing_a_call_whose_modem_stopped_taking_audio_does_not_hang() {
+        use nix::fcntl::OFlag;
+        use std::io::Write as _;
+        use std::os::fd::AsFd as _;
+        // A pty whose other end nobody reads: a modem that stopped taking audio.
+        let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY).unwrap();
+        nix::pty::grantpt(&master).unwrap();
+        nix::pty::unlockpt(&master).unwrap();
+        let path = PathBuf::from(nix::pty::ptsname_r(&master).unwrap());
+        let plan = AudioConfig {
+            port: path.clone(),
+            ..AudioConfig::default()
+        }
+        .prepare()
+        .unwrap();
+        // Fill the port's output until it takes no more.
+        let mut filler = OpenOptions::new()
+            .write(true)
+            .custom_flags((OFlag::O_NOCTTY | OFlag::O_NONBLOCK).bits())
+            .open(&path)
+            .unwrap();
+        let mut t = tcgetattr(filler.as_fd()).unwrap();
+        cfmakeraw(&mut t);
+        tcsetattr(filler.as_fd(), SetArg::TCSANOW, &t).unwrap();
+        while filler.write(&[0u8; 4096]).is_ok() {}
+        let audio = CallAudio::open(&plan, "+4917").unwrap();
+        std::thread::sleep(ms(100));
+        let start = Instant::now();
+        let summary = audio.close().unwrap();
+        assert!(
+            start.elapsed() < ms(600),
+            "close took {:?}",
+            start.elapsed()
+        );
+        let err = summary.writer_error.unwrap();
+        assert!(err.contains("is stuck in a write"), "{err}");
+        assert_eq!(summary.writer.timing.frames, 0);
+        // The modem goes away: the left-behind writer's write fails and it ends.
+        drop(master);
     }
 }
