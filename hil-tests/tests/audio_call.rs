@@ -236,3 +236,48 @@ fn a_call_with_greeting_speech_and_recording_as_the_bot_will_run_it() {
     assert_eq!(summary.writer.queue.finished, 2);
     assert_eq!(summary.writer.timing.skipped, 0);
 }
+
+#[test]
+fn an_urgent_clip_interrupts_the_greeting_and_the_caller_hears_it_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let greeting = dir.path().join("greeting.wav");
+    let urgent = dir.path().join("urgent.wav");
+    write_sine_wav(&greeting, 8000, 1, 440.0, 5.0);
+    write_sine_wav(&urgent, 8000, 1, 1000.0, 1.0);
+    let plan = AudioConfig {
+        enabled: true,
+        port: dir.path().join("ttyUSB4"),
+        greeting: Some(greeting),
+        ..AudioConfig::default()
+    }
+    .prepare()
+    .unwrap();
+    let call = answered_call(dir);
+    let audio = CallAudio::open(&plan, "+491761234567").unwrap();
+    let queued_after = audio
+        .play(load_wav(&urgent, CallFormat::Narrowband).unwrap())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // What "priority": "high" does: cut off the greeting and what waits behind it.
+    let id = audio
+        .play_interrupt(load_wav(&urgent, CallFormat::Narrowband).unwrap())
+        .unwrap();
+    assert!(id > queued_after);
+    wait_for("the urgent clip to play", || {
+        (audio.writer_status().queue.finished == 1).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let summary = audio.close().unwrap();
+    assert_eq!(
+        summary.writer.queue.dropped, 2,
+        "greeting and queued clip dropped"
+    );
+    let rx = call.sim.state().unwrap().audio.unwrap().received;
+    assert_eq!(rx.dominant_hz, Some(440.0), "{rx:?}");
+    assert_eq!(rx.last_dominant_hz, Some(1000.0), "{rx:?}");
+    let heard = rx.audible_frames;
+    assert!(
+        (70..=85).contains(&heard),
+        "about 0.5 s of greeting and 1 s of the urgent clip: {heard} frames"
+    );
+}

@@ -208,8 +208,12 @@ pub struct ReceivedAudio {
     pub audible_frames: u64,
     /// Milliseconds from the session's start (AT+CPCMREG=1) to the first audible frame.
     pub first_audible_ms: Option<u64>,
-    /// The strongest frequency of the audible part, in Hz.
+    /// The strongest frequency of the audible part, in Hz (from its start, at most
+    /// [`ANALYSIS_SAMPLES`]).
     pub dominant_hz: Option<f64>,
+    /// The strongest frequency of the end of the audible part (its last
+    /// [`ANALYSIS_SAMPLES`]).
+    pub last_dominant_hz: Option<f64>,
     /// Spacing between frame arrivals; `None` below two frames.
     pub spacing: Option<Spacing>,
 }
@@ -441,6 +445,14 @@ impl AudioPort {
         })
     }
 
+    /// Whether a frame is audible.
+    fn audible(frame: &[i16]) -> bool {
+        !frame.is_empty()
+            && (frame.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / frame.len() as f64)
+                .sqrt()
+                >= SILENCE_RMS
+    }
+
     /// The part of the recording the frequency analysis looks at: from the first audible
     /// frame on, at most [`ANALYSIS_SAMPLES`].
     fn analysis_window(&self) -> &[i16] {
@@ -448,14 +460,28 @@ impl AudioPort {
         let first = self
             .rx_samples
             .chunks(frame)
-            .position(|f| {
-                (f.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / f.len() as f64).sqrt()
-                    >= SILENCE_RMS
-            })
+            .position(Self::audible)
             .unwrap_or(0)
             * frame;
         let rest = self.rx_samples.get(first..).unwrap_or(&[]);
         rest.get(..ANALYSIS_SAMPLES.min(rest.len())).unwrap_or(&[])
+    }
+
+    /// The end of the recording: up to the last audible frame, at most
+    /// [`ANALYSIS_SAMPLES`] back (what an interrupting clip, say, sounded like).
+    fn last_window(&self) -> &[i16] {
+        let frame = (self.rate / 50).max(1) as usize;
+        let frames = self.rx_samples.len() / frame;
+        let end = (0..frames)
+            .rev()
+            .find(|&f| {
+                self.rx_samples
+                    .get(f * frame..(f + 1) * frame)
+                    .is_some_and(Self::audible)
+            })
+            .map_or(0, |f| (f + 1) * frame);
+        let start = end.saturating_sub(ANALYSIS_SAMPLES);
+        self.rx_samples.get(start..end).unwrap_or(&[])
     }
 
     /// The received samples of the last session (at most [`MAX_RECORDED_SECONDS`]).
@@ -485,6 +511,7 @@ impl AudioPort {
                     _ => None,
                 },
                 dominant_hz: dominant_frequency(self.analysis_window(), self.rate.max(1)),
+                last_dominant_hz: dominant_frequency(self.last_window(), self.rate.max(1)),
                 spacing: self.spacing(),
             },
         }
@@ -584,6 +611,7 @@ mod tests {
         assert_eq!(s.received.audible_frames, 50);
         assert_eq!(s.received.first_audible_ms, Some(0));
         assert_eq!(s.received.dominant_hz, Some(440.0));
+        assert_eq!(s.received.last_dominant_hz, Some(440.0));
         let sp = s.received.spacing.unwrap();
         assert_eq!(sp.max_ms.round(), 25.0);
         assert_eq!(sp.min_ms.round(), 15.0);
@@ -641,6 +669,20 @@ mod tests {
         std::fs::write(&path, "not audio").unwrap();
         let err = CallerSound::from_wav(&path).unwrap_err();
         assert!(err.contains("notes.txt is not a WAV audio file"), "{err}");
+    }
+
+    #[test]
+    fn the_start_and_the_end_of_what_the_host_played_are_told_apart() {
+        let mut port = AudioPort::new();
+        let t0 = Instant::now();
+        port.start(t0, 8000);
+        let mut samples = tone(440.0, 8000, 8000);
+        samples.extend(tone(1000.0, 8000, 8000));
+        samples.extend(std::iter::repeat_n(0, 1600));
+        port.receive(&bytes(&samples), t0);
+        let rx = port.state(None, None).received;
+        assert_eq!(rx.dominant_hz, Some(440.0));
+        assert_eq!(rx.last_dominant_hz, Some(1000.0));
     }
 
     #[test]
