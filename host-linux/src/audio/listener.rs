@@ -637,20 +637,32 @@ fn read_loop<R: Read + AsFd>(
             // The port's end (the modem gone, the call's audio closed): the call is over.
             Ok(0) => break Ok(()),
             Ok(n) => {
-                let mut g = lock(shared);
-                assembler.push(buf.get(..n).unwrap_or(&[]), |frame| {
-                    frames += 1;
-                    g.frames += 1;
-                    let frame: CallerFrame = Arc::from(frame);
-                    g.subscribers.publish(&frame);
-                    if let Some(r) = recording.as_mut() {
-                        if let Err(e) = r.write_frame(&frame) {
-                            // The live stream goes on without the file.
-                            g.recording_error = Some(e.to_string());
-                            recording = None;
+                let mut complete: Vec<CallerFrame> = Vec::new();
+                assembler.push(buf.get(..n).unwrap_or(&[]), |f| complete.push(Arc::from(f)));
+                frames += complete.len() as u64;
+                // The file is written outside the lock: a slow disk must not hold up a
+                // subscribe() or status() from the bot.
+                let mut failed = None;
+                if let Some(r) = recording.as_mut() {
+                    for frame in &complete {
+                        if let Err(e) = r.write_frame(frame) {
+                            failed = Some(e.to_string());
+                            break;
                         }
                     }
-                });
+                }
+                if failed.is_some() {
+                    // The live stream goes on without the file.
+                    recording = None;
+                }
+                let mut g = lock(shared);
+                g.frames += complete.len() as u64;
+                for frame in &complete {
+                    g.subscribers.publish(frame);
+                }
+                if failed.is_some() {
+                    g.recording_error = failed;
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
