@@ -683,6 +683,8 @@ impl EventLoop {
         let rate = self.modem.audio_rate();
         let hung_up = self.probe_audio_hangup();
         let Some(a) = &mut self.audio else { return };
+        // Unplugged, there is no audio port to stream on (the modem keeps its state).
+        let rate = rate.filter(|_| a.pty.is_some());
         match (rate, a.port.active()) {
             (Some(r), false) => a.port.start(now, r),
             (None, true) => a.port.stop(),

@@ -185,3 +185,20 @@ fn cpcmreg_1_right_after_the_call_connects_is_refused_and_accepted_100_ms_later(
     assert_eq!(at.at("AT+CPCMREG=1"), "\r\nOK\r\n");
     assert!(sim.state().unwrap().audio.unwrap().active);
 }
+
+#[test]
+fn unplugging_takes_the_audio_port_away_and_plugging_brings_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, mut at, mut audio) = in_call(dir.path());
+    let link = dir.path().join("ttyUSB4");
+    assert_eq!(at.at("AT+CPCMREG=1"), "\r\nOK\r\n");
+    sim.unplug().unwrap();
+    assert!(audio.read_error_within(Duration::from_secs(2)).is_some());
+    assert!(!link.exists(), "the audio link goes with the cable");
+    let state = sim.state().unwrap().audio.unwrap();
+    assert!(!state.active);
+    assert_eq!(state.port, None);
+    sim.plug().unwrap();
+    assert!(link.exists());
+    assert!(sim.state().unwrap().audio.unwrap().port.is_some());
+}
