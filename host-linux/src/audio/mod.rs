@@ -4,16 +4,19 @@
 //! the paced writer that plays clips into a call ([`player`]), and the reader that
 //! records the caller and streams them live ([`listener`]), text to speech through an
 //! external program ([`tts`]), and one call's audio as the bot drives it: the `[audio]`
-//! settings, when to send AT+CPCMREG=1, the port open for the call ([`session`]).
+//! settings, when to send AT+CPCMREG=1, the port open for the call ([`session`]), and the
+//! state machine the bot's event loop drives for it ([`bot_audio`]).
 //! The AT side (AT+CPCMREG, AT+CPCMFRM) is modem-core's; opening the port when a call
 //! begins is the bot's. docs/audio.md tells the whole path.
 
+pub mod bot_audio;
 pub mod format;
 pub mod listener;
 pub mod player;
 pub mod session;
 pub mod tts;
 
+pub use bot_audio::{AudioEnd, BotAudio, PcmCommand};
 pub use format::{AudioFormatError, CallFormat, Clip, FRAME_DURATION, decode_wav, load_wav};
 pub use listener::{
     CallRecording, CallerAudio, CallerFrame, ListenerError, RecordingFolder, Retention,

@@ -391,8 +391,9 @@ struct Shared {
 pub struct AudioWriter {
     shared: Arc<Mutex<Shared>>,
     stop: Option<mpsc::Sender<()>>,
-    /// Disconnected when the thread ends (its sender is dropped with it).
-    ended: mpsc::Receiver<()>,
+    /// Disconnected when the thread ends (its sender is dropped with it). In a mutex so
+    /// that the writer can be shared between threads (a receiver is not Sync).
+    ended: Mutex<mpsc::Receiver<()>>,
     thread: Option<JoinHandle<Result<(), WriterError>>>,
     port: String,
 }
@@ -432,7 +433,7 @@ impl AudioWriter {
         Ok(AudioWriter {
             shared,
             stop: Some(stop_tx),
-            ended: ended_rx,
+            ended: Mutex::new(ended_rx),
             thread: Some(thread),
             port: port_name.to_string(),
         })
@@ -493,7 +494,12 @@ impl AudioWriter {
         let Some(thread) = self.thread.take() else {
             return Ok(());
         };
-        match self.ended.recv_timeout(MAX_FINISH_WAIT) {
+        let ended = self
+            .ended
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recv_timeout(MAX_FINISH_WAIT);
+        match ended {
             Err(RecvTimeoutError::Timeout) => {
                 // Dropping the handle detaches the thread; it ends when its write returns.
                 drop(thread);
