@@ -142,6 +142,16 @@ enum SessionEnd {
     InitFailed(String),
 }
 
+/// How the wait for a lost modem ended.
+enum Comeback {
+    /// The port was opened anew (its path may name a new device).
+    Reopened(TTYPort),
+    /// Try again on the descriptor already open (the modem went silent).
+    SameDescriptor,
+    /// Shutdown was asked for meanwhile.
+    ShutdownAsked,
+}
+
 /// What one wait of the loop produced.
 enum Wake {
     Urc(Urc),
@@ -276,10 +286,10 @@ impl Bot<'_> {
             if reopen {
                 reopened = None;
             }
-            match self.await_modem(&path, since, reopen)? {
-                Some(Some(tty)) => reopened = Some(tty),
-                Some(None) => {}
-                None => return Ok(()),
+            match self.await_modem(&path, since, reopen, &why)? {
+                Comeback::Reopened(tty) => reopened = Some(tty),
+                Comeback::SameDescriptor => {}
+                Comeback::ShutdownAsked => return Ok(()),
             }
             log::info!("trying {} again after: {why}", path.display());
         }
@@ -301,38 +311,35 @@ impl Bot<'_> {
         self.notifier.status("modem lost: reconnecting");
     }
 
-    /// Waits for the modem to be usable again, at most until `since` + the reopen window:
-    /// `Some(Some(tty))` with a reopened port, `Some(None)` to retry on the same one,
-    /// `None` when shutdown was asked for meanwhile.
+    /// Waits for the modem to be usable again (`reopen`: the port must be opened anew),
+    /// at most until `since` + the reopen window; after that the loss (`why`) is the
+    /// bot's error.
     fn await_modem(
         &mut self,
         path: &std::path::Path,
         since: Instant,
         reopen: bool,
-    ) -> Result<Option<Option<TTYPort>>, BotError> {
+        why: &str,
+    ) -> Result<Comeback, BotError> {
         let window = self.options.settings.reopen_timeout();
         loop {
             if since.elapsed() > window {
                 return Err(BotError::ModemLost {
                     port: self.port_name(),
-                    why: if reopen {
-                        "the port vanished".into()
-                    } else {
-                        "the modem stopped answering".into()
-                    },
+                    why: why.to_owned(),
                     waited: window,
                 });
             }
             if futures::executor::block_on(self.wait_request(REOPEN_RETRY)) {
-                return Ok(None);
+                return Ok(Comeback::ShutdownAsked);
             }
             if !reopen {
-                return Ok(Some(None));
+                return Ok(Comeback::SameDescriptor);
             }
             match link::open_exclusive(path) {
                 Ok(tty) => {
                     log::info!("{} is back", path.display());
-                    return Ok(Some(Some(tty)));
+                    return Ok(Comeback::Reopened(tty));
                 }
                 Err(e) => log::debug!("reopen: {e}"),
             }
