@@ -16,6 +16,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod events;
 pub mod handoff;
 pub mod holders;
 pub mod link;

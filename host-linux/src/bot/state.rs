@@ -135,6 +135,7 @@ struct Shared {
     snapshot: Mutex<BotSnapshot>,
     requests: mpsc::UnboundedSender<BotRequest>,
     call_log: CallLog,
+    events: crate::events::EventBus,
 }
 
 /// The bot's shared handle: see the module documentation.
@@ -172,6 +173,7 @@ impl BotState {
             snapshot: Mutex::new(snapshot),
             requests: tx,
             call_log,
+            events: crate::events::EventBus::new(),
         };
         (
             BotState {
@@ -207,6 +209,12 @@ impl BotState {
     /// The call log.
     pub fn call_log(&self) -> &CallLog {
         &self.shared.call_log
+    }
+
+    /// The bot's events (call and SMS), for publishing and for subscribers (webhooks,
+    /// `GET /events`): see [`crate::events`].
+    pub fn events(&self) -> &crate::events::EventBus {
+        &self.shared.events
     }
 
     fn send(&self, request: BotRequest) -> bool {

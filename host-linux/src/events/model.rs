@@ -1,0 +1,403 @@
+//! The events as they leave the bot: their JSON shape, and the numbering of calls.
+//!
+//! This module owns, sans-I/O, what an [`Event`] says and how modem-core's
+//! [`CallEvent`]s become events ([`CallNumbering`]): every event of one call carries the
+//! same `call_id`, a new call gets the next one. The shapes are documented in
+//! docs/events.md; the call-related words (`caller_id`, `reason`) are the call log's
+//! ([`crate::bot::CallRecord`]), so a webhook and `GET /calls` speak the same language.
+
+use modem_core::call::CallEvent;
+use serde::Serialize;
+
+use crate::bot::calls::{caller_fields, end_of, miss_of};
+use crate::bot::{CallEnd, CallRecord, CallerIdKind};
+
+/// One event, as a webhook receives it and as `GET /events` streams it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Grows by one with every event the bot publishes (from 1 at each start of the bot).
+    pub id: u64,
+    /// When it was published, RFC 3339 UTC with milliseconds.
+    pub at: String,
+    /// The call it belongs to (`null` for an SMS): the same for every event of one call.
+    pub call_id: Option<u64>,
+    /// What happened, with its `type`.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// The event's `type` as in its JSON (`"ringing"`, `"sms_received"`, ...).
+    pub fn type_name(&self) -> &'static str {
+        self.kind.type_name()
+    }
+
+    /// The event as one line of JSON.
+    pub fn to_json(&self) -> String {
+        // Serializing plain strings and numbers cannot fail; an empty object would only
+        // hide the event, never crash the publisher.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The phone rings (again).
+    Ringing {
+        /// The caller's number, when known yet.
+        caller: Option<String>,
+        /// Whether there is a number, and if not why (`withheld`, `unavailable`,
+        /// `unknown` while the modem has not said).
+        caller_id: CallerIdKind,
+        /// Which ring this is, from 1.
+        ring: u16,
+    },
+    /// The caller's identity arrived (or changed) while it rang.
+    CallerIdentified {
+        /// The caller's number, when there is one.
+        caller: Option<String>,
+        /// Whether there is a number, and if not why.
+        caller_id: CallerIdKind,
+    },
+    /// The call was answered.
+    Answered {
+        /// The caller's number, when known.
+        caller: Option<String>,
+        /// Whether there is a number, and if not why.
+        caller_id: CallerIdKind,
+        /// Rings before the answer.
+        rings: u16,
+    },
+    /// The caller pressed a key.
+    Dtmf {
+        /// `0`-`9`, `A`-`D`, `*` or `#`.
+        key: String,
+    },
+    /// An answered call ended.
+    Ended {
+        /// The caller's number, when known.
+        caller: Option<String>,
+        /// Whether there is a number, and if not why.
+        caller_id: CallerIdKind,
+        /// Talk time in seconds.
+        duration_s: u32,
+        /// How it ended, as the call log says it (`caller_hung_up`, `we_hung_up`,
+        /// `max_call_seconds`, `no_carrier`, `modem_lost`).
+        reason: CallEnd,
+    },
+    /// A call was never answered.
+    Missed {
+        /// The caller's number, when known.
+        caller: Option<String>,
+        /// Whether there is a number, and if not why.
+        caller_id: CallerIdKind,
+        /// Rings seen.
+        rings: u16,
+        /// Why, as the call log says it (`missed_caller_gave_up`, ...).
+        reason: CallEnd,
+    },
+    /// An SMS arrived.
+    SmsReceived {
+        /// The sender.
+        from: String,
+        /// The text.
+        text: String,
+        /// When the network says it was sent (the service centre's time stamp), as the
+        /// receiving side read it.
+        time: String,
+    },
+}
+
+impl EventKind {
+    /// The `type` of the JSON.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventKind::Ringing { .. } => "ringing",
+            EventKind::CallerIdentified { .. } => "caller_identified",
+            EventKind::Answered { .. } => "answered",
+            EventKind::Dtmf { .. } => "dtmf",
+            EventKind::Ended { .. } => "ended",
+            EventKind::Missed { .. } => "missed",
+            EventKind::SmsReceived { .. } => "sms_received",
+        }
+    }
+
+    /// Whether this event closes its call.
+    pub fn ends_call(&self) -> bool {
+        matches!(self, EventKind::Ended { .. } | EventKind::Missed { .. })
+    }
+}
+
+/// Gives each call its id and turns call events into [`EventKind`]s. See the module doc.
+#[derive(Debug, Default)]
+pub struct CallNumbering {
+    last: u64,
+    open: Option<u64>,
+}
+
+impl CallNumbering {
+    /// No call yet; the first gets id 1.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The call in progress, if any.
+    pub fn current(&self) -> Option<u64> {
+        self.open
+    }
+
+    /// The id for an event of the call in progress, opening a new call when there is none,
+    /// or when a first ring says a new call began (the last one's end was never seen).
+    fn id_for(&mut self, new_call: bool) -> u64 {
+        match self.open {
+            Some(id) if !new_call => id,
+            _ => {
+                self.last = self.last.saturating_add(1);
+                self.open = Some(self.last);
+                self.last
+            }
+        }
+    }
+
+    /// The call's id and what to publish for `event`.
+    pub fn call_event(&mut self, event: &CallEvent) -> (u64, EventKind) {
+        let kind = match event {
+            CallEvent::Ringing { ring, caller } => {
+                let (caller, caller_id) = caller_fields(caller);
+                EventKind::Ringing {
+                    caller,
+                    caller_id,
+                    ring: *ring,
+                }
+            }
+            CallEvent::CallerIdentified { caller } => {
+                let (caller, caller_id) = caller_fields(caller);
+                EventKind::CallerIdentified { caller, caller_id }
+            }
+            CallEvent::Answered { caller, rings } => {
+                let (caller, caller_id) = caller_fields(caller);
+                EventKind::Answered {
+                    caller,
+                    caller_id,
+                    rings: *rings,
+                }
+            }
+            CallEvent::Dtmf { key } => EventKind::Dtmf {
+                key: key.as_char().to_string(),
+            },
+            CallEvent::Ended {
+                caller,
+                duration_s,
+                reason,
+            } => {
+                let (caller, caller_id) = caller_fields(caller);
+                EventKind::Ended {
+                    caller,
+                    caller_id,
+                    duration_s: *duration_s,
+                    reason: end_of(*reason),
+                }
+            }
+            CallEvent::Missed {
+                caller,
+                rings,
+                reason,
+            } => {
+                let (caller, caller_id) = caller_fields(caller);
+                EventKind::Missed {
+                    caller,
+                    caller_id,
+                    rings: *rings,
+                    reason: miss_of(*reason),
+                }
+            }
+        };
+        let new_call = matches!(event, CallEvent::Ringing { ring: 1, .. });
+        let id = self.id_for(new_call);
+        if kind.ends_call() {
+            self.open = None;
+        }
+        (id, kind)
+    }
+
+    /// The modem was lost with a call in progress: the end to publish for the call log's
+    /// `record` of it, or `None` when no call is open (its end was published already).
+    pub fn call_lost(&mut self, record: &CallRecord) -> Option<(u64, EventKind)> {
+        let id = self.open.take()?;
+        let kind = if record.answered {
+            EventKind::Ended {
+                caller: record.caller.clone(),
+                caller_id: record.caller_id,
+                duration_s: record.duration_s,
+                reason: record.end,
+            }
+        } else {
+            EventKind::Missed {
+                caller: record.caller.clone(),
+                caller_id: record.caller_id,
+                rings: record.rings,
+                reason: record.end,
+            }
+        };
+        Some((id, kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modem_core::call::{Caller, EndReason, MissReason};
+    use modem_core::urc::{DtmfKey, PhoneNumber};
+
+    fn number(n: &str) -> Caller {
+        Caller::Number(PhoneNumber::try_from(n).unwrap())
+    }
+
+    #[test]
+    fn every_event_of_one_call_carries_its_id_and_the_next_call_gets_a_new_one() {
+        let mut calls = CallNumbering::new();
+        let caller = number("+491761234567");
+        let script = [
+            CallEvent::Ringing {
+                ring: 1,
+                caller: Caller::Unknown,
+            },
+            CallEvent::CallerIdentified {
+                caller: caller.clone(),
+            },
+            CallEvent::Ringing {
+                ring: 2,
+                caller: caller.clone(),
+            },
+            CallEvent::Answered {
+                caller: caller.clone(),
+                rings: 2,
+            },
+            CallEvent::Dtmf {
+                key: DtmfKey::from_ascii(b'#').unwrap(),
+            },
+            CallEvent::Ended {
+                caller: caller.clone(),
+                duration_s: 12,
+                reason: EndReason::CallerHungUp,
+            },
+        ];
+        let ids: Vec<u64> = script.iter().map(|e| calls.call_event(e).0).collect();
+        assert_eq!(ids, [1; 6]);
+        assert_eq!(calls.current(), None);
+        let (id, kind) = calls.call_event(&CallEvent::Missed {
+            caller: Caller::Withheld,
+            rings: 0,
+            reason: MissReason::ModemReported,
+        });
+        assert_eq!(
+            id, 2,
+            "a call seen only by its MISSED_CALL is a call of its own"
+        );
+        assert_eq!(kind.type_name(), "missed");
+    }
+
+    #[test]
+    fn a_first_ring_after_an_end_that_never_came_opens_a_new_call() {
+        let mut calls = CallNumbering::new();
+        let ring = |ring| CallEvent::Ringing {
+            ring,
+            caller: Caller::Unknown,
+        };
+        assert_eq!(calls.call_event(&ring(1)).0, 1);
+        assert_eq!(calls.call_event(&ring(2)).0, 1);
+        assert_eq!(calls.call_event(&ring(1)).0, 2);
+    }
+
+    #[test]
+    fn the_json_of_a_ringing_withheld_call_names_its_type_and_why_no_number() {
+        let event = Event {
+            id: 7,
+            at: "2026-11-24T06:00:00.123Z".into(),
+            call_id: Some(3),
+            kind: CallNumbering::new()
+                .call_event(&CallEvent::Ringing {
+                    ring: 1,
+                    caller: Caller::Withheld,
+                })
+                .1,
+        };
+        let json: serde_json::Value = serde_json::from_str(&event.to_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id": 7, "at": "2026-11-24T06:00:00.123Z", "call_id": 3,
+                "type": "ringing", "caller": null, "caller_id": "withheld", "ring": 1
+            })
+        );
+    }
+
+    #[test]
+    fn an_ended_call_says_its_duration_and_reason_in_the_call_logs_words() {
+        let (_, kind) = CallNumbering::new().call_event(&CallEvent::Ended {
+            caller: number("+4930123456"),
+            duration_s: 42,
+            reason: EndReason::CallerHungUp,
+        });
+        let json = serde_json::to_value(&kind).unwrap();
+        assert_eq!(json["type"], "ended");
+        assert_eq!(json["duration_s"], 42);
+        assert_eq!(json["reason"], "caller_hung_up");
+        assert_eq!(json["caller"], "+4930123456");
+    }
+
+    #[test]
+    fn a_dtmf_key_is_a_one_character_string() {
+        let (_, kind) = CallNumbering::new().call_event(&CallEvent::Dtmf {
+            key: DtmfKey::from_ascii(b'*').unwrap(),
+        });
+        assert_eq!(
+            serde_json::to_value(&kind).unwrap(),
+            serde_json::json!({"type": "dtmf", "key": "*"})
+        );
+    }
+
+    #[test]
+    fn a_call_lost_with_the_modem_ends_once_with_the_logs_reason() {
+        let mut calls = CallNumbering::new();
+        calls.call_event(&CallEvent::Answered {
+            caller: number("+4930123456"),
+            rings: 3,
+        });
+        let record = CallRecord {
+            started_at: "T0".into(),
+            ended_at: "T1".into(),
+            caller: Some("+4930123456".into()),
+            caller_id: CallerIdKind::Number,
+            rings: 3,
+            answered: true,
+            duration_s: 0,
+            end: CallEnd::ModemLost,
+        };
+        let (id, kind) = calls.call_lost(&record).unwrap();
+        assert_eq!(id, 1);
+        assert!(matches!(
+            kind,
+            EventKind::Ended {
+                reason: CallEnd::ModemLost,
+                ..
+            }
+        ));
+        assert!(calls.call_lost(&record).is_none(), "ended once");
+    }
+
+    #[test]
+    fn an_sms_has_no_call() {
+        let kind = EventKind::SmsReceived {
+            from: "+491761234567".into(),
+            text: "Hallo".into(),
+            time: "2026-11-24T05:59:58+01:00".into(),
+        };
+        assert!(!kind.ends_call());
+        let json = serde_json::to_value(&kind).unwrap();
+        assert_eq!(json["type"], "sms_received");
+        assert_eq!(json["from"], "+491761234567");
+    }
+}
