@@ -157,6 +157,13 @@ pub struct Config {
     /// `crate::sms_queue::SmsSettings`.
     #[serde(default)]
     pub sms: crate::sms_queue::SmsSettings,
+    /// Events out (`[events]`: webhook URLs, timeout, retries, queue length); see
+    /// `crate::events::settings`.
+    #[serde(default)]
+    pub events: crate::events::EventsSettings,
+    /// The DTMF menu (`[dtmf]`: key to action); see `crate::events::dtmf`.
+    #[serde(default)]
+    pub dtmf: crate::events::DtmfMenu,
 }
 
 impl Default for Config {
@@ -171,6 +178,8 @@ impl Default for Config {
             bot: crate::bot::BotSettings::default(),
             api: crate::api::ApiSettings::default(),
             sms: crate::sms_queue::SmsSettings::default(),
+            events: crate::events::EventsSettings::default(),
+            dtmf: crate::events::DtmfMenu::default(),
         }
     }
 }
@@ -246,6 +255,12 @@ impl Config {
         }
         if let Err(e) = self.sms.validate() {
             return Err(invalid(&format!("sms.{}", e.key), e.problem));
+        }
+        if let Err(e) = self.events.validate() {
+            return Err(invalid(&format!("events.{}", e.key), e.problem));
+        }
+        if let Err(e) = self.dtmf.validate() {
+            return Err(invalid(&format!("dtmf.\"{}\"", e.key), e.problem));
         }
         Ok(())
     }
@@ -448,6 +463,25 @@ mod tests {
             e.contains("timeouts.stop_ms") && e.contains("out of range"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_events_table_and_a_dtmf_menu_are_read_and_checked() {
+        let c = parse(
+            "[events]\nwebhooks = [\"http://127.0.0.1:9000/hook\"]\nretries = 1\n\n\
+             [dtmf]\n\"#\" = { action = \"hangup\" }\n",
+        )
+        .unwrap();
+        assert_eq!(c.events.webhooks, ["http://127.0.0.1:9000/hook"]);
+        assert!(!c.dtmf.is_empty());
+        let e = parse("[events]\nwebhooks = [\"https://example.com/\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("events.webhooks") && e.contains("https"), "{e}");
+        let e = parse("[dtmf]\n\"X\" = { action = \"hangup\" }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dtmf.\"X\"") && e.contains("DTMF key"), "{e}");
     }
 
     #[test]
