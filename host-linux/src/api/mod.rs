@@ -188,6 +188,12 @@ fn answer(mut request: tiny_http::Request, context: &ApiContext, limit: usize) {
         },
     );
     log::debug!("{method} {url} -> {}", response.status);
+    let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p);
+    if response.status == 200 && path == crate::events::sse::PATH {
+        // A stream of its own thread: this worker is free for the next request at once.
+        crate::events::sse::serve(request, context.bot.events());
+        return;
+    }
     let text = response.body.to_string();
     let mut headers = vec![header("Content-Type", "application/json")];
     if let Some(allow) = response.allow {

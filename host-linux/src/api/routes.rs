@@ -176,7 +176,7 @@ pub fn handle(context: &ApiContext, request: ApiRequest<'_>) -> ApiResponse {
     }
     let allow = match path {
         "/sms" => "POST",
-        "/status" | "/calls" => "GET",
+        "/status" | "/calls" | crate::events::sse::PATH => "GET",
         p if p.strip_prefix("/sms/").is_some_and(|id| !id.is_empty()) => "GET",
         p if UNIFIED_SEND_PATHS.contains(&p) => "POST",
         _ => {
@@ -193,6 +193,11 @@ pub fn handle(context: &ApiContext, request: ApiRequest<'_>) -> ApiResponse {
     let result = match path {
         "/sms" => post_sms(context, &request.body),
         "/status" => Ok(status(context)),
+        // Accepted here (token, method); the server streams it (`crate::events::sse`).
+        crate::events::sse::PATH => Ok(ApiResponse::json(
+            200,
+            json!({ "stream": "text/event-stream" }),
+        )),
         "/calls" => calls(context, query),
         p if UNIFIED_SEND_PATHS.contains(&p) => unified_send(context, &request.body),
         p => get_sms(context, p.strip_prefix("/sms/").unwrap_or_default()),

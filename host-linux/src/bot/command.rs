@@ -92,6 +92,7 @@ pub fn options(config: &Config, args: &VoiceBotArgs) -> Result<BotOptions, Setup
         lease: config.lease_settings(args.port.as_deref()),
         voice,
         settings: config.bot.clone(),
+        dtmf: config.dtmf.clone(),
     })
 }
 
@@ -204,6 +205,14 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
             };
         }
     };
+    // Webhooks subscribe before the bot runs, so they see its first event.
+    let webhooks = match crate::events::Webhooks::start(state.events(), &config.events) {
+        Ok(w) => w,
+        Err(e) => {
+            log::error!("{e}");
+            return exit_code::FAILURE;
+        }
+    };
     let outcome = run_until_signal(
         &options,
         &state,
@@ -212,6 +221,9 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
         &super::notify::Systemd,
         shutdown,
     );
+    // Closes the bus: `GET /events` streams end, webhooks get a grace to deliver the last
+    // events (the call that ended as the bot stopped).
+    webhooks.shutdown();
     api.shutdown();
     match outcome {
         Ok(stopped) => {

@@ -119,6 +119,8 @@ pub struct BotOptions {
     pub voice: VoiceConfig,
     /// The `[bot]` table.
     pub settings: BotSettings,
+    /// The `[dtmf]` menu: what a key pressed during a call does (empty: nothing).
+    pub dtmf: crate::events::DtmfMenu,
 }
 
 /// How a run ended without error.
@@ -300,6 +302,7 @@ impl Bot<'_> {
     fn lost(&mut self) {
         let now = now_rfc3339();
         if let Some(record) = self.tracker.lost(&now) {
+            self.state.events().call_lost(&record);
             self.log_call(&record);
         }
         self.machine.reset();
@@ -594,6 +597,7 @@ impl Bot<'_> {
                     log::warn!("the modem restarted (RDY): initialising it again");
                     let now = now_rfc3339();
                     if let Some(record) = self.tracker.lost(&now) {
+                        self.state.events().call_lost(&record);
                         self.log_call(&record);
                     }
                     self.machine.reset();
@@ -655,12 +659,39 @@ impl Bot<'_> {
         self.act(link).await;
     }
 
+    /// The `[dtmf]` menu's action for `key`, pressed during the call. A hang-up goes
+    /// through the machine (its action is carried out by [`Bot::act`]'s loop).
+    fn on_key(&mut self, key: modem_core::urc::DtmfKey) {
+        use crate::events::MenuAction;
+        match self.options.dtmf.action(key) {
+            None => {}
+            Some(MenuAction::Hangup {}) => {
+                log::info!("DTMF {}: hanging up (the [dtmf] menu)", key.as_char());
+                let now = self.now_ms();
+                self.machine.request_hang_up(now);
+            }
+            Some(MenuAction::Play { file }) => log::warn!(
+                "DTMF {}: the [dtmf] menu says play {}, but the bot has no call audio",
+                key.as_char(),
+                file.display()
+            ),
+            Some(MenuAction::Speak { .. }) => log::warn!(
+                "DTMF {}: the [dtmf] menu says speak, but the bot has no call audio",
+                key.as_char()
+            ),
+        }
+    }
+
     /// Carries out the machine's actions and publishes its events until both are drained.
     async fn act(&mut self, link: &mut Link<'_>) {
         loop {
             while let Some(event) = self.machine.poll_event() {
                 let now = now_rfc3339();
                 log::info!("call: {event:?}");
+                self.state.events().call_event(&event);
+                if let modem_core::call::CallEvent::Dtmf { key } = event {
+                    self.on_key(key);
+                }
                 match self.tracker.handle(&event, &now) {
                     Tracked::Current(call) => self.state.update(|s| s.current_call = Some(call)),
                     Tracked::Finished(record) => {

@@ -233,6 +233,19 @@ impl EventBus {
         Self::publish_locked(&mut bus, Some(call_id), kind)
     }
 
+    /// Publishes an SMS that arrived from `from` with `text`, sent at `time` (the service
+    /// centre's time stamp as the receiving side writes it).
+    pub fn sms_received(&self, from: &str, text: &str, time: &str) -> Arc<Event> {
+        self.publish(
+            None,
+            EventKind::SmsReceived {
+                from: from.to_owned(),
+                text: text.to_owned(),
+                time: time.to_owned(),
+            },
+        )
+    }
+
     /// The modem was lost with a call in progress (the call log's `record` of it):
     /// publishes its end, unless it was published already.
     pub fn call_lost(&self, record: &CallRecord) -> Option<Arc<Event>> {
