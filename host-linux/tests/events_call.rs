@@ -309,3 +309,28 @@ fn a_key_without_a_menu_entry_changes_nothing_but_its_event() {
     let calls = bot.wait_calls(1, Duration::from_secs(10));
     assert_eq!(calls[0]["end"], "caller_hung_up");
 }
+
+#[test]
+fn a_menu_file_that_is_not_audio_is_refused_at_start_naming_the_key_and_the_file() {
+    let rig = rig();
+    let notes = rig.dir().join("notes.txt");
+    std::fs::write(&notes, "not audio").unwrap();
+    let files = setup(
+        &rig,
+        &format!("[dtmf]\n\"1\" = {{ action = \"play\", file = {notes:?} }}\n"),
+    );
+    let out = std::process::Command::new(hil_tests::sim7600_bin().unwrap())
+        .arg("--config")
+        .arg(&files.config)
+        .arg("voice-bot")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("[dtmf] \"1\"") && stderr.contains("notes.txt"),
+        "{stderr}"
+    );
+    // Refused before the port was touched: smstools (the stand-in) still runs.
+    assert!(bot_support::smstools_flag(&rig).exists());
+}

@@ -48,6 +48,9 @@ pub enum SetupError {
     /// The SMS queue folder cannot be opened.
     #[error(transparent)]
     Queue(#[from] crate::sms_queue::QueueError),
+    /// The `[dtmf]` menu cannot be carried out (a `play` file that is not audio, ...).
+    #[error(transparent)]
+    Dtmf(#[from] crate::events::DtmfMenuError),
     /// `--listen` is not an address.
     #[error("--listen {value:?} is not ADDR:PORT: {problem}")]
     Listen {
@@ -92,7 +95,12 @@ pub fn options(config: &Config, args: &VoiceBotArgs) -> Result<BotOptions, Setup
         lease: config.lease_settings(args.port.as_deref()),
         voice,
         settings: config.bot.clone(),
-        dtmf: config.dtmf.clone(),
+        // Narrowband and no TTS: the loop plays no call audio yet (`speak` is refused).
+        dtmf: crate::events::PreparedMenu::prepare(
+            &config.dtmf,
+            crate::audio::CallFormat::Narrowband,
+            None,
+        )?,
     })
 }
 

@@ -119,8 +119,8 @@ pub struct BotOptions {
     pub voice: VoiceConfig,
     /// The `[bot]` table.
     pub settings: BotSettings,
-    /// The `[dtmf]` menu: what a key pressed during a call does (empty: nothing).
-    pub dtmf: crate::events::DtmfMenu,
+    /// The `[dtmf]` menu, its files loaded: what a key pressed during a call does.
+    pub dtmf: crate::events::PreparedMenu,
 }
 
 /// How a run ended without error.
@@ -662,23 +662,21 @@ impl Bot<'_> {
     /// The `[dtmf]` menu's action for `key`, pressed during the call. A hang-up goes
     /// through the machine (its action is carried out by [`Bot::act`]'s loop).
     fn on_key(&mut self, key: modem_core::urc::DtmfKey) {
-        use crate::events::MenuAction;
-        match self.options.dtmf.action(key) {
-            None => {}
-            Some(MenuAction::Hangup {}) => {
+        use crate::events::KeyOutcome;
+        // The loop does not hold the call's audio (yet): sound keys come to NoAudio.
+        let audio: Option<std::sync::Arc<crate::audio::CallAudio>> = None;
+        match self.options.dtmf.on_key(key, audio) {
+            KeyOutcome::HangUp => {
                 log::info!("DTMF {}: hanging up (the [dtmf] menu)", key.as_char());
                 let now = self.now_ms();
                 self.machine.request_hang_up(now);
             }
-            Some(MenuAction::Play { file }) => log::warn!(
-                "DTMF {}: the [dtmf] menu says play {}, but the bot has no call audio",
-                key.as_char(),
-                file.display()
-            ),
-            Some(MenuAction::Speak { .. }) => log::warn!(
-                "DTMF {}: the [dtmf] menu says speak, but the bot has no call audio",
+            KeyOutcome::NoAudio => log::warn!(
+                "DTMF {}: the [dtmf] menu wants sound, but the call has no audio",
                 key.as_char()
             ),
+            KeyOutcome::Refused(e) => log::warn!("DTMF {}: {e}", key.as_char()),
+            KeyOutcome::Played(_) | KeyOutcome::Speaking | KeyOutcome::Nothing => {}
         }
     }
 
