@@ -223,3 +223,30 @@ fn post_to_the_stream_is_405() {
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
     assert!(answer.contains("Allow: GET"), "{answer}");
 }
+
+#[test]
+fn a_client_that_never_reads_is_dropped_and_publishing_never_waits_for_it() {
+    let api = api(None);
+    // Connects, asks for the stream, and then reads nothing at all.
+    let (_stuck, head) = subscribe(api.server.local_addr(), None);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    wait_for_subscribers(&api.bot, 1);
+    // 4 MB of events: far beyond the socket's buffers and the client's queue.
+    let text = "x".repeat(2000);
+    let started = Instant::now();
+    for _ in 0..2000 {
+        api.bot
+            .events()
+            .sms_received("+491761234567", &text, "2026-11-24T06:00:00Z");
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "publishing took {took:?}");
+    assert_eq!(
+        api.bot.events().subscriber_count(),
+        0,
+        "the client that fell behind is off the bus"
+    );
+    // The API still serves others.
+    let (_, head) = subscribe(api.server.local_addr(), None);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
