@@ -1,4 +1,4 @@
-//! The `[events] table of the configuration file: where webhooks go and how hard the bot
+//! The `[events]` table of the configuration file: where webhooks go and how hard the bot
 //! tries to deliver them.
 //!
 //! This module owns [`EventsSettings`], its defaults and its validation (each error names
