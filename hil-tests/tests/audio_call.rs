@@ -7,6 +7,7 @@
 
 mod audio_support;
 
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use audio_support::{WAIT, answered_call, wait_for, write_sine_wav};
@@ -280,4 +281,75 @@ fn an_urgent_clip_interrupts_the_greeting_and_the_caller_hears_it_to_its_end() {
         (70..=85).contains(&heard),
         "about 0.5 s of greeting and 1 s of the urgent clip: {heard} frames"
     );
+}
+
+#[test]
+fn bot_audio_retries_cpcmreg_on_a_slow_modem_then_plays_the_greeting_and_stops_at_the_end() {
+    use host_linux::audio::BotAudio;
+    use host_linux::audio::session::AudioConfig as Config;
+    use modem_sim::{SimConfig, Simulator};
+
+    let dir = tempfile::tempdir().unwrap();
+    let greeting = dir.path().join("greeting.wav");
+    write_sine_wav(&greeting, 48000, 2, 440.0, 0.6);
+    let audio_link = dir.path().join("ttyUSB4");
+    // This modem takes AT+CPCMREG=1 only 250 ms after the call connected.
+    let sim = Simulator::start(SimConfig {
+        link: Some(dir.path().join("ttyUSB2")),
+        audio_link: Some(audio_link.clone()),
+        pcm_ready_after: Duration::from_millis(250),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let plan = Config {
+        enabled: true,
+        port: audio_link,
+        greeting: Some(greeting),
+        ..Config::default()
+    }
+    .prepare()
+    .unwrap();
+    let mut bot = BotAudio::new(plan);
+    let mut at = audio_support::AtPort::open(&sim.port());
+    at.expect("PB DONE");
+    at.command("ATE0");
+    sim.call("+491761234567", false, Some(Duration::from_secs(10)))
+        .unwrap();
+    at.expect("RING");
+    at.file.write_all(b"ATA\r").unwrap();
+    at.expect("VOICE CALL: BEGIN");
+    bot.call_answered(Instant::now(), "+491761234567");
+    // The bot's loop: sleep to the deadline, send what is due, report the answer.
+    let mut sent = Vec::new();
+    while let Some(t) = bot.next_deadline() {
+        std::thread::sleep(t.saturating_duration_since(Instant::now()));
+        if let Some(cmd) = bot.due_command(Instant::now()) {
+            let ok = at.try_command(cmd.describe());
+            sent.push((cmd.describe(), ok));
+            bot.command_answered(ok, Instant::now()).unwrap();
+        }
+    }
+    assert_eq!(
+        sent,
+        [("AT+CPCMREG=1", false), ("AT+CPCMREG=1", true)],
+        "refused at 100 ms, accepted at 300 ms"
+    );
+    let audio = bot.current().unwrap();
+    wait_for("the greeting to play", || {
+        (audio.writer_status().queue.finished == 1).then_some(())
+    });
+    drop(audio);
+    std::thread::sleep(Duration::from_millis(100));
+    let rx = sim.state().unwrap().audio.unwrap().received;
+    assert_eq!(rx.dominant_hz, Some(440.0));
+    assert!((28..=32).contains(&rx.audible_frames), "{rx:?}");
+    sim.hangup().unwrap();
+    at.expect("NO CARRIER");
+    let end = bot.call_ended();
+    let stop = end.command.unwrap();
+    assert_eq!(stop.describe(), "AT+CPCMREG=0");
+    assert!(at.try_command(stop.describe()));
+    let summary = end.summary.unwrap().unwrap();
+    assert_eq!(summary.writer_error, None);
+    assert!(!sim.state().unwrap().audio.unwrap().active);
 }

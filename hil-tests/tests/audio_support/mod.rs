@@ -51,7 +51,9 @@ impl AtPort {
                 "waited {WAIT:?} for {needles:?}, got {seen:?}"
             );
             let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
-            poll(&mut fds, PollTimeout::try_from(left).unwrap()).unwrap();
+            if poll(&mut fds, PollTimeout::try_from(left).unwrap()).unwrap() == 0 {
+                continue;
+            }
             let mut buf = [0u8; 1024];
             let n = self.file.read(&mut buf).unwrap();
             self.seen.extend_from_slice(&buf[..n]);
