@@ -24,6 +24,11 @@ pub const MAX_STDERR: usize = 2048;
 /// The placeholder in the arguments that the text replaces; without one, the text is
 /// the last argument.
 pub const TEXT_PLACEHOLDER: &str = "{text}";
+/// The placeholder that a language (`/phone_call`'s `"language"`) replaces. Without it,
+/// a language is passed to espeak-ng as `-v <language>`; other programs need it.
+pub const LANGUAGE_PLACEHOLDER: &str = "{language}";
+/// The longest language name accepted (`en`, `de`, `en-us`, `pt-br`, a Piper voice).
+pub const MAX_LANGUAGE_BYTES: usize = 32;
 
 /// The speech program and its bounds.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -38,6 +43,13 @@ pub struct TtsCommand {
     /// The most bytes of WAV it may write.
     #[serde(default = "default_max_output")]
     pub max_output_bytes: usize,
+    /// What `{language}` becomes when a request names no language.
+    #[serde(default = "default_language")]
+    pub default_language: String,
+}
+
+fn default_language() -> String {
+    "en".into()
 }
 
 fn default_timeout_ms() -> u64 {
@@ -54,6 +66,7 @@ impl Default for TtsCommand {
             command: vec!["espeak-ng".into(), "--stdout".into()],
             timeout_ms: default_timeout_ms(),
             max_output_bytes: DEFAULT_MAX_OUTPUT,
+            default_language: default_language(),
         }
     }
 }
@@ -102,6 +115,14 @@ pub enum TtsError {
         /// The start of what it said on stderr.
         stderr: String,
     },
+    /// The language name is malformed, or the program cannot be told one.
+    #[error("cannot speak in language {language:?}: {problem}")]
+    BadLanguage {
+        /// The language asked for.
+        language: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// Its output is not audio we can play.
     #[error(transparent)]
     Audio(#[from] AudioFormatError),
@@ -122,11 +143,12 @@ impl TtsCommand {
         Duration::from_millis(self.timeout_ms)
     }
 
-    /// The argument list for `text` (program first).
-    fn argv(&self, text: &str) -> Result<Vec<String>, TtsError> {
-        if self.command.first().is_none_or(|p| p.is_empty()) {
-            return Err(TtsError::NoCommand);
-        }
+    /// The argument list for `text` in `language` (program first).
+    fn argv(&self, text: &str, language: Option<&str>) -> Result<Vec<String>, TtsError> {
+        let program = match self.command.first() {
+            Some(p) if !p.is_empty() => p,
+            _ => return Err(TtsError::NoCommand),
+        };
         if text.trim().is_empty() {
             return Err(TtsError::BadText("the text is empty".into()));
         }
@@ -139,6 +161,23 @@ impl TtsCommand {
         if text.contains('\0') {
             return Err(TtsError::BadText("the text holds a NUL byte".into()));
         }
+        let bad_language = |language: &str, problem: &str| TtsError::BadLanguage {
+            language: language.into(),
+            problem: problem.into(),
+        };
+        if let Some(l) = language {
+            if l.is_empty()
+                || l.len() > MAX_LANGUAGE_BYTES
+                || !l
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+'))
+            {
+                return Err(bad_language(
+                    l,
+                    "a language is 1 to 32 letters, digits, '-', '_' or '+'",
+                ));
+            }
+        }
         // A text that starts with '-' would be read as an option; a leading space keeps
         // it text and is not spoken.
         let text = if text.starts_with('-') {
@@ -147,6 +186,29 @@ impl TtsCommand {
             text.to_string()
         };
         let mut argv: Vec<String> = self.command.clone();
+        let takes_language = argv
+            .iter()
+            .skip(1)
+            .any(|a| a.contains(LANGUAGE_PLACEHOLDER));
+        if takes_language {
+            // The language first: it is checked to hold no placeholder, the text is not.
+            let l = language.unwrap_or(&self.default_language);
+            for a in argv.iter_mut().skip(1) {
+                *a = a.replace(LANGUAGE_PLACEHOLDER, l);
+            }
+        } else if let Some(l) = language {
+            let name = std::path::Path::new(program)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("");
+            if !matches!(name, "espeak-ng" | "espeak") {
+                return Err(bad_language(
+                    l,
+                    &format!("the text-to-speech command has no {LANGUAGE_PLACEHOLDER} argument"),
+                ));
+            }
+            argv.splice(1..1, ["-v".to_string(), l.to_string()]);
+        }
         if argv.iter().skip(1).any(|a| a.contains(TEXT_PLACEHOLDER)) {
             for a in argv.iter_mut().skip(1) {
                 *a = a.replace(TEXT_PLACEHOLDER, &text);
@@ -159,7 +221,18 @@ impl TtsCommand {
 
     /// Speaks `text`: runs the program, reads its WAV, converts it to `format`.
     pub fn synthesize(&self, text: &str, format: CallFormat) -> Result<Clip, TtsError> {
-        let argv = self.argv(text)?;
+        self.synthesize_in(text, None, format)
+    }
+
+    /// [`TtsCommand::synthesize`] in `language` (espeak-ng's `-v`, or the command's
+    /// `{language}` argument).
+    pub fn synthesize_in(
+        &self,
+        text: &str,
+        language: Option<&str>,
+        format: CallFormat,
+    ) -> Result<Clip, TtsError> {
+        let argv = self.argv(text, language)?;
         let (program, args) = argv.split_first().ok_or(TtsError::NoCommand)?;
         let mut child = Command::new(program)
             .args(args)
@@ -258,6 +331,7 @@ mod tests {
             command: vec!["sh".into(), "-c".into(), script.into(), "tts".into()],
             timeout_ms: 5000,
             max_output_bytes: 1 << 20,
+            default_language: "en".into(),
         }
     }
 
@@ -282,12 +356,53 @@ mod tests {
             command: vec!["piper".into(), "--text={text}".into(), "--out".into()],
             ..TtsCommand::default()
         };
-        assert_eq!(t.argv("hi").unwrap(), ["piper", "--text=hi", "--out"]);
+        assert_eq!(t.argv("hi", None).unwrap(), ["piper", "--text=hi", "--out"]);
         let d = TtsCommand::default();
         assert_eq!(
-            d.argv("-5 degrees").unwrap(),
+            d.argv("-5 degrees", None).unwrap(),
             ["espeak-ng", "--stdout", " -5 degrees"]
         );
+    }
+
+    #[test]
+    fn a_language_goes_to_espeak_ng_as_v_or_into_the_placeholder() {
+        let d = TtsCommand::default();
+        assert_eq!(
+            d.argv("Hallo", Some("de")).unwrap(),
+            ["espeak-ng", "-v", "de", "--stdout", "Hallo"]
+        );
+        let piper = TtsCommand {
+            command: vec!["piper".into(), "--voice={language}".into(), "{text}".into()],
+            ..TtsCommand::default()
+        };
+        assert_eq!(
+            piper.argv("{language} hi", None).unwrap(),
+            ["piper", "--voice=en", "{language} hi"],
+            "the text is never searched for placeholders"
+        );
+        assert_eq!(
+            piper.argv("hi", Some("de-de")).unwrap(),
+            ["piper", "--voice=de-de", "hi"]
+        );
+        let err = d.argv("hi", Some("de; rm -rf")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("cannot speak in language \"de; rm -rf\""),
+            "{err}"
+        );
+        let other = TtsCommand {
+            command: vec!["my-tts".into()],
+            ..TtsCommand::default()
+        };
+        let err = other.argv("hi", Some("fr")).unwrap_err().to_string();
+        assert!(err.contains("has no {language} argument"), "{err}");
+    }
+
+    #[test]
+    fn espeak_ng_speaks_german_when_asked() {
+        let clip = TtsCommand::default()
+            .synthesize_in("Guten Tag", Some("de"), CallFormat::Narrowband)
+            .unwrap();
+        assert!(clip.duration() > Duration::from_millis(300));
     }
 
     #[test]
