@@ -4,12 +4,16 @@
 //! atat's async client with `futures::executor::block_on`, which parks the thread until
 //! a reply is signalled: nothing here spins.
 //!
-//! This module owns the port's file descriptors while a [`Link`] runs. The reader thread
-//! ends when the link is dropped (it looks at a stop flag at every read timeout) or when
-//! the port fails: EOF or EIO (the modem was unplugged) ends it with a [`LinkError`] that
-//! [`Link::failure`] reports, instead of a loop of failing reads.
+//! This module owns the port's file descriptors while a [`Link`] runs, and the stop pipe
+//! that ends the reader. The reader thread sleeps in `poll()` on the port and the stop
+//! pipe together, with no timeout: it wakes only for bytes, for a hang-up, or for the
+//! stop (the pipe's write end closed when the link's work returns or panics), so an idle
+//! link costs no wake-ups and closing it takes no longer than a thread switch. A port
+//! that fails (EOF, or EIO/POLLHUP when the modem is unplugged) ends the reader with a
+//! [`LinkError`] that [`Link::failure`] reports, instead of a loop of failing reads.
 
-use std::io::{self, Read, Write as _};
+use std::io::{self, PipeReader, Read, Write as _};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,9 +26,24 @@ use serialport::{DataBits, FlowControl, Parity, StopBits, TTYPort};
 
 /// The SIM7600's AT port speed (USB ignores it; a UART needs it).
 pub const BAUD_RATE: u32 = 115_200;
-/// How long one read waits for bytes before the reader thread looks at its stop flag:
-/// bounds how long dropping a link takes, and costs one wake-up per period when idle.
+/// serialport's own per-read (and per-write) timeout. The reader reads only after its
+/// `poll()` said the port is readable, so this bounds a read that races a hang-up; it is
+/// not a wake-up period (the reader has none) and not how long closing a link takes.
 pub const READ_TIMEOUT: Duration = Duration::from_millis(100);
+/// The pause atat keeps between sending one command and sending the next (its
+/// `cmd_cooldown`, counted from the write, so a reply that comes faster than this waits
+/// for it). atat's default of 20 ms follows u-blox's advice to wait about 20 ms after a
+/// final result code so that the modem can flush URCs it buffered before the next
+/// command line arrives. The bot's links keep it: they configure the modem, and their
+/// URCs (RING, +CLIP, +CMTI) matter.
+pub const LINK_CMD_COOLDOWN: Duration = Duration::from_millis(20);
+/// The cooldown of `sim7600 detect`'s probe (`AT`, `AT+CGMI`, `AT+CGMM`): three
+/// read-only queries whose URCs nobody waits for, and the digester files a URC that
+/// lands between a reply and its `OK` as a URC (modem-core's digest tests), so a
+/// collision cannot spoil an answer. 5 ms still gives a URC the modem queued before its
+/// `OK` several USB frames (1 ms each) to arrive first. The probe's two cooldowns are
+/// SMS downtime: 40 ms at atat's default against the 50 ms target for our whole share.
+pub const PROBE_CMD_COOLDOWN: Duration = Duration::from_millis(5);
 /// Bytes taken from the port per read.
 pub const READ_CHUNK: usize = 256;
 /// How long the reader waits for URC subscribers to make room before it drops the URCs
@@ -214,9 +233,20 @@ impl Link<'_> {
 
 /// Runs `work` with a link on `tty` (the lease's port), then stops the reader thread and
 /// drops the port clones before returning. The atat buffers live on this stack frame.
+/// Commands keep [`LINK_CMD_COOLDOWN`] between them.
 pub fn with_link<R>(
     tty: &TTYPort,
     port: &Path,
+    work: impl FnOnce(&mut Link<'_>) -> R,
+) -> Result<R, LinkError> {
+    with_link_cooldown(tty, port, LINK_CMD_COOLDOWN, work)
+}
+
+/// [`with_link`] with another pause between commands (see [`PROBE_CMD_COOLDOWN`]).
+pub fn with_link_cooldown<R>(
+    tty: &TTYPort,
+    port: &Path,
+    cmd_cooldown: Duration,
     work: impl FnOnce(&mut Link<'_>) -> R,
 ) -> Result<R, LinkError> {
     let clone_err = |e: serialport::Error| LinkError::Clone {
@@ -227,13 +257,25 @@ pub fn with_link<R>(
     let writer_tty = tty.try_clone_native().map_err(clone_err)?;
     let failure = Arc::new(Mutex::new(None));
     let stop = AtomicBool::new(false);
+    // The stop pipe: closing its write end makes the read end readable (EOF) at once,
+    // which wakes the reader's poll; nothing is ever written into it.
+    let (stop_rx, stop_tx) = io::pipe().map_err(|e| LinkError::Io {
+        port: port.to_path_buf(),
+        what: "creating the reader's stop pipe",
+        problem: e.to_string(),
+    })?;
     let mut resources = Box::new(Resources::new());
     let writer = PortWriter {
         tty: writer_tty,
         failure: failure.clone(),
         path: port.to_path_buf(),
     };
-    let config = atat::Config::new();
+    let cooldown = cmd_cooldown.try_into().map_err(|_| LinkError::Io {
+        port: port.to_path_buf(),
+        what: "setting the command cooldown",
+        problem: format!("{cmd_cooldown:?} does not fit atat's clock"),
+    })?;
+    let config = atat::Config::new().cmd_cooldown(cooldown);
     let parts = resources.split(writer, config);
     let mut ingress = parts.ingress;
     let mut link = Link {
@@ -245,7 +287,7 @@ pub fn with_link<R>(
         let reader = thread::Builder::new()
             .name("modem-reader".into())
             .spawn_scoped(s, || {
-                read_loop(reader_tty, port, &mut ingress, &stop, &failure)
+                read_loop(reader_tty, port, &mut ingress, (&stop, &stop_rx), &failure)
             });
         if let Err(e) = reader {
             return Err(LinkError::Io {
@@ -257,31 +299,97 @@ pub fn with_link<R>(
         // Set on every way out of `work`, a panic included: the scope joins the reader
         // before it lets the panic go on, and a reader never told to stop would hang the
         // unwinding (and with it the lease's release).
-        let _stop_reader = StopOnDrop(&stop);
+        let _stop_reader = StopOnDrop {
+            flag: &stop,
+            pipe: Some(stop_tx),
+        };
         Ok(work(&mut link))
     });
     drop(link);
     result
 }
 
-/// Raises the reader's stop flag when dropped.
-struct StopOnDrop<'a>(&'a AtomicBool);
+/// Raises the reader's stop flag and closes the stop pipe's write end when dropped: the
+/// flag ends a reader waiting for URC room, the closed pipe wakes a reader in `poll()`.
+struct StopOnDrop<'a> {
+    flag: &'a AtomicBool,
+    pipe: Option<io::PipeWriter>,
+}
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.flag.store(true, Ordering::Relaxed);
+        drop(self.pipe.take());
     }
+}
+
+/// What woke the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// The stop pipe's write end was closed: the link is closing.
+    Stop,
+    /// The port has bytes, or a hang-up or error to report (a read tells which).
+    Port,
+}
+
+/// Sleeps until the port or the stop pipe has something, with no timeout. Any event on
+/// the port (POLLIN, POLLHUP, POLLERR, POLLNVAL) means "read": serialport's read turns a
+/// hang-up into `BrokenPipe` and EIO into an error, which end the reader, so a port
+/// that stays hung up can never make this loop spin.
+fn wait_for(port_fd: BorrowedFd<'_>, stop: &PipeReader) -> Result<Wake, nix::errno::Errno> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds = [
+        PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+        PollFd::new(port_fd, PollFlags::POLLIN),
+    ];
+    loop {
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => break,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let [stop_fd, port_fd] = &fds;
+    if stop_fd.any().unwrap_or(true) {
+        return Ok(Wake::Stop);
+    }
+    if port_fd.any().unwrap_or(true) {
+        return Ok(Wake::Port);
+    }
+    // poll returned without an event we asked for (cannot happen without a timeout);
+    // looking again is the honest answer.
+    Ok(Wake::Port)
 }
 
 fn read_loop(
     mut tty: TTYPort,
     port: &Path,
     ingress: &mut ModemIngress<'_>,
-    stop: &AtomicBool,
+    (stop, stop_pipe): (&AtomicBool, &PipeReader),
     failure: &Mutex<Option<LinkError>>,
 ) {
     let mut buf = [0u8; READ_CHUNK];
     while !stop.load(Ordering::Relaxed) {
+        // SAFETY: `tty` is owned by this function and neither moved nor dropped before
+        // it returns; the borrowed descriptor lives only for this call of `wait_for`,
+        // inside the loop body, so the fd it names stays open for the whole borrow.
+        // serialport's TTYPort implements AsRawFd but not AsFd, hence the raw borrow.
+        #[allow(unsafe_code)]
+        let port_fd = unsafe { BorrowedFd::borrow_raw(tty.as_raw_fd()) };
+        match wait_for(port_fd, stop_pipe) {
+            Ok(Wake::Stop) => return,
+            Ok(Wake::Port) => {}
+            Err(e) => {
+                let err = LinkError::Io {
+                    port: port.to_path_buf(),
+                    what: "poll",
+                    problem: e.desc().to_string(),
+                };
+                log::error!("{err}; reader stops");
+                record(failure, err);
+                return;
+            }
+        }
         match tty.read(&mut buf) {
             Ok(0) => {
                 record(
@@ -419,6 +527,58 @@ mod tests {
         assert!(identity.is_sim7600, "{identity:?}");
         assert_eq!(identity.manufacturer.as_str(), "SIMCOM INCORPORATED");
         master.flush().unwrap();
+    }
+
+    #[test]
+    fn a_reader_asleep_on_a_silent_port_wakes_for_the_stop_alone() {
+        let (_master, _path, slave) = fake_modem();
+        let (stop_rx, stop_tx) = io::pipe().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = thread::spawn(move || {
+            let _ = tx.send(wait_for(slave.as_fd(), &stop_rx));
+        });
+        // Nothing arrives while the port stays silent and the stop stays open: the
+        // reader sleeps (no timeout of its own to wake it).
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+        drop(stop_tx);
+        let woke = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(woke, Ok(Wake::Stop));
+        waiter.join().unwrap();
+    }
+
+    #[test]
+    fn a_reader_wakes_for_the_modems_bytes_and_for_its_hang_up() {
+        let (mut master, _path, slave) = fake_modem();
+        let (stop_rx, _stop_tx) = io::pipe().unwrap();
+        master.write_all(b"\r\nRING\r\n").unwrap();
+        assert_eq!(wait_for(slave.as_fd(), &stop_rx), Ok(Wake::Port));
+        let mut drained = [0u8; 64];
+        let n = nix::unistd::read(&slave, &mut drained).unwrap();
+        assert_eq!(&drained[..n], b"\r\nRING\r\n");
+        // The modem side vanishes: poll reports the hang-up as a port event (POLLHUP),
+        // which the read then turns into the unplug error.
+        drop(master);
+        assert_eq!(wait_for(slave.as_fd(), &stop_rx), Ok(Wake::Port));
+    }
+
+    #[test]
+    fn closing_a_link_on_a_silent_modem_does_not_wait_for_a_read_timeout() {
+        let (_master, path, _slave) = fake_modem();
+        let tty = open_exclusive(&path).unwrap();
+        // Many opens and closes in a row: with a reader that only looked at its stop flag
+        // per READ_TIMEOUT each close would cost up to 100 ms; woken by the stop pipe it
+        // costs a thread switch. 20 closes in under 20 x READ_TIMEOUT / 2 is generous
+        // for a loaded machine and impossible for a reader that polls per timeout
+        // (on average half a period each).
+        let started = std::time::Instant::now();
+        for _ in 0..20 {
+            with_link(&tty, &path, |_link| ()).unwrap();
+        }
+        assert!(
+            started.elapsed() < READ_TIMEOUT * 20 / 2,
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::handoff::{HandoffError, PortLease};
-use crate::link::{LinkError, with_link};
+use crate::link::{LinkError, PROBE_CMD_COOLDOWN, with_link_cooldown};
 
 /// What detect concluded, with its exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -135,7 +135,7 @@ pub fn run(config: &Config, port: Option<&Path>) -> DetectReport {
     };
     report.smstools_was_active = Some(lease.smstools_was_active());
     let probe = match lease.port() {
-        Some(tty) => with_link(tty, &port_path, |link| {
+        Some(tty) => with_link_cooldown(tty, &port_path, PROBE_CMD_COOLDOWN, |link| {
             futures::executor::block_on(link.modem.probe())
                 .map_err(|e| ProbeFailure::from_modem(&e, link.failure()))
         })
