@@ -332,8 +332,19 @@ impl Backend {
                 },
                 Stopped::SuspendLine(line),
             ) => {
-                edit_suspend_file(suspend_file, |c| without_line(c, line))?;
+                let mut remaining = String::new();
+                edit_suspend_file(suspend_file, |c| {
+                    remaining = without_line(c, line);
+                    remaining.clone()
+                })?;
                 wake_smsd(smsd_pid_file)?;
+                // SIGCONT does not cut smsd's suspend sleep short: alone, smsd reopens the
+                // port up to `delaytime` (default 10 s) later. SIGUSR2 breaks the sleep at
+                // once, but in every suspended modem process, whatever suspended it; so
+                // it is sent only when nothing else in the file wants anything suspended.
+                if suspends_nothing(&remaining) {
+                    end_suspend(smsd_pid_file)?;
+                }
             }
             (BackendSpec::SuspendFile { smsd_pid_file, .. }, Stopped::Service) => {
                 // Nothing of ours is in the file; a wake-up lets smsd re-read it anyway.
@@ -475,6 +486,42 @@ fn wake_smsd(pid_file: &Path) -> Result<(), HandoffError> {
     Ok(())
 }
 
+/// Whether a suspend file's contents suspend no modem at all (no line but blank ones):
+/// only then may SIGUSR2, which breaks the suspend of every modem process, be sent.
+pub fn suspends_nothing(contents: &str) -> bool {
+    contents.lines().all(|l| l.trim().is_empty())
+}
+
+/// SIGUSR2 to smsd's modem processes, which ends their suspend sleep at once (smsd's
+/// configure.html: "When a process is suspended, it listens a signal SIGUSR2"); they
+/// then read the suspend file, find nothing, and carry on. Only children with smsd's
+/// own command name get it (modem processes are forks of smsd): SIGUSR2's default action
+/// ends a process, so an eventhandler script that smsd runs must not get it, nor smsd's
+/// main process, which the documentation does not say handles it.
+fn end_suspend(pid_file: &Path) -> Result<(), HandoffError> {
+    let Some(pid) = read_pid_file(pid_file)? else {
+        return Ok(());
+    };
+    let Some(name) = command_name(pid) else {
+        // smsd exited meanwhile: it reads the file afresh when it starts.
+        return Ok(());
+    };
+    for child in children_of(pid) {
+        if command_name(child).as_deref() == Some(name.as_str()) {
+            // A modem process that exited meanwhile has nothing left to resume.
+            let _ = kill(Pid::from_raw(child), Signal::SIGUSR2);
+        }
+    }
+    Ok(())
+}
+
+/// A process's command name (/proc/PID/comm), `None` once it is gone.
+fn command_name(pid: i32) -> Option<String> {
+    fs::read_to_string(format!("{}/{pid}/comm", holders::PROC_ROOT))
+        .ok()
+        .map(|c| c.trim_end().to_owned())
+}
+
 /// The pids whose parent is `parent` (field 4 of /proc/PID/stat).
 fn children_of(parent: i32) -> Vec<i32> {
     let Ok(entries) = fs::read_dir(holders::PROC_ROOT) else {
@@ -557,6 +604,17 @@ mod tests {
             "GSM2: maintenance\nGSM1: someone else\n"
         );
         assert_eq!(without_line(&format!("{line}\n"), &line), "");
+    }
+
+    #[test]
+    fn smsd_may_be_woken_for_all_only_when_no_other_line_remains() {
+        assert!(suspends_nothing(""));
+        assert!(suspends_nothing("\n  \n"));
+        // Another modem's maintenance: SIGUSR2 would break its suspend too.
+        assert!(!suspends_nothing("GSM2: maintenance\n"));
+        assert!(!suspends_nothing("ALL: firmware update\n"));
+        // Someone else also wants our device off the port.
+        assert!(!suspends_nothing("GSM1: someone else\n"));
     }
 
     #[test]
