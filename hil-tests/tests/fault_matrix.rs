@@ -234,7 +234,7 @@ fn smsd_holds(port: &Path) -> bool {
 /// A call rings (never answered: the row's modem answers after 0 rings, i.e. never) and an
 /// SMS is posted: the bot holds it back while the call rings, so it is certainly still in
 /// the queue when the fault comes.
-fn held_back_by_a_ringing_call(rig: &Rig, bot: &mut Bot, ledger: &mut Ledger) {
+fn held_back_by_a_ringing_call(rig: &Rig, bot: &mut Bot, ledger: &mut Ledger) -> String {
     rig.sim().unwrap().call("+4930123456", false, None).unwrap();
     bot.wait_status("a ringing call", Duration::from_secs(10), |s| {
         s["current_call"]["state"] == "ringing"
@@ -248,6 +248,7 @@ fn held_back_by_a_ringing_call(rig: &Rig, bot: &mut Bot, ledger: &mut Ledger) {
         (200, &Value::from("queued")),
         "{body}"
     );
+    id
 }
 
 /// A signal ends the bot with an SMS sent before it and one posted right before it.
@@ -281,11 +282,39 @@ fn row_signal(signal: Signal, row: &'static str) -> Outcome {
 /// the same lease, so unwinding releases it the same way).
 fn row_panic() -> Outcome {
     let mut f = Fixture::new("", 2);
-    let holding = handoff::hold(&f.files.config, &["--panic-after", "300"]);
+    // Its stderr (the panic message and backtrace) goes to a file: it is expected here, and
+    // inherited it would land in the suite's output uncaptured.
+    let log = f.files.dir.join("hold-panic.log");
+    let mut child = KillOnDrop(
+        Command::new(hil_tests::sim7600_bin().unwrap())
+            .arg("--config")
+            .arg(&f.files.config)
+            .args(["hold", "--panic-after", "300"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.0.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
     let panics_at = Instant::now() + Duration::from_millis(300);
+    assert!(first.starts_with("holding "), "hold printed {first:?}");
     assert!(!f.smsd_running(), "smsd still runs while hold has the port");
-    let (status, _) = holding.wait_exit();
-    assert_eq!(status.code(), Some(101), "a panic exits with 101");
+    let status =
+        hil_tests::wait::wait_for("hold to panic", EXIT_WITHIN, || child.0.try_wait().unwrap())
+            .unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        status.code(),
+        Some(101),
+        "a panic exits with 101; stderr:\n{stderr}"
+    );
+    assert!(stderr.contains("panicked"), "stderr:\n{stderr}");
     let back = f.smsd_holds_port_since(panics_at);
     assert!(handoff::markers(&f.rig).is_empty(), "restore marker left");
     Outcome {
@@ -570,12 +599,13 @@ fn queue_mentions(queue: &Path, text: &str) -> bool {
 
 /// The SMS queue's filesystem is full: POST /sms must refuse, not accept and lose.
 fn row_full_disk() -> Outcome {
-    let mut f = Fixture::new("", 2);
+    let mut f = Fixture::new("", 0);
     let mount = Mount::tmpfs(&f.files.queue, FULL_DISK_SIZE);
     let mut ledger = Ledger::new("full disk");
     let mut bot = Bot::start(&f.files);
     let before = ledger.post(&bot, "before");
     bot.wait_sms(&before, "sent", SENT_WITHIN);
+    let held = held_back_by_a_ringing_call(&f.rig, &mut bot, &mut ledger);
     let filler = fill(&mount.0);
     let (code, body) = bot.post_sms(RECIPIENT, "fault matrix: full disk / refused");
     assert_ne!(code, 202, "accepted onto a full disk: {body}");
@@ -590,9 +620,19 @@ fn row_full_disk() -> Outcome {
             .any(|w| error.to_lowercase().contains(w)),
         "the refusal says the disk is full: {body}"
     );
+    // The call ends while the disk is full: the bot must record the held-back SMS as
+    // `sending` before it goes out, cannot, and must neither send it unrecorded nor drop it.
+    f.rig.sim().unwrap().hangup().unwrap();
+    bot.wait_status("the call's end", Duration::from_secs(10), |s| {
+        s["current_call"].is_null()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let on_air_while_full = f.rig.sim().unwrap().state().unwrap().modem.sent.len();
     std::fs::remove_file(&filler).unwrap();
     let after = ledger.post(&bot, "after space is back");
     bot.wait_sms(&after, "sent", SENT_WITHIN);
+    let (_, held_state) =
+        bot_support::http(bot.api_port, "GET", &format!("/sms/{held}"), None).unwrap();
     let term = Instant::now();
     let status = bot.stop_with(Signal::SIGTERM, EXIT_WITHIN);
     assert_eq!(status.code(), Some(0));
@@ -601,6 +641,11 @@ fn row_full_disk() -> Outcome {
         back_after: Some(back),
         ..Outcome::default()
     };
+    o.notes.push(format!(
+        "while full, {} SMS went out after the first; the one held back by a call then {}",
+        on_air_while_full.saturating_sub(1),
+        held_state["state"]
+    ));
     // The path in the error is the rig's; the reason is the end of it.
     let reason = error.rsplit(": ").next().unwrap_or_default();
     o.notes.push(format!(
