@@ -38,7 +38,7 @@ const FULL_DISK_SIZE: &str = "256k";
 struct Outcome {
     /// smsd's main process runs at the end of the row.
     smstools_running: bool,
-    /// How long from the fault until smsd held the port again (`None`: see the notes).
+    /// How long from the fault until smsd held the port again (`None`: it never let go).
     back_after: Option<Duration>,
     /// The SMS queued through the API, or `None` when the row has no API to queue through.
     sms: Option<Tally>,
@@ -512,7 +512,7 @@ fn row_refusing_stop() -> Outcome {
     assert!(smsd_holds(f.rig.port()), "smsd kept the port throughout");
     Outcome {
         smstools_running: f.smsd_running(),
-        back_after: Some(Duration::ZERO),
+        back_after: None,
         sms: None,
         notes: vec!["exit 3 quoting the stop command; smsd never let go".into()],
     }
@@ -536,7 +536,7 @@ fn row_invalid_config() -> Outcome {
     assert!(smsd_holds(f.rig.port()), "smsd kept the port throughout");
     Outcome {
         smstools_running: f.smsd_running(),
-        back_after: Some(Duration::ZERO),
+        back_after: None,
         sms: None,
         notes: vec!["exit 78 naming `volume`; smsd never let go".into()],
     }
@@ -759,6 +759,16 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "a panic without a message".into())
 }
 
+/// `text` on one line (whitespace runs collapsed, `|` escaped), at most `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = flat.replace('|', "\\|");
+    match flat.char_indices().nth(max) {
+        Some((cut, _)) => format!("{} ...", &flat[..cut]),
+        None => flat,
+    }
+}
+
 fn sms_cell(o: &Outcome) -> String {
     match o.sms {
         None => "n/a (no API)".into(),
@@ -790,7 +800,7 @@ fn summary(rows: &[Row], results: &[(RowResult, Duration)]) -> String {
                 sms_cell(o),
                 o.back_after
                     .map(|d| format!("{} ms", d.as_millis()))
-                    .unwrap_or_else(|| "-".into()),
+                    .unwrap_or_else(|| "never let go".into()),
                 took.as_secs_f64(),
                 o.notes.join("; ")
             ),
@@ -799,7 +809,7 @@ fn summary(rows: &[Row], results: &[(RowResult, Duration)]) -> String {
                 row.name,
                 row.fault,
                 took.as_secs_f64(),
-                why.lines().next().unwrap_or_default()
+                one_line(why, 200)
             ),
         };
         out.push_str(&line);
