@@ -251,7 +251,8 @@ fn held_back_by_a_ringing_call(rig: &Rig, bot: &mut Bot, ledger: &mut Ledger) ->
     id
 }
 
-/// A signal ends the bot with an SMS sent before it and one posted right before it.
+/// A signal ends the bot with an SMS sent before it and one held back by a ringing call:
+/// smsd is back, the bot exits 0, and its next start sends the held-back one, once.
 fn row_signal(signal: Signal, row: &'static str) -> Outcome {
     let mut f = Fixture::new("", 0);
     let mut ledger = Ledger::new(row);
