@@ -135,7 +135,8 @@ pub enum BackendSpec {
         systemctl: PathBuf,
     },
     /// smsd keeps running; a `NAME: reason` line in its suspend file makes it close the
-    /// port, removing the line makes it reopen (SIGCONT makes it look at once).
+    /// port, removing the line makes it reopen: at once (SIGUSR2) when the file then
+    /// suspends nothing, else when smsd next looks (SIGCONT; up to its `delaytime`).
     SuspendFile {
         /// smsd's `suspend =` file.
         suspend_file: PathBuf,
@@ -470,8 +471,10 @@ pub fn parse_pid_file(text: &str) -> Result<i32, String> {
     }
 }
 
-/// SIGCONT to smsd and its children (the modem process holds the port), so that it
-/// reads the suspend file now rather than after `delaytime`.
+/// SIGCONT to smsd and its children (the modem process holds the port), so that a
+/// stopped smsd runs again and reads the suspend file. It does not cut a suspended modem
+/// process's sleep short (measured: smsd reopened the port `delaytime` later); that is
+/// [`end_suspend`]'s SIGUSR2.
 fn wake_smsd(pid_file: &Path) -> Result<(), HandoffError> {
     let Some(pid) = read_pid_file(pid_file)? else {
         // No smsd: it will read the file when it starts.
