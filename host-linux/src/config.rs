@@ -164,6 +164,10 @@ pub struct Config {
     /// The DTMF menu (`[dtmf]`: key to action); see `crate::events::dtmf`.
     #[serde(default)]
     pub dtmf: crate::events::DtmfMenu,
+    /// Call audio (`[audio]`: audio port, greeting, recordings, text to speech); see
+    /// `crate::audio::session::AudioConfig`.
+    #[serde(default)]
+    pub audio: crate::audio::AudioConfig,
 }
 
 impl Default for Config {
@@ -180,6 +184,7 @@ impl Default for Config {
             sms: crate::sms_queue::SmsSettings::default(),
             events: crate::events::EventsSettings::default(),
             dtmf: crate::events::DtmfMenu::default(),
+            audio: crate::audio::AudioConfig::default(),
         }
     }
 }

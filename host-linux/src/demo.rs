@@ -383,6 +383,7 @@ fn with_bot<W: Write>(
         voice,
         settings: settings.clone(),
         dtmf: crate::events::PreparedMenu::default(),
+        audio: None,
     };
     let queue = SmsQueue::open(&dir.join("state/sms-queue"))
         .map_err(|e| step("opening the SMS queue")(e.to_string()))?;

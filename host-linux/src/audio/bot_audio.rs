@@ -118,18 +118,16 @@ impl BotAudio {
         };
     }
 
-    /// When the bot's loop must call [`BotAudio::due_command`] next.
+    /// When the bot's loop must call [`BotAudio::due_command`] next: a fixed instant
+    /// (in the past once the command is due), so that a loop comparing it with its own
+    /// earlier reading of the clock sees it due.
     pub fn next_deadline(&self) -> Option<Instant> {
         match &self.stage {
             Stage::Activating {
                 activation,
                 awaiting: None,
                 ..
-            } => match activation.step(Instant::now()) {
-                PcmStep::WaitUntil(t) => Some(t),
-                PcmStep::Send => Some(Instant::now()),
-                PcmStep::Active | PcmStep::GaveUp { .. } => None,
-            },
+            } => activation.due_at(),
             _ => None,
         }
     }
@@ -327,6 +325,7 @@ mod tests {
         bot.call_answered(t0, "+491761234567");
         assert!(bot.next_deadline().unwrap() >= t0 + ms(100));
         assert_eq!(start_of(bot.due_command(t0 + ms(50))), "nothing");
+        assert_eq!(bot.next_deadline(), Some(t0 + ms(100)), "a fixed instant");
         assert_eq!(start_of(bot.due_command(t0 + ms(100))), "AT+CPCMREG=1");
         assert_eq!(
             start_of(bot.due_command(t0 + ms(101))),

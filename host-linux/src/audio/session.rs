@@ -248,6 +248,11 @@ impl PcmActivation {
         }
     }
 
+    /// When the next attempt is due (in the past once it is), while the outcome is open.
+    pub fn due_at(&self) -> Option<Instant> {
+        self.outcome.is_none().then_some(self.next)
+    }
+
     /// The modem answered the attempt sent at `now`: `ok` for OK, else an error.
     pub fn answered(&mut self, ok: bool, now: Instant) -> PcmStep {
         self.attempts += 1;

@@ -51,6 +51,9 @@ pub enum SetupError {
     /// The `[dtmf]` menu cannot be carried out (a `play` file that is not audio, ...).
     #[error(transparent)]
     Dtmf(#[from] crate::events::DtmfMenuError),
+    /// The `[audio]` settings cannot work (a greeting that is not audio, ...).
+    #[error(transparent)]
+    Audio(#[from] crate::audio::session::AudioConfigError),
     /// `--listen` is not an address.
     #[error("--listen {value:?} is not ADDR:PORT: {problem}")]
     Listen {
@@ -95,12 +98,19 @@ pub fn options(config: &Config, args: &VoiceBotArgs) -> Result<BotOptions, Setup
         lease: config.lease_settings(args.port.as_deref()),
         voice,
         settings: config.bot.clone(),
-        // Narrowband and no TTS: the loop plays no call audio yet (`speak` is refused).
+        // With call audio, menu sounds are converted to its format and `speak` uses its
+        // TTS command; without, sound keys are reported as having no audio.
         dtmf: crate::events::PreparedMenu::prepare(
             &config.dtmf,
-            crate::audio::CallFormat::Narrowband,
-            None,
+            config.audio.format(),
+            config.audio.enabled.then_some(&config.audio.tts),
         )?,
+        // Checked here, so that a bad greeting stops the start with the file named.
+        audio: if config.audio.enabled {
+            Some(config.audio.prepare()?)
+        } else {
+            None
+        },
     })
 }
 

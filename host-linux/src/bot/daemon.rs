@@ -121,6 +121,9 @@ pub struct BotOptions {
     pub settings: BotSettings,
     /// The `[dtmf]` menu, its files loaded: what a key pressed during a call does.
     pub dtmf: crate::events::PreparedMenu,
+    /// Call audio (`[audio]`), settings checked and greeting loaded; `None`: calls are
+    /// answered without audio.
+    pub audio: Option<crate::audio::AudioPlan>,
 }
 
 /// How a run ended without error.
@@ -177,6 +180,8 @@ struct Bot<'a> {
     reached_running: bool,
     /// The modem was lost; the next successful init counts as a reconnect.
     reconnecting: bool,
+    /// Call audio: AT+CPCMREG after the answer, the audio port during the call.
+    audio: Option<crate::audio::BotAudio>,
 }
 
 /// Runs the bot until shutdown is asked for through `state` (or its `requests`), or the
@@ -196,6 +201,20 @@ pub fn run(
     if let Err(e) = state.call_log().check_writable() {
         log::warn!("{e}: calls will not be logged until this is fixed");
     }
+    match &options.audio {
+        Some(plan) => log::info!(
+            "call audio on {} ({:?}, greeting {}, recordings {})",
+            plan.config.port.display(),
+            plan.config.format(),
+            plan.greeting
+                .as_ref()
+                .map_or("none".into(), |g| format!("{:?}", g.duration())),
+            plan.recordings
+                .as_ref()
+                .map_or("off".into(), |r| r.dir().display().to_string()),
+        ),
+        None => log::info!("call audio off ([audio] enabled = false)"),
+    }
     let mut lease = PortLease::acquire(options.lease.clone())?;
     let mut bot = Bot {
         options,
@@ -214,6 +233,7 @@ pub fn run(
         ever_running: false,
         reached_running: false,
         reconnecting: false,
+        audio: options.audio.clone().map(crate::audio::BotAudio::new),
     };
     let outcome = bot.serve(&lease);
     state.update(|s| {
@@ -300,6 +320,8 @@ impl Bot<'_> {
     /// The bookkeeping of a lost modem: the call in progress is logged as lost, the machine
     /// forgets it, the phase says so.
     fn lost(&mut self) {
+        // The modem is gone: its audio with it (no AT+CPCMREG=0 to send).
+        self.close_audio();
         let now = now_rfc3339();
         if let Some(record) = self.tracker.lost(&now) {
             self.state.events().call_lost(&record);
@@ -582,6 +604,17 @@ impl Bot<'_> {
                 let wait = Duration::from_millis(at_ms.saturating_sub(self.now_ms()));
                 deadline = deadline.min(now + wait);
             }
+            if let Some(t) = self
+                .audio
+                .as_ref()
+                .and_then(crate::audio::BotAudio::next_deadline)
+            {
+                if t <= Instant::now() {
+                    self.drive_audio(link).await;
+                    continue;
+                }
+                deadline = deadline.min(t);
+            }
             let wake = {
                 let urc = pin!(urcs.next_message_pure());
                 let request = pin!(self.requests.next());
@@ -595,6 +628,8 @@ impl Bot<'_> {
             match wake {
                 Wake::Urc(Urc::Ready) => {
                     log::warn!("the modem restarted (RDY): initialising it again");
+                    // A restarted modem has dropped the call and its audio.
+                    self.close_audio();
                     let now = now_rfc3339();
                     if let Some(record) = self.tracker.lost(&now) {
                         self.state.events().call_lost(&record);
@@ -663,8 +698,11 @@ impl Bot<'_> {
     /// through the machine (its action is carried out by [`Bot::act`]'s loop).
     fn on_key(&mut self, key: modem_core::urc::DtmfKey) {
         use crate::events::KeyOutcome;
-        // The loop does not hold the call's audio (yet): sound keys come to NoAudio.
-        let audio: Option<std::sync::Arc<crate::audio::CallAudio>> = None;
+        // Sound keys come to NoAudio while the call has no audio (off, or not yet on).
+        let audio = self
+            .audio
+            .as_ref()
+            .and_then(crate::audio::BotAudio::current);
         match self.options.dtmf.on_key(key, audio) {
             KeyOutcome::HangUp => {
                 log::info!("DTMF {}: hanging up (the [dtmf] menu)", key.as_char());
@@ -680,6 +718,46 @@ impl Bot<'_> {
         }
     }
 
+    /// Sends the call-audio AT commands that are due (AT+CPCMFRM, AT+CPCMREG=1 after the
+    /// answer, retried) and reports the modem's answers.
+    async fn drive_audio(&mut self, link: &mut Link<'_>) {
+        loop {
+            let Some(cmd) = self
+                .audio
+                .as_mut()
+                .and_then(|a| a.due_command(Instant::now()))
+            else {
+                return;
+            };
+            log::debug!("call audio: {}", cmd.describe());
+            let ok = send_pcm(link, &cmd).await;
+            if let Some(audio) = self.audio.as_mut() {
+                if let Err(e) = audio.command_answered(ok, Instant::now()) {
+                    log::warn!("call audio: {e}; the call goes on without audio");
+                }
+            }
+        }
+    }
+
+    /// The call ended: its audio closes (recording completed) and AT+CPCMREG=0 goes out.
+    async fn end_audio(&mut self, link: &mut Link<'_>) {
+        let Some(audio) = self.audio.as_mut() else {
+            return;
+        };
+        let end = audio.call_ended();
+        log_audio_end(end.summary);
+        if let Some(cmd) = end.command {
+            send_pcm(link, &cmd).await;
+        }
+    }
+
+    /// The modem is gone or restarted: the call's audio closes without AT commands.
+    fn close_audio(&mut self) {
+        if let Some(audio) = self.audio.as_mut() {
+            log_audio_end(audio.call_ended().summary);
+        }
+    }
+
     /// Carries out the machine's actions and publishes its events until both are drained.
     async fn act(&mut self, link: &mut Link<'_>) {
         loop {
@@ -689,6 +767,21 @@ impl Bot<'_> {
                 self.state.events().call_event(&event);
                 if let modem_core::call::CallEvent::Dtmf { key } = event {
                     self.on_key(key);
+                }
+                match &event {
+                    modem_core::call::CallEvent::Answered { caller, .. } => {
+                        if let Some(audio) = self.audio.as_mut() {
+                            audio.call_answered(Instant::now(), &audio_label(caller));
+                            log::debug!(
+                                "call audio: AT+CPCMREG=1 due in {:?}",
+                                audio
+                                    .next_deadline()
+                                    .map(|t| t.saturating_duration_since(Instant::now()))
+                            );
+                        }
+                    }
+                    modem_core::call::CallEvent::Ended { .. } => self.end_audio(link).await,
+                    _ => {}
                 }
                 match self.tracker.handle(&event, &now) {
                     Tracked::Current(call) => self.state.update(|s| s.current_call = Some(call)),
@@ -860,6 +953,67 @@ impl Bot<'_> {
 }
 
 /// Sleeps `d` on embassy-time's std timer queue (no thread is blocked, nothing spins).
+/// The label of a call's recording: the caller's number, or why there is none.
+fn audio_label(caller: &modem_core::call::Caller) -> String {
+    match caller {
+        modem_core::call::Caller::Number(n) => n.as_str().to_string(),
+        modem_core::call::Caller::Withheld => "withheld".into(),
+        modem_core::call::Caller::Unavailable => "unavailable".into(),
+        modem_core::call::Caller::Unknown => "unknown".into(),
+    }
+}
+
+/// Sends one call-audio command on the one AT writer; whether the modem said OK.
+async fn send_pcm(link: &mut Link<'_>, cmd: &crate::audio::PcmCommand) -> bool {
+    let client = link.modem.client();
+    let result = match cmd {
+        crate::audio::PcmCommand::Format(c) => {
+            atat::asynch::AtatClient::send(client, c).await.map(|_| ())
+        }
+        crate::audio::PcmCommand::Register(c) => {
+            atat::asynch::AtatClient::send(client, c).await.map(|_| ())
+        }
+    };
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            log::warn!("{}: {e:?}", cmd.describe());
+            false
+        }
+    }
+}
+
+/// Logs how a call's audio ended.
+fn log_audio_end(
+    summary: Option<Result<crate::audio::session::CallAudioSummary, crate::audio::CallAudioError>>,
+) {
+    match summary {
+        Some(Ok(s)) => {
+            let t = &s.writer.timing;
+            log::info!(
+                "call audio: {} frames played ({} of audio, {} skipped, spacing p50 {:?} p99 {:?}), \
+                 {} frames heard{}",
+                t.frames,
+                s.writer.audio_frames,
+                t.skipped,
+                t.spacing_p50,
+                t.spacing_p99,
+                s.listener.frames,
+                s.listener
+                    .recording
+                    .as_ref()
+                    .map(|r| format!(", recorded to {}", r.path.display()))
+                    .unwrap_or_default()
+            );
+            if let Some(e) = s.writer_error {
+                log::warn!("call audio: {e}");
+            }
+        }
+        Some(Err(e)) => log::warn!("call audio: {e}"),
+        None => {}
+    }
+}
+
 async fn sleep(d: Duration) {
     let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
     embassy_time::Timer::after(embassy_time::Duration::from_micros(micros)).await;
