@@ -1,11 +1,13 @@
 //! The audio benchmark of issue 9: one call of `AUDIO_BENCH_SECONDS` (default 60) against
 //! the simulator's audio port, run as the bot runs it (CallAudio with a greeting), and
 //! the figures printed: answer -> first greeting frame latency, and frame pacing (p50,
-//! p99, jitter) both where the writer wrote and where the modem received. The bounds it
-//! asserts are loose enough for a loaded CI machine and tight enough to catch a pacer
-//! that drifts, bursts or stalls.
+//! p99, jitter) both where the writer wrote and where the modem received. A benchmark,
+//! not a test (`cargo bench -p hil-tests --bench audio_bench`, or `tools/bench audio`): it
+//! prints its figures, and stops with an error only when the pacer plainly drifts,
+//! bursts or stalls, or the greeting does not arrive as 440 Hz.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../tests/audio_support/mod.rs"]
 mod audio_support;
 
 use std::time::{Duration, Instant};
@@ -16,8 +18,7 @@ use host_linux::audio::{AudioConfig, CallAudio};
 /// How long the benchmark call lasts unless `AUDIO_BENCH_SECONDS` says otherwise.
 const DEFAULT_SECONDS: u64 = 60;
 
-#[test]
-fn a_sixty_second_call_keeps_20_ms_pacing_and_prints_its_figures() {
+fn main() {
     let seconds: u64 = match std::env::var("AUDIO_BENCH_SECONDS") {
         Ok(s) => s
             .parse()
