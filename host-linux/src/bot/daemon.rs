@@ -317,10 +317,10 @@ impl Bot<'_> {
         }
     }
 
-    /// The bookkeeping of a lost modem: the call in progress is logged as lost, the machine
-    /// forgets it, the phase says so.
-    fn lost(&mut self) {
-        // The modem is gone: its audio with it (no AT+CPCMREG=0 to send).
+    /// What a modem that is gone or restarted takes with it: the call in progress (logged
+    /// and published as lost), its audio (no AT+CPCMREG=0 to send), and the call machine's
+    /// state.
+    fn forget_call(&mut self) {
         self.close_audio();
         let now = now_rfc3339();
         if let Some(record) = self.tracker.lost(&now) {
@@ -328,10 +328,14 @@ impl Bot<'_> {
             self.log_call(&record);
         }
         self.machine.reset();
-        self.state.update(|s| {
-            s.phase = BotPhase::Reconnecting;
-            s.current_call = None;
-        });
+        self.state.update(|s| s.current_call = None);
+    }
+
+    /// The bookkeeping of a lost modem: the call in progress is logged as lost, the machine
+    /// forgets it, the phase says so.
+    fn lost(&mut self) {
+        self.forget_call();
+        self.state.update(|s| s.phase = BotPhase::Reconnecting);
         self.reconnecting = true;
         self.notifier.status("modem lost: reconnecting");
     }
@@ -629,16 +633,9 @@ impl Bot<'_> {
                 Wake::Urc(Urc::Ready) => {
                     log::warn!("the modem restarted (RDY): initialising it again");
                     // A restarted modem has dropped the call and its audio.
-                    self.close_audio();
-                    let now = now_rfc3339();
-                    if let Some(record) = self.tracker.lost(&now) {
-                        self.state.events().call_lost(&record);
-                        self.log_call(&record);
-                    }
-                    self.machine.reset();
+                    self.forget_call();
                     self.state.update(|s| {
                         s.modem_resets = s.modem_resets.saturating_add(1);
-                        s.current_call = None;
                         s.phase = BotPhase::Starting;
                     });
                     if let Err(problem) = self.init(link).await {
