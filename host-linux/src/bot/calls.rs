@@ -11,6 +11,18 @@ use modem_core::call::{CallEvent, Caller, EndReason, HangUpCause, MissReason};
 use super::call_log::{CallEnd, CallRecord, CallerIdKind};
 use super::state::{CurrentCall, CurrentCallState};
 
+/// A call first seen at `now`, still ringing, caller not yet known.
+fn ringing_since(now: &str) -> CurrentCall {
+    CurrentCall {
+        state: CurrentCallState::Ringing,
+        caller: None,
+        caller_id: CallerIdKind::Unknown,
+        rings: 0,
+        since: now.to_owned(),
+        answered_at: None,
+    }
+}
+
 /// The caller as the log and the API show it: a number or none, and why none.
 pub fn caller_fields(caller: &Caller) -> (Option<String>, CallerIdKind) {
     match caller {
@@ -70,14 +82,7 @@ impl CallTracker {
     }
 
     fn current_or_new(&mut self, now: &str) -> &mut CurrentCall {
-        self.current.get_or_insert_with(|| CurrentCall {
-            state: CurrentCallState::Ringing,
-            caller: None,
-            caller_id: CallerIdKind::Unknown,
-            rings: 0,
-            since: now.to_owned(),
-            answered_at: None,
-        })
+        self.current.get_or_insert_with(|| ringing_since(now))
     }
 
     fn set_caller(call: &mut CurrentCall, caller: &Caller) {
@@ -132,14 +137,7 @@ impl CallTracker {
         end: CallEnd,
         now: &str,
     ) -> Tracked {
-        let mut call = self.current.take().unwrap_or_else(|| CurrentCall {
-            state: CurrentCallState::Ringing,
-            caller: None,
-            caller_id: CallerIdKind::Unknown,
-            rings: 0,
-            since: now.to_owned(),
-            answered_at: None,
-        });
+        let mut call = self.current.take().unwrap_or_else(|| ringing_since(now));
         Self::set_caller(&mut call, caller);
         Tracked::Finished(CallRecord {
             started_at: call.since,
