@@ -75,20 +75,25 @@ impl SpoolWatcher {
         })
     }
 
+    /// An inotify failure, named by the first watched folder.
+    fn watch_error(&self, source: nix::errno::Errno) -> SpoolError {
+        SpoolError::Watch {
+            path: self
+                .folders
+                .first()
+                .map(|(_, p)| p.clone())
+                .unwrap_or_default(),
+            source,
+        }
+    }
+
     /// The events ready now, without waiting (empty when none).
     pub fn read(&self) -> Result<Vec<WatchEvent>, SpoolError> {
         let events = match self.inotify.read_events() {
             Ok(events) => events,
             Err(nix::errno::Errno::EAGAIN) => return Ok(Vec::new()),
             Err(source) => {
-                return Err(SpoolError::Watch {
-                    path: self
-                        .folders
-                        .first()
-                        .map(|(_, p)| p.clone())
-                        .unwrap_or_default(),
-                    source,
-                });
+                return Err(self.watch_error(source));
             }
         };
         let mut out: Vec<WatchEvent> = Vec::new();
@@ -151,14 +156,7 @@ impl SpoolWatcher {
                 Ok(_) => continue,
                 Err(nix::errno::Errno::EINTR) => return Ok(Vec::new()),
                 Err(source) => {
-                    return Err(SpoolError::Watch {
-                        path: self
-                            .folders
-                            .first()
-                            .map(|(_, p)| p.clone())
-                            .unwrap_or_default(),
-                        source,
-                    });
+                    return Err(self.watch_error(source));
                 }
             }
         }
