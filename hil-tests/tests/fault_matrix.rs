@@ -156,6 +156,16 @@ impl Fixture {
     }
 
     /// Waits (bounded) until an smsd process holds the port; the time since `since`.
+    /// The bot never got the port: the same smsd process still holds it.
+    fn assert_smsd_untouched(&mut self, smsd_pid: Option<i32>) {
+        assert_eq!(
+            self.rig.smsd().unwrap().pid(),
+            smsd_pid,
+            "the same smsd, untouched"
+        );
+        assert!(smsd_holds(self.rig.port()), "smsd kept the port throughout");
+    }
+
     fn smsd_holds_port_since(&self, since: Instant) -> Duration {
         hil_tests::wait::wait_for("smsd to hold the port again", SMSD_BACK_WITHIN, || {
             smsd_holds(self.rig.port()).then_some(())
@@ -505,12 +515,7 @@ fn row_refusing_stop() -> Outcome {
         log.contains("refuses to stop"),
         "the error quotes the stop command's output; log:\n{log}"
     );
-    assert_eq!(
-        f.rig.smsd().unwrap().pid(),
-        smsd_pid,
-        "the same smsd, untouched"
-    );
-    assert!(smsd_holds(f.rig.port()), "smsd kept the port throughout");
+    f.assert_smsd_untouched(smsd_pid);
     Outcome {
         smstools_running: f.smsd_running(),
         back_after: None,
@@ -529,12 +534,7 @@ fn row_invalid_config() -> Outcome {
         log.contains("volume"),
         "the error names the key; log:\n{log}"
     );
-    assert_eq!(
-        f.rig.smsd().unwrap().pid(),
-        smsd_pid,
-        "the same smsd, untouched"
-    );
-    assert!(smsd_holds(f.rig.port()), "smsd kept the port throughout");
+    f.assert_smsd_untouched(smsd_pid);
     Outcome {
         smstools_running: f.smsd_running(),
         back_after: None,
