@@ -17,12 +17,12 @@ use modem_core::command::call::{
     SetCallerIdPresentation, SetCellularResultCodes, SetVoiceHangupControl,
 };
 use modem_core::command::general::responses::{
-    Identification, Imei, Manufacturer, Model, Revision, SimStatus,
+    Identification, Imei, Imsi, Manufacturer, Model, Revision, SimStatus,
 };
 use modem_core::command::general::types::{EchoMode, ErrorReporting};
 use modem_core::command::general::{
-    Attention, GetImei, GetManufacturer, GetModel, GetRevision, GetSimStatus, Identify, SetEcho,
-    SetErrorReporting,
+    Attention, GetImei, GetImsi, GetManufacturer, GetModel, GetRevision, GetSimStatus, Identify,
+    SetEcho, SetErrorReporting,
 };
 use modem_core::command::network::responses::{Registration, SignalQuality};
 use modem_core::command::network::types::{RegistrationReporting, RegistrationStatus};
@@ -84,6 +84,7 @@ fn general_commands_are_written_exactly() {
     assert_eq!(bytes(&GetModel), b"AT+CGMM\r");
     assert_eq!(bytes(&GetRevision), b"AT+CGMR\r");
     assert_eq!(bytes(&GetImei), b"AT+CGSN\r");
+    assert_eq!(bytes(&GetImsi), b"AT+CIMI\r");
     assert_eq!(
         bytes(&SetErrorReporting {
             mode: ErrorReporting::Numeric
@@ -313,6 +314,35 @@ fn identity_replies_with_echo_off() {
             reason: "not 14 to 17 decimal digits"
         })
     );
+    assert_eq!(
+        dialogue(&GetImsi, b"\r\n262011234567890\r\n\r\nOK\r\n").unwrap(),
+        Imsi {
+            digits: s("262011234567890")
+        }
+    );
+    assert_eq!(
+        Imsi::parse(b"+CIMI: 310260000000000")
+            .unwrap()
+            .digits
+            .as_str(),
+        "310260000000000"
+    );
+    for bad in [
+        &b"2620112345678901"[..],
+        b"26201",
+        b"26201X234567890",
+        b"ERROR",
+    ] {
+        assert_eq!(
+            Imsi::parse(bad),
+            Err(modem_core::command::ParseError {
+                reply: "+CIMI",
+                reason: "not 6 to 15 decimal digits"
+            }),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ pub mod types;
 use atat::atat_derive::AtatCmd;
 
 use crate::command::NoResponse;
-use responses::{Identification, Imei, Manufacturer, Model, Revision, SimStatus};
+use responses::{Identification, Imei, Imsi, Manufacturer, Model, Revision, SimStatus};
 use types::{EchoMode, ErrorReporting};
 
 /// `AT`: checks that the modem answers (`OK`). Manual: "AT Check the serial interface".
@@ -51,6 +51,13 @@ pub struct GetRevision;
 #[derive(Debug, Clone, AtatCmd)]
 #[at_cmd("+CGSN", Imei, parse = Imei::parse)]
 pub struct GetImei;
+
+/// `AT+CIMI`: the SIM's IMSI, which smsd writes into incoming files. Fails with
+/// `+CME ERROR: 10` (SIM not inserted) or a PIN error while the SIM is not ready. Manual:
+/// "AT+CIMI Request international mobile subscriber identity".
+#[derive(Debug, Clone, AtatCmd)]
+#[at_cmd("+CIMI", Imsi, parse = Imsi::parse)]
+pub struct GetImsi;
 
 /// `AT+CMEE=<n>`: how errors are reported; the driver sets numeric (`AT+CMEE=1`) so that
 /// errors carry a code. Manual: "AT+CMEE Report mobile equipment error" (3GPP TS 27.007 §9.1).

@@ -13,6 +13,8 @@ pub const IDENTITY_CAPACITY: usize = 64;
 
 /// Capacity of an IMEI: 15 digits (an IMEISV has 16, some modems print 17).
 pub const IMEI_CAPACITY: usize = 17;
+/// Longest IMSI `AT+CIMI` returns: at most 15 digits (3GPP TS 23.003 §2.2).
+pub const IMSI_CAPACITY: usize = 15;
 
 /// A manufacturer, model or revision string.
 pub type Identity = String<IDENTITY_CAPACITY>;
@@ -122,6 +124,35 @@ impl Imei {
         }
         Ok(Self {
             digits: String::try_from(text).map_err(|_| ParseError::new("+CGSN", "too long"))?,
+        })
+    }
+}
+
+/// `AT+CIMI` reply: the SIM's IMSI, `262011234567890` (a bare line of digits). smsd writes
+/// it into every incoming file (`IMSI:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Imsi {
+    /// The digits.
+    pub digits: String<IMSI_CAPACITY>,
+}
+
+impl atat::AtatResp for Imsi {}
+
+impl Imsi {
+    /// Reads the reply: 6 to 15 decimal digits (an MCC, an MNC and at least one digit of
+    /// the subscriber number); a `+CIMI:` prefix, which some firmware prints, is accepted.
+    pub fn parse(reply: &[u8]) -> Result<Self, ParseError> {
+        let line = single_line(reply, "+CIMI")?;
+        let text = crate::params::after_prefix(line, "+CIMI")
+            .unwrap_or(line)
+            .trim();
+        if !(6..=IMSI_CAPACITY).contains(&text.len()) || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseError::new("+CIMI", "not 6 to 15 decimal digits"));
+        }
+        Ok(Self {
+            digits: String::try_from(text).map_err(|_| ParseError::new("+CIMI", "too long"))?,
         })
     }
 }
