@@ -30,6 +30,10 @@ line per command: `ok`, `ok <JSON>` for state, or `error <reason>`):
   sms <number> <text> an SMS arrives: stored on the SIM (split into concatenated parts when
                       long), announced with +CMTI: \"SM\",<index> when AT+CNMI asks;
                       in <text>, \\n is a line break and \\\\ a backslash
+  smsparts <number> <order> <text>
+                      a long SMS whose parts arrive out of order or not at all: <text> is
+                      split as for sms, then only the parts <order> names (1-based, comma
+                      separated, each at most once: 3,1,2 or 1,3) are stored, in that order
   reset               the modem restarts: start-up lines, power-up settings, calls dropped
   unplug              the USB cable is pulled: the pty closes (holders see EIO/EOF), the
                       link is removed
@@ -70,6 +74,15 @@ pub enum ControlCommand {
         /// The text.
         text: String,
     },
+    /// Some parts of a concatenated SMS arrive, in the order given.
+    SmsParts {
+        /// The sender.
+        number: String,
+        /// The parts that arrive, 1-based, in the order they arrive.
+        order: Vec<u8>,
+        /// The whole text, split as [`ControlCommand::Sms`] splits it.
+        text: String,
+    },
     /// The modem restarts.
     Reset,
     /// The cable is pulled.
@@ -95,7 +108,7 @@ pub enum ControlCommand {
 pub enum ControlError {
     /// The line is not a known command.
     #[error(
-        "unknown control command {0:?} (try: call, hangup, dtmf, missed, sms, reset, unplug, plug, stall, garbage, state, audio, tone, silence)"
+        "unknown control command {0:?} (try: call, hangup, dtmf, missed, sms, smsparts, reset, unplug, plug, stall, garbage, state, audio, tone, silence)"
     )]
     Unknown(String),
     /// A command's argument is missing or malformed.
@@ -116,6 +129,27 @@ fn bad(command: &'static str, problem: impl Into<String>) -> ControlError {
         command,
         problem: problem.into(),
     }
+}
+
+/// `smsparts`' `<order>`: part numbers 1..=255, comma separated, none twice.
+fn part_order(s: &str) -> Result<Vec<u8>, ControlError> {
+    let mut order = Vec::new();
+    for n in s.split(',') {
+        let part = n.parse::<u8>().ok().filter(|p| *p > 0).ok_or_else(|| {
+            bad(
+                "smsparts",
+                format!("<order> {s:?}: {n:?} is not a part number 1..=255"),
+            )
+        })?;
+        if order.contains(&part) {
+            return Err(bad(
+                "smsparts",
+                format!("<order> {s:?} names part {part} twice"),
+            ));
+        }
+        order.push(part);
+    }
+    Ok(order)
 }
 
 fn number(command: &'static str, s: Option<&str>) -> Result<String, ControlError> {
@@ -227,6 +261,21 @@ impl ControlCommand {
                     text: unescape(text),
                 }
             }
+            "smsparts" => {
+                let rest = rest.trim_start();
+                let (num, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+                let number = number("smsparts", Some(num).filter(|s| !s.is_empty()))?;
+                let (order, text) = rest.trim_start().split_once(' ').unwrap_or((rest, ""));
+                let order = part_order(order)?;
+                if text.is_empty() {
+                    return Err(bad("smsparts", "missing <text>"));
+                }
+                ControlCommand::SmsParts {
+                    number,
+                    order,
+                    text: unescape(text),
+                }
+            }
             "reset" => {
                 no_more("reset", args)?;
                 ControlCommand::Reset
@@ -319,6 +368,14 @@ impl fmt::Display for ControlCommand {
             ControlCommand::Dtmf(k) => write!(f, "dtmf {k}"),
             ControlCommand::Missed(n) => write!(f, "missed {n}"),
             ControlCommand::Sms { number, text } => write!(f, "sms {number} {}", escape(text)),
+            ControlCommand::SmsParts {
+                number,
+                order,
+                text,
+            } => {
+                let order: Vec<String> = order.iter().map(u8::to_string).collect();
+                write!(f, "smsparts {number} {} {}", order.join(","), escape(text))
+            }
             ControlCommand::Reset => write!(f, "reset"),
             ControlCommand::Unplug => write!(f, "unplug"),
             ControlCommand::Plug => write!(f, "plug"),
@@ -355,6 +412,11 @@ mod tests {
             ControlCommand::Sms {
                 number: "+4917".into(),
                 text: "two\nlines \\ and spaces".into(),
+            },
+            ControlCommand::SmsParts {
+                number: "+4917".into(),
+                order: vec![3, 1],
+                text: "a long text".into(),
             },
             ControlCommand::Reset,
             ControlCommand::Unplug,

@@ -1311,7 +1311,12 @@ impl Modem {
                 self.call = None;
                 self.urc(&Self::missed_call_line(number));
             }
-            ControlCommand::Sms { number, text } => self.deliver_sms(number, text)?,
+            ControlCommand::Sms { number, text } => self.deliver_sms(number, text, None)?,
+            ControlCommand::SmsParts {
+                number,
+                order,
+                text,
+            } => self.deliver_sms(number, text, Some(order))?,
             ControlCommand::Reset => self.power_on(),
             ControlCommand::Stall(d) => self.stall_until = Some(now + *d),
             ControlCommand::Garbage(n) => {
@@ -1337,10 +1342,32 @@ impl Modem {
         Ok(())
     }
 
-    fn deliver_sms(&mut self, number: &str, text: &str) -> Result<(), ControlError> {
+    /// Stores an SMS from `number` (`order`: only these parts, 1-based, in this order).
+    fn deliver_sms(
+        &mut self,
+        number: &str,
+        text: &str,
+        order: Option<&[u8]>,
+    ) -> Result<(), ControlError> {
         self.concat_reference = self.concat_reference.wrapping_add(1);
         let time = SmsTime::now();
-        let parts = pdu::encode_deliver(&self.smsc, number, text, &time, self.concat_reference);
+        let mut parts = pdu::encode_deliver(&self.smsc, number, text, &time, self.concat_reference);
+        if let Some(order) = order {
+            let count = parts.len();
+            let mut chosen = Vec::with_capacity(order.len());
+            for &n in order {
+                let part = parts
+                    .get(usize::from(n).wrapping_sub(1))
+                    .cloned()
+                    .ok_or_else(|| {
+                        ControlError::Refused(format!(
+                            "smsparts: the text makes {count} part(s), there is no part {n}"
+                        ))
+                    })?;
+                chosen.push(part);
+            }
+            parts = chosen;
+        }
         let free: Vec<usize> = self
             .sim
             .iter()

@@ -448,6 +448,16 @@ impl SimHandle {
         })
     }
 
+    /// Only the parts `order` names (1-based, in that order) of a long SMS from `number`
+    /// arrive.
+    pub fn sms_parts(&self, number: &str, order: &[u8], text: &str) -> Result<(), SimError> {
+        self.command(ControlCommand::SmsParts {
+            number: number.into(),
+            order: order.to_vec(),
+            text: text.into(),
+        })
+    }
+
     /// The modem restarts.
     pub fn reset(&self) -> Result<(), SimError> {
         self.command(ControlCommand::Reset)
