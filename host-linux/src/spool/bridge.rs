@@ -94,6 +94,20 @@ impl SpoolJob {
     }
 }
 
+/// A message the bridge just wrote into incoming/, for the bot's `sms_received` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveredSms {
+    /// The sender as a person writes it (`+491761234567`, or a name such as `Vodafone`).
+    pub from: String,
+    /// The text; 8-bit data as `[N bytes of data]`.
+    pub text: String,
+    /// The service centre's time stamp, RFC 3339 with its offset
+    /// (`2026-11-24T07:04:58+01:00`).
+    pub time: String,
+    /// The file it is in.
+    pub file: PathBuf,
+}
+
 /// The spool, for the bot; see the module docs.
 #[derive(Debug)]
 pub struct SpoolBridge {
@@ -106,6 +120,7 @@ pub struct SpoolBridge {
     backlog: Vec<PathBuf>,
     tries: HashMap<String, u32>,
     next_reference: u8,
+    delivered: Vec<DeliveredSms>,
 }
 
 impl SpoolBridge {
@@ -148,6 +163,7 @@ impl SpoolBridge {
             backlog: Vec::new(),
             tries: HashMap::new(),
             next_reference: 0,
+            delivered: Vec::new(),
         })
     }
 
@@ -243,6 +259,7 @@ impl SpoolBridge {
                         path.display()
                     );
                     delete.extend(m.sim_indexes);
+                    self.delivered.push(delivered_sms(&m.sms, path));
                 }
                 Ok(Delivery::AlreadyDelivered(name)) => {
                     log::info!(
@@ -256,6 +273,12 @@ impl SpoolBridge {
             }
         }
         delete
+    }
+
+    /// The messages written into incoming/ since the last call (by [`Self::receive`] and
+    /// [`Self::expire`]; not those the ledger knew), oldest first.
+    pub fn take_delivered(&mut self) -> Vec<DeliveredSms> {
+        std::mem::take(&mut self.delivered)
     }
 
     /// The bot gives the port back: messages still waiting for parts stay on the SIM,
@@ -399,6 +422,33 @@ impl SpoolBridge {
             },
         )
         .recover()
+    }
+}
+
+fn delivered_sms(sms: &super::incoming::ReceivedSms, file: PathBuf) -> DeliveredSms {
+    let t = &sms.sent;
+    let offset = t.utc_offset_minutes();
+    let time = format!(
+        "20{:02}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}",
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        if offset < 0 { '-' } else { '+' },
+        offset.unsigned_abs() / 60,
+        offset.unsigned_abs() % 60
+    );
+    let text = match &sms.text {
+        super::incoming::IncomingText::Text { text, .. } => text.clone(),
+        super::incoming::IncomingText::Binary(bytes) => format!("[{} bytes of data]", bytes.len()),
+    };
+    DeliveredSms {
+        from: sms.from.to_string(),
+        text,
+        time,
+        file,
     }
 }
 
@@ -550,10 +600,18 @@ mod tests {
         assert_eq!(files.len(), 1);
         let text = std::fs::read_to_string(s.dir.path().join("incoming").join(&files[0])).unwrap();
         assert!(text.contains("IMEI: 351602000330570\n"), "{text}");
+        let delivered = b.take_delivered();
+        assert_eq!(delivered.len(), 1);
+        assert_eq!(delivered[0].from, "+31641600986");
+        assert_eq!(delivered[0].text, "How are you?");
+        assert_eq!(delivered[0].time, "2026-11-24T05:17:55+00:00");
+        assert!(delivered[0].file.ends_with(&files[0]));
+        assert!(b.take_delivered().is_empty(), "taken once");
         // The bot was killed before AT+CMGD: the next bot reads the slot again.
         let mut again = open(&s);
         assert_eq!(again.receive(3, HOW_ARE_YOU, tpdu_len(HOW_ARE_YOU)), [3]);
         assert_eq!(incoming_files(&s).len(), 1, "not delivered twice");
+        assert!(again.take_delivered().is_empty(), "no event for a repeat");
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub mod watch;
 
 use std::path::{Path, PathBuf};
 
-pub use bridge::{SpoolBridge, SpoolJob, WatchThread};
+pub use bridge::{DeliveredSms, SpoolBridge, SpoolJob, WatchThread};
 pub use conf::{DEFAULT_SMSD_CONF, ModemSection, SmsdConf};
 pub use incoming::{
     Delivery, Inbox, IncomingText, ModemIdentity, PartsMeta, ReceivedSms, SpoolTime,
