@@ -193,10 +193,21 @@ pub fn restore_stale_markers(
     dir: &Path,
     timeouts: &HandoffTimeouts,
 ) -> Result<Vec<MarkerOutcome>, HandoffError> {
+    restore_stale_markers_with(dir, timeouts, &mut |_| {})
+}
+
+/// [`restore_stale_markers`], calling `before_give_back` with the port of each marker
+/// whose owner is gone before smstools gets that port back (`sim7600 restore` puts back
+/// the spool files the dead bot had claimed, so that smsd finds them).
+pub fn restore_stale_markers_with(
+    dir: &Path,
+    timeouts: &HandoffTimeouts,
+    before_give_back: &mut dyn FnMut(&Path),
+) -> Result<Vec<MarkerOutcome>, HandoffError> {
     let mut outcomes = Vec::new();
     let mut first_error = None;
     for path in markers_in(dir)? {
-        match restore_one(&path, timeouts) {
+        match restore_one(&path, timeouts, before_give_back) {
             Ok(Some(o)) => outcomes.push(o),
             Ok(None) => {}
             Err(e) => {
@@ -214,6 +225,7 @@ pub fn restore_stale_markers(
 fn restore_one(
     path: &Path,
     timeouts: &HandoffTimeouts,
+    before_give_back: &mut dyn FnMut(&Path),
 ) -> Result<Option<MarkerOutcome>, HandoffError> {
     let Some(m) = Marker::read(path)? else {
         return Ok(None);
@@ -231,6 +243,7 @@ fn restore_one(
             owner_pid: m.owner_pid,
         }));
     }
+    before_give_back(&m.port);
     let undo = undo_for(&m);
     if let Some(undo) = &undo {
         log::warn!(

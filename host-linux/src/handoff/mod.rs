@@ -17,7 +17,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use backend::{Backend, BackendSpec, Stopped, UnitName};
-pub use lease::{HandoffTimeouts, LeaseSettings, PortLease, Released, restore_stale_markers};
+pub use lease::{
+    HandoffTimeouts, LeaseSettings, PortLease, Released, restore_stale_markers,
+    restore_stale_markers_with,
+};
 pub use marker::{DEFAULT_MARKER_DIR, Marker, OwnerVerdict};
 
 use crate::holders::{Holder, HoldersError};
