@@ -65,6 +65,10 @@ pub enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// smstools' configuration, whose spool the dead bot served (default: `[bot]
+        /// smstools_conf`, /etc/smsd.conf).
+        #[arg(long, value_name = "PATH")]
+        smstools_conf: Option<PathBuf>,
     },
     /// The voice bot: take the port from smstools, answer calls, send the HTTP API's SMS,
     /// and give the port back on exit. Exit 0 after SIGTERM/SIGINT, 78 bad config, 3
@@ -79,6 +83,10 @@ pub enum Command {
         /// Where the HTTP API listens (overrides `[api] listen`).
         #[arg(long, value_name = "ADDR:PORT")]
         listen: Option<String>,
+        /// smstools' configuration, whose spool folders the bot serves while it holds the
+        /// port (overrides `[bot] smstools_conf`; default /etc/smsd.conf).
+        #[arg(long, value_name = "PATH")]
+        smstools_conf: Option<PathBuf>,
     },
     /// The README's run command: a simulated SIM7600, a real smsd when installed (else a
     /// stand-in, said plainly), the voice bot taking the port, a scripted call, an SMS
@@ -198,7 +206,10 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
                 status::SeedState::Inconsistent(_)
             )))
         }
-        Command::Restore { json } => match restore::run(&config) {
+        Command::Restore {
+            json,
+            smstools_conf,
+        } => match restore::run(&config, smstools_conf.as_deref()) {
             Ok(outcomes) => {
                 if json {
                     print_json(out, &serde_json::json!({ "outcomes": outcomes }))?;
@@ -242,11 +253,13 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
             port,
             voice_config,
             listen,
+            smstools_conf,
         } => {
             let args = crate::bot::command::VoiceBotArgs {
                 port,
                 voice_config,
                 listen,
+                smstools_conf,
             };
             let code = crate::bot::command::run(&config, &args, shutdown);
             Ok(u8::try_from(code).unwrap_or(1))

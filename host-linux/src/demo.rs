@@ -124,6 +124,15 @@ impl Smstools {
         }
     }
 
+    /// The smsd.conf whose spool the bot serves while it holds the port (the stand-in
+    /// has no spool).
+    fn conf(&self) -> Option<PathBuf> {
+        match self {
+            Smstools::Real(smsd) => Some(smsd.conf()),
+            Smstools::Simulated { .. } => None,
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Smstools::Real(smsd) => match smsd.pid() {
@@ -382,6 +391,7 @@ fn with_bot<W: Write>(
         },
         voice,
         settings: settings.clone(),
+        smstools_conf: smstools.conf(),
         dtmf: crate::events::PreparedMenu::default(),
         audio: None,
     };

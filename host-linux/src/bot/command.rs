@@ -34,6 +34,8 @@ pub struct VoiceBotArgs {
     pub voice_config: Option<PathBuf>,
     /// `--listen ADDR:PORT` for the HTTP API.
     pub listen: Option<String>,
+    /// `--smstools-conf PATH`: smstools' configuration, for the spool the bot serves.
+    pub smstools_conf: Option<PathBuf>,
 }
 
 /// Why the bot could not be set up (before the port was touched).
@@ -97,6 +99,12 @@ pub fn options(config: &Config, args: &VoiceBotArgs) -> Result<BotOptions, Setup
     Ok(BotOptions {
         lease: config.lease_settings(args.port.as_deref()),
         voice,
+        // The flag names the file; it does not switch on a spool the config switched off.
+        smstools_conf: config.bot.spool.then(|| {
+            args.smstools_conf
+                .clone()
+                .unwrap_or_else(|| config.bot.smstools_conf.clone())
+        }),
         settings: config.bot.clone(),
         // With call audio, menu sounds are converted to its format and `speak` uses its
         // TTS command; without, sound keys are reported as having no audio.
@@ -307,9 +315,19 @@ mod tests {
             port: Some("/dev/sim7600-at".into()),
             voice_config: Some(voice),
             listen: Some("127.0.0.1:9000".into()),
+            smstools_conf: Some("/srv/smsd.conf".into()),
         };
         let o = options(&config, &args).unwrap();
         assert_eq!(o.lease.port, PathBuf::from("/dev/sim7600-at"));
+        assert_eq!(o.smstools_conf, Some(PathBuf::from("/srv/smsd.conf")));
+        let defaults = options(&config, &VoiceBotArgs::default()).unwrap();
+        assert_eq!(
+            defaults.smstools_conf,
+            Some(PathBuf::from("/etc/smsd.conf"))
+        );
+        let mut off = config.clone();
+        off.bot.spool = false;
+        assert_eq!(options(&off, &args).unwrap().smstools_conf, None);
         assert_eq!(o.voice.answer_after_rings(), 2);
         let api = api_settings(&config, args.listen.as_deref()).unwrap();
         assert_eq!(api.listen.port(), 9000);

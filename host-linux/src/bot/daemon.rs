@@ -24,8 +24,9 @@ use modem_core::call::{CallAction, CallMachine, CallState};
 use modem_core::command::call::SetCallListReporting;
 use modem_core::command::call::types::CallListReporting;
 use modem_core::command::general::types::ErrorReporting;
-use modem_core::command::general::{GetImei, GetRevision, SetErrorReporting};
-use modem_core::command::sms::SetNewMessageIndication;
+use modem_core::command::general::{GetImei, GetImsi, GetRevision, SetErrorReporting};
+use modem_core::command::sms::types::MessageStatus;
+use modem_core::command::sms::{GetPreferredStorage, SetNewMessageIndication};
 use modem_core::config::VoiceConfig;
 use modem_core::driver::{ModemUrcSubscription, StepOutcome};
 use modem_core::urc::Urc;
@@ -35,6 +36,7 @@ use super::call_log::CallRecord;
 use super::calls::{CallTracker, Tracked};
 use super::notify::{self, Notifier};
 use super::settings::BotSettings;
+use super::sim_slots::{SimSlots, SlotRead};
 use super::sms::{self, Failure, Next};
 use super::state::{
     BotPhase, BotRequest, BotRequests, BotState, ModemIdentity, SignalReport, now_rfc3339,
@@ -42,6 +44,7 @@ use super::state::{
 use crate::handoff::{HandoffError, LeaseSettings, PortLease, Released};
 use crate::link::{self, Link, LinkError};
 use crate::sms_queue::{Claim, ClaimedSms, SmsQueue};
+use crate::spool::{SpoolBridge, SpoolError, SpoolJob};
 
 /// How often the loop looks at the reader thread's health while nothing else happens: a
 /// vanished port is noticed within this.
@@ -79,6 +82,15 @@ pub enum BotError {
     /// The SMS queue could not be repaired at start.
     #[error("SMS queue: {0}")]
     Queue(#[from] crate::sms_queue::QueueError),
+    /// smstools' spool (its configuration, its folders) cannot be served; smstools was
+    /// not touched.
+    #[error("smstools spool ({}): {source}", conf.display())]
+    Spool {
+        /// smstools' configuration file.
+        conf: std::path::PathBuf,
+        /// What is wrong.
+        source: SpoolError,
+    },
 }
 
 /// Exit codes of `sim7600 voice-bot` (documented in docs/operations.md).
@@ -105,6 +117,7 @@ impl BotError {
             BotError::Handoff(_) => exit_code::HANDOFF,
             BotError::Init { .. } => exit_code::INIT,
             BotError::ModemLost { .. } => exit_code::MODEM_LOST,
+            BotError::Spool { .. } => exit_code::CONFIG,
             BotError::Link(_) | BotError::Queue(_) => exit_code::FAILURE,
         }
     }
@@ -119,6 +132,9 @@ pub struct BotOptions {
     pub voice: VoiceConfig,
     /// The `[bot]` table.
     pub settings: BotSettings,
+    /// smstools' configuration, whose spool the bot serves while it holds the port
+    /// (`None`: `[bot] spool = false`).
+    pub smstools_conf: Option<std::path::PathBuf>,
     /// The `[dtmf]` menu, its files loaded: what a key pressed during a call does.
     pub dtmf: crate::events::PreparedMenu,
     /// Call audio (`[audio]`), settings checked and greeting loaded; `None`: calls are
@@ -182,6 +198,27 @@ struct Bot<'a> {
     reconnecting: bool,
     /// Call audio: AT+CPCMREG after the answer, the audio port during the call.
     audio: Option<crate::audio::BotAudio>,
+    /// smstools' spool, served while the bot holds the port.
+    spool: Option<SpoolBridge>,
+    /// SIM slots to read for the spool.
+    slots: SimSlots,
+    /// After a spool file failed for a reason that may pass, no spool file is tried before
+    /// this.
+    spool_resume_at: Option<Instant>,
+    /// When outgoing/ and checked/ are listed again even without an inotify event.
+    spool_rescan_at: Instant,
+    /// Whose turn it is when both the spool and the API's queue have a message waiting.
+    spool_turn: bool,
+}
+
+/// What one look at the spool's outgoing side did.
+enum SpoolLook {
+    /// A file was sent (or failed): look again at once.
+    Worked,
+    /// Nothing waits (or no spool).
+    Idle,
+    /// A file failed for a reason that may pass: the spool rests until then.
+    Resting(Instant),
 }
 
 /// Runs the bot until shutdown is asked for through `state` (or its `requests`), or the
@@ -215,6 +252,49 @@ pub fn run(
         ),
         None => log::info!("call audio off ([audio] enabled = false)"),
     }
+    // smsd.conf is read before smstools is touched: a spool that cannot be served stops
+    // the start with smstools as it was.
+    let spool = match &options.smstools_conf {
+        Some(conf) => SpoolBridge::open_if_configured(
+            conf,
+            &options.lease.port,
+            Some(options.settings.sms_parts_expiry()),
+        )
+        .map_err(|source| BotError::Spool {
+            conf: conf.clone(),
+            source,
+        })?,
+        None => {
+            log::info!("smstools spool not served ([bot] spool = false)");
+            None
+        }
+    };
+    if let Some(bridge) = &spool {
+        log::info!(
+            "serving smstools' spool as {} ({}): incoming {}, outgoing {}, checked {}",
+            bridge.modem_name(),
+            bridge.conf().path.display(),
+            bridge.conf().incoming.display(),
+            bridge.conf().outgoing.display(),
+            bridge.conf().checked.display()
+        );
+    }
+    // The watcher wakes the loop when a file lands in outgoing/ or checked/; without it
+    // (inotify refused) the loop still lists them every queue scan.
+    let _watcher = spool.as_ref().and_then(|bridge| {
+        let wake = state.clone();
+        bridge
+            .spawn_watcher(move || {
+                wake.sms_queued();
+            })
+            .inspect_err(|e| {
+                log::warn!(
+                    "{e}: outgoing/ is looked at every {} s instead",
+                    options.settings.queue_scan_s
+                )
+            })
+            .ok()
+    });
     let mut lease = PortLease::acquire(options.lease.clone())?;
     let mut bot = Bot {
         options,
@@ -234,8 +314,17 @@ pub fn run(
         reached_running: false,
         reconnecting: false,
         audio: options.audio.clone().map(crate::audio::BotAudio::new),
+        spool,
+        slots: SimSlots::new(),
+        spool_resume_at: None,
+        spool_rescan_at: Instant::now(),
+        spool_turn: false,
     };
     let outcome = bot.serve(&lease);
+    // Parts of unfinished messages stay on the SIM: smsd joins them.
+    if let Some(bridge) = bot.spool.as_mut() {
+        bridge.release_port();
+    }
     state.update(|s| {
         s.phase = BotPhase::Stopping;
         s.current_call = None;
@@ -335,6 +424,11 @@ impl Bot<'_> {
     /// forgets it, the phase says so.
     fn lost(&mut self) {
         self.forget_call();
+        // What was being read is read again from the SIM after the reconnect's scan.
+        self.slots.clear();
+        if let Some(bridge) = self.spool.as_mut() {
+            bridge.release_port();
+        }
         self.state.update(|s| s.phase = BotPhase::Reconnecting);
         self.reconnecting = true;
         self.notifier.status("modem lost: reconnecting");
@@ -427,6 +521,7 @@ impl Bot<'_> {
             }
             return SessionEnd::InitFailed(problem);
         }
+        self.spool_start(link).await;
         // Start-up lines (RDY after a power cycle or a plug) that came before or during
         // init are answered by this init already; the rest is handled as usual.
         while let Some(urc) = urcs.try_next_message_pure() {
@@ -470,7 +565,8 @@ impl Bot<'_> {
             warnings.push(format!("AT+CLCC=1: {e:?}"));
         }
         // Incoming SMS stored on the SIM and announced with +CMTI, as smsd expects them
-        // after the handoff: the bot never reads them away (issue 7 will deliver them).
+        // after the handoff; while the bot serves the spool it reads them and deletes each
+        // once it is in smstools' incoming/ folder.
         let cnmi = SetNewMessageIndication::store_and_notify();
         if let Err(e) = atat::asynch::AtatClient::send(client, &cnmi).await {
             warnings.push(format!("AT+CNMI=2,1,0,0,0: {e:?}"));
@@ -561,65 +657,87 @@ impl Bot<'_> {
             if let Some(failure) = link.failure() {
                 return SessionEnd::PortLost(failure.to_string());
             }
-            let now = Instant::now();
-            // SMS wait while a call rings: the answer must not queue behind an AT+CMGS.
-            let ringing = matches!(self.machine.state(), CallState::Ringing { .. });
-            if !ringing && next_queue_look.is_some_and(|t| t <= now) {
-                next_queue_look = Some(self.send_next_sms(link, scan).await);
-                continue;
-            }
-            if now >= next_health {
-                match link.modem.signal_quality().await {
-                    Ok(q) => {
-                        health_failures = 0;
-                        let at = now_rfc3339();
-                        self.state.update(|s| {
-                            s.signal = Some(SignalReport {
-                                rssi: q.rssi,
-                                ber: q.ber,
-                                dbm: q.rssi_dbm(),
-                                read_at: at.clone(),
-                            });
-                            s.last_modem_answer = Some(at);
-                        });
-                        self.notifier.alive();
-                    }
-                    Err(e) => {
-                        health_failures += 1;
-                        log::warn!(
-                            "health check {health_failures}/{}: {e}",
-                            settings.health_failures
-                        );
-                        if health_failures >= settings.health_failures {
-                            return SessionEnd::Silent(format!(
-                                "{health_failures} health checks failed, the last: {e}"
-                            ));
-                        }
-                    }
-                }
-                next_health = Instant::now() + self.health_interval;
-                continue;
-            }
-            let mut deadline = next_health.min(now + LINK_WATCH);
-            if let Some(t) = next_queue_look.filter(|_| !ringing) {
-                deadline = deadline.min(t);
-            }
-            if let Some(at_ms) = self.machine.poll_timeout() {
-                let wait = Duration::from_millis(at_ms.saturating_sub(self.now_ms()));
-                deadline = deadline.min(now + wait);
-            }
-            if let Some(t) = self
-                .audio
-                .as_ref()
-                .and_then(crate::audio::BotAudio::next_deadline)
-            {
-                if t <= Instant::now() {
-                    self.drive_audio(link).await;
+            // A URC that came while the loop was busy (a burst of SMS, a SIM scan) goes
+            // before more of that work: a RING must not wait behind it.
+            let pending_urc = urcs.try_next_message_pure();
+            let wake = if let Some(urc) = pending_urc {
+                Wake::Urc(urc)
+            } else {
+                let now = Instant::now();
+                // SMS wait while a call rings: the answer must not queue behind an AT+CMGS.
+                let ringing = matches!(self.machine.state(), CallState::Ringing { .. });
+                if !ringing && self.slots.pending() {
+                    self.read_next_slot(link).await;
                     continue;
                 }
-                deadline = deadline.min(t);
-            }
-            let wake = {
+                if !ringing
+                    && self
+                        .spool
+                        .as_ref()
+                        .and_then(SpoolBridge::next_expiry)
+                        .is_some_and(|t| t <= now)
+                {
+                    self.expire_parts(link).await;
+                    continue;
+                }
+                if !ringing && next_queue_look.is_some_and(|t| t <= now) {
+                    next_queue_look = Some(self.send_next_sms(link, scan).await);
+                    continue;
+                }
+                if now >= next_health {
+                    match link.modem.signal_quality().await {
+                        Ok(q) => {
+                            health_failures = 0;
+                            let at = now_rfc3339();
+                            self.state.update(|s| {
+                                s.signal = Some(SignalReport {
+                                    rssi: q.rssi,
+                                    ber: q.ber,
+                                    dbm: q.rssi_dbm(),
+                                    read_at: at.clone(),
+                                });
+                                s.last_modem_answer = Some(at);
+                            });
+                            self.notifier.alive();
+                        }
+                        Err(e) => {
+                            health_failures += 1;
+                            log::warn!(
+                                "health check {health_failures}/{}: {e}",
+                                settings.health_failures
+                            );
+                            if health_failures >= settings.health_failures {
+                                return SessionEnd::Silent(format!(
+                                    "{health_failures} health checks failed, the last: {e}"
+                                ));
+                            }
+                        }
+                    }
+                    next_health = Instant::now() + self.health_interval;
+                    continue;
+                }
+                let mut deadline = next_health.min(now + LINK_WATCH);
+                if let Some(t) = next_queue_look.filter(|_| !ringing) {
+                    deadline = deadline.min(t);
+                }
+                if let Some(t) = self.spool.as_ref().and_then(SpoolBridge::next_expiry) {
+                    deadline = deadline.min(t);
+                }
+                if let Some(at_ms) = self.machine.poll_timeout() {
+                    let wait = Duration::from_millis(at_ms.saturating_sub(self.now_ms()));
+                    deadline = deadline.min(now + wait);
+                }
+                if let Some(t) = self
+                    .audio
+                    .as_ref()
+                    .and_then(crate::audio::BotAudio::next_deadline)
+                {
+                    if t <= Instant::now() {
+                        self.drive_audio(link).await;
+                        continue;
+                    }
+                    deadline = deadline.min(t);
+                }
                 let urc = pin!(urcs.next_message_pure());
                 let request = pin!(self.requests.next());
                 let timer = pin!(sleep(deadline.saturating_duration_since(now)));
@@ -643,6 +761,7 @@ impl Bot<'_> {
                             "re-init after a modem restart failed: {problem}"
                         ));
                     }
+                    self.spool_start(link).await;
                     next_health = Instant::now() + self.health_interval;
                 }
                 Wake::Urc(urc) => self.on_urc(link, &urc).await,
@@ -681,8 +800,19 @@ impl Bot<'_> {
     async fn on_urc(&mut self, link: &mut Link<'_>, urc: &Urc) {
         match urc {
             Urc::NewMessage(m) => {
-                // Left on the SIM for smsd, which reads it after the handoff.
-                log::info!("SMS stored at {} {}: left for smstools", m.storage, m.index);
+                if self.spool.is_none() {
+                    // Left on the SIM for smsd, which reads it after the handoff.
+                    log::info!("SMS stored at {} {}: left for smstools", m.storage, m.index);
+                } else if self.slots.announced(m.storage.as_str(), m.index) {
+                    log::info!("SMS stored at {} {}: reading it", m.storage, m.index);
+                } else {
+                    log::warn!(
+                        "SMS stored at {} {}, a storage AT+CMGR does not read: left for \
+                         smstools",
+                        m.storage,
+                        m.index
+                    );
+                }
             }
             other => log::debug!("URC {other:?}"),
         }
@@ -814,8 +944,279 @@ impl Bot<'_> {
         }
     }
 
-    /// Sends the next due message of the queue, if any; returns when to look again.
+    /// After an init: the SIM's identity for the spool's files (`AT+CIMI`) and a scan of
+    /// the storage for messages that arrived while nobody read them (`AT+CPMS?`).
+    async fn spool_start(&mut self, link: &mut Link<'_>) {
+        if self.spool.is_none() {
+            return;
+        }
+        let client = link.modem.client();
+        let imsi = match atat::asynch::AtatClient::send(client, &GetImsi).await {
+            Ok(r) => Some(r.digits.to_string()),
+            Err(e) => {
+                log::warn!("AT+CIMI: {e:?}: incoming files get no IMSI: line");
+                None
+            }
+        };
+        let storage = atat::asynch::AtatClient::send(client, &GetPreferredStorage).await;
+        let imei = self.state.snapshot().identity.and_then(|i| i.imei);
+        if let Some(bridge) = self.spool.as_mut() {
+            bridge.set_identity(imsi, imei);
+        }
+        match storage {
+            Ok(s) => {
+                log::info!(
+                    "SIM storage {}: {} of {} slots used",
+                    s.read.storage,
+                    s.read.used,
+                    s.read.total
+                );
+                self.slots
+                    .start_scan(s.read.storage.as_str(), s.read.used, s.read.total);
+            }
+            // Nothing is lost: what is stored stays for smsd, and +CMTI still announces
+            // what arrives.
+            Err(e) => {
+                log::warn!("AT+CPMS?: {e:?}: messages stored before now are left for smstools")
+            }
+        }
+    }
+
+    /// Reads the next SIM slot the spool waits for and delivers what it holds.
+    async fn read_next_slot(&mut self, link: &mut Link<'_>) {
+        let Some(index) = self.slots.next_slot() else {
+            return;
+        };
+        let found = match link.modem.read_sms(index).await {
+            Ok(Some(stored)) => {
+                let received = matches!(
+                    stored.status,
+                    MessageStatus::ReceivedUnread | MessageStatus::ReceivedRead
+                );
+                if received {
+                    let delete = match self.spool.as_mut() {
+                        Some(bridge) => bridge.receive(
+                            index,
+                            stored.pdu_hex.as_str(),
+                            usize::from(stored.tpdu_len),
+                        ),
+                        None => Vec::new(),
+                    };
+                    self.delete_slots(link, &delete).await;
+                }
+                SlotRead::Message
+            }
+            Ok(None) => SlotRead::Empty,
+            Err(e) => {
+                log::debug!("SIM slot {index}: {e}");
+                SlotRead::Failed
+            }
+        };
+        self.slots.read(index, found);
+    }
+
+    /// Gives up concatenated messages whose parts stopped coming (each part that came is
+    /// written as a file of its own) and deletes their slots.
+    async fn expire_parts(&mut self, link: &mut Link<'_>) {
+        let delete = match self.spool.as_mut() {
+            Some(bridge) => bridge.expire(),
+            None => return,
+        };
+        self.delete_slots(link, &delete).await;
+    }
+
+    /// Deletes SIM slots whose messages are in incoming/, and publishes what was delivered.
+    async fn delete_slots(&mut self, link: &mut Link<'_>, slots: &[u16]) {
+        for &index in slots {
+            if let Err(e) = link.modem.delete_sms(index).await {
+                // Still on the SIM: the ledger keeps it from being delivered twice by the
+                // bot; read again, it is deleted then.
+                log::warn!("deleting SIM slot {index} after its delivery: {e}");
+            }
+        }
+        let delivered = self
+            .spool
+            .as_mut()
+            .map(SpoolBridge::take_delivered)
+            .unwrap_or_default();
+        for sms in delivered {
+            self.state
+                .events()
+                .sms_received(&sms.from, &sms.text, &sms.time);
+            self.state
+                .update(|s| s.sms_received = s.sms_received.saturating_add(1));
+        }
+    }
+
+    /// Sends the next message due, from the spool or from the API's queue (taking turns
+    /// while both have one); returns when to look again.
     async fn send_next_sms(&mut self, link: &mut Link<'_>, scan: Duration) -> Instant {
+        self.spool_turn = !self.spool_turn;
+        let spool_first = self.spool_turn;
+        let mut resting = None;
+        if spool_first {
+            match self.send_next_spool_file(link, scan).await {
+                SpoolLook::Worked => return Instant::now(),
+                SpoolLook::Resting(t) => resting = Some(t),
+                SpoolLook::Idle => {}
+            }
+        }
+        let next = self.send_next_queued(link, scan).await;
+        if !spool_first && next > Instant::now() {
+            match self.send_next_spool_file(link, scan).await {
+                SpoolLook::Worked => return Instant::now(),
+                SpoolLook::Resting(t) => resting = Some(t),
+                SpoolLook::Idle => {}
+            }
+        }
+        resting.map_or(next, |t| next.min(t))
+    }
+
+    /// Claims and sends the next file of smstools' outgoing/ (or checked/) folder.
+    async fn send_next_spool_file(&mut self, link: &mut Link<'_>, scan: Duration) -> SpoolLook {
+        let now = Instant::now();
+        if let Some(t) = self.spool_resume_at {
+            if t > now {
+                return SpoolLook::Resting(t);
+            }
+            self.spool_resume_at = None;
+        }
+        let Some(bridge) = self.spool.as_mut() else {
+            return SpoolLook::Idle;
+        };
+        if now >= self.spool_rescan_at {
+            // A safety net for a lost inotify event (or no watcher at all).
+            bridge
+                .dirty_flag()
+                .store(true, std::sync::atomic::Ordering::Release);
+            self.spool_rescan_at = now + scan;
+        }
+        match bridge.next_job() {
+            Ok(Some(job)) => {
+                self.send_spool_job(link, job).await;
+                SpoolLook::Worked
+            }
+            Ok(None) => SpoolLook::Idle,
+            Err(e) => {
+                log::error!("spool: {e}");
+                self.spool_resume_at = Some(now + scan);
+                SpoolLook::Resting(now + scan)
+            }
+        }
+    }
+
+    /// Sends every part of a spool file, then moves it to sent/ (or failed/, or back to
+    /// its folder for another try).
+    async fn send_spool_job(&mut self, link: &mut Link<'_>, mut job: SpoolJob) {
+        let name = job.name().to_owned();
+        let total = job.parts().len();
+        let outcome = match job.begin() {
+            Err(e) => {
+                log::error!("spool: {name}: {e}");
+                self.spool_back(job, None)
+            }
+            Ok(()) => loop {
+                let Some(part) = job.next_part() else {
+                    break self.spool_sent(job);
+                };
+                let result = link.modem.send_sms_part(part).await;
+                match result {
+                    Ok(reference) => {
+                        job.part_sent(reference);
+                        log::info!("spool: {name}: part sent (reference {reference})");
+                    }
+                    Err(error) => {
+                        let text = if total > 1 {
+                            format!("part {} of {total}: {error}", total - job.parts().len() + 1)
+                        } else {
+                            error.to_string()
+                        };
+                        break match sms::classify(&error) {
+                            Failure::Permanent => self.spool_failed(job, &text),
+                            // Not the file's fault: it goes back untouched, tried again on
+                            // the next port (all its parts: at least once).
+                            _ if link.failure().is_some() => self.spool_back(job, None),
+                            // Definite, or a part that may have gone (the spool promises at
+                            // least once): tried again later, then failed/.
+                            Failure::Definite | Failure::Unknown => {
+                                self.spool_back(job, Some(&text))
+                            }
+                        };
+                    }
+                }
+            },
+        };
+        if let Err(e) = outcome {
+            log::error!("spool: {name}: {e}");
+        }
+    }
+
+    fn spool_sent(&mut self, job: SpoolJob) -> Result<(), SpoolError> {
+        let Some(bridge) = self.spool.as_mut() else {
+            return Ok(());
+        };
+        let to = job.recipient();
+        let name = job.name().to_owned();
+        let moved = bridge.sent(job)?;
+        log::info!(
+            "spool: {name} to {to} sent{}",
+            moved
+                .map(|p| format!(", moved to {}", p.display()))
+                .unwrap_or_default()
+        );
+        self.state
+            .update(|s| s.sms_sent = s.sms_sent.saturating_add(1));
+        Ok(())
+    }
+
+    fn spool_failed(&mut self, job: SpoolJob, reason: &str) -> Result<(), SpoolError> {
+        let Some(bridge) = self.spool.as_mut() else {
+            return Ok(());
+        };
+        log::error!("spool: {} failed: {reason}", job.name());
+        bridge.failed(job, reason)?;
+        self.state
+            .update(|s| s.sms_failed = s.sms_failed.saturating_add(1));
+        Ok(())
+    }
+
+    /// A file goes back to its folder: untouched (`why` = `None`), or after a failure that
+    /// may pass, counted against its tries, and the spool rests for the first retry pause.
+    fn spool_back(&mut self, job: SpoolJob, why: Option<&str>) -> Result<(), SpoolError> {
+        let Some(bridge) = self.spool.as_mut() else {
+            return Ok(());
+        };
+        let name = job.name().to_owned();
+        match why {
+            None => {
+                bridge.put_back(job)?;
+                log::info!("spool: {name} put back for later");
+            }
+            Some(why) => {
+                let pause = Duration::from_secs(self.options.settings.sms_retry_initial_s);
+                let back = bridge.retry_later(job, why)?;
+                let conf = bridge.conf();
+                let queued_again = back
+                    .as_deref()
+                    .and_then(std::path::Path::parent)
+                    .is_some_and(|dir| {
+                        dir == conf.outgoing.as_path() || dir == conf.checked.as_path()
+                    });
+                if queued_again {
+                    log::warn!("spool: {name}: {why}; tried again in {} s", pause.as_secs());
+                } else {
+                    log::error!("spool: {name} failed: {why}");
+                    self.state
+                        .update(|s| s.sms_failed = s.sms_failed.saturating_add(1));
+                }
+                self.spool_resume_at = Some(Instant::now() + pause);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the next due message of the API's queue, if any; returns when to look again.
+    async fn send_next_queued(&mut self, link: &mut Link<'_>, scan: Duration) -> Instant {
         let later = Instant::now() + scan;
         let Some(queue) = self.queue else {
             return later;

@@ -3,8 +3,9 @@
 //! It takes the port from smstools ([`crate::handoff::PortLease`]), initialises the modem
 //! for calls, and then runs one event loop that is the port's only writer: URCs go through
 //! modem-core's call state machine, calls are logged ([`call_log`]), SMS from the API's
-//! queue are sent, the modem's health is checked, and a vanished or restarted modem is
-//! reopened and re-initialised. Other threads see the bot through [`state::BotState`].
+//! queue are sent, smstools' spool is served (SMS received are written to its incoming/
+//! folder, files in its outgoing/ folder are sent: [`crate::spool`]), the modem's health is
+//! checked, and a vanished or restarted modem is reopened and re-initialised. Other threads see the bot through [`state::BotState`].
 
 pub mod call_log;
 pub mod calls;
@@ -12,6 +13,7 @@ pub mod command;
 pub mod daemon;
 pub mod notify;
 pub mod settings;
+pub mod sim_slots;
 pub mod sms;
 pub mod state;
 

@@ -78,6 +78,18 @@ pub struct BotSettings {
     pub sms_retry_max_s: u64,
     /// The bot looks at the SMS queue at least this often, in seconds.
     pub queue_scan_s: u64,
+    /// smstools' configuration, read for the spool folders the bot serves while it holds
+    /// the port (`--smstools-conf` overrides it). A file that does not exist means there
+    /// is no smstools spool to serve (logged).
+    pub smstools_conf: PathBuf,
+    /// Serve smstools' spool while the bot holds the port: SMS received are written to
+    /// its incoming/ folder, files in outgoing/ (and checked/) are sent. `false`: received
+    /// SMS stay on the SIM until smsd has the port again, and outgoing/ waits.
+    pub spool: bool,
+    /// A concatenated SMS whose parts stop coming is given up (each part that came
+    /// written as a file of its own, as smsd does) this long after its latest part, in
+    /// seconds.
+    pub sms_parts_expiry_s: u64,
 }
 
 impl Default for BotSettings {
@@ -97,6 +109,9 @@ impl Default for BotSettings {
             sms_retry_initial_s: DEFAULT_SMS_RETRY_INITIAL_S,
             sms_retry_max_s: DEFAULT_SMS_RETRY_MAX_S,
             queue_scan_s: DEFAULT_QUEUE_SCAN_S,
+            smstools_conf: PathBuf::from(crate::spool::DEFAULT_SMSD_CONF),
+            spool: true,
+            sms_parts_expiry_s: modem_core::pdu::DEFAULT_EXPIRY_S,
         }
     }
 }
@@ -160,6 +175,18 @@ impl BotSettings {
             MAX_SECONDS,
         )?;
         range("queue_scan_s", self.queue_scan_s, 1, MAX_SECONDS)?;
+        range(
+            "sms_parts_expiry_s",
+            self.sms_parts_expiry_s,
+            1,
+            MAX_SECONDS,
+        )?;
+        if self.spool && self.smstools_conf.as_os_str().is_empty() {
+            return Err(BotSettingsError {
+                key: "smstools_conf",
+                problem: "must name smstools' configuration file (or set spool = false)".into(),
+            });
+        }
         // The voice values are checked by modem-core, which names them too.
         self.voice_config(modem_core::config::DEFAULT_ANSWER_AFTER_RINGS)
             .map(|_| ())
@@ -203,6 +230,11 @@ impl BotSettings {
     /// The health check period.
     pub fn health_interval(&self) -> Duration {
         Duration::from_secs(self.health_interval_s)
+    }
+
+    /// The expiry of incomplete concatenated SMS.
+    pub fn sms_parts_expiry(&self) -> Duration {
+        Duration::from_secs(self.sms_parts_expiry_s)
     }
 
     /// The reopen window.
@@ -261,6 +293,8 @@ mod tests {
             ),
             ("ring_silence_ms = 100", "ring_silence_ms"),
             ("call_log = \"\"", "call_log"),
+            ("smstools_conf = \"\"", "smstools_conf"),
+            ("sms_parts_expiry_s = 0", "sms_parts_expiry_s"),
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.contains(key), "{text}: {err}");

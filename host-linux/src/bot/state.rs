@@ -114,6 +114,8 @@ pub struct BotSnapshot {
     pub sms_sent: u64,
     /// SMS given up on since start.
     pub sms_failed: u64,
+    /// SMS written into smstools' incoming/ folder since start (whole messages).
+    pub sms_received: u64,
 }
 
 /// A request to the bot's loop.
@@ -168,6 +170,7 @@ impl BotState {
             modem_resets: 0,
             sms_sent: 0,
             sms_failed: 0,
+            sms_received: 0,
         };
         let shared = Shared {
             snapshot: Mutex::new(snapshot),
