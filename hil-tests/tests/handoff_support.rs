@@ -33,13 +33,21 @@ pub fn commands_backend(smsd: &Smsd) -> String {
 
 /// Writes `<rig>/sim7600.toml` for the rig's port with `handoff` (a `[handoff]` table)
 /// and short timeouts; returns its path.
+/// The rig's smsd.conf (`<rig>/smsd/smsd.conf`, written when the scenario prepares
+/// smsd): the spool `restore` and the bot serve, never the machine's /etc/smsd.conf.
+pub fn smstools_conf(rig: &Rig) -> PathBuf {
+    rig.dir().join("smsd/smsd.conf")
+}
+
 pub fn write_config(rig: &Rig, handoff: &str) -> PathBuf {
     let path = rig.dir().join("sim7600.toml");
     let text = format!(
-        "port = {}\nmarker_dir = {}\nvoice_config = {}\n\n{handoff}\n[timeouts]\ncommand_ms = 25000\nstop_ms = 10000\nstart_ms = 10000\nport_release_ms = 3000\n",
+        "port = {}\nmarker_dir = {}\nvoice_config = {}\n\n{handoff}\n[timeouts]\ncommand_ms = 25000\nstop_ms = 10000\nstart_ms = 10000\nport_release_ms = 3000\n\n\
+         [bot]\nsmstools_conf = {}\n",
         q(rig.port()),
         q(&marker_dir(rig)),
         q(&rig.dir().join("voice_config.json")),
+        q(&smstools_conf(rig)),
     );
     std::fs::write(&path, text).unwrap();
     std::fs::write(

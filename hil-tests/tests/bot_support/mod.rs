@@ -109,13 +109,16 @@ pub fn write_config(rig: &Rig, setup: &BotSetup) -> BotFiles {
     let text = format!(
         "port = {port}\nmarker_dir = {markers}\nvoice_config = {voice}\n\n{handoff}\n\
          [timeouts]\ncommand_ms = 25000\nstop_ms = 10000\nstart_ms = 10000\nport_release_ms = 3000\n\n\
-         [bot]\ncall_log = {log}\n{bot}\n\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n\n\
+         [bot]\ncall_log = {log}\nsmstools_conf = {smsd_conf}\n{bot}\n\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n\n\
          [sms]\nqueue_dir = {queue}\n",
         port = q(rig.port()),
         markers = q(&dir.join("run-sim7600")),
         voice = q(&voice),
         handoff = setup.handoff,
         log = q(&call_log),
+        // The rig's smsd (written when the scenario prepares it; absent: no spool), never
+        // the machine's /etc/smsd.conf.
+        smsd_conf = q(&dir.join("smsd/smsd.conf")),
         bot = setup.bot,
         queue = q(&queue),
     );
