@@ -236,6 +236,8 @@ pub fn run(
         audio: options.audio.clone().map(crate::audio::BotAudio::new),
     };
     let outcome = bot.serve(&lease);
+    // A shutdown during a call: the API lets go of its audio, which closes with the bot.
+    state.set_call_audio(None);
     state.update(|s| {
         s.phase = BotPhase::Stopping;
         s.current_call = None;
@@ -732,6 +734,7 @@ impl Bot<'_> {
                 if let Err(e) = audio.command_answered(ok, Instant::now()) {
                     log::warn!("call audio: {e}; the call goes on without audio");
                 }
+                self.state.set_call_audio(audio.current());
             }
         }
     }
@@ -741,6 +744,8 @@ impl Bot<'_> {
         let Some(audio) = self.audio.as_mut() else {
             return;
         };
+        // Taken back from the API first, so that the audio closes here and now.
+        self.state.set_call_audio(None);
         let end = audio.call_ended();
         log_audio_end(end.summary);
         if let Some(cmd) = end.command {
@@ -751,6 +756,7 @@ impl Bot<'_> {
     /// The modem is gone or restarted: the call's audio closes without AT commands.
     fn close_audio(&mut self) {
         if let Some(audio) = self.audio.as_mut() {
+            self.state.set_call_audio(None);
             log_audio_end(audio.call_ended().summary);
         }
     }
