@@ -12,12 +12,23 @@
 //!
 //! Native paths answer errors as `{"error": "...", "field": "..."}`; the drop-in paths of
 //! the unified API (`/send`, `/send_sms`, `/pi_send_message`) answer in their own shape,
-//! `{"success": false, "error": "..."}`, with the same status codes.
+//! `{"success": false, "error": "..."}`, with the same status codes; its call paths
+//! (`/phone_call`, `/phone_call/status`) answer `{"success", "message", "call_id",
+//! "queue_size"}`, errors with `"error"` and `"field"` besides.
+//!
+//! The call's audio (docs/audio.md): `POST /calls/current/play` (a WAV body, queued or
+//! with `?interrupt=true` played at once), `POST /calls/current/hangup`, `GET
+//! /calls/current/audio` (accepted here, streamed by [`super::audio_stream`]), and the
+//! unified API's `POST /phone_call` (speech through [`super::speech`]) and `GET
+//! /phone_call/status`. Without a connected call with audio they answer 409.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use super::audio_stream;
+use super::speech::{Speaker, SpeechError, SpeechJob};
+use crate::audio::{CallAudio, PlayError, TtsError, decode_wav};
 use crate::bot::BotState;
 use crate::sms_queue::{QueueError, SmsId, SmsPolicy, SmsQueue, SmsRecord, ValidatedSms};
 
@@ -27,6 +38,12 @@ pub const DEFAULT_CALLS_LIMIT: usize = 50;
 pub const MAX_CALLS_LIMIT: usize = 1000;
 /// The drop-in paths of the unified API.
 pub const UNIFIED_SEND_PATHS: [&str; 3] = ["/send", "/send_sms", "/pi_send_message"];
+/// The unified API's call paths.
+pub const PHONE_CALL_PATHS: [&str; 2] = ["/phone_call", "/phone_call/status"];
+/// Plays a WAV body into the call.
+pub const PLAY_PATH: &str = "/calls/current/play";
+/// Hangs up the call.
+pub const HANGUP_PATH: &str = "/calls/current/hangup";
 
 /// The `sim7600 status` view (smstools, the port's holders, the markers, the seed's state),
 /// produced on demand for `GET /status`.
@@ -45,6 +62,9 @@ pub struct ApiContext {
     pub system_status: SystemStatus,
     /// The bearer token every request must carry, if configured.
     pub token: Option<String>,
+    /// Speech for `POST /phone_call` (the `[audio]` TTS command); `None` when call audio
+    /// is off.
+    pub speech: Option<Speaker>,
 }
 
 impl std::fmt::Debug for ApiContext {
@@ -113,6 +133,7 @@ impl ApiResponse {
 enum Shape {
     Native,
     Unified,
+    PhoneCall,
 }
 
 /// A refusal: status, sentence, and the field it is about.
@@ -147,6 +168,17 @@ impl Fault {
                 None => json!({ "error": self.message }),
             },
             Shape::Unified => json!({ "success": false, "error": self.message }),
+            Shape::PhoneCall => {
+                let mut body = json!({
+                    "success": false,
+                    "message": self.message,
+                    "error": self.message,
+                });
+                if let (Some(field), Some(map)) = (&self.field, body.as_object_mut()) {
+                    map.insert("field".into(), field.clone().into());
+                }
+                body
+            }
         };
         ApiResponse::json(self.status, body)
     }
@@ -157,9 +189,29 @@ pub fn handle(context: &ApiContext, request: ApiRequest<'_>) -> ApiResponse {
     let (path, query) = request.url.split_once('?').unwrap_or((request.url, ""));
     let shape = if UNIFIED_SEND_PATHS.contains(&path) {
         Shape::Unified
+    } else if PHONE_CALL_PATHS.contains(&path) {
+        Shape::PhoneCall
     } else {
         Shape::Native
     };
+    let mut response = route(context, &request, path, query, shape);
+    if shape == Shape::PhoneCall {
+        // Every answer of the unified call paths names the call, success or not.
+        if let Some(map) = response.body.as_object_mut() {
+            map.entry("call_id")
+                .or_insert_with(|| context.bot.events().current_call_id().into());
+        }
+    }
+    response
+}
+
+fn route(
+    context: &ApiContext,
+    request: &ApiRequest<'_>,
+    path: &str,
+    query: &str,
+    shape: Shape,
+) -> ApiResponse {
     let refused = context
         .token
         .as_deref()
@@ -177,6 +229,8 @@ pub fn handle(context: &ApiContext, request: ApiRequest<'_>) -> ApiResponse {
     let allow = match path {
         "/sms" => "POST",
         "/status" | "/calls" | crate::events::sse::PATH => "GET",
+        PLAY_PATH | HANGUP_PATH | "/phone_call" => "POST",
+        audio_stream::PATH | "/phone_call/status" => "GET",
         p if p.strip_prefix("/sms/").is_some_and(|id| !id.is_empty()) => "GET",
         p if UNIFIED_SEND_PATHS.contains(&p) => "POST",
         _ => {
@@ -199,6 +253,12 @@ pub fn handle(context: &ApiContext, request: ApiRequest<'_>) -> ApiResponse {
             json!({ "stream": "text/event-stream" }),
         )),
         "/calls" => calls(context, query),
+        PLAY_PATH => play(context, query, &request.body),
+        HANGUP_PATH => hang_up_current(context),
+        // Accepted here (token, method, a call with audio); the server streams it.
+        audio_stream::PATH => listen(context, query),
+        "/phone_call" => phone_call(context, &request.body),
+        "/phone_call/status" => Ok(phone_call_status(context)),
         p if UNIFIED_SEND_PATHS.contains(&p) => unified_send(context, &request.body),
         p => get_sms(context, p.strip_prefix("/sms/").unwrap_or_default()),
     };
@@ -486,6 +546,352 @@ fn calls(context: &ApiContext, query: &str) -> Result<ApiResponse, Fault> {
     Ok(ApiResponse::json(200, json!({ "calls": calls })))
 }
 
+/// The query of a path that takes none.
+fn no_query(path: &str, query: &str) -> Result<(), Fault> {
+    match query.split('&').find(|p| !p.is_empty()) {
+        None => Ok(()),
+        Some(pair) => {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            Err(Fault::field(
+                400,
+                key,
+                format!("unknown query parameter \"{key}\": {path} takes none"),
+            ))
+        }
+    }
+}
+
+/// The running call's audio, or 409.
+fn current_audio(context: &ApiContext) -> Result<Arc<CallAudio>, Fault> {
+    context.bot.call_audio().ok_or_else(|| {
+        Fault::plain(
+            409,
+            "there is no connected call with audio (no call, not answered yet, audio not \
+             started yet, or [audio] off)",
+        )
+    })
+}
+
+fn play_refused(e: &PlayError) -> Fault {
+    match e {
+        PlayError::QueueFull(_) => Fault::plain(503, e.to_string()),
+        PlayError::Stopped => Fault::plain(409, format!("the call's audio has ended: {e}")),
+        PlayError::WrongFormat { .. } => Fault::plain(500, e.to_string()),
+    }
+}
+
+/// `POST /calls/current/play[?interrupt=true]` with a WAV body (any rate, channels,
+/// PCM or float) → 202 `{"clip", "duration_ms", "interrupt", "queued", "playing"}`.
+fn play(context: &ApiContext, query: &str, body: &RequestBody) -> Result<ApiResponse, Fault> {
+    let mut interrupt = false;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key != "interrupt" {
+            return Err(Fault::field(
+                400,
+                key,
+                format!("unknown query parameter \"{key}\": {PLAY_PATH} takes \"interrupt\""),
+            ));
+        }
+        interrupt = match value {
+            "true" => true,
+            "false" => false,
+            other => {
+                return Err(Fault::field(
+                    400,
+                    "interrupt",
+                    format!("interrupt {other:?} is neither \"true\" nor \"false\""),
+                ));
+            }
+        };
+    }
+    let bytes = match body {
+        RequestBody::Read(bytes) if bytes.is_empty() => {
+            return Err(Fault::field(
+                400,
+                "body",
+                "the request body is empty: a WAV file was expected",
+            ));
+        }
+        RequestBody::Read(bytes) => bytes,
+        RequestBody::TooLarge { limit } => {
+            return Err(Fault::field(
+                413,
+                "body",
+                format!(
+                    "the WAV body is larger than the limit of {limit} bytes ([api] max_audio_body_bytes)"
+                ),
+            ));
+        }
+        RequestBody::Unreadable(why) => {
+            return Err(Fault::field(
+                400,
+                "body",
+                format!("the request body could not be read: {why}"),
+            ));
+        }
+    };
+    // The body is checked before the call, so that bad audio is a 400 whether or not a
+    // call runs; without a call it is decoded for the default (narrowband) format.
+    let audio = context.bot.call_audio();
+    let format = audio
+        .as_ref()
+        .map_or(crate::audio::CallFormat::Narrowband, |a| a.format());
+    let clip = decode_wav(bytes, "request body", format)
+        .map_err(|e| Fault::field(400, "body", e.to_string()))?;
+    let audio = audio.map_or_else(|| current_audio(context), Ok)?;
+    let duration_ms = u64::try_from(clip.duration().as_millis()).unwrap_or(u64::MAX);
+    let played = if interrupt {
+        audio.play_interrupt(clip)
+    } else {
+        audio.play(clip)
+    };
+    let id = played.map_err(|e| play_refused(&e))?;
+    let queue = audio.writer_status().queue;
+    Ok(ApiResponse::json(
+        202,
+        json!({
+            "clip": id.0,
+            "duration_ms": duration_ms,
+            "interrupt": interrupt,
+            "queued": queue.queued,
+            "playing": queue.playing.map(|c| c.0),
+        }),
+    ))
+}
+
+/// `POST /calls/current/hangup` → 202 `{"hang_up": "requested", "call_id"}`; 409 without
+/// a call (a ringing call is rejected).
+fn hang_up_current(context: &ApiContext) -> Result<ApiResponse, Fault> {
+    request_hang_up(context)?;
+    Ok(ApiResponse::json(
+        202,
+        json!({
+            "hang_up": "requested",
+            "call_id": context.bot.events().current_call_id(),
+        }),
+    ))
+}
+
+fn request_hang_up(context: &ApiContext) -> Result<(), Fault> {
+    if context.bot.snapshot().current_call.is_none() {
+        return Err(Fault::plain(409, "there is no call to hang up"));
+    }
+    if !context.bot.hang_up() {
+        return Err(Fault::plain(503, "the bot is not running"));
+    }
+    Ok(())
+}
+
+/// `GET /calls/current/audio`: checked here (no query, a call with audio), streamed by
+/// [`audio_stream::serve`].
+fn listen(context: &ApiContext, query: &str) -> Result<ApiResponse, Fault> {
+    no_query(audio_stream::PATH, query)?;
+    let audio = current_audio(context)?;
+    Ok(ApiResponse::json(
+        200,
+        json!({ "stream": audio_stream::head(audio.format()) }),
+    ))
+}
+
+/// An optional string field (`null` counts as absent).
+fn optional_string<'a>(
+    object: &'a Map<String, Value>,
+    key: &str,
+) -> Result<Option<&'a str>, Fault> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => string_field(object, key).map(Some),
+    }
+}
+
+/// `callId`: a whole number, as a number or a string of digits; `null` or absent: the
+/// current call.
+fn call_id_field(object: &Map<String, Value>) -> Result<Option<u64>, Fault> {
+    let bad = |what: String| {
+        Fault::field(
+            400,
+            "callId",
+            format!(
+                "\"callId\" must be a call's id (a whole number, as GET /phone_call/status shows it), not {what}"
+            ),
+        )
+    };
+    match object.get("callId") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| bad(n.to_string())),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| bad(format!("{s:?}"))),
+        Some(other) => Err(bad(json_kind(other).to_owned())),
+    }
+}
+
+/// What `/phone_call` was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PhoneAction {
+    Speak,
+    HangUp,
+}
+
+/// `POST /phone_call {"callId", "action": "speak"|"hangup", "text", "priority":
+/// "normal"|"high", "language"}` → 200 `{"success": true, "message", "call_id",
+/// "queue_size"}`. A speak request is answered once its text is checked and queued for
+/// synthesis ([`super::speech`]); other fields are ignored, as on `/send`.
+fn phone_call(context: &ApiContext, body: &RequestBody) -> Result<ApiResponse, Fault> {
+    let object = json_object(body)?;
+    let action = match string_field(&object, "action")? {
+        "speak" => PhoneAction::Speak,
+        "hangup" => PhoneAction::HangUp,
+        other => {
+            return Err(Fault::field(
+                400,
+                "action",
+                format!("\"action\" must be \"speak\" or \"hangup\", not {other:?}"),
+            ));
+        }
+    };
+    let interrupt = match optional_string(&object, "priority")? {
+        None | Some("normal") => false,
+        Some("high") => true,
+        Some(other) => {
+            return Err(Fault::field(
+                400,
+                "priority",
+                format!("\"priority\" must be \"normal\" or \"high\", not {other:?}"),
+            ));
+        }
+    };
+    let language = optional_string(&object, "language")?;
+    let asked_call = call_id_field(&object)?;
+    let text = match action {
+        PhoneAction::Speak => {
+            let text = string_field(&object, "text")?;
+            if text.trim().is_empty() {
+                return Err(Fault::field(
+                    400,
+                    "text",
+                    "\"text\" is empty: nothing to speak",
+                ));
+            }
+            if let Some(speech) = &context.speech {
+                speech.tts().check(text, language).map_err(tts_fault)?;
+            }
+            Some(text)
+        }
+        PhoneAction::HangUp => None,
+    };
+    let current = context.bot.events().current_call_id();
+    if let Some(asked) = asked_call {
+        if current != Some(asked) {
+            let now = current.map_or_else(
+                || "there is no call".to_owned(),
+                |c| format!("the current call is {c}"),
+            );
+            return Err(Fault::field(
+                409,
+                "callId",
+                format!("call {asked} is not the current call ({now})"),
+            ));
+        }
+    }
+    let Some(text) = text else {
+        request_hang_up(context)?;
+        let queue_size = context
+            .bot
+            .call_audio()
+            .map_or(0, |a| a.writer_status().queue.queued);
+        return Ok(ApiResponse::json(
+            200,
+            json!({
+                "success": true,
+                "message": "hanging up",
+                "call_id": current,
+                "queue_size": queue_size,
+            }),
+        ));
+    };
+    let audio = current_audio(context)?;
+    let Some(speech) = &context.speech else {
+        return Err(Fault::plain(
+            409,
+            "speech needs call audio, and [audio] is off",
+        ));
+    };
+    speech
+        .speak(SpeechJob {
+            text: text.to_owned(),
+            language: language.map(str::to_owned),
+            interrupt,
+            audio: Arc::downgrade(&audio),
+            call_id: current,
+        })
+        .map_err(|e| match e {
+            SpeechError::Refused(e) => tts_fault(e),
+            other @ (SpeechError::Busy(_) | SpeechError::Unavailable(_)) => {
+                Fault::plain(503, other.to_string())
+            }
+        })?;
+    Ok(ApiResponse::json(
+        200,
+        json!({
+            "success": true,
+            "message": if interrupt {
+                "queued for speech; it interrupts what plays"
+            } else {
+                "queued for speech"
+            },
+            "call_id": current,
+            "queue_size": audio.writer_status().queue.queued,
+            "pending_speech": speech.pending(),
+        }),
+    ))
+}
+
+fn tts_fault(e: TtsError) -> Fault {
+    match e {
+        TtsError::BadText(_) => Fault::field(400, "text", e.to_string()),
+        TtsError::BadLanguage { .. } => Fault::field(400, "language", e.to_string()),
+        other => Fault::plain(500, other.to_string()),
+    }
+}
+
+/// `GET /phone_call/status` → 200 `{"success": true, "message", "call_id",
+/// "queue_size", "state", "audio", "playing", "pending_speech", "call"}`.
+fn phone_call_status(context: &ApiContext) -> ApiResponse {
+    let call = context.bot.snapshot().current_call;
+    let audio = context.bot.call_audio();
+    let writer = audio.as_ref().map(|a| a.writer_status());
+    let state = match (&call, &audio) {
+        (None, _) => "idle",
+        (Some(c), _) if c.state == crate::bot::CurrentCallState::Ringing => "ringing",
+        (Some(_), Some(_)) => "connected",
+        (Some(_), None) => "connected_without_audio",
+    };
+    let message = match state {
+        "idle" => "no call",
+        "ringing" => "a call rings",
+        "connected" => "a call is connected with audio",
+        _ => "a call is connected; its audio is not running",
+    };
+    ApiResponse::json(
+        200,
+        json!({
+            "success": true,
+            "message": message,
+            "call_id": context.bot.events().current_call_id(),
+            "queue_size": writer.as_ref().map_or(0, |w| w.queue.queued),
+            "state": state,
+            "audio": audio.is_some(),
+            "playing": writer.as_ref().is_some_and(|w| w.queue.playing.is_some()),
+            "pending_speech": context.speech.as_ref().map_or(0, Speaker::pending),
+            "call": call,
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,6 +922,7 @@ mod tests {
             bot,
             system_status: Arc::new(|| json!({ "smstools_active": false })),
             token: None,
+            speech: Some(Speaker::new(crate::audio::TtsCommand::default())),
         };
         Rig {
             _dir: dir,
