@@ -1053,6 +1053,154 @@ mod tests {
             ("GET", "/calls?limit=0", "", 400, Some("limit")),
             ("GET", "/calls?limit=many", "", 400, Some("limit")),
             ("GET", "/calls?since=yesterday", "", 400, Some("since")),
+            // The call's audio, without a call.
+            (
+                "POST",
+                "/calls/current/play?interrupt=yes",
+                "",
+                400,
+                Some("interrupt"),
+            ),
+            ("POST", "/calls/current/play?loud=1", "", 400, Some("loud")),
+            ("POST", "/calls/current/play", "", 400, Some("body")),
+            (
+                "POST",
+                "/calls/current/play",
+                "this is not audio",
+                400,
+                Some("body"),
+            ),
+            ("GET", "/calls/current/play", "", 405, None),
+            ("POST", "/calls/current/hangup", "", 409, None),
+            ("GET", "/calls/current/hangup", "", 405, None),
+            ("GET", "/calls/current/audio", "", 409, None),
+            (
+                "GET",
+                "/calls/current/audio?rate=16000",
+                "",
+                400,
+                Some("rate"),
+            ),
+            ("POST", "/calls/current/audio", "", 405, None),
+            ("GET", "/calls/current", "", 404, None),
+            // The unified API's /phone_call.
+            ("POST", "/phone_call", "", 400, Some("body")),
+            ("POST", "/phone_call", "[1]", 400, Some("body")),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"text": "hi"}"#,
+                400,
+                Some("action"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "dance"}"#,
+                400,
+                Some("action"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": 1}"#,
+                400,
+                Some("action"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak"}"#,
+                400,
+                Some("text"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "  "}"#,
+                400,
+                Some("text"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": 5}"#,
+                400,
+                Some("text"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "a\u0000b"}"#,
+                400,
+                Some("text"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "hi", "priority": "urgent"}"#,
+                400,
+                Some("priority"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "hi", "priority": 1}"#,
+                400,
+                Some("priority"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "hi", "language": "de de"}"#,
+                400,
+                Some("language"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "hi", "language": 7}"#,
+                400,
+                Some("language"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "hi", "callId": "abc"}"#,
+                400,
+                Some("callId"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "hangup", "callId": -1}"#,
+                400,
+                Some("callId"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "hangup", "callId": [1]}"#,
+                400,
+                Some("callId"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "hi"}"#,
+                409,
+                None,
+            ),
+            ("POST", "/phone_call", r#"{"action": "hangup"}"#, 409, None),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "hangup", "callId": "3"}"#,
+                409,
+                Some("callId"),
+            ),
+            ("GET", "/phone_call", "", 405, None),
+            ("POST", "/phone_call/status", "", 405, None),
         ];
         assert!(cases.len() >= 15);
         for (method, url, body, status, field) in cases {
@@ -1162,6 +1310,202 @@ mod tests {
         let r = call(&rig.context, "GET", "/send_sms", "");
         assert_eq!((r.status, r.allow), (405, Some("POST")));
         assert_eq!(r.body["success"], false);
+    }
+
+    #[test]
+    fn the_phone_call_paths_answer_in_the_unified_shape() {
+        let rig = rig();
+        let r = call(&rig.context, "GET", "/phone_call/status", "");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["success"], true);
+        assert_eq!(r.body["state"], "idle");
+        assert_eq!(r.body["queue_size"], 0);
+        assert_eq!(r.body["call_id"], Value::Null);
+        let r = call(
+            &rig.context,
+            "POST",
+            "/phone_call",
+            r#"{"action": "speak", "priority": "high"}"#,
+        );
+        assert_eq!(r.status, 400);
+        assert_eq!(r.body["success"], false);
+        assert_eq!(r.body["field"], "text");
+        assert_eq!(r.body["message"], "\"text\" is missing");
+        assert_eq!(r.body["call_id"], Value::Null);
+        let r = call(&rig.context, "GET", "/phone_call", "");
+        assert_eq!((r.status, r.allow), (405, Some("POST")));
+        assert_eq!(r.body["success"], false);
+    }
+
+    /// A pty standing in for the audio port, drained by a thread; the call's audio on it.
+    fn live_call(rig: &Rig) -> Arc<CallAudio> {
+        use nix::fcntl::OFlag;
+        use std::io::Read as _;
+        let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY).unwrap();
+        nix::pty::grantpt(&master).unwrap();
+        nix::pty::unlockpt(&master).unwrap();
+        let port = std::path::PathBuf::from(nix::pty::ptsname_r(&master).unwrap());
+        let mut file = std::fs::File::from(std::os::fd::OwnedFd::from(master));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while matches!(file.read(&mut buf), Ok(n) if n > 0) {}
+        });
+        let plan = crate::audio::AudioConfig {
+            enabled: true,
+            port,
+            ..crate::audio::AudioConfig::default()
+        }
+        .prepare()
+        .unwrap();
+        let audio = Arc::new(CallAudio::open(&plan, "+4917").unwrap());
+        rig.context.bot.set_call_audio(Some(Arc::clone(&audio)));
+        rig.context.bot.update(|s| {
+            s.current_call = Some(crate::bot::CurrentCall {
+                state: crate::bot::CurrentCallState::Active,
+                caller: Some("+4917".into()),
+                caller_id: CallerIdKind::Number,
+                rings: 1,
+                since: crate::bot::state::now_rfc3339(),
+                answered_at: Some(crate::bot::state::now_rfc3339()),
+            });
+        });
+        audio
+    }
+
+    /// A WAV of `seconds` of 440 Hz at 22.05 kHz stereo.
+    fn wav_440(seconds: f64) -> Vec<u8> {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 22050,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+        for i in 0..(22050.0 * seconds) as u32 {
+            let v = (f64::from(i) * 440.0 * std::f64::consts::TAU / 22050.0).sin() * 8000.0;
+            w.write_sample(v as i16).unwrap();
+            w.write_sample(v as i16).unwrap();
+        }
+        w.finalize().unwrap();
+        out.into_inner()
+    }
+
+    fn post_bytes(context: &ApiContext, url: &str, body: Vec<u8>) -> ApiResponse {
+        handle(
+            context,
+            ApiRequest {
+                method: "POST",
+                url,
+                authorization: None,
+                body: RequestBody::Read(body),
+            },
+        )
+    }
+
+    #[test]
+    fn during_a_call_a_wav_plays_bad_audio_is_400_and_the_call_goes_on() {
+        let mut rig = rig();
+        let audio = live_call(&rig);
+        let r = post_bytes(&rig.context, PLAY_PATH, wav_440(2.0));
+        assert_eq!(r.status, 202, "{}", r.body);
+        assert_eq!(r.body["interrupt"], false);
+        assert!((1990..=2010).contains(&r.body["duration_ms"].as_u64().unwrap()));
+        let r = post_bytes(&rig.context, PLAY_PATH, wav_440(1.0));
+        assert_eq!(r.status, 202, "{}", r.body);
+        assert_eq!(r.body["queued"], 1, "behind the first: {}", r.body);
+
+        let r = post_bytes(&rig.context, PLAY_PATH, b"RIFF\x10\0\0\0WAVEjunk".to_vec());
+        assert_eq!((r.status, &r.body["field"]), (400, &json!("body")));
+        let error = r.body["error"].as_str().unwrap();
+        assert!(error.starts_with("request body is not a WAV"), "{error}");
+        assert!(audio.writer_status().running, "the call's audio goes on");
+
+        let r = post_bytes(
+            &rig.context,
+            &format!("{PLAY_PATH}?interrupt=true"),
+            wav_440(0.5),
+        );
+        assert_eq!(r.status, 202, "{}", r.body);
+        assert_eq!(
+            r.body["queued"], 0,
+            "an interrupt drops what waits: {}",
+            r.body
+        );
+        let too_large = handle(
+            &rig.context,
+            ApiRequest {
+                method: "POST",
+                url: PLAY_PATH,
+                authorization: None,
+                body: RequestBody::TooLarge { limit: 65536 },
+            },
+        );
+        assert_eq!(too_large.status, 413);
+        assert!(
+            too_large.body["error"]
+                .as_str()
+                .unwrap()
+                .contains("max_audio_body_bytes")
+        );
+
+        let status = call(&rig.context, "GET", "/phone_call/status", "");
+        assert_eq!(status.body["state"], "connected");
+        assert_eq!(status.body["audio"], true);
+        assert_eq!(status.body["playing"], true);
+        assert_eq!(
+            call(&rig.context, "GET", "/calls/current/audio", "").status,
+            200
+        );
+
+        // No TTS configured (audio without speech cannot happen in the bot, but the
+        // route must not pretend).
+        rig.context.speech = None;
+        let r = call(
+            &rig.context,
+            "POST",
+            "/phone_call",
+            r#"{"action": "speak", "text": "hello"}"#,
+        );
+        assert_eq!(r.status, 409, "{}", r.body);
+        rig.context.bot.set_call_audio(None);
+        drop(audio);
+    }
+
+    #[test]
+    fn during_a_call_speak_is_queued_and_hangup_asks_the_bot() {
+        let mut rig = rig();
+        let audio = live_call(&rig);
+        let r = call(
+            &rig.context,
+            "POST",
+            "/phone_call",
+            r#"{"action": "speak", "text": "hello", "priority": "high", "language": "en"}"#,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["success"], true);
+        assert!(r.body["queue_size"].is_u64(), "{}", r.body);
+        let r = call(
+            &rig.context,
+            "POST",
+            "/phone_call",
+            r#"{"action": "hangup", "text": "ignored"}"#,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["message"], "hanging up");
+        let r = call(&rig.context, "POST", HANGUP_PATH, "");
+        assert_eq!(r.status, 202, "{}", r.body);
+        let asked: Vec<_> = futures::executor::block_on(async {
+            use futures::StreamExt;
+            let mut v = Vec::new();
+            for _ in 0..2 {
+                v.push(rig._requests.next().await);
+            }
+            v
+        });
+        assert_eq!(asked, [Some(crate::bot::BotRequest::HangUp); 2]);
+        rig.context.bot.set_call_audio(None);
+        drop(audio);
     }
 
     #[test]
