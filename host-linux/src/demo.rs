@@ -420,6 +420,7 @@ fn with_bot<W: Write>(
                 move || serde_json::json!({ "demo": true, "phase": status_state.snapshot().phase }),
             ),
             token: None,
+            speech: None,
         },
     )
     .map_err(|e| step("starting the HTTP API")(e.to_string()))?;

@@ -40,6 +40,7 @@ fn api(token: Option<&str>) -> Api {
         bot: bot.clone(),
         system_status: Arc::new(|| serde_json::json!({})),
         token: None,
+        speech: None,
     };
     let settings = ApiSettings {
         listen: "127.0.0.1:0".parse().unwrap(),

@@ -7,12 +7,21 @@
 //! ([`crate::sms_queue`]) and wakes the bot, whose loop is the port's only writer; `GET
 //! /status` and `GET /calls` read what the bot publishes ([`crate::bot::BotState`]).
 //!
+//! During a call with audio it also plays into the call, hangs it up, speaks text into it
+//! and streams the caller's audio live (docs/audio.md): the call's audio is what the bot
+//! publishes in [`crate::bot::BotState::call_audio`]; speech is synthesized on a thread of
+//! [`speech`], the live stream written by a thread of [`audio_stream`].
+//!
 //! `tiny_http` serves it: a small blocking server, no async runtime, a few threads, so
 //! the bot stays small. Two workers take requests from its queue, so one slow `/status`
-//! (it asks systemctl) does not hold up an SMS.
+//! (it asks systemctl) does not hold up an SMS; a long response (`GET /events`, `GET
+//! /calls/current/audio`) is handed to a thread of its own (at most eight of each), so
+//! the workers are free for the next request at once.
 
+pub mod audio_stream;
 pub mod routes;
 pub mod settings;
+pub mod speech;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -90,7 +99,10 @@ impl ApiServer {
         for n in 0..WORKERS {
             let server = Arc::clone(&api.server);
             let context = context.clone();
-            let limit = settings.max_body_bytes;
+            let limits = BodyLimits {
+                json: settings.max_body_bytes,
+                audio: settings.max_audio_body_bytes,
+            };
             let ended = ended_tx.clone();
             let worker = std::thread::Builder::new()
                 .name(format!("api-{n}"))
@@ -98,7 +110,7 @@ impl ApiServer {
                 // reserved for nothing.
                 .stack_size(256 * 1024)
                 .spawn(move || {
-                    serve(&server, &context, limit);
+                    serve(&server, &context, limits);
                     // The receiver may be gone (the server dropped without waiting).
                     let _ = ended.send(());
                 })
@@ -155,8 +167,15 @@ impl Drop for ApiServer {
     }
 }
 
+/// The body limits: `audio` for a WAV played into the call, `json` for the rest.
+#[derive(Debug, Clone, Copy)]
+struct BodyLimits {
+    json: usize,
+    audio: usize,
+}
+
 /// A worker: answers requests until unblocked.
-fn serve(server: &tiny_http::Server, context: &ApiContext, limit: usize) {
+fn serve(server: &tiny_http::Server, context: &ApiContext, limits: BodyLimits) {
     loop {
         let request = match server.recv() {
             Ok(request) => request,
@@ -165,11 +184,11 @@ fn serve(server: &tiny_http::Server, context: &ApiContext, limit: usize) {
                 return;
             }
         };
-        answer(request, context, limit);
+        answer(request, context, limits);
     }
 }
 
-fn answer(mut request: tiny_http::Request, context: &ApiContext, limit: usize) {
+fn answer(mut request: tiny_http::Request, context: &ApiContext, limits: BodyLimits) {
     let method = request.method().as_str().to_owned();
     let url = request.url().to_owned();
     let authorization = request
@@ -177,6 +196,12 @@ fn answer(mut request: tiny_http::Request, context: &ApiContext, limit: usize) {
         .iter()
         .find(|h| h.field.equiv("Authorization"))
         .map(|h| h.value.as_str().to_owned());
+    let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p);
+    let limit = if path == routes::PLAY_PATH {
+        limits.audio
+    } else {
+        limits.json
+    };
     let body = read_body(&mut request, limit);
     let response = handle(
         context,
@@ -188,10 +213,14 @@ fn answer(mut request: tiny_http::Request, context: &ApiContext, limit: usize) {
         },
     );
     log::debug!("{method} {url} -> {}", response.status);
-    let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p);
     if response.status == 200 && path == crate::events::sse::PATH {
         // A stream of its own thread: this worker is free for the next request at once.
         crate::events::sse::serve(request, context.bot.events());
+        return;
+    }
+    if response.status == 200 && path == audio_stream::PATH {
+        // The same; the call may have ended since the route looked (then 409).
+        audio_stream::serve(request, context.bot.call_audio());
         return;
     }
     let text = response.body.to_string();
@@ -262,6 +291,7 @@ mod tests {
             bot,
             system_status: Arc::new(|| serde_json::json!({})),
             token: None,
+            speech: None,
         };
         (context, requests)
     }

@@ -12,12 +12,23 @@
 //!
 //! Native paths answer errors as `{"error": "...", "field": "..."}`; the drop-in paths of
 //! the unified API (`/send`, `/send_sms`, `/pi_send_message`) answer in their own shape,
-//! `{"success": false, "error": "..."}`, with the same status codes.
+//! `{"success": false, "error": "..."}`, with the same status codes; its call paths
+//! (`/phone_call`, `/phone_call/status`) answer `{"success", "message", "call_id",
+//! "queue_size"}`, errors with `"error"` and `"field"` besides.
+//!
+//! The call's audio (docs/audio.md): `POST /calls/current/play` (a WAV body, queued or
+//! with `?interrupt=true` played at once), `POST /calls/current/hangup`, `GET
+//! /calls/current/audio` (accepted here, streamed by [`super::audio_stream`]), and the
+//! unified API's `POST /phone_call` (speech through [`super::speech`]) and `GET
+//! /phone_call/status`. Without a connected call with audio they answer 409.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use super::audio_stream;
+use super::speech::{Speaker, SpeechError, SpeechJob};
+use crate::audio::{CallAudio, PlayError, TtsError, decode_wav};
 use crate::bot::BotState;
 use crate::sms_queue::{QueueError, SmsId, SmsPolicy, SmsQueue, SmsRecord, ValidatedSms};
 
@@ -27,6 +38,12 @@ pub const DEFAULT_CALLS_LIMIT: usize = 50;
 pub const MAX_CALLS_LIMIT: usize = 1000;
 /// The drop-in paths of the unified API.
 pub const UNIFIED_SEND_PATHS: [&str; 3] = ["/send", "/send_sms", "/pi_send_message"];
+/// The unified API's call paths.
+pub const PHONE_CALL_PATHS: [&str; 2] = ["/phone_call", "/phone_call/status"];
+/// Plays a WAV body into the call.
+pub const PLAY_PATH: &str = "/calls/current/play";
+/// Hangs up the call.
+pub const HANGUP_PATH: &str = "/calls/current/hangup";
 
 /// The `sim7600 status` view (smstools, the port's holders, the markers, the seed's state),
 /// produced on demand for `GET /status`.
@@ -45,6 +62,9 @@ pub struct ApiContext {
     pub system_status: SystemStatus,
     /// The bearer token every request must carry, if configured.
     pub token: Option<String>,
+    /// Speech for `POST /phone_call` (the `[audio]` TTS command); `None` when call audio
+    /// is off.
+    pub speech: Option<Speaker>,
 }
 
 impl std::fmt::Debug for ApiContext {
@@ -113,6 +133,7 @@ impl ApiResponse {
 enum Shape {
     Native,
     Unified,
+    PhoneCall,
 }
 
 /// A refusal: status, sentence, and the field it is about.
@@ -147,6 +168,17 @@ impl Fault {
                 None => json!({ "error": self.message }),
             },
             Shape::Unified => json!({ "success": false, "error": self.message }),
+            Shape::PhoneCall => {
+                let mut body = json!({
+                    "success": false,
+                    "message": self.message,
+                    "error": self.message,
+                });
+                if let (Some(field), Some(map)) = (&self.field, body.as_object_mut()) {
+                    map.insert("field".into(), field.clone().into());
+                }
+                body
+            }
         };
         ApiResponse::json(self.status, body)
     }
@@ -157,9 +189,29 @@ pub fn handle(context: &ApiContext, request: ApiRequest<'_>) -> ApiResponse {
     let (path, query) = request.url.split_once('?').unwrap_or((request.url, ""));
     let shape = if UNIFIED_SEND_PATHS.contains(&path) {
         Shape::Unified
+    } else if PHONE_CALL_PATHS.contains(&path) {
+        Shape::PhoneCall
     } else {
         Shape::Native
     };
+    let mut response = route(context, &request, path, query, shape);
+    if shape == Shape::PhoneCall {
+        // Every answer of the unified call paths names the call, success or not.
+        if let Some(map) = response.body.as_object_mut() {
+            map.entry("call_id")
+                .or_insert_with(|| context.bot.events().current_call_id().into());
+        }
+    }
+    response
+}
+
+fn route(
+    context: &ApiContext,
+    request: &ApiRequest<'_>,
+    path: &str,
+    query: &str,
+    shape: Shape,
+) -> ApiResponse {
     let refused = context
         .token
         .as_deref()
@@ -177,6 +229,8 @@ pub fn handle(context: &ApiContext, request: ApiRequest<'_>) -> ApiResponse {
     let allow = match path {
         "/sms" => "POST",
         "/status" | "/calls" | crate::events::sse::PATH => "GET",
+        PLAY_PATH | HANGUP_PATH | "/phone_call" => "POST",
+        audio_stream::PATH | "/phone_call/status" => "GET",
         p if p.strip_prefix("/sms/").is_some_and(|id| !id.is_empty()) => "GET",
         p if UNIFIED_SEND_PATHS.contains(&p) => "POST",
         _ => {
@@ -199,6 +253,12 @@ pub fn handle(context: &ApiContext, request: ApiRequest<'_>) -> ApiResponse {
             json!({ "stream": "text/event-stream" }),
         )),
         "/calls" => calls(context, query),
+        PLAY_PATH => play(context, query, &request.body),
+        HANGUP_PATH => hang_up_current(context),
+        // Accepted here (token, method, a call with audio); the server streams it.
+        audio_stream::PATH => listen(context, query),
+        "/phone_call" => phone_call(context, &request.body),
+        "/phone_call/status" => Ok(phone_call_status(context)),
         p if UNIFIED_SEND_PATHS.contains(&p) => unified_send(context, &request.body),
         p => get_sms(context, p.strip_prefix("/sms/").unwrap_or_default()),
     };
@@ -486,6 +546,352 @@ fn calls(context: &ApiContext, query: &str) -> Result<ApiResponse, Fault> {
     Ok(ApiResponse::json(200, json!({ "calls": calls })))
 }
 
+/// The query of a path that takes none.
+fn no_query(path: &str, query: &str) -> Result<(), Fault> {
+    match query.split('&').find(|p| !p.is_empty()) {
+        None => Ok(()),
+        Some(pair) => {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            Err(Fault::field(
+                400,
+                key,
+                format!("unknown query parameter \"{key}\": {path} takes none"),
+            ))
+        }
+    }
+}
+
+/// The running call's audio, or 409.
+fn current_audio(context: &ApiContext) -> Result<Arc<CallAudio>, Fault> {
+    context.bot.call_audio().ok_or_else(|| {
+        Fault::plain(
+            409,
+            "there is no connected call with audio (no call, not answered yet, audio not \
+             started yet, or [audio] off)",
+        )
+    })
+}
+
+fn play_refused(e: &PlayError) -> Fault {
+    match e {
+        PlayError::QueueFull(_) => Fault::plain(503, e.to_string()),
+        PlayError::Stopped => Fault::plain(409, format!("the call's audio has ended: {e}")),
+        PlayError::WrongFormat { .. } => Fault::plain(500, e.to_string()),
+    }
+}
+
+/// `POST /calls/current/play[?interrupt=true]` with a WAV body (any rate, channels,
+/// PCM or float) → 202 `{"clip", "duration_ms", "interrupt", "queued", "playing"}`.
+fn play(context: &ApiContext, query: &str, body: &RequestBody) -> Result<ApiResponse, Fault> {
+    let mut interrupt = false;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key != "interrupt" {
+            return Err(Fault::field(
+                400,
+                key,
+                format!("unknown query parameter \"{key}\": {PLAY_PATH} takes \"interrupt\""),
+            ));
+        }
+        interrupt = match value {
+            "true" => true,
+            "false" => false,
+            other => {
+                return Err(Fault::field(
+                    400,
+                    "interrupt",
+                    format!("interrupt {other:?} is neither \"true\" nor \"false\""),
+                ));
+            }
+        };
+    }
+    let bytes = match body {
+        RequestBody::Read(bytes) if bytes.is_empty() => {
+            return Err(Fault::field(
+                400,
+                "body",
+                "the request body is empty: a WAV file was expected",
+            ));
+        }
+        RequestBody::Read(bytes) => bytes,
+        RequestBody::TooLarge { limit } => {
+            return Err(Fault::field(
+                413,
+                "body",
+                format!(
+                    "the WAV body is larger than the limit of {limit} bytes ([api] max_audio_body_bytes)"
+                ),
+            ));
+        }
+        RequestBody::Unreadable(why) => {
+            return Err(Fault::field(
+                400,
+                "body",
+                format!("the request body could not be read: {why}"),
+            ));
+        }
+    };
+    // The body is checked before the call, so that bad audio is a 400 whether or not a
+    // call runs; without a call it is decoded for the default (narrowband) format.
+    let audio = context.bot.call_audio();
+    let format = audio
+        .as_ref()
+        .map_or(crate::audio::CallFormat::Narrowband, |a| a.format());
+    let clip = decode_wav(bytes, "request body", format)
+        .map_err(|e| Fault::field(400, "body", e.to_string()))?;
+    let audio = audio.map_or_else(|| current_audio(context), Ok)?;
+    let duration_ms = u64::try_from(clip.duration().as_millis()).unwrap_or(u64::MAX);
+    let played = if interrupt {
+        audio.play_interrupt(clip)
+    } else {
+        audio.play(clip)
+    };
+    let id = played.map_err(|e| play_refused(&e))?;
+    let queue = audio.writer_status().queue;
+    Ok(ApiResponse::json(
+        202,
+        json!({
+            "clip": id.0,
+            "duration_ms": duration_ms,
+            "interrupt": interrupt,
+            "queued": queue.queued,
+            "playing": queue.playing.map(|c| c.0),
+        }),
+    ))
+}
+
+/// `POST /calls/current/hangup` → 202 `{"hang_up": "requested", "call_id"}`; 409 without
+/// a call (a ringing call is rejected).
+fn hang_up_current(context: &ApiContext) -> Result<ApiResponse, Fault> {
+    request_hang_up(context)?;
+    Ok(ApiResponse::json(
+        202,
+        json!({
+            "hang_up": "requested",
+            "call_id": context.bot.events().current_call_id(),
+        }),
+    ))
+}
+
+fn request_hang_up(context: &ApiContext) -> Result<(), Fault> {
+    if context.bot.snapshot().current_call.is_none() {
+        return Err(Fault::plain(409, "there is no call to hang up"));
+    }
+    if !context.bot.hang_up() {
+        return Err(Fault::plain(503, "the bot is not running"));
+    }
+    Ok(())
+}
+
+/// `GET /calls/current/audio`: checked here (no query, a call with audio), streamed by
+/// [`audio_stream::serve`].
+fn listen(context: &ApiContext, query: &str) -> Result<ApiResponse, Fault> {
+    no_query(audio_stream::PATH, query)?;
+    let audio = current_audio(context)?;
+    Ok(ApiResponse::json(
+        200,
+        json!({ "stream": audio_stream::head(audio.format()) }),
+    ))
+}
+
+/// An optional string field (`null` counts as absent).
+fn optional_string<'a>(
+    object: &'a Map<String, Value>,
+    key: &str,
+) -> Result<Option<&'a str>, Fault> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => string_field(object, key).map(Some),
+    }
+}
+
+/// `callId`: a whole number, as a number or a string of digits; `null` or absent: the
+/// current call.
+fn call_id_field(object: &Map<String, Value>) -> Result<Option<u64>, Fault> {
+    let bad = |what: String| {
+        Fault::field(
+            400,
+            "callId",
+            format!(
+                "\"callId\" must be a call's id (a whole number, as GET /phone_call/status shows it), not {what}"
+            ),
+        )
+    };
+    match object.get("callId") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| bad(n.to_string())),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| bad(format!("{s:?}"))),
+        Some(other) => Err(bad(json_kind(other).to_owned())),
+    }
+}
+
+/// What `/phone_call` was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PhoneAction {
+    Speak,
+    HangUp,
+}
+
+/// `POST /phone_call {"callId", "action": "speak"|"hangup", "text", "priority":
+/// "normal"|"high", "language"}` → 200 `{"success": true, "message", "call_id",
+/// "queue_size"}`. A speak request is answered once its text is checked and queued for
+/// synthesis ([`super::speech`]); other fields are ignored, as on `/send`.
+fn phone_call(context: &ApiContext, body: &RequestBody) -> Result<ApiResponse, Fault> {
+    let object = json_object(body)?;
+    let action = match string_field(&object, "action")? {
+        "speak" => PhoneAction::Speak,
+        "hangup" => PhoneAction::HangUp,
+        other => {
+            return Err(Fault::field(
+                400,
+                "action",
+                format!("\"action\" must be \"speak\" or \"hangup\", not {other:?}"),
+            ));
+        }
+    };
+    let interrupt = match optional_string(&object, "priority")? {
+        None | Some("normal") => false,
+        Some("high") => true,
+        Some(other) => {
+            return Err(Fault::field(
+                400,
+                "priority",
+                format!("\"priority\" must be \"normal\" or \"high\", not {other:?}"),
+            ));
+        }
+    };
+    let language = optional_string(&object, "language")?;
+    let asked_call = call_id_field(&object)?;
+    let text = match action {
+        PhoneAction::Speak => {
+            let text = string_field(&object, "text")?;
+            if text.trim().is_empty() {
+                return Err(Fault::field(
+                    400,
+                    "text",
+                    "\"text\" is empty: nothing to speak",
+                ));
+            }
+            if let Some(speech) = &context.speech {
+                speech.tts().check(text, language).map_err(tts_fault)?;
+            }
+            Some(text)
+        }
+        PhoneAction::HangUp => None,
+    };
+    let current = context.bot.events().current_call_id();
+    if let Some(asked) = asked_call {
+        if current != Some(asked) {
+            let now = current.map_or_else(
+                || "there is no call".to_owned(),
+                |c| format!("the current call is {c}"),
+            );
+            return Err(Fault::field(
+                409,
+                "callId",
+                format!("call {asked} is not the current call ({now})"),
+            ));
+        }
+    }
+    let Some(text) = text else {
+        request_hang_up(context)?;
+        let queue_size = context
+            .bot
+            .call_audio()
+            .map_or(0, |a| a.writer_status().queue.queued);
+        return Ok(ApiResponse::json(
+            200,
+            json!({
+                "success": true,
+                "message": "hanging up",
+                "call_id": current,
+                "queue_size": queue_size,
+            }),
+        ));
+    };
+    let audio = current_audio(context)?;
+    let Some(speech) = &context.speech else {
+        return Err(Fault::plain(
+            409,
+            "speech needs call audio, and [audio] is off",
+        ));
+    };
+    speech
+        .speak(SpeechJob {
+            text: text.to_owned(),
+            language: language.map(str::to_owned),
+            interrupt,
+            audio: Arc::downgrade(&audio),
+            call_id: current,
+        })
+        .map_err(|e| match e {
+            SpeechError::Refused(e) => tts_fault(e),
+            other @ (SpeechError::Busy(_) | SpeechError::Unavailable(_)) => {
+                Fault::plain(503, other.to_string())
+            }
+        })?;
+    Ok(ApiResponse::json(
+        200,
+        json!({
+            "success": true,
+            "message": if interrupt {
+                "queued for speech; it interrupts what plays"
+            } else {
+                "queued for speech"
+            },
+            "call_id": current,
+            "queue_size": audio.writer_status().queue.queued,
+            "pending_speech": speech.pending(),
+        }),
+    ))
+}
+
+fn tts_fault(e: TtsError) -> Fault {
+    match e {
+        TtsError::BadText(_) => Fault::field(400, "text", e.to_string()),
+        TtsError::BadLanguage { .. } => Fault::field(400, "language", e.to_string()),
+        other => Fault::plain(500, other.to_string()),
+    }
+}
+
+/// `GET /phone_call/status` → 200 `{"success": true, "message", "call_id",
+/// "queue_size", "state", "audio", "playing", "pending_speech", "call"}`.
+fn phone_call_status(context: &ApiContext) -> ApiResponse {
+    let call = context.bot.snapshot().current_call;
+    let audio = context.bot.call_audio();
+    let writer = audio.as_ref().map(|a| a.writer_status());
+    let state = match (&call, &audio) {
+        (None, _) => "idle",
+        (Some(c), _) if c.state == crate::bot::CurrentCallState::Ringing => "ringing",
+        (Some(_), Some(_)) => "connected",
+        (Some(_), None) => "connected_without_audio",
+    };
+    let message = match state {
+        "idle" => "no call",
+        "ringing" => "a call rings",
+        "connected" => "a call is connected with audio",
+        _ => "a call is connected; its audio is not running",
+    };
+    ApiResponse::json(
+        200,
+        json!({
+            "success": true,
+            "message": message,
+            "call_id": context.bot.events().current_call_id(),
+            "queue_size": writer.as_ref().map_or(0, |w| w.queue.queued),
+            "state": state,
+            "audio": audio.is_some(),
+            "playing": writer.as_ref().is_some_and(|w| w.queue.playing.is_some()),
+            "pending_speech": context.speech.as_ref().map_or(0, Speaker::pending),
+            "call": call,
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,6 +922,7 @@ mod tests {
             bot,
             system_status: Arc::new(|| json!({ "smstools_active": false })),
             token: None,
+            speech: Some(Speaker::new(crate::audio::TtsCommand::default())),
         };
         Rig {
             _dir: dir,
@@ -646,6 +1053,154 @@ mod tests {
             ("GET", "/calls?limit=0", "", 400, Some("limit")),
             ("GET", "/calls?limit=many", "", 400, Some("limit")),
             ("GET", "/calls?since=yesterday", "", 400, Some("since")),
+            // The call's audio, without a call.
+            (
+                "POST",
+                "/calls/current/play?interrupt=yes",
+                "",
+                400,
+                Some("interrupt"),
+            ),
+            ("POST", "/calls/current/play?loud=1", "", 400, Some("loud")),
+            ("POST", "/calls/current/play", "", 400, Some("body")),
+            (
+                "POST",
+                "/calls/current/play",
+                "this is not audio",
+                400,
+                Some("body"),
+            ),
+            ("GET", "/calls/current/play", "", 405, None),
+            ("POST", "/calls/current/hangup", "", 409, None),
+            ("GET", "/calls/current/hangup", "", 405, None),
+            ("GET", "/calls/current/audio", "", 409, None),
+            (
+                "GET",
+                "/calls/current/audio?rate=16000",
+                "",
+                400,
+                Some("rate"),
+            ),
+            ("POST", "/calls/current/audio", "", 405, None),
+            ("GET", "/calls/current", "", 404, None),
+            // The unified API's /phone_call.
+            ("POST", "/phone_call", "", 400, Some("body")),
+            ("POST", "/phone_call", "[1]", 400, Some("body")),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"text": "hi"}"#,
+                400,
+                Some("action"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "dance"}"#,
+                400,
+                Some("action"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": 1}"#,
+                400,
+                Some("action"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak"}"#,
+                400,
+                Some("text"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "  "}"#,
+                400,
+                Some("text"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": 5}"#,
+                400,
+                Some("text"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "a\u0000b"}"#,
+                400,
+                Some("text"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "hi", "priority": "urgent"}"#,
+                400,
+                Some("priority"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "hi", "priority": 1}"#,
+                400,
+                Some("priority"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "hi", "language": "de de"}"#,
+                400,
+                Some("language"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "hi", "language": 7}"#,
+                400,
+                Some("language"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "hi", "callId": "abc"}"#,
+                400,
+                Some("callId"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "hangup", "callId": -1}"#,
+                400,
+                Some("callId"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "hangup", "callId": [1]}"#,
+                400,
+                Some("callId"),
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "text": "hi"}"#,
+                409,
+                None,
+            ),
+            ("POST", "/phone_call", r#"{"action": "hangup"}"#, 409, None),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "hangup", "callId": "3"}"#,
+                409,
+                Some("callId"),
+            ),
+            ("GET", "/phone_call", "", 405, None),
+            ("POST", "/phone_call/status", "", 405, None),
         ];
         assert!(cases.len() >= 15);
         for (method, url, body, status, field) in cases {
@@ -755,6 +1310,202 @@ mod tests {
         let r = call(&rig.context, "GET", "/send_sms", "");
         assert_eq!((r.status, r.allow), (405, Some("POST")));
         assert_eq!(r.body["success"], false);
+    }
+
+    #[test]
+    fn the_phone_call_paths_answer_in_the_unified_shape() {
+        let rig = rig();
+        let r = call(&rig.context, "GET", "/phone_call/status", "");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["success"], true);
+        assert_eq!(r.body["state"], "idle");
+        assert_eq!(r.body["queue_size"], 0);
+        assert_eq!(r.body["call_id"], Value::Null);
+        let r = call(
+            &rig.context,
+            "POST",
+            "/phone_call",
+            r#"{"action": "speak", "priority": "high"}"#,
+        );
+        assert_eq!(r.status, 400);
+        assert_eq!(r.body["success"], false);
+        assert_eq!(r.body["field"], "text");
+        assert_eq!(r.body["message"], "\"text\" is missing");
+        assert_eq!(r.body["call_id"], Value::Null);
+        let r = call(&rig.context, "GET", "/phone_call", "");
+        assert_eq!((r.status, r.allow), (405, Some("POST")));
+        assert_eq!(r.body["success"], false);
+    }
+
+    /// A pty standing in for the audio port, drained by a thread; the call's audio on it.
+    fn live_call(rig: &Rig) -> Arc<CallAudio> {
+        use nix::fcntl::OFlag;
+        use std::io::Read as _;
+        let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY).unwrap();
+        nix::pty::grantpt(&master).unwrap();
+        nix::pty::unlockpt(&master).unwrap();
+        let port = std::path::PathBuf::from(nix::pty::ptsname_r(&master).unwrap());
+        let mut file = std::fs::File::from(std::os::fd::OwnedFd::from(master));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while matches!(file.read(&mut buf), Ok(n) if n > 0) {}
+        });
+        let plan = crate::audio::AudioConfig {
+            enabled: true,
+            port,
+            ..crate::audio::AudioConfig::default()
+        }
+        .prepare()
+        .unwrap();
+        let audio = Arc::new(CallAudio::open(&plan, "+4917").unwrap());
+        rig.context.bot.set_call_audio(Some(Arc::clone(&audio)));
+        rig.context.bot.update(|s| {
+            s.current_call = Some(crate::bot::CurrentCall {
+                state: crate::bot::CurrentCallState::Active,
+                caller: Some("+4917".into()),
+                caller_id: CallerIdKind::Number,
+                rings: 1,
+                since: crate::bot::state::now_rfc3339(),
+                answered_at: Some(crate::bot::state::now_rfc3339()),
+            });
+        });
+        audio
+    }
+
+    /// A WAV of `seconds` of 440 Hz at 22.05 kHz stereo.
+    fn wav_440(seconds: f64) -> Vec<u8> {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 22050,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+        for i in 0..(22050.0 * seconds) as u32 {
+            let v = (f64::from(i) * 440.0 * std::f64::consts::TAU / 22050.0).sin() * 8000.0;
+            w.write_sample(v as i16).unwrap();
+            w.write_sample(v as i16).unwrap();
+        }
+        w.finalize().unwrap();
+        out.into_inner()
+    }
+
+    fn post_bytes(context: &ApiContext, url: &str, body: Vec<u8>) -> ApiResponse {
+        handle(
+            context,
+            ApiRequest {
+                method: "POST",
+                url,
+                authorization: None,
+                body: RequestBody::Read(body),
+            },
+        )
+    }
+
+    #[test]
+    fn during_a_call_a_wav_plays_bad_audio_is_400_and_the_call_goes_on() {
+        let mut rig = rig();
+        let audio = live_call(&rig);
+        let r = post_bytes(&rig.context, PLAY_PATH, wav_440(2.0));
+        assert_eq!(r.status, 202, "{}", r.body);
+        assert_eq!(r.body["interrupt"], false);
+        assert!((1990..=2010).contains(&r.body["duration_ms"].as_u64().unwrap()));
+        let r = post_bytes(&rig.context, PLAY_PATH, wav_440(1.0));
+        assert_eq!(r.status, 202, "{}", r.body);
+        assert_eq!(r.body["queued"], 1, "behind the first: {}", r.body);
+
+        let r = post_bytes(&rig.context, PLAY_PATH, b"RIFF\x10\0\0\0WAVEjunk".to_vec());
+        assert_eq!((r.status, &r.body["field"]), (400, &json!("body")));
+        let error = r.body["error"].as_str().unwrap();
+        assert!(error.starts_with("request body is not a WAV"), "{error}");
+        assert!(audio.writer_status().running, "the call's audio goes on");
+
+        let r = post_bytes(
+            &rig.context,
+            &format!("{PLAY_PATH}?interrupt=true"),
+            wav_440(0.5),
+        );
+        assert_eq!(r.status, 202, "{}", r.body);
+        assert_eq!(
+            r.body["queued"], 0,
+            "an interrupt drops what waits: {}",
+            r.body
+        );
+        let too_large = handle(
+            &rig.context,
+            ApiRequest {
+                method: "POST",
+                url: PLAY_PATH,
+                authorization: None,
+                body: RequestBody::TooLarge { limit: 65536 },
+            },
+        );
+        assert_eq!(too_large.status, 413);
+        assert!(
+            too_large.body["error"]
+                .as_str()
+                .unwrap()
+                .contains("max_audio_body_bytes")
+        );
+
+        let status = call(&rig.context, "GET", "/phone_call/status", "");
+        assert_eq!(status.body["state"], "connected");
+        assert_eq!(status.body["audio"], true);
+        assert_eq!(status.body["playing"], true);
+        assert_eq!(
+            call(&rig.context, "GET", "/calls/current/audio", "").status,
+            200
+        );
+
+        // No TTS configured (audio without speech cannot happen in the bot, but the
+        // route must not pretend).
+        rig.context.speech = None;
+        let r = call(
+            &rig.context,
+            "POST",
+            "/phone_call",
+            r#"{"action": "speak", "text": "hello"}"#,
+        );
+        assert_eq!(r.status, 409, "{}", r.body);
+        rig.context.bot.set_call_audio(None);
+        drop(audio);
+    }
+
+    #[test]
+    fn during_a_call_speak_is_queued_and_hangup_asks_the_bot() {
+        let mut rig = rig();
+        let audio = live_call(&rig);
+        let r = call(
+            &rig.context,
+            "POST",
+            "/phone_call",
+            r#"{"action": "speak", "text": "hello", "priority": "high", "language": "en"}"#,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["success"], true);
+        assert!(r.body["queue_size"].is_u64(), "{}", r.body);
+        let r = call(
+            &rig.context,
+            "POST",
+            "/phone_call",
+            r#"{"action": "hangup", "text": "ignored"}"#,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["message"], "hanging up");
+        let r = call(&rig.context, "POST", HANGUP_PATH, "");
+        assert_eq!(r.status, 202, "{}", r.body);
+        let asked: Vec<_> = futures::executor::block_on(async {
+            use futures::StreamExt;
+            let mut v = Vec::new();
+            for _ in 0..2 {
+                v.push(rig._requests.next().await);
+            }
+            v
+        });
+        assert_eq!(asked, [Some(crate::bot::BotRequest::HangUp); 2]);
+        rig.context.bot.set_call_audio(None);
+        drop(audio);
     }
 
     #[test]

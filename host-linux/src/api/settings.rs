@@ -1,5 +1,5 @@
 //! The `[api]` table of the configuration file: where the HTTP API listens, its bearer
-//! token and its body size limit.
+//! token and its body size limits (JSON requests, and WAV bodies played into a call).
 //!
 //! This module owns [`ApiSettings`], its defaults and its validation. The one rule with
 //! teeth: an address other than loopback needs a token (the bot refuses to start without
@@ -19,6 +19,14 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
 pub const MIN_MAX_BODY_BYTES: usize = 512;
 /// Largest accepted body limit (a 255-part text as escapes fits in it).
 pub const MAX_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default limit on a WAV body (`POST /calls/current/play`): 8 MiB, four minutes of
+/// 16 kHz mono, 47 s of CD audio.
+pub const DEFAULT_MAX_AUDIO_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Smallest accepted WAV body limit (a second of 16 kHz mono and its header).
+pub const MIN_MAX_AUDIO_BODY_BYTES: usize = 64 * 1024;
+/// Largest accepted WAV body limit: the most an audio clip may have
+/// ([`crate::audio::format::MAX_AUDIO_FILE_BYTES`]).
+pub const MAX_MAX_AUDIO_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Shortest accepted token: anything shorter is guessable.
 pub const MIN_TOKEN_LEN: usize = 16;
 /// Longest accepted token.
@@ -35,6 +43,9 @@ pub struct ApiSettings {
     pub token: Option<String>,
     /// Largest request body, in bytes; a bigger one is answered 413.
     pub max_body_bytes: usize,
+    /// Largest WAV body of `POST /calls/current/play`, in bytes; a bigger one is
+    /// answered 413.
+    pub max_audio_body_bytes: usize,
 }
 
 impl Default for ApiSettings {
@@ -43,6 +54,7 @@ impl Default for ApiSettings {
             listen: DEFAULT_LISTEN,
             token: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_audio_body_bytes: DEFAULT_MAX_AUDIO_BODY_BYTES,
         }
     }
 }
@@ -54,6 +66,7 @@ impl std::fmt::Debug for ApiSettings {
             .field("listen", &self.listen)
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_audio_body_bytes", &self.max_audio_body_bytes)
             .finish()
     }
 }
@@ -77,6 +90,17 @@ impl ApiSettings {
                 problem: format!(
                     "{} is out of range: allowed {MIN_MAX_BODY_BYTES}..={MAX_MAX_BODY_BYTES}",
                     self.max_body_bytes
+                ),
+            });
+        }
+        if !(MIN_MAX_AUDIO_BODY_BYTES..=MAX_MAX_AUDIO_BODY_BYTES)
+            .contains(&self.max_audio_body_bytes)
+        {
+            return Err(ApiSettingsError {
+                key: "max_audio_body_bytes",
+                problem: format!(
+                    "{} is out of range: allowed {MIN_MAX_AUDIO_BODY_BYTES}..={MAX_MAX_AUDIO_BODY_BYTES}",
+                    self.max_audio_body_bytes
                 ),
             });
         }
@@ -154,6 +178,11 @@ mod tests {
             ("token = \"short\"", "token", "fewer than"),
             ("token = \"abcdefghijklmnop \"", "token", "' '"),
             ("max_body_bytes = 10", "max_body_bytes", "out of range"),
+            (
+                "max_audio_body_bytes = 1024",
+                "max_audio_body_bytes",
+                "out of range",
+            ),
         ] {
             let settings: ApiSettings = toml::from_str(toml_text).unwrap();
             let error = settings.validate().unwrap_err();

@@ -143,6 +143,13 @@ impl TtsCommand {
         Duration::from_millis(self.timeout_ms)
     }
 
+    /// Checks, without running anything, that `text` in `language` can be handed to the
+    /// program (the same checks [`TtsCommand::synthesize_in`] makes first), so that a
+    /// request can be refused before its text is queued for speech.
+    pub fn check(&self, text: &str, language: Option<&str>) -> Result<(), TtsError> {
+        self.argv(text, language).map(|_| ())
+    }
+
     /// The argument list for `text` in `language` (program first).
     fn argv(&self, text: &str, language: Option<&str>) -> Result<Vec<String>, TtsError> {
         let program = match self.command.first() {

@@ -220,6 +220,10 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
         bot: state.clone(),
         system_status: system_status(config, args.port.clone()),
         token: None,
+        speech: options
+            .audio
+            .as_ref()
+            .map(|plan| crate::api::speech::Speaker::new(plan.config.tts.clone())),
     };
     let api = match ApiServer::start(&api_settings, context) {
         Ok(api) => api,

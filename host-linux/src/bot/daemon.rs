@@ -325,6 +325,8 @@ pub fn run(
     if let Some(bridge) = bot.spool.as_mut() {
         bridge.release_port();
     }
+    // A shutdown during a call: the API lets go of its audio, which closes with the bot.
+    state.set_call_audio(None);
     state.update(|s| {
         s.phase = BotPhase::Stopping;
         s.current_call = None;
@@ -862,6 +864,7 @@ impl Bot<'_> {
                 if let Err(e) = audio.command_answered(ok, Instant::now()) {
                     log::warn!("call audio: {e}; the call goes on without audio");
                 }
+                self.state.set_call_audio(audio.current());
             }
         }
     }
@@ -871,6 +874,8 @@ impl Bot<'_> {
         let Some(audio) = self.audio.as_mut() else {
             return;
         };
+        // Taken back from the API first, so that the audio closes here and now.
+        self.state.set_call_audio(None);
         let end = audio.call_ended();
         log_audio_end(end.summary);
         if let Some(cmd) = end.command {
@@ -881,6 +886,7 @@ impl Bot<'_> {
     /// The modem is gone or restarted: the call's audio closes without AT commands.
     fn close_audio(&mut self) {
         if let Some(audio) = self.audio.as_mut() {
+            self.state.set_call_audio(None);
             log_audio_end(audio.call_ended().summary);
         }
     }

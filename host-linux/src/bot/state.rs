@@ -6,7 +6,9 @@
 //! the current call, the phase of the bot), and it takes requests through a channel that
 //! wakes its loop at once ([`BotState::sms_queued`], [`BotState::request_shutdown`],
 //! [`BotState::hang_up`]). The call log is read straight from its file
-//! ([`BotState::recent_calls`]). Cloning the handle is cheap; every clone sees the same bot.
+//! ([`BotState::recent_calls`]). While a call has audio, the loop also publishes that
+//! call's [`CallAudio`] ([`BotState::call_audio`]) so that the API can play into the call
+//! and listen to it. Cloning the handle is cheap; every clone sees the same bot.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,7 @@ use futures::channel::mpsc;
 use serde::Serialize;
 
 use super::call_log::{CallLog, CallLogError, CallRecord, CallerIdKind};
+use crate::audio::CallAudio;
 
 /// Where the bot is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -138,6 +141,8 @@ struct Shared {
     requests: mpsc::UnboundedSender<BotRequest>,
     call_log: CallLog,
     events: crate::events::EventBus,
+    /// The current call's audio, while it runs (set and cleared by the bot's loop only).
+    call_audio: Mutex<Option<Arc<CallAudio>>>,
 }
 
 /// The bot's shared handle: see the module documentation.
@@ -177,6 +182,7 @@ impl BotState {
             requests: tx,
             call_log,
             events: crate::events::EventBus::new(),
+            call_audio: Mutex::new(None),
         };
         (
             BotState {
@@ -218,6 +224,25 @@ impl BotState {
     /// `GET /events`): see [`crate::events`].
     pub fn events(&self) -> &crate::events::EventBus {
         &self.shared.events
+    }
+
+    /// The current call's audio, while it runs: play into the call, listen to it. Hold it
+    /// only as long as a request needs it: the call's end closes its audio (and completes
+    /// its recording) only once nobody else holds it.
+    pub fn call_audio(&self) -> Option<Arc<CallAudio>> {
+        match self.shared.call_audio.lock() {
+            Ok(a) => a.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Publishes the call's audio (`Some` once it runs) or takes it back (`None`, before
+    /// the call's end closes it). Only the bot's loop (and tests playing a bot) call this.
+    pub fn set_call_audio(&self, audio: Option<Arc<CallAudio>>) {
+        match self.shared.call_audio.lock() {
+            Ok(mut a) => *a = audio,
+            Err(poisoned) => *poisoned.into_inner() = audio,
+        }
     }
 
     fn send(&self, request: BotRequest) -> bool {

@@ -219,6 +219,11 @@ impl EventBus {
         event
     }
 
+    /// The id of the call in progress (the `call_id` its events carry), if any.
+    pub fn current_call_id(&self) -> Option<u64> {
+        self.shared.lock().calls.current()
+    }
+
     /// Publishes `kind` for call `call_id` (`None`: not about a call). Never blocks on a
     /// subscriber. Returns the event as published.
     pub fn publish(&self, call_id: Option<u64>, kind: EventKind) -> Arc<Event> {

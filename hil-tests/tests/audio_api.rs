@@ -1,0 +1,364 @@
+//! Call audio through the HTTP API of `sim7600 voice-bot` itself, against the simulator's
+//! audio port: `POST /phone_call` speaks (espeak-ng) into the call and hangs it up, a
+//! `"priority": "high"` text interrupts a long play, `POST /calls/current/play` of a
+//! 440 Hz WAV is heard at the modem as 440 Hz while a body that is not audio is refused
+//! with 400 and the call goes on, and the caller's 1 kHz tone arrives on the live stream
+//! `GET /calls/current/audio`, which ends with the call even in the middle of a play.
+#![allow(clippy::unwrap_used)]
+
+mod audio_support;
+mod bot_support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bot_support::{BotSetup, RING, flag_backend, http, q, write_config};
+use hil_tests::{Rig, SimConfig};
+use modem_sim::audio::{dominant_frequency, goertzel};
+use serde_json::Value;
+
+const CALLER: &str = "+491761234567";
+/// Bound for anything the bot does within a call (answer, audio on, a clip to start).
+const WITHIN: Duration = Duration::from_secs(15);
+
+/// A rig whose simulator has an audio port (linked in a folder of its own, which lives
+/// as long as the rig). The rig drops first: its simulator removes the link.
+fn audio_rig() -> (Rig, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = Rig::simulated(SimConfig {
+        ring_interval: RING,
+        audio_link: Some(dir.path().join("ttyUSB4")),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    (rig, dir)
+}
+
+/// A bot with call audio on the simulator's port, answering at the first ring.
+fn audio_bot(rig: &Rig) -> bot_support::Bot {
+    let audio_port = rig.sim().unwrap().audio_link().unwrap().to_path_buf();
+    let files = write_config(
+        rig,
+        &BotSetup {
+            answer_after_rings: 1,
+            bot: String::new(),
+            handoff: flag_backend(rig),
+        },
+    );
+    let mut text = std::fs::read_to_string(&files.config).unwrap();
+    text.push_str(&format!(
+        "\n[audio]\nenabled = true\nport = {}\n",
+        q(&audio_port)
+    ));
+    std::fs::write(&files.config, text).unwrap();
+    bot_support::Bot::start(&files)
+}
+
+/// Rings the bot and waits until the call's audio runs (as `/phone_call/status` says).
+fn connected_call(rig: &Rig, bot: &mut bot_support::Bot) -> Value {
+    rig.sim().unwrap().call(CALLER, false, None).unwrap();
+    bot.wait_status("an answered call", WITHIN, |s| {
+        s["current_call"]["state"] == "active"
+    });
+    wait_until(bot, "the call's audio", WITHIN, |s| {
+        s["state"] == "connected"
+    })
+}
+
+/// Waits (bounded) until `GET /phone_call/status` satisfies `check`; returns it.
+fn wait_until(
+    bot: &bot_support::Bot,
+    what: &str,
+    within: Duration,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    hil_tests::wait::wait_for(what.to_owned(), within, || {
+        let (code, body) = http(bot.api_port, "GET", "/phone_call/status", None).ok()?;
+        (code == 200 && check(&body)).then_some(body)
+    })
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", bot.log_text()))
+}
+
+/// What the simulator heard of the host so far.
+fn heard(rig: &Rig) -> modem_sim::audio::ReceivedAudio {
+    rig.sim().unwrap().state().unwrap().audio.unwrap().received
+}
+
+/// Waits (bounded) until the simulator heard `check`.
+fn wait_heard(
+    rig: &Rig,
+    what: &str,
+    check: impl Fn(&modem_sim::audio::ReceivedAudio) -> bool,
+) -> modem_sim::audio::ReceivedAudio {
+    hil_tests::wait::wait_for(what.to_owned(), WITHIN, || {
+        let rx = heard(rig);
+        check(&rx).then_some(rx)
+    })
+    .unwrap()
+}
+
+/// A WAV (16-bit PCM) of a sine, in memory.
+fn sine_wav(rate: u32, channels: u16, hz: f64, seconds: f64) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sine.wav");
+    audio_support::write_sine_wav(&path, rate, channels, hz, seconds);
+    std::fs::read(path).unwrap()
+}
+
+/// POST with a binary body; the status and the JSON answer.
+fn post_bytes(port: u16, path: &str, body: &[u8]) -> (u16, Value) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: audio/wav\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        code,
+        serde_json::from_str(rest.trim()).unwrap_or(Value::Null),
+    )
+}
+
+fn phone_call(bot: &bot_support::Bot, body: &str) -> (u16, Value) {
+    http(bot.api_port, "POST", "/phone_call", Some(body)).unwrap()
+}
+
+#[test]
+fn a_wav_is_heard_as_440_hz_bad_audio_is_400_speech_plays_and_hangup_ends_the_call() {
+    let (rig, _audio_dir) = audio_rig();
+    let mut bot = audio_bot(&rig);
+    let status = connected_call(&rig, &mut bot);
+    assert_eq!(status["success"], true);
+    let call_id = status["call_id"].as_u64().unwrap();
+
+    // 1 s of 440 Hz as people have it: 44.1 kHz stereo, converted by the bot.
+    let (code, body) = post_bytes(
+        bot.api_port,
+        "/calls/current/play",
+        &sine_wav(44100, 2, 440.0, 1.0),
+    );
+    assert_eq!(code, 202, "{body}");
+    let rx = wait_heard(&rig, "the WAV at the modem", |rx| rx.audible_frames >= 50);
+    assert_eq!(rx.dominant_hz, Some(440.0), "{rx:?}");
+
+    let (code, body) = post_bytes(bot.api_port, "/calls/current/play", b"not audio at all");
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["field"], "body");
+    assert!(
+        body["error"].as_str().unwrap().contains("not a WAV"),
+        "{body}"
+    );
+    let status = wait_until(&bot, "the WAV to finish", WITHIN, |s| s["playing"] == false);
+    assert_eq!(status["state"], "connected", "the call goes on: {status}");
+
+    let before = heard(&rig).audible_frames;
+    let (code, body) = phone_call(
+        &bot,
+        &format!(
+            r#"{{"callId": "{call_id}", "action": "speak", "text": "Hello, this is the voice bot speaking.", "language": "en"}}"#
+        ),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["success"], true);
+    assert_eq!(body["call_id"], call_id);
+    assert!(body["queue_size"].is_u64(), "{body}");
+    // Speech: at least a second of it reaches the modem.
+    let rx = wait_heard(&rig, "the speech at the modem", |rx| {
+        rx.audible_frames >= before + 50
+    });
+    assert_ne!(
+        rx.last_dominant_hz,
+        Some(440.0),
+        "speech, not the WAV: {rx:?}"
+    );
+    wait_until(&bot, "the speech to finish", WITHIN, |s| {
+        s["playing"] == false && s["pending_speech"] == 0 && s["queue_size"] == 0
+    });
+
+    let (code, body) = phone_call(&bot, r#"{"action": "hangup"}"#);
+    assert_eq!(code, 200, "{body}");
+    let calls = bot.wait_calls(1, WITHIN);
+    assert_eq!(calls[0]["end"], "we_hung_up", "{calls:?}");
+    let status = wait_until(&bot, "no call", WITHIN, |s| s["state"] == "idle");
+    assert_eq!(status["call_id"], Value::Null);
+    let (code, body) = phone_call(&bot, r#"{"action": "speak", "text": "anyone?"}"#);
+    assert_eq!(
+        (code, &body["success"]),
+        (409, &Value::Bool(false)),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_high_priority_text_interrupts_a_long_play() {
+    let (rig, _audio_dir) = audio_rig();
+    let mut bot = audio_bot(&rig);
+    connected_call(&rig, &mut bot);
+    let (code, body) = post_bytes(
+        bot.api_port,
+        "/calls/current/play",
+        &sine_wav(8000, 1, 440.0, 30.0),
+    );
+    assert_eq!(code, 202, "{body}");
+    wait_heard(&rig, "the long play at the modem", |rx| {
+        rx.audible_frames >= 25
+    });
+    let asked = Instant::now();
+    let (code, body) = phone_call(
+        &bot,
+        r#"{"action": "speak", "text": "Stop. This is urgent.", "priority": "high"}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    // Without the interrupt, 30 s of 440 Hz would play first.
+    let status = wait_until(&bot, "the urgent text to have played", WITHIN, |s| {
+        s["playing"] == false && s["pending_speech"] == 0
+    });
+    let took = asked.elapsed();
+    assert_eq!(status["queue_size"], 0, "{status}");
+    let rx = heard(&rig);
+    assert!(
+        rx.audible_frames < 15 * 50,
+        "{} audible frames: the 30 s play was not cut short",
+        rx.audible_frames
+    );
+    assert_eq!(
+        rx.dominant_hz,
+        Some(440.0),
+        "it began with the play: {rx:?}"
+    );
+    assert_ne!(
+        rx.last_dominant_hz,
+        Some(440.0),
+        "it ended with speech: {rx:?}"
+    );
+    println!(
+        "high priority: the play was interrupted and the text spoken within {took:?} of the request"
+    );
+}
+
+/// A chunked response read as it comes.
+struct Chunked {
+    reader: BufReader<TcpStream>,
+}
+
+impl Chunked {
+    /// The next chunk; `None` at the terminating chunk. Panics on a broken stream.
+    fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        assert!(line.ends_with("\r\n"), "a cut-off stream: {line:?}");
+        let size = usize::from_str_radix(line.trim(), 16).unwrap();
+        let mut data = vec![0u8; size + 2];
+        self.reader.read_exact(&mut data).unwrap();
+        assert_eq!(&data[size..], b"\r\n");
+        data.truncate(size);
+        (size > 0).then_some(data)
+    }
+}
+
+#[test]
+fn the_callers_tone_arrives_on_the_live_stream_which_ends_cleanly_with_the_call() {
+    let (rig, _audio_dir) = audio_rig();
+    let sim = rig.sim().unwrap();
+    let mut bot = audio_bot(&rig);
+    sim.tone(1000).unwrap();
+    connected_call(&rig, &mut bot);
+
+    let stream = TcpStream::connect(("127.0.0.1", bot.api_port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    (&stream)
+        .write_all(b"GET /calls/current/audio HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert!(reader.read_line(&mut head).unwrap() > 0, "{head}");
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    for line in [
+        "Content-Type: audio/L16;rate=8000;channels=1\r\n",
+        "X-Audio-Format: s16le\r\n",
+        "X-Audio-Rate: 8000\r\n",
+        "X-Audio-Channels: 1\r\n",
+        "Transfer-Encoding: chunked\r\n",
+    ] {
+        assert!(head.contains(line), "{line} in {head}");
+    }
+    let mut live = Chunked { reader };
+    let mut bytes = Vec::new();
+    while bytes.len() < 16000 {
+        bytes.extend(live.next_chunk().expect("the call still runs"));
+    }
+    let samples: Vec<i16> = bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    assert_eq!(dominant_frequency(&samples, 8000), Some(1000.0));
+    let (at_1k, at_440) = (
+        goertzel(&samples, 8000, 1000.0),
+        goertzel(&samples, 8000, 440.0),
+    );
+    assert!(at_1k > 100.0 * at_440, "1 kHz {at_1k:e}, 440 Hz {at_440:e}");
+
+    // The API serves other requests while the stream is open.
+    let asked = Instant::now();
+    let (code, _) = http(bot.api_port, "GET", "/status", None).unwrap();
+    assert_eq!(code, 200);
+    let status_took = asked.elapsed();
+
+    // The caller hangs up in the middle of a long play: the play stops, the stream ends
+    // with its terminating chunk, the audio closes with its summary and AT+CPCMREG=0.
+    let (code, body) = post_bytes(
+        bot.api_port,
+        "/calls/current/play",
+        &sine_wav(8000, 1, 440.0, 30.0),
+    );
+    assert_eq!(code, 202, "{body}");
+    wait_heard(&rig, "the play at the modem", |rx| rx.audible_frames >= 25);
+    sim.hangup().unwrap();
+    let hung_up = Instant::now();
+    let mut after = 0usize;
+    while let Some(chunk) = live.next_chunk() {
+        after += chunk.len();
+        assert!(
+            hung_up.elapsed() < WITHIN,
+            "the stream goes on after the call"
+        );
+    }
+    let ended_after = hung_up.elapsed();
+    let calls = bot.wait_calls(1, WITHIN);
+    assert_eq!(calls[0]["end"], "caller_hung_up", "{calls:?}");
+    let log = bot.log_text();
+    assert!(
+        log.contains("frames played"),
+        "the audio closed cleanly: {log}"
+    );
+    assert!(log.contains("stream ended: the call ended"), "{log}");
+    let commands = sim.state().unwrap().modem.commands;
+    assert_eq!(
+        commands.last().map(String::as_str),
+        Some("AT+CPCMREG=0"),
+        "{commands:?}"
+    );
+    println!(
+        "live stream: 1 s of 1 kHz received; GET /status answered in {status_took:?} during \
+         the stream; the stream ended {ended_after:?} after the caller hung up \
+         ({after} bytes after it)"
+    );
+}
