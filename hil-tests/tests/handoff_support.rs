@@ -41,13 +41,18 @@ pub fn smstools_conf(rig: &Rig) -> PathBuf {
 
 pub fn write_config(rig: &Rig, handoff: &str) -> PathBuf {
     let path = rig.dir().join("sim7600.toml");
+    // `handoff` may bring a `[bot]` table of its own: the line joins it.
+    let conf_line = format!("smstools_conf = {}\n", q(&smstools_conf(rig)));
+    let tables = if handoff.contains("[bot]\n") {
+        handoff.replacen("[bot]\n", &format!("[bot]\n{conf_line}"), 1)
+    } else {
+        format!("{handoff}\n[bot]\n{conf_line}")
+    };
     let text = format!(
-        "port = {}\nmarker_dir = {}\nvoice_config = {}\n\n{handoff}\n[timeouts]\ncommand_ms = 25000\nstop_ms = 10000\nstart_ms = 10000\nport_release_ms = 3000\n\n\
-         [bot]\nsmstools_conf = {}\n",
+        "port = {}\nmarker_dir = {}\nvoice_config = {}\n\n{tables}\n[timeouts]\ncommand_ms = 25000\nstop_ms = 10000\nstart_ms = 10000\nport_release_ms = 3000\n",
         q(rig.port()),
         q(&marker_dir(rig)),
         q(&rig.dir().join("voice_config.json")),
-        q(&smstools_conf(rig)),
     );
     std::fs::write(&path, text).unwrap();
     std::fs::write(
