@@ -19,7 +19,7 @@
 //! Nothing here touches the port, so every path has a test without one.
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -459,7 +459,7 @@ fn log_undecodable(index: u16, e: &DecodeError) {
 /// The thread that sleeps on inotify for [`SpoolBridge::spawn_watcher`].
 #[derive(Debug)]
 pub struct WatchThread {
-    stop: Option<OwnedFd>,
+    stop: Option<std::io::PipeWriter>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -473,10 +473,10 @@ impl WatchThread {
         let first = folders
             .first()
             .map_or_else(PathBuf::new, |p| p.to_path_buf());
-        let (stop_read, stop_write) = nix::unistd::pipe().map_err(|source| SpoolError::Watch {
-            path: first.clone(),
-            source,
-        })?;
+        // Close-on-exec (std's pipe): a program the bot starts (smsd, given the port back)
+        // must not keep the write end open, or dropping the handle would wait for it.
+        let (stop_read, stop_write) = std::io::pipe()
+            .map_err(SpoolError::io("cannot create the watch thread's stop pipe for", &first))?;
         let handle = std::thread::Builder::new()
             .name("spool-watch".into())
             .spawn(move || {
@@ -693,6 +693,24 @@ mod tests {
             failed.contains("Fail_reason: modem busy (after 3 tries)\n"),
             "{failed}"
         );
+    }
+
+    #[test]
+    fn a_program_started_while_the_watch_thread_runs_does_not_keep_it_alive() {
+        let s = spool();
+        let b = open(&s);
+        let thread = b.spawn_watcher(|| {}).unwrap();
+        // smsd, started when the bot gives the port back, outlives the bot.
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(thread);
+            let _ = done_tx.send(());
+        });
+        let stopped = done_rx.recv_timeout(Duration::from_secs(10));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(stopped.is_ok(), "the watch thread waited for the child to exit");
     }
 
     #[test]
