@@ -33,6 +33,8 @@ fn the_demo_with_the_real_smsd_exits_0_after_every_phase() {
         "call: ring 1 from +491761234567",
         "call: answered by the modem on ring 3 (answer_after_rings = 3)",
         "call: the caller hung up",
+        "SMS in: +31641600986 texts",
+        "SMS in: the bot wrote it to ",
         "SMS: POST /sms -> 202",
         "SMS: sent in PDU mode (UCS2",
         "voice bot: stopped, port given back",
@@ -60,4 +62,8 @@ fn the_demo_says_plainly_when_the_smstools_side_is_simulated() {
     assert!(out.contains("the smstools side is SIMULATED"), "{out}");
     assert!(out.contains("answered by the modem on ring 2"), "{out}");
     assert!(out.contains("simulated smstools running"), "{out}");
+    assert!(
+        out.contains("SMS in: smstools is simulated, so there is no smsd spool"),
+        "{out}"
+    );
 }

@@ -33,6 +33,10 @@ pub const CALLER: &str = "+491761234567";
 pub const RECIPIENT: &str = "+491721234567";
 /// The demo's SMS.
 pub const SMS_TEXT: &str = "Hello from sim7600 demo: Grüße, привет 👋";
+/// Who texts the bot while it holds the port.
+pub const TEXTER: &str = "+31641600986";
+/// What they text.
+pub const INCOMING_TEXT: &str = "Door opened at the garden shed";
 /// The simulated network rings every this often (a real one: about 3 s).
 pub const RING_INTERVAL: Duration = Duration::from_millis(700);
 /// How long the caller stays on the line after the answer.
@@ -463,6 +467,55 @@ fn with_bot<W: Write>(
     Ok(())
 }
 
+/// No SMS gap: an SMS that arrives while the bot holds the port lands in smsd's own
+/// incoming folder (with the stand-in smstools there is no spool, and the demo says so).
+fn incoming_sms<W: Write>(
+    script: &mut Script<'_, W>,
+    state: &BotState,
+    sim: &SimHandle,
+    smstools: &Smstools,
+) -> Result<(), DemoError> {
+    let Smstools::Real(smsd) = smstools else {
+        return script.say(
+            "SMS in: smstools is simulated, so there is no smsd spool to deliver into (with \
+             smstools installed an SMS arriving now lands in smsd's incoming folder)",
+        );
+    };
+    sim.sms(TEXTER, INCOMING_TEXT)
+        .map_err(|e| step("texting the bot")(e.to_string()))?;
+    script.say(&format!(
+        "SMS in: {TEXTER} texts {INCOMING_TEXT:?} while the bot holds the port (smsd is stopped)"
+    ))?;
+    let incoming = smsd.incoming();
+    let file = script.wait("the SMS in smsd's incoming folder", || {
+        std::fs::read_dir(&incoming)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("GSM1."))
+            })
+    })?;
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    let delivered = text.ends_with(INCOMING_TEXT);
+    if !delivered {
+        return Err(step("checking the incoming file")(format!(
+            "{} does not end with the text: {text:?}",
+            file.display()
+        )));
+    }
+    // Counted once its SIM slot is deleted, which follows the file.
+    let received = script.wait("the SMS deleted from the SIM", || {
+        Some(state.snapshot().sms_received).filter(|n| *n > 0)
+    })?;
+    script.say(&format!(
+        "SMS in: the bot wrote it to {} in smsd's format and deleted it from the SIM (no SMS \
+         gap; {received} received while the bot runs)",
+        file.display()
+    ))
+}
+
 fn phases<W: Write>(
     script: &mut Script<'_, W>,
     state: &BotState,
@@ -529,6 +582,8 @@ fn phases<W: Write>(
         record.duration_s,
         serde_json::to_string(&record).unwrap_or_default()
     ))?;
+
+    incoming_sms(script, state, sim, smstools)?;
 
     // An SMS through the API.
     let body = serde_json::json!({ "to": RECIPIENT, "text": SMS_TEXT }).to_string();
