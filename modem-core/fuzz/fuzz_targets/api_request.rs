@@ -8,13 +8,18 @@
 //! family; an error names itself in the shape of its path (`{"error", "field"?}` natively,
 //! `{"success": false, "error"}` on the unified API's drop-in paths); 405 carries `Allow`
 //! and only 401 the Bearer challenge; a queued SMS (202 / `success: true`) can be read back
-//! by its id.
+//! by its id. The call paths (`/phone_call`, `/calls/current/...`) meet no call here: their
+//! input is checked and they answer 409 (no call), never anything unexpected.
 #![no_main]
 
 use std::sync::Arc;
 
 use arbitrary::Arbitrary;
-use host_linux::api::routes::{ApiContext, ApiRequest, RequestBody, UNIFIED_SEND_PATHS, handle};
+use host_linux::api::routes::{
+    ApiContext, ApiRequest, PHONE_CALL_PATHS, RequestBody, UNIFIED_SEND_PATHS, handle,
+};
+use host_linux::api::speech::Speaker;
+use host_linux::audio::TtsCommand;
 use host_linux::bot::{BotRequests, BotState, CallLog, CallLogSettings};
 use host_linux::sms_queue::{SmsPolicy, SmsQueue};
 use libfuzzer_sys::fuzz_target;
@@ -22,7 +27,12 @@ use serde_json::{Map, Value, json};
 
 const TOKEN: &str = "fuzz-token-0123456789";
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "HEAD"];
-const PATHS: [&str; 9] = [
+const PATHS: [&str; 14] = [
+    "/phone_call",
+    "/phone_call/status",
+    "/calls/current/play",
+    "/calls/current/hangup",
+    "/calls/current/audio",
     "/sms",
     "/sms/",
     "/status",
@@ -33,7 +43,10 @@ const PATHS: [&str; 9] = [
     "/",
     "/sms/1764000000000-1-0001",
 ];
-const KEYS: [&str; 5] = ["to", "text", "message", "number", "id"];
+const KEYS: [&str; 10] = [
+    "to", "text", "message", "number", "id", "callId", "action", "priority", "language",
+    "interrupt",
+];
 
 #[derive(Debug, Arbitrary)]
 enum JsonValue {
@@ -93,6 +106,8 @@ fn fixture() -> Fixture {
         bot,
         system_status: Arc::new(|| json!({ "smstools_active": false })),
         token: None,
+        // No call runs, so nothing is ever synthesized; the requests are still checked.
+        speech: Some(Speaker::new(TtsCommand::default())),
     };
     let guarded = ApiContext {
         token: Some(TOKEN.to_owned()),
@@ -178,7 +193,7 @@ fuzz_target!(|input: Input| {
         assert!(
             matches!(
                 status,
-                200 | 202 | 400 | 401 | 404 | 405 | 413 | 500 | 503 | 507
+                200 | 202 | 400 | 401 | 404 | 405 | 409 | 413 | 500 | 503 | 507
             ),
             "unexpected status {status}: {}",
             response.body
@@ -205,7 +220,7 @@ fuzz_target!(|input: Input| {
                 "{}",
                 response.body
             );
-            if unified {
+            if unified || PHONE_CALL_PATHS.contains(&path) {
                 assert_eq!(object.get("success"), Some(&Value::Bool(false)));
             }
         }
