@@ -4,9 +4,11 @@
 //! smsd's incoming/ (and as `sms_received` events), a file dropped into outgoing/ is sent
 //! once and moved to sent/ with smsd's headers beside an SMS of the bot's own API, a long
 //! message whose parts come out of order is one file, one whose part never comes is given
-//! up after the expiry as smsd gives it up; smsd, back on the port, repeats nothing. And a
-//! bot killed with SIGKILL in the middle of sending a spool file: `sim7600 restore` puts
-//! the file back, smsd sends it, once.
+//! up after the expiry as smsd gives it up; smsd, back on the port, repeats nothing. And
+//! bots killed with SIGKILL in the middle: while sending a spool file (`sim7600 restore`
+//! puts the file back, smsd sends it, once), and between writing a received SMS into
+//! incoming/ and deleting it from the SIM (`sim7600 restore` deletes it, smsd does not
+//! deliver it again).
 #![allow(clippy::unwrap_used)]
 
 mod bot_support;
@@ -280,16 +282,9 @@ fn a_bot_killed_while_sending_a_spool_file_leaves_it_to_smsd_after_restore_sent_
     wait_until_port_free(&port, WITHIN).unwrap();
 
     // systemd's ExecStopPost: restore puts the file back before smsd starts.
-    let restore = std::process::Command::new(hil_tests::sim7600_bin().unwrap())
-        .arg("--config")
-        .arg(&files.config)
-        .arg("restore")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&restore.stderr);
-    assert!(restore.status.success(), "{stderr}");
+    let stderr = restore(&files);
     assert!(!claim.exists(), "{stderr}");
-    assert!(stderr.contains("after the bot died"), "{stderr}");
+    assert!(stderr.contains("after an unclean stop"), "{stderr}");
     // smsd (restarted by restore) sends it once; the bot never reached the modem.
     let sent_file = wait_for("smsd sending alarm", WITHIN, || {
         SpoolFile::read(&sent.join("alarm")).ok()
@@ -309,4 +304,53 @@ fn a_bot_killed_while_sending_a_spool_file_leaves_it_to_smsd_after_restore_sent_
         .count();
     assert_eq!(copies, 1, "{:?}", state.modem.sent);
     assert!(!outgoing.join("alarm").exists());
+}
+
+/// `sim7600 restore` as systemd's `ExecStopPost=` runs it; its stderr.
+fn restore(files: &BotFiles) -> String {
+    let out = std::process::Command::new(hil_tests::sim7600_bin().unwrap())
+        .arg("--config")
+        .arg(&files.config)
+        .arg("restore")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_bot_killed_between_writing_an_sms_and_deleting_it_leaves_no_second_copy_after_restore() {
+    let mut rig = rig();
+    let port = rig.port().to_path_buf();
+    rig.start_smsd().unwrap();
+    let incoming = rig.smsd().unwrap().incoming();
+    let files = bot_files(&mut rig, "");
+    let bot = Bot::start(&files);
+    // The bot's AT+CMGD after the file is written is lost: the modem stalls, the bot
+    // waits for its answer, and is killed there.
+    let sim = rig.sim().unwrap();
+    sim.stall_on("AT+CMGD", Duration::from_secs(3)).unwrap();
+    sim.sms(ALARM, "Smoke detector: kitchen").unwrap();
+    let written = wait_incoming(&bot, &incoming, 1);
+    assert_eq!(written[0].text, "Smoke detector: kitchen");
+    wait_for("the bot's AT+CMGD stalling the modem", WITHIN, || {
+        rig.modem().state().ok()?.modem.stalled.then_some(())
+    })
+    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(bot.pid), Signal::SIGKILL).unwrap();
+    wait_until_port_free(&port, WITHIN).unwrap();
+    assert_eq!(sim_used(&rig), 1, "the SMS is still on the SIM");
+    wait_for("the stall to end", WITHIN, || {
+        (!rig.modem().state().ok()?.modem.stalled).then_some(())
+    })
+    .unwrap();
+    drop(bot);
+
+    let stderr = restore(&files);
+    assert!(stderr.contains("delivered before as GSM1."), "{stderr}");
+    assert_eq!(sim_used(&rig), 0, "{stderr}");
+    // smsd, started by restore, finds nothing to deliver again.
+    smsd_runs_a_while(&mut rig);
+    assert_eq!(incoming_files(&incoming).len(), 1);
 }

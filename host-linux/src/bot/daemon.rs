@@ -295,6 +295,15 @@ pub fn run(
             })
             .ok()
     });
+    // A predecessor that died without a `sim7600 restore` after it: its spool is put in
+    // order before the lease gives smstools that port back for a moment.
+    if let Err(e) = crate::commands::restore::restore_markers(
+        &options.lease.marker_dir,
+        &options.lease.timeouts,
+        options.smstools_conf.as_deref(),
+    ) {
+        log::error!("restoring a stale marker failed (going on): {e}");
+    }
     let mut lease = PortLease::acquire(options.lease.clone())?;
     let mut bot = Bot {
         options,

@@ -235,6 +235,20 @@ impl SpoolBridge {
         self.deliver_all(ready)
     }
 
+    /// The file name under which a message stored on the SIM (`AT+CMGR`'s hex and TPDU
+    /// length) was delivered before, if the delivery ledger knows it: `sim7600 restore`
+    /// deletes such slots before smsd reads the SIM, so that a bot killed between a
+    /// message's delivery and `AT+CMGD` leaves no second copy for smsd to deliver.
+    pub fn already_delivered(&self, pdu_hex: &str, tpdu_len: usize) -> Option<String> {
+        match Incoming::from_cmgr(pdu_hex, tpdu_len) {
+            Ok(Incoming::Deliver(part)) => self
+                .inbox
+                .delivered_part(part_key(&part))
+                .map(str::to_owned),
+            Ok(Incoming::StatusReport(_)) | Err(_) => None,
+        }
+    }
+
     /// When to call [`Self::expire`] next (`None`: nothing is waiting for parts).
     pub fn next_expiry(&self) -> Option<Instant> {
         self.reader
@@ -475,8 +489,10 @@ impl WatchThread {
             .map_or_else(PathBuf::new, |p| p.to_path_buf());
         // Close-on-exec (std's pipe): a program the bot starts (smsd, given the port back)
         // must not keep the write end open, or dropping the handle would wait for it.
-        let (stop_read, stop_write) = std::io::pipe()
-            .map_err(SpoolError::io("cannot create the watch thread's stop pipe for", &first))?;
+        let (stop_read, stop_write) = std::io::pipe().map_err(SpoolError::io(
+            "cannot create the watch thread's stop pipe for",
+            &first,
+        ))?;
         let handle = std::thread::Builder::new()
             .name("spool-watch".into())
             .spawn(move || {
@@ -611,6 +627,15 @@ mod tests {
         let mut again = open(&s);
         assert_eq!(again.receive(3, HOW_ARE_YOU, tpdu_len(HOW_ARE_YOU)), [3]);
         assert_eq!(incoming_files(&s).len(), 1, "not delivered twice");
+        assert_eq!(
+            again.already_delivered(HOW_ARE_YOU, tpdu_len(HOW_ARE_YOU)),
+            Some(files[0].clone())
+        );
+        let fresh = spool();
+        assert_eq!(
+            open(&fresh).already_delivered(HOW_ARE_YOU, tpdu_len(HOW_ARE_YOU)),
+            None
+        );
         assert!(again.take_delivered().is_empty(), "no event for a repeat");
     }
 
@@ -701,7 +726,10 @@ mod tests {
         let b = open(&s);
         let thread = b.spawn_watcher(|| {}).unwrap();
         // smsd, started when the bot gives the port back, outlives the bot.
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             drop(thread);
@@ -710,7 +738,10 @@ mod tests {
         let stopped = done_rx.recv_timeout(Duration::from_secs(10));
         child.kill().unwrap();
         child.wait().unwrap();
-        assert!(stopped.is_ok(), "the watch thread waited for the child to exit");
+        assert!(
+            stopped.is_ok(),
+            "the watch thread waited for the child to exit"
+        );
     }
 
     #[test]

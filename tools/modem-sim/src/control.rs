@@ -39,6 +39,9 @@ line per command: `ok`, `ok <JSON>` for state, or `error <reason>`):
                       link is removed
   plug                the cable is back: a new pty, the link points at it, start-up lines
   stall <ms>          the modem answers nothing for <ms> (input meanwhile is lost)
+  stallon <prefix> <ms>
+                      the next command line starting with <prefix> (AT+CMGD, ...; any
+                      case) is not carried out: the modem stalls for <ms> from then on
   garbage <n>         n random bytes on the port
   audio <file>        the caller's audio (with --audio-link): this WAV file, from its
                       start, once audio runs (AT+CPCMREG=1 in an answered call); then silence
@@ -91,6 +94,13 @@ pub enum ControlCommand {
     Plug,
     /// Answer nothing for a while.
     Stall(Duration),
+    /// Stall when the next command line starting with the prefix arrives (it is lost).
+    StallOn {
+        /// The command line's start, `AT+CMGD`.
+        prefix: String,
+        /// How long.
+        duration: Duration,
+    },
     /// Random bytes on the port.
     Garbage(usize),
     /// Report the state as JSON.
@@ -108,7 +118,7 @@ pub enum ControlCommand {
 pub enum ControlError {
     /// The line is not a known command.
     #[error(
-        "unknown control command {0:?} (try: call, hangup, dtmf, missed, sms, smsparts, reset, unplug, plug, stall, garbage, state, audio, tone, silence)"
+        "unknown control command {0:?} (try: call, hangup, dtmf, missed, sms, smsparts, reset, unplug, plug, stall, stallon, garbage, state, audio, tone, silence)"
     )]
     Unknown(String),
     /// A command's argument is missing or malformed.
@@ -296,6 +306,28 @@ impl ControlCommand {
                 no_more("stall", args)?;
                 ControlCommand::Stall(Duration::from_millis(ms))
             }
+            "stallon" => {
+                let prefix = args
+                    .next()
+                    .filter(|p| {
+                        p.len() >= 2 && p.get(..2).is_some_and(|a| a.eq_ignore_ascii_case("AT"))
+                    })
+                    .ok_or_else(|| {
+                        bad(
+                            "stallon",
+                            "missing <prefix> (a command line's start, AT...)",
+                        )
+                    })?;
+                let a = args.next().ok_or_else(|| bad("stallon", "missing <ms>"))?;
+                let ms: u64 = a.parse().map_err(|_| {
+                    bad("stallon", format!("{a:?} is not a number of milliseconds"))
+                })?;
+                no_more("stallon", args)?;
+                ControlCommand::StallOn {
+                    prefix: prefix.to_string(),
+                    duration: Duration::from_millis(ms),
+                }
+            }
             "garbage" => {
                 let a = args.next().ok_or_else(|| bad("garbage", "missing <n>"))?;
                 let n: usize = a
@@ -380,6 +412,9 @@ impl fmt::Display for ControlCommand {
             ControlCommand::Unplug => write!(f, "unplug"),
             ControlCommand::Plug => write!(f, "plug"),
             ControlCommand::Stall(d) => write!(f, "stall {}", d.as_millis()),
+            ControlCommand::StallOn { prefix, duration } => {
+                write!(f, "stallon {prefix} {}", duration.as_millis())
+            }
             ControlCommand::Garbage(n) => write!(f, "garbage {n}"),
             ControlCommand::State => write!(f, "state"),
             ControlCommand::Audio(p) => write!(f, "audio {}", p.display()),
@@ -422,6 +457,10 @@ mod tests {
             ControlCommand::Unplug,
             ControlCommand::Plug,
             ControlCommand::Stall(Duration::from_millis(250)),
+            ControlCommand::StallOn {
+                prefix: "AT+CMGD".into(),
+                duration: Duration::from_millis(3000),
+            },
             ControlCommand::Garbage(17),
             ControlCommand::State,
             ControlCommand::Audio("/tmp/a caller/hello.wav".into()),

@@ -475,6 +475,8 @@ pub struct Modem {
     out: Vec<u8>,
     after_final: Vec<String>,
     stall_until: Option<Instant>,
+    /// `stallon`: a command line's start and the stall it triggers.
+    stall_on: Option<(String, Duration)>,
     message_reference: u8,
     concat_reference: u8,
     rng: u64,
@@ -507,6 +509,7 @@ impl Modem {
             out: Vec::new(),
             after_final: Vec::new(),
             stall_until: None,
+            stall_on: None,
             message_reference: 0,
             concat_reference: 0,
             rng: seed | 1,
@@ -652,6 +655,18 @@ impl Modem {
             return;
         }
         self.remember(trimmed);
+        let triggered = self.stall_on.as_ref().is_some_and(|(prefix, _)| {
+            trimmed
+                .get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+        });
+        if triggered {
+            if let Some((_, d)) = self.stall_on.take() {
+                // The line is lost, as everything else until the stall ends.
+                self.stall_until = Some(now + d);
+                return;
+            }
+        }
         let Some(rest) = trimmed
             .get(..2)
             .filter(|p| p.eq_ignore_ascii_case("AT"))
@@ -1319,6 +1334,9 @@ impl Modem {
             } => self.deliver_sms(number, text, Some(order))?,
             ControlCommand::Reset => self.power_on(),
             ControlCommand::Stall(d) => self.stall_until = Some(now + *d),
+            ControlCommand::StallOn { prefix, duration } => {
+                self.stall_on = Some((prefix.clone(), *duration));
+            }
             ControlCommand::Garbage(n) => {
                 for _ in 0..*n {
                     // xorshift64: plenty for noise on a serial line.
@@ -1521,6 +1539,34 @@ mod tests {
         assert_eq!(out, "ATE0;+CLVL=9;+CLIP=1\r\r\nERROR\r\n");
         assert!(!m.state().settings.clip);
         assert!(!m.state().settings.echo);
+    }
+
+    #[test]
+    fn stallon_loses_the_matching_line_and_stalls_then_the_modem_works_again() {
+        let (mut m, now) = modem();
+        say(&mut m, now, "ATE0");
+        m.control(
+            &ControlCommand::Sms {
+                number: "+4917".into(),
+                text: "hi".into(),
+            },
+            now,
+        )
+        .unwrap();
+        m.take_output();
+        let stall = ControlCommand::StallOn {
+            prefix: "at+cmgd".into(),
+            duration: Duration::from_millis(500),
+        };
+        m.control(&stall, now).unwrap();
+        assert_eq!(say(&mut m, now, "AT"), "\r\nOK\r\n", "other lines run");
+        assert_eq!(say(&mut m, now, "AT+CMGD=0"), "", "the line is lost");
+        assert!(m.state().stalled);
+        assert_eq!(m.state().sim.used, 1, "nothing deleted");
+        assert_eq!(say(&mut m, now + Duration::from_millis(100), "AT"), "");
+        let later = now + Duration::from_millis(600);
+        assert_eq!(say(&mut m, later, "AT+CMGD=0"), "\r\nOK\r\n", "once only");
+        assert_eq!(m.state().sim.used, 0);
     }
 
     #[test]

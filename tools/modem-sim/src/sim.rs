@@ -458,6 +458,14 @@ impl SimHandle {
         })
     }
 
+    /// The next command line starting with `prefix` is lost and the modem stalls for `d`.
+    pub fn stall_on(&self, prefix: &str, d: Duration) -> Result<(), SimError> {
+        self.command(ControlCommand::StallOn {
+            prefix: prefix.into(),
+            duration: d,
+        })
+    }
+
     /// The modem restarts.
     pub fn reset(&self) -> Result<(), SimError> {
         self.command(ControlCommand::Reset)
