@@ -354,3 +354,33 @@ fn a_bot_killed_between_writing_an_sms_and_deleting_it_leaves_no_second_copy_aft
     smsd_runs_a_while(&mut rig);
     assert_eq!(incoming_files(&incoming).len(), 1);
 }
+
+#[test]
+fn a_modem_silent_while_the_sim_is_read_still_gets_its_sms_delivered_once_it_answers() {
+    let mut rig = rig();
+    smsd_prepared_and_stopped(&mut rig);
+    let incoming = rig.smsd().unwrap().incoming();
+    rig.sim().unwrap().sms(ALARM, "Read me later").unwrap();
+    // The first AT+CMGR is lost and the modem says nothing for 6 s: the read times out.
+    rig.sim()
+        .unwrap()
+        .stall_on("AT+CMGR", Duration::from_secs(6))
+        .unwrap();
+    let files = bot_files(&mut rig, "health_interval_s = 1\nhealth_failures = 10");
+    let mut bot = Bot::start(&files);
+    let delivered = wait_for("the SMS in incoming/", Duration::from_secs(40), || {
+        let files = incoming_files(&incoming);
+        (files.len() == 1).then(|| SpoolFile::read(&files[0]).unwrap())
+    })
+    .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
+    assert_eq!(delivered.text, "Read me later");
+    assert!(
+        bot.log_text()
+            .contains("the SIM is read again once the modem answers"),
+        "{}",
+        bot.log_text()
+    );
+    wait_sim_empty(&rig, &bot);
+    bot.wait_phase("running", WITHIN);
+    assert_eq!(incoming_files(&incoming).len(), 1);
+}

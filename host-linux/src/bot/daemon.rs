@@ -209,6 +209,9 @@ struct Bot<'a> {
     spool_rescan_at: Instant,
     /// Whose turn it is when both the spool and the API's queue have a message waiting.
     spool_turn: bool,
+    /// A SIM scan was cut short by a silent modem: scan again after the next health check
+    /// the modem answers.
+    sim_rescan_owed: bool,
 }
 
 /// What one look at the spool's outgoing side did.
@@ -328,6 +331,7 @@ pub fn run(
         spool_resume_at: None,
         spool_rescan_at: Instant::now(),
         spool_turn: false,
+        sim_rescan_owed: false,
     };
     let outcome = bot.serve(&lease);
     // Parts of unfinished messages stay on the SIM: smsd joins them.
@@ -699,6 +703,9 @@ impl Bot<'_> {
                     match link.modem.signal_quality().await {
                         Ok(q) => {
                             health_failures = 0;
+                            if self.sim_rescan_owed {
+                                self.spool_start(link).await;
+                            }
                             let at = now_rfc3339();
                             self.state.update(|s| {
                                 s.signal = Some(SignalReport {
@@ -962,6 +969,7 @@ impl Bot<'_> {
     /// After an init: the SIM's identity for the spool's files (`AT+CIMI`) and a scan of
     /// the storage for messages that arrived while nobody read them (`AT+CPMS?`).
     async fn spool_start(&mut self, link: &mut Link<'_>) {
+        self.sim_rescan_owed = false;
         if self.spool.is_none() {
             return;
         }
@@ -1022,6 +1030,14 @@ impl Bot<'_> {
                 SlotRead::Message
             }
             Ok(None) => SlotRead::Empty,
+            Err(e) if matches!(e.kind, modem_core::driver::ErrorKind::Timeout) => {
+                // A silent modem: the health check decides about it, not a scan that
+                // would wait out every slot. What is stored waits for the next scan.
+                log::warn!("SIM slot {index}: {e}; the SIM is read again once the modem answers");
+                self.slots.clear();
+                self.sim_rescan_owed = true;
+                return;
+            }
             Err(e) => {
                 log::debug!("SIM slot {index}: {e}");
                 SlotRead::Failed
