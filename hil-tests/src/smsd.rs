@@ -380,6 +380,11 @@ impl Smsd {
         }
     }
 
+    /// The received messages in incoming/ (`GSM1.*`, no `.LOCK`), sorted by name.
+    pub fn incoming_files(&self) -> Vec<PathBuf> {
+        incoming_files(&self.incoming())
+    }
+
     /// Waits for a received message in incoming/ (a complete `GSM1.*` file; smsd also
     /// keeps the parts of unfinished concatenated messages there, in `GSM1-concatenated`).
     pub fn wait_for_incoming(&self, timeout: Duration) -> Result<(PathBuf, SpoolFile), RigError> {
@@ -515,6 +520,28 @@ impl SpoolFile {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// The received messages in an incoming folder `dir` (`GSM1.*` files, not their `.LOCK`s),
+/// sorted by name; none when the folder cannot be read.
+pub fn incoming_files(dir: &Path) -> Vec<PathBuf> {
+    let prefix = format!("{DEVICE_NAME}.");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name().is_some_and(|n| {
+                        let n = n.to_string_lossy();
+                        n.starts_with(&prefix) && !n.ends_with(".LOCK")
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
 }
 
 #[cfg(test)]

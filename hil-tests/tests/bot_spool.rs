@@ -13,10 +13,11 @@
 
 mod bot_support;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use bot_support::{Bot, BotFiles, BotSetup, rig, smsd_backend, write_config};
+use hil_tests::smsd::incoming_files;
 use hil_tests::wait::{wait_for, wait_until_port_free, wait_until_port_held};
 use hil_tests::{Rig, SpoolFile};
 use nix::sys::signal::Signal;
@@ -24,19 +25,6 @@ use nix::sys::signal::Signal;
 const WITHIN: Duration = Duration::from_secs(20);
 const ALARM: &str = "+31641600986";
 const FRIEND: &str = "+491761234567";
-
-fn incoming_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy();
-            n.starts_with("GSM1.") && !n.ends_with(".LOCK")
-        })
-        .collect();
-    v.sort();
-    v
-}
 
 fn wait_incoming(bot: &Bot, dir: &Path, n: usize) -> Vec<SpoolFile> {
     wait_for(format!("{n} files in {}", dir.display()), WITHIN, || {

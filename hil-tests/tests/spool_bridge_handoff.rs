@@ -6,10 +6,10 @@
 //! deleting it from the SIM.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::executor::block_on;
+use hil_tests::smsd::incoming_files;
 use hil_tests::wait::{wait_for, wait_until_port_free};
 use hil_tests::{Rig, SimConfig, SpoolFile};
 use host_linux::link::{Link, open_exclusive, with_link};
@@ -17,19 +17,6 @@ use host_linux::spool::SpoolBridge;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const SENDER: &str = "+31641600986";
-
-fn incoming_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy();
-            n.starts_with("GSM1.") && !n.ends_with(".LOCK")
-        })
-        .collect();
-    v.sort();
-    v
-}
 
 /// What the bot's writer does for stored messages: read each slot, hand it to the
 /// bridge, delete what the bridge says was delivered. `delete: false` is a bot killed

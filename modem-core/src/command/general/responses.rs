@@ -114,16 +114,8 @@ impl atat::AtatResp for Imei {}
 impl Imei {
     /// Reads the reply: 14 to 17 decimal digits.
     pub fn parse(reply: &[u8]) -> Result<Self, ParseError> {
-        let line = single_line(reply, "+CGSN")?;
-        let text = crate::params::after_prefix(line, "+CGSN")
-            .unwrap_or(line)
-            .trim();
-        if !(14..=IMEI_CAPACITY).contains(&text.len()) || !text.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(ParseError::new("+CGSN", "not 14 to 17 decimal digits"));
-        }
         Ok(Self {
-            digits: String::try_from(text).map_err(|_| ParseError::new("+CGSN", "too long"))?,
+            digits: digits_line(reply, "+CGSN", 14, "not 14 to 17 decimal digits")?,
         })
     }
 }
@@ -144,17 +136,28 @@ impl Imsi {
     /// Reads the reply: 6 to 15 decimal digits (an MCC, an MNC and at least one digit of
     /// the subscriber number); a `+CIMI:` prefix, which some firmware prints, is accepted.
     pub fn parse(reply: &[u8]) -> Result<Self, ParseError> {
-        let line = single_line(reply, "+CIMI")?;
-        let text = crate::params::after_prefix(line, "+CIMI")
-            .unwrap_or(line)
-            .trim();
-        if !(6..=IMSI_CAPACITY).contains(&text.len()) || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ParseError::new("+CIMI", "not 6 to 15 decimal digits"));
-        }
         Ok(Self {
-            digits: String::try_from(text).map_err(|_| ParseError::new("+CIMI", "too long"))?,
+            digits: digits_line(reply, "+CIMI", 6, "not 6 to 15 decimal digits")?,
         })
     }
+}
+
+/// A reply of one line of `min..=N` decimal digits, optionally after `<prefix>:` (the
+/// IMEI, the IMSI); `reason` says what was expected.
+fn digits_line<const N: usize>(
+    reply: &[u8],
+    prefix: &'static str,
+    min: usize,
+    reason: &'static str,
+) -> Result<String<N>, ParseError> {
+    let line = single_line(reply, prefix)?;
+    let text = crate::params::after_prefix(line, prefix)
+        .unwrap_or(line)
+        .trim();
+    if !(min..=N).contains(&text.len()) || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::new(prefix, reason));
+    }
+    String::try_from(text).map_err(|_| ParseError::new(prefix, reason))
 }
 
 /// `ATI` reply: `Manufacturer: ...`, `Model: ...`, `Revision: ...`, `IMEI: ...`,
