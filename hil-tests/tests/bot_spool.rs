@@ -372,3 +372,37 @@ fn a_modem_silent_while_the_sim_is_read_still_gets_its_sms_delivered_once_it_ans
     bot.wait_phase("running", WITHIN);
     assert_eq!(incoming_files(&incoming).len(), 1);
 }
+
+#[test]
+fn an_smsd_conf_the_bot_cannot_use_stops_its_start_with_78_and_smsd_untouched() {
+    let mut rig = rig();
+    let port = rig.port().to_path_buf();
+    rig.start_smsd().unwrap();
+    let (conf, pid) = {
+        let s = rig.smsd().unwrap();
+        (s.conf(), s.pid())
+    };
+    let files = bot_files(&mut rig, "");
+    // smsd read its configuration when it started; the file is broken since.
+    std::fs::write(
+        &conf,
+        "devices = GSM1\nincoming = /var/spool/sms/incoming\nnot a setting\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(hil_tests::sim7600_bin().unwrap())
+        .arg("--config")
+        .arg(&files.config)
+        .arg("voice-bot")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains(&conf.display().to_string()) && stderr.contains("line 3"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("spool = false"), "{stderr}");
+    assert_eq!(rig.smsd().unwrap().pid(), pid, "smsd was not stopped");
+    wait_until_port_held(&port, WITHIN).unwrap();
+}

@@ -84,7 +84,10 @@ pub enum BotError {
     Queue(#[from] crate::sms_queue::QueueError),
     /// smstools' spool (its configuration, its folders) cannot be served; smstools was
     /// not touched.
-    #[error("smstools spool ({}): {source}", conf.display())]
+    #[error(
+        "smstools spool ({}): {source} (or set [bot] spool = false: SMS then wait for smsd)",
+        conf.display()
+    )]
     Spool {
         /// smstools' configuration file.
         conf: std::path::PathBuf,
