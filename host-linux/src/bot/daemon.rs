@@ -16,7 +16,7 @@
 //! out releases the lease, which starts smstools again.
 
 use std::pin::pin;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::future::{Either, select};
@@ -24,9 +24,8 @@ use modem_core::call::{CallAction, CallMachine, CallState};
 use modem_core::command::call::SetCallListReporting;
 use modem_core::command::call::types::CallListReporting;
 use modem_core::command::general::types::ErrorReporting;
-use modem_core::command::general::{GetImei, GetImsi, GetRevision, SetErrorReporting};
-use modem_core::command::sms::types::MessageStatus;
-use modem_core::command::sms::{GetPreferredStorage, SetNewMessageIndication};
+use modem_core::command::general::{GetImei, GetRevision, SetErrorReporting};
+use modem_core::command::sms::SetNewMessageIndication;
 use modem_core::config::VoiceConfig;
 use modem_core::driver::{ModemUrcSubscription, StepOutcome};
 use modem_core::urc::Urc;
@@ -36,15 +35,17 @@ use super::call_log::CallRecord;
 use super::calls::{CallTracker, Tracked};
 use super::notify::{self, Notifier};
 use super::settings::BotSettings;
-use super::sim_slots::{SimSlots, SlotRead};
-use super::sms::{self, Failure, Next};
+use super::sim_slots::SimSlots;
 use super::state::{
     BotPhase, BotRequest, BotRequests, BotState, ModemIdentity, SignalReport, now_rfc3339,
 };
 use crate::handoff::{HandoffError, LeaseSettings, PortLease, Released};
 use crate::link::{self, Link, LinkError};
-use crate::sms_queue::{Claim, ClaimedSms, SmsQueue};
-use crate::spool::{SpoolBridge, SpoolError, SpoolJob};
+use crate::sms_queue::SmsQueue;
+use crate::spool::{SmsdConf, SpoolBridge, SpoolError};
+
+mod messages;
+use messages::InFlight;
 
 /// How often the loop looks at the reader thread's health while nothing else happens: a
 /// vanished port is noticed within this.
@@ -215,16 +216,11 @@ struct Bot<'a> {
     /// A SIM scan was cut short by a silent modem: scan again after the next health check
     /// the modem answers.
     sim_rescan_owed: bool,
-}
-
-/// What one look at the spool's outgoing side did.
-enum SpoolLook {
-    /// A file was sent (or failed): look again at once.
-    Worked,
-    /// Nothing waits (or no spool).
-    Idle,
-    /// A file failed for a reason that may pass: the spool rests until then.
-    Resting(Instant),
+    /// SIM slots of delivered messages whose `AT+CMGD` failed: deleted later, at the
+    /// latest before the port goes back.
+    undeleted: Vec<u16>,
+    /// The message whose parts are being sent, between two turns of the loop.
+    in_flight: Option<InFlight>,
 }
 
 /// Runs the bot until shutdown is asked for through `state` (or its `requests`), or the
@@ -259,32 +255,31 @@ pub fn run(
         None => log::info!("call audio off ([audio] enabled = false)"),
     }
     // smsd.conf is read before smstools is touched: a spool that cannot be served stops
-    // the start with smstools as it was.
-    let spool = match &options.smstools_conf {
-        Some(conf) => SpoolBridge::open_if_configured(
-            conf,
-            &options.lease.port,
-            Some(options.settings.sms_parts_expiry()),
-        )
-        .map_err(|source| BotError::Spool {
-            conf: conf.clone(),
-            source,
-        })?,
-        None => {
-            log::info!("smstools spool not served ([bot] spool = false)");
-            None
+    // the start with smstools as it was. The spool itself is opened (which recovers what
+    // a crash left claimed) only once the port is ours: a second bot started by mistake
+    // must not touch the files of the one that runs.
+    let spool_conf = spool_conf(options)?;
+    // A predecessor that died without a `sim7600 restore` after it: its spool is put in
+    // order before the lease gives smstools that port back for a moment.
+    if let Err(e) = crate::commands::restore::restore_markers(
+        &options.lease.marker_dir,
+        &options.lease.timeouts,
+        options.smstools_conf.as_deref(),
+    ) {
+        log::error!("restoring a stale marker failed (going on): {e}");
+    }
+    let mut lease = PortLease::acquire(options.lease.clone())?;
+    let spool = match open_spool(options, spool_conf.as_deref()) {
+        Ok(spool) => spool,
+        Err(e) => {
+            state.update(|s| s.phase = BotPhase::Stopping);
+            notifier.stopping();
+            if let Err(release) = lease.release() {
+                log::error!("giving the port back failed: {release}; `sim7600 restore` will retry");
+            }
+            return Err(e);
         }
     };
-    if let Some(bridge) = &spool {
-        log::info!(
-            "serving smstools' spool as {} ({}): incoming {}, outgoing {}, checked {}",
-            bridge.modem_name(),
-            bridge.conf().path.display(),
-            bridge.conf().incoming.display(),
-            bridge.conf().outgoing.display(),
-            bridge.conf().checked.display()
-        );
-    }
     // The watcher wakes the loop when a file lands in outgoing/ or checked/; without it
     // (inotify refused) the loop still lists them every queue scan.
     let _watcher = spool.as_ref().and_then(|bridge| {
@@ -301,16 +296,6 @@ pub fn run(
             })
             .ok()
     });
-    // A predecessor that died without a `sim7600 restore` after it: its spool is put in
-    // order before the lease gives smstools that port back for a moment.
-    if let Err(e) = crate::commands::restore::restore_markers(
-        &options.lease.marker_dir,
-        &options.lease.timeouts,
-        options.smstools_conf.as_deref(),
-    ) {
-        log::error!("restoring a stale marker failed (going on): {e}");
-    }
-    let mut lease = PortLease::acquire(options.lease.clone())?;
     let mut bot = Bot {
         options,
         state,
@@ -335,8 +320,11 @@ pub fn run(
         spool_rescan_at: Instant::now(),
         spool_turn: false,
         sim_rescan_owed: false,
+        undeleted: Vec::new(),
+        in_flight: None,
     };
     let outcome = bot.serve(&lease);
+    bot.put_back_in_flight();
     // Parts of unfinished messages stay on the SIM: smsd joins them.
     if let Some(bridge) = bot.spool.as_mut() {
         bridge.release_port();
@@ -359,6 +347,57 @@ pub fn run(
         }
     };
     outcome.map(|()| Stopped { released })
+}
+
+/// The smsd.conf whose spool the bot serves, checked (readable, a modem for the port);
+/// `None`: not served (`[bot] spool = false`, or no such file: smstools is not installed).
+fn spool_conf(options: &BotOptions) -> Result<Option<std::path::PathBuf>, BotError> {
+    let Some(conf) = &options.smstools_conf else {
+        log::info!("smstools spool not served ([bot] spool = false)");
+        return Ok(None);
+    };
+    if !conf.exists() {
+        log::info!(
+            "spool: {} does not exist: no smstools spool to serve",
+            conf.display()
+        );
+        return Ok(None);
+    }
+    SmsdConf::load(conf)
+        .and_then(|c| c.modem_for_bot(&options.lease.port).map(|_| ()))
+        .map_err(|source| BotError::Spool {
+            conf: conf.clone(),
+            source,
+        })?;
+    Ok(Some(conf.clone()))
+}
+
+/// Opens the spool of `conf` for the port the bot now holds.
+fn open_spool(
+    options: &BotOptions,
+    conf: Option<&std::path::Path>,
+) -> Result<Option<SpoolBridge>, BotError> {
+    let Some(conf) = conf else {
+        return Ok(None);
+    };
+    let bridge = SpoolBridge::open(
+        conf,
+        &options.lease.port,
+        Some(options.settings.sms_parts_expiry()),
+    )
+    .map_err(|source| BotError::Spool {
+        conf: conf.to_path_buf(),
+        source,
+    })?;
+    log::info!(
+        "serving smstools' spool as {} ({}): incoming {}, outgoing {}, checked {}",
+        bridge.modem_name(),
+        bridge.conf().path.display(),
+        bridge.conf().incoming.display(),
+        bridge.conf().outgoing.display(),
+        bridge.conf().checked.display()
+    );
+    Ok(Some(bridge))
 }
 
 impl Bot<'_> {
@@ -442,8 +481,10 @@ impl Bot<'_> {
     /// forgets it, the phase says so.
     fn lost(&mut self) {
         self.forget_call();
-        // What was being read is read again from the SIM after the reconnect's scan.
+        // What was being read (or not yet deleted) is read again from the SIM after the
+        // reconnect's scan, and the ledger has the delivered ones deleted.
         self.slots.clear();
+        self.undeleted.clear();
         if let Some(bridge) = self.spool.as_mut() {
             bridge.release_port();
         }
@@ -660,14 +701,16 @@ impl Bot<'_> {
         Ok(())
     }
 
-    /// The event loop of a session.
+    /// The event loop of a session. Each turn does one thing, in this order: a URC or a
+    /// request that is waiting, a due deadline of the call machine or of the call's audio,
+    /// a due health check, one step of SMS work (not while a call rings or its audio is
+    /// being switched on), or else it sleeps until one of those comes.
     async fn running(
         &mut self,
         link: &mut Link<'_>,
         urcs: &mut ModemUrcSubscription<'_>,
     ) -> SessionEnd {
-        let settings = &self.options.settings;
-        let scan = Duration::from_secs(settings.queue_scan_s);
+        let scan = Duration::from_secs(self.options.settings.queue_scan_s);
         let mut next_health = Instant::now() + self.health_interval;
         let mut next_queue_look = Some(Instant::now());
         let mut health_failures = 0u32;
@@ -675,97 +718,54 @@ impl Bot<'_> {
             if let Some(failure) = link.failure() {
                 return SessionEnd::PortLost(failure.to_string());
             }
-            // A URC that came while the loop was busy (a burst of SMS, a SIM scan) goes
-            // before more of that work: a RING must not wait behind it.
-            let pending_urc = urcs.try_next_message_pure();
-            let wake = if let Some(urc) = pending_urc {
-                Wake::Urc(urc)
-            } else {
-                let now = Instant::now();
-                // SMS wait while a call rings: the answer must not queue behind an AT+CMGS.
-                let ringing = matches!(self.machine.state(), CallState::Ringing { .. });
-                if !ringing && self.slots.pending() {
-                    self.read_next_slot(link).await;
-                    continue;
-                }
-                if !ringing
-                    && self
-                        .spool
+            let wake = match self.waiting(urcs) {
+                Some(wake) => wake,
+                None => {
+                    let now = Instant::now();
+                    let call_due = self.machine.poll_timeout().map(|at_ms| {
+                        now + Duration::from_millis(at_ms.saturating_sub(self.now_ms()))
+                    });
+                    let audio_due = self
+                        .audio
                         .as_ref()
-                        .and_then(SpoolBridge::next_expiry)
-                        .is_some_and(|t| t <= now)
-                {
-                    self.expire_parts(link).await;
-                    continue;
-                }
-                if !ringing && next_queue_look.is_some_and(|t| t <= now) {
-                    next_queue_look = Some(self.send_next_sms(link, scan).await);
-                    continue;
-                }
-                if now >= next_health {
-                    match link.modem.signal_quality().await {
-                        Ok(q) => {
-                            health_failures = 0;
-                            if self.sim_rescan_owed {
-                                self.spool_start(link).await;
-                            }
-                            let at = now_rfc3339();
-                            self.state.update(|s| {
-                                s.signal = Some(SignalReport {
-                                    rssi: q.rssi,
-                                    ber: q.ber,
-                                    dbm: q.rssi_dbm(),
-                                    read_at: at.clone(),
-                                });
-                                s.last_modem_answer = Some(at);
-                            });
-                            self.notifier.alive();
-                        }
-                        Err(e) => {
-                            health_failures += 1;
-                            log::warn!(
-                                "health check {health_failures}/{}: {e}",
-                                settings.health_failures
-                            );
-                            if health_failures >= settings.health_failures {
-                                return SessionEnd::Silent(format!(
-                                    "{health_failures} health checks failed, the last: {e}"
-                                ));
-                            }
-                        }
-                    }
-                    next_health = Instant::now() + self.health_interval;
-                    continue;
-                }
-                let mut deadline = next_health.min(now + LINK_WATCH);
-                if let Some(t) = next_queue_look.filter(|_| !ringing) {
-                    deadline = deadline.min(t);
-                }
-                if let Some(t) = self.spool.as_ref().and_then(SpoolBridge::next_expiry) {
-                    deadline = deadline.min(t);
-                }
-                if let Some(at_ms) = self.machine.poll_timeout() {
-                    let wait = Duration::from_millis(at_ms.saturating_sub(self.now_ms()));
-                    deadline = deadline.min(now + wait);
-                }
-                if let Some(t) = self
-                    .audio
-                    .as_ref()
-                    .and_then(crate::audio::BotAudio::next_deadline)
-                {
-                    if t <= Instant::now() {
+                        .and_then(crate::audio::BotAudio::next_deadline);
+                    if call_due.is_some_and(|t| t <= now) {
+                        Wake::Deadline
+                    } else if audio_due.is_some_and(|t| t <= now) {
                         self.drive_audio(link).await;
                         continue;
+                    } else if now >= next_health {
+                        if let Err(end) = self.health_check(link, &mut health_failures).await {
+                            return end;
+                        }
+                        next_health = Instant::now() + self.health_interval;
+                        continue;
+                    } else if self.sms_allowed(audio_due) && self.sms_work_due(next_queue_look, now)
+                    {
+                        next_queue_look = self.sms_step(link, next_queue_look, scan).await;
+                        continue;
+                    } else {
+                        let mut deadline = next_health.min(now + LINK_WATCH);
+                        let sms = [next_queue_look, self.parts_expiry()];
+                        for t in sms
+                            .into_iter()
+                            .flatten()
+                            .filter(|_| self.sms_allowed(audio_due))
+                        {
+                            deadline = deadline.min(t);
+                        }
+                        for t in [call_due, audio_due].into_iter().flatten() {
+                            deadline = deadline.min(t);
+                        }
+                        let urc = pin!(urcs.next_message_pure());
+                        let request = pin!(self.requests.next());
+                        let timer = pin!(sleep(deadline.saturating_duration_since(now)));
+                        match select(select(urc, request), timer).await {
+                            Either::Left((Either::Left((u, _)), _)) => Wake::Urc(u),
+                            Either::Left((Either::Right((r, _)), _)) => Wake::Request(r),
+                            Either::Right(_) => Wake::Deadline,
+                        }
                     }
-                    deadline = deadline.min(t);
-                }
-                let urc = pin!(urcs.next_message_pure());
-                let request = pin!(self.requests.next());
-                let timer = pin!(sleep(deadline.saturating_duration_since(now)));
-                match select(select(urc, request), timer).await {
-                    Either::Left((Either::Left((u, _)), _)) => Wake::Urc(u),
-                    Either::Left((Either::Right((r, _)), _)) => Wake::Request(r),
-                    Either::Right(_) => Wake::Deadline,
                 }
             };
             match wake {
@@ -797,6 +797,10 @@ impl Bot<'_> {
                             call.caller.as_deref().unwrap_or("(unknown)")
                         );
                     }
+                    // Nothing half done for smsd: the message in flight gets its last
+                    // parts, delivered SMS still on the SIM are deleted.
+                    self.finish_in_flight(link).await;
+                    self.retry_undeleted(link).await;
                     return SessionEnd::Shutdown;
                 }
                 Wake::Request(Some(BotRequest::SmsQueued)) => {
@@ -813,6 +817,69 @@ impl Bot<'_> {
                     self.machine.handle_timeout(now);
                     self.act(link).await;
                 }
+            }
+        }
+    }
+
+    /// A URC or a request that is already waiting: they go before any other work (a RING
+    /// must not wait behind a SIM scan or the parts of a long SMS, SIGTERM not behind a
+    /// backlog of messages).
+    fn waiting(&mut self, urcs: &mut ModemUrcSubscription<'_>) -> Option<Wake> {
+        if let Some(urc) = urcs.try_next_message_pure() {
+            return Some(Wake::Urc(urc));
+        }
+        match self.requests.try_recv() {
+            Ok(request) => Some(Wake::Request(Some(request))),
+            // Every sender is gone: nobody can ask for shutdown any more, so it is one.
+            Err(futures::channel::mpsc::TryRecvError::Closed) => Some(Wake::Request(None)),
+            Err(futures::channel::mpsc::TryRecvError::Empty) => None,
+        }
+    }
+
+    /// SMS work waits while a call rings (the answer must not queue behind an `AT+CMGS`)
+    /// and while its audio is being switched on (`audio_due`: `AT+CPCMREG=1` is due).
+    fn sms_allowed(&self, audio_due: Option<Instant>) -> bool {
+        !matches!(self.machine.state(), CallState::Ringing { .. }) && audio_due.is_none()
+    }
+
+    /// `AT+CSQ`: the signal for `/status`, the watchdog's proof of life, and what a scan
+    /// cut short or an undeleted slot waited for. `Err`: the session ends (the modem went
+    /// silent).
+    async fn health_check(
+        &mut self,
+        link: &mut Link<'_>,
+        failures: &mut u32,
+    ) -> Result<(), SessionEnd> {
+        let limit = self.options.settings.health_failures;
+        match link.modem.signal_quality().await {
+            Ok(q) => {
+                *failures = 0;
+                let at = now_rfc3339();
+                self.state.update(|s| {
+                    s.signal = Some(SignalReport {
+                        rssi: q.rssi,
+                        ber: q.ber,
+                        dbm: q.rssi_dbm(),
+                        read_at: at.clone(),
+                    });
+                    s.last_modem_answer = Some(at);
+                });
+                self.notifier.alive();
+                if self.sim_rescan_owed {
+                    self.spool_start(link).await;
+                }
+                self.retry_undeleted(link).await;
+                Ok(())
+            }
+            Err(e) => {
+                *failures += 1;
+                log::warn!("health check {failures}/{limit}: {e}");
+                if *failures >= limit {
+                    return Err(SessionEnd::Silent(format!(
+                        "{failures} health checks failed, the last: {e}"
+                    )));
+                }
+                Ok(())
             }
         }
     }
@@ -967,420 +1034,6 @@ impl Bot<'_> {
                 }
             }
         }
-    }
-
-    /// After an init: the SIM's identity for the spool's files (`AT+CIMI`) and a scan of
-    /// the storage for messages that arrived while nobody read them (`AT+CPMS?`).
-    async fn spool_start(&mut self, link: &mut Link<'_>) {
-        self.sim_rescan_owed = false;
-        if self.spool.is_none() {
-            return;
-        }
-        let client = link.modem.client();
-        let imsi = match atat::asynch::AtatClient::send(client, &GetImsi).await {
-            Ok(r) => Some(r.digits.to_string()),
-            Err(e) => {
-                log::warn!("AT+CIMI: {e:?}: incoming files get no IMSI: line");
-                None
-            }
-        };
-        let storage = atat::asynch::AtatClient::send(client, &GetPreferredStorage).await;
-        let imei = self.state.snapshot().identity.and_then(|i| i.imei);
-        if let Some(bridge) = self.spool.as_mut() {
-            bridge.set_identity(imsi, imei);
-        }
-        match storage {
-            Ok(s) => {
-                log::info!(
-                    "SIM storage {}: {} of {} slots used",
-                    s.read.storage,
-                    s.read.used,
-                    s.read.total
-                );
-                self.slots
-                    .start_scan(s.read.storage.as_str(), s.read.used, s.read.total);
-            }
-            // Nothing is lost: what is stored stays for smsd, and +CMTI still announces
-            // what arrives.
-            Err(e) => {
-                log::warn!("AT+CPMS?: {e:?}: messages stored before now are left for smstools")
-            }
-        }
-    }
-
-    /// Reads the next SIM slot the spool waits for and delivers what it holds.
-    async fn read_next_slot(&mut self, link: &mut Link<'_>) {
-        let Some(index) = self.slots.next_slot() else {
-            return;
-        };
-        let found = match link.modem.read_sms(index).await {
-            Ok(Some(stored)) => {
-                let received = matches!(
-                    stored.status,
-                    MessageStatus::ReceivedUnread | MessageStatus::ReceivedRead
-                );
-                if received {
-                    let delete = match self.spool.as_mut() {
-                        Some(bridge) => bridge.receive(
-                            index,
-                            stored.pdu_hex.as_str(),
-                            usize::from(stored.tpdu_len),
-                        ),
-                        None => Vec::new(),
-                    };
-                    self.delete_slots(link, &delete).await;
-                }
-                SlotRead::Message
-            }
-            Ok(None) => SlotRead::Empty,
-            Err(e) if matches!(e.kind, modem_core::driver::ErrorKind::Timeout) => {
-                // A silent modem: the health check decides about it, not a scan that
-                // would wait out every slot. What is stored waits for the next scan.
-                log::warn!("SIM slot {index}: {e}; the SIM is read again once the modem answers");
-                self.slots.clear();
-                self.sim_rescan_owed = true;
-                return;
-            }
-            Err(e) => {
-                log::debug!("SIM slot {index}: {e}");
-                SlotRead::Failed
-            }
-        };
-        self.slots.read(index, found);
-    }
-
-    /// Gives up concatenated messages whose parts stopped coming (each part that came is
-    /// written as a file of its own) and deletes their slots.
-    async fn expire_parts(&mut self, link: &mut Link<'_>) {
-        let delete = match self.spool.as_mut() {
-            Some(bridge) => bridge.expire(),
-            None => return,
-        };
-        self.delete_slots(link, &delete).await;
-    }
-
-    /// Deletes SIM slots whose messages are in incoming/, and publishes what was delivered.
-    async fn delete_slots(&mut self, link: &mut Link<'_>, slots: &[u16]) {
-        for &index in slots {
-            if let Err(e) = link.modem.delete_sms(index).await {
-                // Still on the SIM: the ledger keeps it from being delivered twice by the
-                // bot; read again, it is deleted then.
-                log::warn!("deleting SIM slot {index} after its delivery: {e}");
-            }
-        }
-        let delivered = self
-            .spool
-            .as_mut()
-            .map(SpoolBridge::take_delivered)
-            .unwrap_or_default();
-        for sms in delivered {
-            self.state
-                .events()
-                .sms_received(&sms.from, &sms.text, &sms.time);
-            self.state
-                .update(|s| s.sms_received = s.sms_received.saturating_add(1));
-        }
-    }
-
-    /// Sends the next message due, from the spool or from the API's queue (taking turns
-    /// while both have one); returns when to look again.
-    async fn send_next_sms(&mut self, link: &mut Link<'_>, scan: Duration) -> Instant {
-        self.spool_turn = !self.spool_turn;
-        let spool_first = self.spool_turn;
-        let mut resting = None;
-        if spool_first {
-            match self.send_next_spool_file(link, scan).await {
-                SpoolLook::Worked => return Instant::now(),
-                SpoolLook::Resting(t) => resting = Some(t),
-                SpoolLook::Idle => {}
-            }
-        }
-        let next = self.send_next_queued(link, scan).await;
-        if !spool_first && next > Instant::now() {
-            match self.send_next_spool_file(link, scan).await {
-                SpoolLook::Worked => return Instant::now(),
-                SpoolLook::Resting(t) => resting = Some(t),
-                SpoolLook::Idle => {}
-            }
-        }
-        resting.map_or(next, |t| next.min(t))
-    }
-
-    /// Claims and sends the next file of smstools' outgoing/ (or checked/) folder.
-    async fn send_next_spool_file(&mut self, link: &mut Link<'_>, scan: Duration) -> SpoolLook {
-        let now = Instant::now();
-        if let Some(t) = self.spool_resume_at {
-            if t > now {
-                return SpoolLook::Resting(t);
-            }
-            self.spool_resume_at = None;
-        }
-        let Some(bridge) = self.spool.as_mut() else {
-            return SpoolLook::Idle;
-        };
-        if now >= self.spool_rescan_at {
-            // A safety net for a lost inotify event (or no watcher at all).
-            bridge
-                .dirty_flag()
-                .store(true, std::sync::atomic::Ordering::Release);
-            self.spool_rescan_at = now + scan;
-        }
-        match bridge.next_job() {
-            Ok(Some(job)) => {
-                self.send_spool_job(link, job).await;
-                SpoolLook::Worked
-            }
-            Ok(None) => SpoolLook::Idle,
-            Err(e) => {
-                log::error!("spool: {e}");
-                self.spool_resume_at = Some(now + scan);
-                SpoolLook::Resting(now + scan)
-            }
-        }
-    }
-
-    /// Sends every part of a spool file, then moves it to sent/ (or failed/, or back to
-    /// its folder for another try).
-    async fn send_spool_job(&mut self, link: &mut Link<'_>, mut job: SpoolJob) {
-        let name = job.name().to_owned();
-        let total = job.parts().len();
-        let outcome = match job.begin() {
-            Err(e) => {
-                log::error!("spool: {name}: {e}");
-                self.spool_back(job, None)
-            }
-            Ok(()) => loop {
-                let Some(part) = job.next_part() else {
-                    break self.spool_sent(job);
-                };
-                let result = link.modem.send_sms_part(part).await;
-                match result {
-                    Ok(reference) => {
-                        job.part_sent(reference);
-                        log::info!("spool: {name}: part sent (reference {reference})");
-                    }
-                    Err(error) => {
-                        let text = if total > 1 {
-                            format!("part {} of {total}: {error}", total - job.parts().len() + 1)
-                        } else {
-                            error.to_string()
-                        };
-                        break match sms::classify(&error) {
-                            Failure::Permanent => self.spool_failed(job, &text),
-                            // Not the file's fault: it goes back untouched, tried again on
-                            // the next port (all its parts: at least once).
-                            _ if link.failure().is_some() => self.spool_back(job, None),
-                            // Definite, or a part that may have gone (the spool promises at
-                            // least once): tried again later, then failed/.
-                            Failure::Definite | Failure::Unknown => {
-                                self.spool_back(job, Some(&text))
-                            }
-                        };
-                    }
-                }
-            },
-        };
-        if let Err(e) = outcome {
-            log::error!("spool: {name}: {e}");
-        }
-    }
-
-    fn spool_sent(&mut self, job: SpoolJob) -> Result<(), SpoolError> {
-        let Some(bridge) = self.spool.as_mut() else {
-            return Ok(());
-        };
-        let to = job.recipient();
-        let name = job.name().to_owned();
-        let moved = bridge.sent(job)?;
-        log::info!(
-            "spool: {name} to {to} sent{}",
-            moved
-                .map(|p| format!(", moved to {}", p.display()))
-                .unwrap_or_default()
-        );
-        self.state
-            .update(|s| s.sms_sent = s.sms_sent.saturating_add(1));
-        Ok(())
-    }
-
-    fn spool_failed(&mut self, job: SpoolJob, reason: &str) -> Result<(), SpoolError> {
-        let Some(bridge) = self.spool.as_mut() else {
-            return Ok(());
-        };
-        log::error!("spool: {} failed: {reason}", job.name());
-        bridge.failed(job, reason)?;
-        self.state
-            .update(|s| s.sms_failed = s.sms_failed.saturating_add(1));
-        Ok(())
-    }
-
-    /// A file goes back to its folder: untouched (`why` = `None`), or after a failure that
-    /// may pass, counted against its tries, and the spool rests for the first retry pause.
-    fn spool_back(&mut self, job: SpoolJob, why: Option<&str>) -> Result<(), SpoolError> {
-        let Some(bridge) = self.spool.as_mut() else {
-            return Ok(());
-        };
-        let name = job.name().to_owned();
-        match why {
-            None => {
-                bridge.put_back(job)?;
-                log::info!("spool: {name} put back for later");
-            }
-            Some(why) => {
-                let pause = Duration::from_secs(self.options.settings.sms_retry_initial_s);
-                let back = bridge.retry_later(job, why)?;
-                let conf = bridge.conf();
-                let queued_again = back
-                    .as_deref()
-                    .and_then(std::path::Path::parent)
-                    .is_some_and(|dir| {
-                        dir == conf.outgoing.as_path() || dir == conf.checked.as_path()
-                    });
-                if queued_again {
-                    log::warn!("spool: {name}: {why}; tried again in {} s", pause.as_secs());
-                } else {
-                    log::error!("spool: {name} failed: {why}");
-                    self.state
-                        .update(|s| s.sms_failed = s.sms_failed.saturating_add(1));
-                }
-                self.spool_resume_at = Some(Instant::now() + pause);
-            }
-        }
-        Ok(())
-    }
-
-    /// Sends the next due message of the API's queue, if any; returns when to look again.
-    async fn send_next_queued(&mut self, link: &mut Link<'_>, scan: Duration) -> Instant {
-        let later = Instant::now() + scan;
-        let Some(queue) = self.queue else {
-            return later;
-        };
-        let claim = match queue.claim_next(SystemTime::now()) {
-            Ok(Claim::Ready(claim)) => claim,
-            Ok(Claim::NextAt(at)) => {
-                let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
-                return Instant::now() + wait.min(scan);
-            }
-            Ok(Claim::Empty) => return later,
-            Err(e) => {
-                log::error!("SMS queue: {e}");
-                return later;
-            }
-        };
-        self.send_claimed(link, queue, claim).await;
-        // Look again at once: more may be due.
-        Instant::now()
-    }
-
-    async fn send_claimed(&mut self, link: &mut Link<'_>, queue: &SmsQueue, mut claim: ClaimedSms) {
-        let id = claim.record().id.clone();
-        let settings = &self.options.settings;
-        while let Some(index) = claim.next_part() {
-            let part = match claim.encode_part(index) {
-                Ok(p) => p,
-                Err(e) => {
-                    self.give_up(
-                        queue,
-                        claim,
-                        &format!("cannot encode part {}: {e}", index + 1),
-                    );
-                    return;
-                }
-            };
-            if let Err(e) = queue.begin_part(&mut claim, index) {
-                log::error!("SMS {id}: {e}");
-                if let Err(e) = queue.unclaim(claim) {
-                    log::error!("SMS {id}: {e}");
-                }
-                return;
-            }
-            match link.modem.send_sms_part(&part).await {
-                Ok(reference) => {
-                    if let Err(e) = queue.part_sent(&mut claim, index, reference) {
-                        // The part left; the record cannot say so. Failing it keeps the
-                        // promise that nothing is sent twice.
-                        log::error!("SMS {id}: {e}");
-                        self.give_up(
-                            queue,
-                            claim,
-                            &format!("recording part {} failed: {e}", index + 1),
-                        );
-                        return;
-                    }
-                    log::info!(
-                        "SMS {id}: part {}/{} sent (reference {reference})",
-                        index + 1,
-                        claim.record().parts
-                    );
-                }
-                Err(error) => {
-                    let text = format!("part {}: {error}", index + 1);
-                    let link_down = link.failure().is_some();
-                    match sms::classify(&error) {
-                        Failure::Unknown => self.give_up(
-                            queue,
-                            claim,
-                            &format!(
-                                "{text}; the part may have been sent, so it is not sent again"
-                            ),
-                        ),
-                        Failure::Permanent => self.give_up(queue, claim, &text),
-                        Failure::Definite if link_down => {
-                            // Not the message's fault: due again at once, on the next port.
-                            if let Err(e) = queue.retry_later(claim, &text, SystemTime::now()) {
-                                log::error!("SMS {id}: {e}");
-                            }
-                        }
-                        Failure::Definite => {
-                            let attempts = claim.record().attempts;
-                            match sms::retry_delay(
-                                attempts,
-                                settings.sms_max_attempts,
-                                Duration::from_secs(settings.sms_retry_initial_s),
-                                Duration::from_secs(settings.sms_retry_max_s),
-                            ) {
-                                Next::RetryAfter(d) => {
-                                    log::warn!("SMS {id}: {text}; retry in {} s", d.as_secs());
-                                    if let Err(e) =
-                                        queue.retry_later(claim, &text, SystemTime::now() + d)
-                                    {
-                                        log::error!("SMS {id}: {e}");
-                                    }
-                                }
-                                Next::GiveUp => self.give_up(
-                                    queue,
-                                    claim,
-                                    &format!("{text} (after {attempts} attempts)"),
-                                ),
-                            }
-                        }
-                    }
-                    return;
-                }
-            }
-        }
-        match queue.mark_sent(claim) {
-            Ok(record) => {
-                log::info!(
-                    "SMS {id} to {} sent: references {:?}",
-                    record.to,
-                    record.message_references
-                );
-                self.state
-                    .update(|s| s.sms_sent = s.sms_sent.saturating_add(1));
-            }
-            Err(e) => log::error!("SMS {id}: {e}"),
-        }
-    }
-
-    fn give_up(&self, queue: &SmsQueue, claim: ClaimedSms, error: &str) {
-        let id = claim.record().id.clone();
-        log::error!("SMS {id} failed: {error}");
-        if let Err(e) = queue.mark_failed(claim, error) {
-            log::error!("SMS {id}: {e}");
-        }
-        self.state
-            .update(|s| s.sms_failed = s.sms_failed.saturating_add(1));
     }
 }
 

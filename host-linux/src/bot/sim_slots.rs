@@ -41,6 +41,9 @@ pub struct SimSlots {
     scan: Option<Scan>,
     /// Where `AT+CMGR` reads (`AT+CPMS?`'s first storage), once known.
     read_storage: Option<String>,
+    /// The slot [`SimSlots::next_slot`] last gave out for the scan (an announced slot does
+    /// not count towards the scan, even when it has the same number).
+    scanned: Option<u16>,
 }
 
 impl SimSlots {
@@ -103,11 +106,13 @@ impl SimSlots {
 
     /// The next slot to read: announced ones first, then the scan's.
     pub fn next_slot(&mut self) -> Option<u16> {
+        self.scanned = None;
         if let Some(index) = self.announced.pop_front() {
             return Some(index);
         }
         let scan = self.scan.as_mut()?;
         let index = scan.next;
+        self.scanned = Some(index);
         match scan.next.checked_add(1) {
             Some(n) if index < scan.last => scan.next = n,
             _ => self.scan = None,
@@ -118,13 +123,13 @@ impl SimSlots {
     /// What reading `index` found; a scan stops once it has seen every stored message,
     /// and an unbounded scan (after an overflow) at the first slot that does not exist.
     pub fn read(&mut self, index: u16, found: SlotRead) {
+        // Only the scan's own slot counts (an announced slot may lie anywhere).
+        if self.scanned.take() != Some(index) {
+            return;
+        }
         let Some(scan) = self.scan.as_mut() else {
             return;
         };
-        // Only the scan's own slot counts (an announced slot may lie anywhere).
-        if index.checked_add(1) != Some(scan.next) {
-            return;
-        }
         match found {
             SlotRead::Message => {
                 scan.seen = scan.seen.saturating_add(1);
@@ -223,6 +228,20 @@ mod tests {
         assert!(s.announced("SM", 0));
         assert_eq!(s.next_slot(), Some(0));
         assert_eq!(s.next_slot(), Some(2));
+    }
+
+    #[test]
+    fn a_new_sms_in_the_slot_the_scan_just_freed_does_not_count_for_the_scan() {
+        let mut s = SimSlots::new();
+        s.start_scan("SM", 2, 30);
+        assert_eq!(s.next_slot(), Some(0));
+        s.read(0, SlotRead::Message);
+        // Slot 0 delivered and deleted; a new SMS lands there and is announced.
+        assert!(s.announced("SM", 0));
+        assert_eq!(s.next_slot(), Some(0));
+        s.read(0, SlotRead::Message);
+        // The scan still looks for the second message it counted.
+        assert_eq!(drain(&mut s, &[3]), [1, 2, 3]);
     }
 
     #[test]

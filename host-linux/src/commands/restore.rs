@@ -11,8 +11,10 @@
 //! a second time (the bot's delivery ledger knows it; smsd does not).
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use modem_core::command::sms::GetPreferredStorage;
+use modem_core::driver::ErrorKind;
 
 use crate::bot::sim_slots::{SimSlots, SlotRead};
 use crate::config::Config;
@@ -127,8 +129,13 @@ fn recover_spool(conf: &Path, port: &Path) {
     }
 }
 
+/// How long restore may spend on the SIM before it gives smstools the port back anyway
+/// (systemd gives `ExecStopPost=` 90 s by default).
+pub const SIM_CLEANUP_LIMIT: Duration = Duration::from_secs(20);
+
 /// Reads the SIM (`AT+CPMS?`, `AT+CMGR` slot by slot) and deletes every message the
-/// delivery ledger knows; returns how many.
+/// delivery ledger knows; returns how many. A modem that does not answer ends it at once,
+/// and it stops after [`SIM_CLEANUP_LIMIT`] in any case.
 fn delete_delivered_from_sim(bridge: &SpoolBridge, port: &Path) -> Result<usize, String> {
     let tty = link::open_exclusive(port).map_err(|e| e.to_string())?;
     let outcome = link::with_link(&tty, port, |link| {
@@ -143,7 +150,14 @@ fn delete_delivered_from_sim(bridge: &SpoolBridge, port: &Path) -> Result<usize,
                 storage.read.total,
             );
             let mut deleted = 0;
+            let started = Instant::now();
             while let Some(index) = slots.next_slot() {
+                if started.elapsed() > SIM_CLEANUP_LIMIT {
+                    return Err(format!(
+                        "reading the SIM took longer than {} s; stopped at slot {index}",
+                        SIM_CLEANUP_LIMIT.as_secs()
+                    ));
+                }
                 let found = match link.modem.read_sms(index).await {
                     Ok(Some(stored)) => {
                         let known = bridge.already_delivered(
@@ -164,6 +178,9 @@ fn delete_delivered_from_sim(bridge: &SpoolBridge, port: &Path) -> Result<usize,
                     Err(e) => {
                         if let Some(failure) = link.failure() {
                             return Err(failure.to_string());
+                        }
+                        if matches!(e.kind, ErrorKind::Timeout) {
+                            return Err(format!("SIM slot {index}: {e}"));
                         }
                         log::debug!("SIM slot {index}: {e}");
                         SlotRead::Failed

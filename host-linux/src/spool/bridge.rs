@@ -88,6 +88,11 @@ impl SpoolJob {
         self.refs.push(reference);
     }
 
+    /// Parts sent so far, and the file's parts in all.
+    pub fn progress(&self) -> (usize, usize) {
+        (self.refs.len(), self.parts.len())
+    }
+
     /// Whether every part went.
     pub fn is_done(&self) -> bool {
         self.refs.len() >= self.parts.len()
