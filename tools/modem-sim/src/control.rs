@@ -39,9 +39,10 @@ line per command: `ok`, `ok <JSON>` for state, or `error <reason>`):
                       link is removed
   plug                the cable is back: a new pty, the link points at it, start-up lines
   stall <ms>          the modem answers nothing for <ms> (input meanwhile is lost)
-  stallon <prefix> <ms>
+  stallon <prefix> <ms> [<skip>]
                       the next command line starting with <prefix> (AT+CMGD, ...; any
-                      case) is not carried out: the modem stalls for <ms> from then on
+                      case), after <skip> such lines carried out (default 0), is not
+                      carried out: the modem stalls for <ms> from then on
   garbage <n>         n random bytes on the port
   audio <file>        the caller's audio (with --audio-link): this WAV file, from its
                       start, once audio runs (AT+CPCMREG=1 in an answered call); then silence
@@ -100,6 +101,8 @@ pub enum ControlCommand {
         prefix: String,
         /// How long.
         duration: Duration,
+        /// Matching lines carried out before the one that stalls.
+        skip: u32,
     },
     /// Random bytes on the port.
     Garbage(usize),
@@ -322,10 +325,17 @@ impl ControlCommand {
                 let ms: u64 = a.parse().map_err(|_| {
                     bad("stallon", format!("{a:?} is not a number of milliseconds"))
                 })?;
+                let skip = match args.next() {
+                    Some(a) => a.parse().map_err(|_| {
+                        bad("stallon", format!("<skip> {a:?} is not a count of lines"))
+                    })?,
+                    None => 0,
+                };
                 no_more("stallon", args)?;
                 ControlCommand::StallOn {
                     prefix: prefix.to_string(),
                     duration: Duration::from_millis(ms),
+                    skip,
                 }
             }
             "garbage" => {
@@ -412,9 +422,11 @@ impl fmt::Display for ControlCommand {
             ControlCommand::Unplug => write!(f, "unplug"),
             ControlCommand::Plug => write!(f, "plug"),
             ControlCommand::Stall(d) => write!(f, "stall {}", d.as_millis()),
-            ControlCommand::StallOn { prefix, duration } => {
-                write!(f, "stallon {prefix} {}", duration.as_millis())
-            }
+            ControlCommand::StallOn {
+                prefix,
+                duration,
+                skip,
+            } => write!(f, "stallon {prefix} {} {skip}", duration.as_millis()),
             ControlCommand::Garbage(n) => write!(f, "garbage {n}"),
             ControlCommand::State => write!(f, "state"),
             ControlCommand::Audio(p) => write!(f, "audio {}", p.display()),
@@ -460,6 +472,7 @@ mod tests {
             ControlCommand::StallOn {
                 prefix: "AT+CMGD".into(),
                 duration: Duration::from_millis(3000),
+                skip: 2,
             },
             ControlCommand::Garbage(17),
             ControlCommand::State,

@@ -475,8 +475,9 @@ pub struct Modem {
     out: Vec<u8>,
     after_final: Vec<String>,
     stall_until: Option<Instant>,
-    /// `stallon`: a command line's start and the stall it triggers.
-    stall_on: Option<(String, Duration)>,
+    /// `stallon`: a command line's start, the stall it triggers, and how many matching
+    /// lines run before it does.
+    stall_on: Option<(String, Duration, u32)>,
     message_reference: u8,
     concat_reference: u8,
     rng: u64,
@@ -655,15 +656,16 @@ impl Modem {
             return;
         }
         self.remember(trimmed);
-        let triggered = self.stall_on.as_ref().is_some_and(|(prefix, _)| {
-            trimmed
+        if let Some((prefix, d, skip)) = self.stall_on.as_mut() {
+            let matches = trimmed
                 .get(..prefix.len())
-                .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
-        });
-        if triggered {
-            if let Some((_, d)) = self.stall_on.take() {
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix));
+            if matches && *skip > 0 {
+                *skip -= 1;
+            } else if matches {
                 // The line is lost, as everything else until the stall ends.
-                self.stall_until = Some(now + d);
+                self.stall_until = Some(now + *d);
+                self.stall_on = None;
                 return;
             }
         }
@@ -1334,8 +1336,12 @@ impl Modem {
             } => self.deliver_sms(number, text, Some(order))?,
             ControlCommand::Reset => self.power_on(),
             ControlCommand::Stall(d) => self.stall_until = Some(now + *d),
-            ControlCommand::StallOn { prefix, duration } => {
-                self.stall_on = Some((prefix.clone(), *duration));
+            ControlCommand::StallOn {
+                prefix,
+                duration,
+                skip,
+            } => {
+                self.stall_on = Some((prefix.clone(), *duration, *skip));
             }
             ControlCommand::Garbage(n) => {
                 for _ in 0..*n {
@@ -1557,9 +1563,15 @@ mod tests {
         let stall = ControlCommand::StallOn {
             prefix: "at+cmgd".into(),
             duration: Duration::from_millis(500),
+            skip: 1,
         };
         m.control(&stall, now).unwrap();
         assert_eq!(say(&mut m, now, "AT"), "\r\nOK\r\n", "other lines run");
+        assert_eq!(
+            say(&mut m, now, "AT+CMGD=5"),
+            "\r\nOK\r\n",
+            "the skipped one runs"
+        );
         assert_eq!(say(&mut m, now, "AT+CMGD=0"), "", "the line is lost");
         assert!(m.state().stalled);
         assert_eq!(m.state().sim.used, 1, "nothing deleted");

@@ -458,11 +458,13 @@ impl SimHandle {
         })
     }
 
-    /// The next command line starting with `prefix` is lost and the modem stalls for `d`.
-    pub fn stall_on(&self, prefix: &str, d: Duration) -> Result<(), SimError> {
+    /// After `skip` command lines starting with `prefix` are carried out, the next one is
+    /// lost and the modem stalls for `d`.
+    pub fn stall_on(&self, prefix: &str, d: Duration, skip: u32) -> Result<(), SimError> {
         self.command(ControlCommand::StallOn {
             prefix: prefix.into(),
             duration: d,
+            skip,
         })
     }
 
