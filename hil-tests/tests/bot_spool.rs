@@ -245,7 +245,10 @@ by the door. Thank you!!";
 
 #[test]
 fn a_bot_killed_between_two_parts_of_a_spool_file_leaves_it_to_smsd_whole_after_restore() {
-    assert!((161..=306).contains(&TWO_PARTS.chars().count()), "two parts");
+    assert!(
+        (161..=306).contains(&TWO_PARTS.chars().count()),
+        "two parts"
+    );
     let mut rig = rig();
     let port = rig.port().to_path_buf();
     rig.start_smsd().unwrap();

@@ -197,7 +197,10 @@ fn answer(mut request: tiny_http::Request, context: &ApiContext, limits: BodyLim
         .find(|h| h.field.equiv("Authorization"))
         .map(|h| h.value.as_str().to_owned());
     let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p);
-    let limit = if path == routes::PLAY_PATH {
+    // The audio limit (megabytes) only for a caller who may play: anybody else is
+    // answered 401 after at most the JSON limit was read.
+    let limit = if path == routes::PLAY_PATH && routes::may_enter(context, authorization.as_deref())
+    {
         limits.audio
     } else {
         limits.json

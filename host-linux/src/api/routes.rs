@@ -212,11 +212,7 @@ fn route(
     query: &str,
     shape: Shape,
 ) -> ApiResponse {
-    let refused = context
-        .token
-        .as_deref()
-        .is_some_and(|token| !authorized(request.authorization, token));
-    if refused {
+    if !may_enter(context, request.authorization) {
         let mut response = Fault::field(
             401,
             "authorization",
@@ -263,6 +259,15 @@ fn route(
         p => get_sms(context, p.strip_prefix("/sms/").unwrap_or_default()),
     };
     result.unwrap_or_else(|fault| fault.into_response(shape))
+}
+
+/// Whether a request with this `Authorization` header gets past the token check (always,
+/// when no token is configured). The server asks before it reads a large body.
+pub fn may_enter(context: &ApiContext, authorization: Option<&str>) -> bool {
+    context
+        .token
+        .as_deref()
+        .is_none_or(|token| authorized(authorization, token))
 }
 
 /// Constant-time comparison of the presented token with the configured one: the time a
@@ -632,14 +637,23 @@ fn play(context: &ApiContext, query: &str, body: &RequestBody) -> Result<ApiResp
         }
     };
     // The body is checked before the call, so that bad audio is a 400 whether or not a
-    // call runs; without a call it is decoded for the default (narrowband) format.
-    let audio = context.bot.call_audio();
-    let format = audio
-        .as_ref()
+    // call runs; without a call it is decoded for the default (narrowband) format. The
+    // call's audio is not held while the body is decoded: a call that ends meanwhile
+    // closes at once (its recording completed by the bot), and the play is a 409.
+    let format = context
+        .bot
+        .call_audio()
         .map_or(crate::audio::CallFormat::Narrowband, |a| a.format());
     let clip = decode_wav(bytes, "request body", format)
         .map_err(|e| Fault::field(400, "body", e.to_string()))?;
-    let audio = audio.map_or_else(|| current_audio(context), Ok)?;
+    let audio = current_audio(context)?;
+    if audio.format() != format {
+        // A call of another format started during the decode.
+        return Err(Fault::plain(
+            409,
+            "the call changed while the body was decoded; send it again",
+        ));
+    }
     let duration_ms = u64::try_from(clip.duration().as_millis()).unwrap_or(u64::MAX);
     let played = if interrupt {
         audio.play_interrupt(clip)
