@@ -4,6 +4,10 @@
 //! atat's async client with `futures::executor::block_on`, which parks the thread until
 //! a reply is signalled: nothing here spins.
 //!
+//! Commands are paced by [`PacedClient`], which keeps the link's command cooldown (atat's
+//! `cmd_cooldown`, but changeable while the link runs: the bot's init uses
+//! [`INIT_CMD_COOLDOWN`], its session [`LINK_CMD_COOLDOWN`]).
+//!
 //! This module owns the port's file descriptors while a [`Link`] runs, and the stop pipe
 //! that ends the reader. The reader thread sleeps in `poll()` on the port and the stop
 //! pipe together, with no timeout: it wakes only for bytes, for a hang-up, or for the
@@ -30,13 +34,22 @@ pub const BAUD_RATE: u32 = 115_200;
 /// `poll()` said the port is readable, so this bounds a read that races a hang-up; it is
 /// not a wake-up period (the reader has none) and not how long closing a link takes.
 pub const READ_TIMEOUT: Duration = Duration::from_millis(100);
-/// The pause atat keeps between sending one command and sending the next (its
+/// The pause kept between sending one command and sending the next (atat's
 /// `cmd_cooldown`, counted from the write, so a reply that comes faster than this waits
-/// for it). atat's default of 20 ms follows u-blox's advice to wait about 20 ms after a
-/// final result code so that the modem can flush URCs it buffered before the next
-/// command line arrives. The bot's links keep it: they configure the modem, and their
-/// URCs (RING, +CLIP, +CMTI) matter.
+/// for it). atat's default of 20 ms follows the modem makers' advice (u-blox, Telit) to
+/// wait about 20 ms after a final result code so that the modem can send URCs it
+/// buffered before the next command line arrives. The bot's session keeps it: it lives
+/// on its URCs (RING, +CLIP, +CLCC, +CMTI), and its commands are few and far between.
 pub const LINK_CMD_COOLDOWN: Duration = Duration::from_millis(20);
+/// The cooldown of the bot's init sequence (`AT` ... `AT+CSQ`, fifteen commands in a
+/// row, before the bot serves anything): the same 5 ms as detect's probe (see
+/// [`PROBE_CMD_COOLDOWN`] and docs/performance.md for why it is enough). What the init
+/// could lose to a collision is recoverable: start-up URCs are answered by the init
+/// itself, a call rings again, and the digester files a URC inside a reply as a URC.
+pub const INIT_CMD_COOLDOWN: Duration = Duration::from_millis(5);
+/// The longest cooldown a link keeps; longer ones are cut to it (a second between
+/// commands is far beyond what any modem asks for).
+pub const MAX_CMD_COOLDOWN: Duration = Duration::from_secs(1);
 /// The cooldown of `sim7600 detect`'s probe (`AT`, `AT+CGMI`, `AT+CGMM`): three
 /// read-only queries whose URCs nobody waits for, and the digester files a URC that
 /// lands between a reply and its `OK` as a URC (modem-core's digest tests), so a
@@ -204,8 +217,80 @@ fn record(slot: &Mutex<Option<LinkError>>, err: LinkError) {
     }
 }
 
-/// The driver as the host uses it.
-pub type HostModem<'r> = Sim7600<ModemClient<'r, PortWriter>>;
+/// The driver as the host uses it: atat's client, paced by [`PacedClient`].
+pub type HostModem<'r> = Sim7600<PacedClient<ModemClient<'r, PortWriter>>>;
+
+/// An atat client that keeps a pause between the start of one command and the start of
+/// the next, like atat's own `cmd_cooldown`, but one that can be changed while the link
+/// runs (atat fixes its at construction). The wrapped client runs with no cooldown of its
+/// own. The pause is waited before the wrapped client is called, so atat still clears
+/// its response slot after it, just before the write, as with its own cooldown: a late
+/// reply that comes during the pause is not taken for the next command's.
+#[derive(Debug)]
+pub struct PacedClient<C> {
+    inner: C,
+    cooldown: embassy_time::Duration,
+    last_sent: Option<embassy_time::Instant>,
+}
+
+/// `d` for embassy-time, at most [`MAX_CMD_COOLDOWN`].
+fn embassy_cooldown(d: Duration) -> embassy_time::Duration {
+    let micros = d.min(MAX_CMD_COOLDOWN).as_micros();
+    embassy_time::Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+}
+
+impl<C> PacedClient<C> {
+    /// `inner` with `cooldown` between commands (at most [`MAX_CMD_COOLDOWN`]).
+    pub fn new(inner: C, cooldown: Duration) -> Self {
+        PacedClient {
+            inner,
+            cooldown: embassy_cooldown(cooldown),
+            last_sent: None,
+        }
+    }
+
+    /// The pause from the next command on (at most [`MAX_CMD_COOLDOWN`]); it counts from
+    /// the start of the command sent last.
+    pub fn set_cooldown(&mut self, cooldown: Duration) {
+        self.cooldown = embassy_cooldown(cooldown);
+    }
+
+    /// The pause in force.
+    pub fn cooldown(&self) -> Duration {
+        self.cooldown.into()
+    }
+
+    async fn pace(&mut self) {
+        if let Some(last) = self.last_sent {
+            embassy_time::Timer::at(last + self.cooldown).await;
+        }
+        self.last_sent = Some(embassy_time::Instant::now());
+    }
+}
+
+impl<C: atat::asynch::AtatClient> atat::asynch::AtatClient for PacedClient<C> {
+    type Writer = C::Writer;
+
+    fn inner(&mut self) -> &mut C::Writer {
+        self.inner.inner()
+    }
+
+    async fn send_with<Cmd: atat::AtatCmd>(
+        &mut self,
+        cmd: &Cmd,
+        write: impl AsyncFnOnce(
+            &mut Self::Writer,
+        ) -> Result<(), <Self::Writer as embedded_io::ErrorType>::Error>,
+    ) -> Result<Cmd::Response, atat::Error> {
+        self.pace().await;
+        self.inner.send_with(cmd, write).await
+    }
+
+    async fn send<Cmd: atat::AtatCmd>(&mut self, cmd: &Cmd) -> Result<Cmd::Response, atat::Error> {
+        self.pace().await;
+        self.inner.send(cmd).await
+    }
+}
 
 /// A running link: the driver, the URC channel and the reader thread's health.
 pub struct Link<'r> {
@@ -228,6 +313,16 @@ impl Link<'_> {
     /// Why the port failed, once it has (EOF, EIO on unplug, a read or write error).
     pub fn failure(&self) -> Option<LinkError> {
         self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// The pause between commands from the next command on (see [`PacedClient`]).
+    pub fn set_cmd_cooldown(&mut self, cooldown: Duration) {
+        self.modem.client().set_cooldown(cooldown);
+    }
+
+    /// The pause between commands in force.
+    pub fn cmd_cooldown(&mut self) -> Duration {
+        self.modem.client().cooldown()
     }
 }
 
@@ -270,16 +365,13 @@ pub fn with_link_cooldown<R>(
         failure: failure.clone(),
         path: port.to_path_buf(),
     };
-    let cooldown = cmd_cooldown.try_into().map_err(|_| LinkError::Io {
-        port: port.to_path_buf(),
-        what: "setting the command cooldown",
-        problem: format!("{cmd_cooldown:?} does not fit atat's clock"),
-    })?;
-    let config = atat::Config::new().cmd_cooldown(cooldown);
+    // The pause between commands is the PacedClient's, so that it can change while the
+    // link runs; atat's own is off.
+    let config = atat::Config::new().cmd_cooldown(embassy_time::Duration::from_ticks(0));
     let parts = resources.split(writer, config);
     let mut ingress = parts.ingress;
     let mut link = Link {
-        modem: parts.modem,
+        modem: Sim7600::new(PacedClient::new(parts.modem.into_client(), cmd_cooldown)),
         urcs: parts.urcs,
         failure: failure.clone(),
     };
@@ -579,6 +671,80 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    /// A modem that answers every command with `OK` and counts them.
+    fn answering_modem(mut master: std::fs::File) -> thread::JoinHandle<usize> {
+        thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut commands = 0;
+            let mut buf = [0u8; 64];
+            loop {
+                let n = match master.read(&mut buf) {
+                    Ok(0) | Err(_) => return commands,
+                    Ok(n) => n,
+                };
+                seen.extend_from_slice(&buf[..n]);
+                while let Some(end) = seen.iter().position(|b| *b == b'\r') {
+                    seen.drain(..=end);
+                    commands += 1;
+                    if master.write_all(b"\r\nOK\r\n").is_err() {
+                        return commands;
+                    }
+                }
+            }
+        })
+    }
+
+    fn send_at(link: &mut Link<'_>) {
+        use atat::asynch::AtatClient as _;
+        futures::executor::block_on(
+            link.modem
+                .client()
+                .send(&modem_core::command::general::Attention),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn commands_keep_the_cooldown_and_a_changed_one_holds_from_the_next_command() {
+        let (master, path, slave) = fake_modem();
+        let tty = open_exclusive(&path).unwrap();
+        let modem = answering_modem(master);
+        let cooldown = Duration::from_millis(60);
+        let took = with_link_cooldown(&tty, &path, cooldown, |link| {
+            assert_eq!(link.cmd_cooldown(), cooldown);
+            let started = std::time::Instant::now();
+            send_at(link);
+            send_at(link);
+            send_at(link);
+            let paced = started.elapsed();
+            // A pause may be shortened while the link runs, and lengthened again.
+            link.set_cmd_cooldown(Duration::ZERO);
+            assert_eq!(link.cmd_cooldown(), Duration::ZERO);
+            send_at(link);
+            link.set_cmd_cooldown(cooldown);
+            let before_last = std::time::Instant::now();
+            send_at(link);
+            (paced, before_last.elapsed())
+        })
+        .unwrap();
+        drop(tty);
+        drop(slave);
+        assert_eq!(modem.join().unwrap(), 5);
+        // Lower bounds only: a loaded machine makes the gaps longer, never shorter.
+        assert!(took.0 >= cooldown * 2, "three commands in {:?}", took.0);
+        assert!(took.1 >= cooldown / 2, "{:?}", took.1);
+    }
+
+    #[test]
+    fn a_cooldown_beyond_the_ceiling_is_cut_to_it() {
+        let client = PacedClient::new((), Duration::from_secs(3600 * 24 * 365 * 1000));
+        assert_eq!(client.cooldown(), MAX_CMD_COOLDOWN);
+        let mut client = PacedClient::new((), Duration::from_millis(5));
+        assert_eq!(client.cooldown(), Duration::from_millis(5));
+        client.set_cooldown(Duration::MAX);
+        assert_eq!(client.cooldown(), MAX_CMD_COOLDOWN);
     }
 
     #[test]

@@ -161,11 +161,23 @@ impl<C: AtatClient> Sim7600<C> {
         &mut self.client
     }
 
+    /// The atat client back out of the driver, for a host that wraps it in another
+    /// `AtatClient` (one that paces its commands, say) and builds a driver over that.
+    pub fn into_client(self) -> C {
+        self.client
+    }
+
     /// Asks who the modem is (`AT`, `AT+CGMI`, `AT+CGMM`, the seed's detection) and whether
     /// it is a SIM7600. Works with echo on or off. Another modem is not an error: its
     /// identity says `is_sim7600: false`.
     pub async fn probe(&mut self) -> Result<Identity, Error> {
         self.run("AT", &Attention).await?;
+        self.identify().await
+    }
+
+    /// [`probe`](Self::probe) without its `AT`: `AT+CGMI`, `AT+CGMM`, for a modem that has
+    /// just answered (after [`init`](Self::init), whose first step is `AT`).
+    pub async fn identify(&mut self) -> Result<Identity, Error> {
         let manufacturer = self.run("AT+CGMI", &GetManufacturer).await?;
         let model = self.run("AT+CGMM", &GetModel).await?;
         Ok(Identity::new(manufacturer.name, model.name))

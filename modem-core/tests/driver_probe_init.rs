@@ -42,6 +42,22 @@ fn probe_finds_a_sim7600g_h_with_echo_off() {
 }
 
 #[test]
+fn identify_after_init_asks_only_cgmi_and_cgmm() {
+    // The bot's init has just had its AT answered: identify sends no second one (the
+    // script would reject any byte it does not expect).
+    let mut modem = ScriptedModem::new();
+    seed_init_script(&mut modem, b"\r\nOK\r\n");
+    modem
+        .expect(b"AT+CGMI\r", b"\r\nSIMCOM INCORPORATED\r\n\r\nOK\r\n")
+        .expect(b"AT+CGMM\r", b"\r\nSIMCOM_SIM7600G-H\r\n\r\nOK\r\n");
+    block_on(modem.modem.init(&VoiceConfig::default())).unwrap();
+    let identity = block_on(modem.modem.identify()).unwrap();
+    assert!(identity.is_sim7600);
+    assert_eq!(identity.model.as_str(), "SIMCOM_SIM7600G-H");
+    modem.assert_script_done();
+}
+
+#[test]
 fn probe_on_another_modem_reports_its_identity_and_says_it_is_not_a_sim7600() {
     let mut modem = ScriptedModem::new();
     modem

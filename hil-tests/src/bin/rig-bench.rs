@@ -3,16 +3,20 @@
 //!
 //! It owns the detect rows: how long SMS is down while `sim7600 detect` borrows the port,
 //! with the command backend (smsd stopped and started through scripts, as an init system
-//! would) and with the suspend-file backend (smsd keeps running and only closes the port),
-//! against the seed's strategy run in the same session on the same rig (stop smstools and
-//! wait for it to exit, a fixed 2 s sleep for the port, AT / AT+CGMI / AT+CGMM, start
-//! smstools, a fixed 1 s). Runs of the three strategies alternate, so the machine's load
-//! falls on all of them alike.
+//! would), with the systemctl backend (the default: `systemctl is-active|stop|start --
+//! smstools`, here a stand-in `systemctl` that drives the same scripts; the machine's own
+//! systemctl is never called, the config names the stand-in by its path) and with the
+//! suspend-file backend (smsd keeps running and only closes the port), against the seed's
+//! strategy run in the same session on the same rig (stop smstools and wait for it to
+//! exit, a fixed 2 s sleep for the port, AT / AT+CGMI / AT+CGMM, start smstools, a fixed
+//! 1 s). Runs of the four strategies alternate, so the machine's load falls on all of
+//! them alike.
 //!
 //! What is observed, and how: a watcher thread looks every [`TICK`] at who holds the
 //! simulator's port (smsd processes found by name in /proc, their fds read), at two
-//! marker files (the command backend's stop and start scripts are wrapped in scripts that
-//! touch one after the real stop returned and one before the real start runs) and at the
+//! marker files (the command backend's stop and start scripts, which the stand-in
+//! systemctl runs too, are wrapped in scripts that touch one after the real stop returned
+//! and one before the real start runs) and at the
 //! suspend file (the suspend-file backend's
 //! start is the removal of our `GSM1:` line). From the transitions it takes:
 //! - SMS downtime: smsd lets go of the port -> smsd holds it again;
@@ -133,16 +137,23 @@ fn io<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Strategy {
     Commands,
+    Systemctl,
     SuspendFile,
     Seed,
 }
 
 impl Strategy {
-    const ALL: [Strategy; 3] = [Strategy::Commands, Strategy::SuspendFile, Strategy::Seed];
+    const ALL: [Strategy; 4] = [
+        Strategy::Commands,
+        Strategy::Systemctl,
+        Strategy::SuspendFile,
+        Strategy::Seed,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Strategy::Commands => "ours: command backend",
+            Strategy::Systemctl => "ours: systemctl backend",
             Strategy::SuspendFile => "ours: suspend-file backend",
             Strategy::Seed => "seed's strategy",
         }
@@ -295,10 +306,12 @@ struct Bench {
     device: PathBuf,
     sim7600: PathBuf,
     commands_config: PathBuf,
+    systemctl_config: PathBuf,
     suspend_config: PathBuf,
     stop_marker: PathBuf,
     start_marker: PathBuf,
     bot_commands_config: BotConfig,
+    bot_systemctl_config: BotConfig,
     bot_suspend_config: BotConfig,
 }
 
@@ -370,6 +383,30 @@ impl Bench {
             ),
         )?;
 
+        // The systemctl backend's stand-in: `systemctl VERB -- smstools` runs the same
+        // wrapped scripts as the command backend (so the same markers show), refuses
+        // anything else. The configs name it by its path: the machine's systemctl is never
+        // reached.
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).map_err(io("cannot create", &bin))?;
+        let systemctl = bin.join("systemctl");
+        write_script(
+            &systemctl,
+            &format!(
+                "#!/bin/sh\n\
+                 [ \"$2\" = -- ] && [ \"$3\" = smstools ] || {{ echo \"stand-in systemctl: unexpected $*\" >&2; exit 5; }}\n\
+                 case \"$1\" in\n\
+                 \x20 is-active) {status} >/dev/null && {{ echo active; exit 0; }}; echo inactive; exit 3 ;;\n\
+                 \x20 stop) exec {stop} ;;\n\
+                 \x20 start) exec {start} ;;\n\
+                 esac\n\
+                 echo \"stand-in systemctl: unexpected $*\" >&2\n\
+                 exit 5\n",
+                status = quoted(&scripts.status),
+                stop = quoted(&wrapped_stop),
+                start = quoted(&wrapped_start),
+            ),
+        )?;
         let voice_config = dir.join("voice_config.json");
         write_file(&voice_config, "{\"answer_after_rings\": 3}")?;
         let common = format!(
@@ -400,6 +437,15 @@ impl Bench {
             quoted(&wrapped_start),
             quoted(&scripts.status)
         );
+        let systemctl_handoff = format!(
+            "[handoff]\nbackend = \"systemctl\"\nunit = \"smstools\"\nsystemctl = {}\n",
+            quoted(&systemctl)
+        );
+        let systemctl_config = dir.join("systemctl.toml");
+        write_file(
+            &systemctl_config,
+            &format!("{common}\n{systemctl_handoff}\n{timeouts}"),
+        )?;
         let suspend_config = dir.join("suspend.toml");
         write_file(
             &suspend_config,
@@ -423,16 +469,19 @@ impl Bench {
             })
         };
         let bot_commands_config = bot_config("commands", &commands_handoff)?;
+        let bot_systemctl_config = bot_config("systemctl", &systemctl_handoff)?;
         let bot_suspend_config = bot_config("suspend", &suspend_handoff)?;
         Ok(Bench {
             rig,
             device,
             sim7600,
             commands_config,
+            systemctl_config,
             suspend_config,
             stop_marker,
             start_marker,
             bot_commands_config,
+            bot_systemctl_config,
             bot_suspend_config,
         })
     }
@@ -456,7 +505,7 @@ impl Bench {
         let _ = std::fs::remove_file(&self.stop_marker);
         let _ = std::fs::remove_file(&self.start_marker);
         let sign = match strategy {
-            Strategy::Commands => StartSign::Markers {
+            Strategy::Commands | Strategy::Systemctl => StartSign::Markers {
                 stopped: self.stop_marker.clone(),
                 start: self.start_marker.clone(),
             },
@@ -468,6 +517,10 @@ impl Bench {
         let recorded = match strategy {
             Strategy::Commands => {
                 self.detect(strategy, &self.commands_config.clone())?;
+                None
+            }
+            Strategy::Systemctl => {
+                self.detect(strategy, &self.systemctl_config.clone())?;
                 None
             }
             Strategy::SuspendFile => {
@@ -602,7 +655,8 @@ impl Bench {
     fn bot_config(&self, strategy: Strategy) -> BotConfig {
         match strategy {
             Strategy::SuspendFile => self.bot_suspend_config.clone(),
-            _ => self.bot_commands_config.clone(),
+            Strategy::Systemctl => self.bot_systemctl_config.clone(),
+            Strategy::Commands | Strategy::Seed => self.bot_commands_config.clone(),
         }
     }
 
@@ -1098,6 +1152,18 @@ fn cell(s: Option<Stats>) -> String {
     )
 }
 
+/// The printed table's columns: the label, then one cell each.
+const COLUMNS: [&str; 8] = [
+    "what",
+    "ours: commands",
+    "ours: systemctl",
+    "ours: suspend-file",
+    "seed (stop, 2 s, probe/init, start, 1 s)",
+    "seed / commands",
+    "seed / systemctl",
+    "seed / suspend-file",
+];
+
 /// One row of the printed table: a label and one cell per column.
 #[derive(Debug)]
 struct Row {
@@ -1152,6 +1218,7 @@ fn detect_rows(samples: &[(Strategy, Vec<Sample>)]) -> Vec<Row> {
     // A ratio only where less is our aim (not for smsd's own start-up).
     let row = |what: &str, ratio_wanted: bool, pick: fn(&Sample) -> Option<Duration>| {
         let ours_cmd = of(Strategy::Commands, pick);
+        let ours_sctl = of(Strategy::Systemctl, pick);
         let ours_susp = of(Strategy::SuspendFile, pick);
         let seed = of(Strategy::Seed, pick);
         let ratio = |ours: Option<Stats>| match (seed, ours) {
@@ -1167,9 +1234,11 @@ fn detect_rows(samples: &[(Strategy, Vec<Sample>)]) -> Vec<Row> {
             what: what.into(),
             cells: vec![
                 cell(ours_cmd),
+                cell(ours_sctl),
                 cell(ours_susp),
                 cell(seed),
                 ratio(ours_cmd),
+                ratio(ours_sctl),
                 ratio(ours_susp),
             ],
         }
@@ -1250,6 +1319,7 @@ fn bot_rows(samples: &[(Strategy, Vec<BotSample>)], cpu: &CpuFigure) -> Vec<Row>
     };
     let row = |what: &str, pick: fn(&BotSample) -> Option<Duration>| {
         let ours_cmd = of(Strategy::Commands, pick);
+        let ours_sctl = of(Strategy::Systemctl, pick);
         let ours_susp = of(Strategy::SuspendFile, pick);
         let seed = of(Strategy::Seed, pick);
         let ratio = |ours: Option<Stats>| match (seed, ours) {
@@ -1265,9 +1335,11 @@ fn bot_rows(samples: &[(Strategy, Vec<BotSample>)], cpu: &CpuFigure) -> Vec<Row>
             what: what.into(),
             cells: vec![
                 cell(ours_cmd),
+                cell(ours_sctl),
                 cell(ours_susp),
                 cell(seed),
                 ratio(ours_cmd),
+                ratio(ours_sctl),
                 ratio(ours_susp),
             ],
         }
@@ -1283,9 +1355,13 @@ fn bot_rows(samples: &[(Strategy, Vec<BotSample>)], cpu: &CpuFigure) -> Vec<Row>
             |(median, p95)| format!("{} / {} MiB", mib(median), mib(p95)),
         )
     };
-    let one = |text: String| Row {
-        what: String::new(),
-        cells: vec![text, "-".into(), "-".into(), "-".into(), "-".into()],
+    let one = |text: String| {
+        let mut cells = vec![text];
+        cells.resize(COLUMNS.len() - 1, "-".into());
+        Row {
+            what: String::new(),
+            cells,
+        }
     };
     let mut cpu_idle = one(format!(
         "{:.3} % over {:.0} s",
@@ -1321,7 +1397,9 @@ fn bot_rows(samples: &[(Strategy, Vec<BotSample>)], cpu: &CpuFigure) -> Vec<Row>
             what: "bot: peak RSS (VmHWM after a call and an SMS)".into(),
             cells: vec![
                 rss(Strategy::Commands),
+                rss(Strategy::Systemctl),
                 rss(Strategy::SuspendFile),
+                "-".into(),
                 "-".into(),
                 "-".into(),
                 "-".into(),
@@ -1403,14 +1481,7 @@ fn run() -> Result<(), BenchError> {
     rows.extend(bot_rows(&bot, &cpu));
     print_table(
         &format!("median / p95 in ms over {runs} runs each (p95 by nearest rank)"),
-        &[
-            "what",
-            "ours: commands",
-            "ours: suspend-file",
-            "seed (stop, 2 s, probe/init, start, 1 s)",
-            "seed / commands",
-            "seed / suspend-file",
-        ],
+        &COLUMNS,
         &rows,
     );
     if let Ok(smsd) = bench.rig.smsd() {

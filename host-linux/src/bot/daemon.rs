@@ -593,6 +593,7 @@ impl Bot<'_> {
 
     /// The seed's init sequence, the additions robust operation needs, and the identity.
     async fn init(&mut self, link: &mut Link<'_>) -> Result<(), String> {
+        link.set_cmd_cooldown(link::INIT_CMD_COOLDOWN);
         let started = Instant::now();
         let report = link
             .modem
@@ -633,7 +634,7 @@ impl Bot<'_> {
         for w in &warnings {
             log::warn!("init: {w}");
         }
-        let identity = link.modem.probe().await.map_err(|e| e.to_string())?;
+        let identity = link.modem.identify().await.map_err(|e| e.to_string())?;
         if !identity.is_sim7600 {
             log::warn!(
                 "the modem says it is {} {}, not a SIM7600: going on",
@@ -651,6 +652,7 @@ impl Bot<'_> {
             .ok()
             .map(|r| r.digits.to_string());
         let signal = link.modem.signal_quality().await.ok();
+        link.set_cmd_cooldown(link::LINK_CMD_COOLDOWN);
         let identity = ModemIdentity {
             manufacturer: identity.manufacturer.to_string(),
             model: identity.model.to_string(),

@@ -3,15 +3,18 @@
 //!
 //! Acquiring restores stale markers first, records whether smstools was serving the port,
 //! writes the restore marker, stops (or suspends) smstools, waits until no other process
-//! holds the port (a bounded poll with a short backoff: /proc has no change
-//! notification), and opens the port exclusively. Any failure on the way gives smstools
+//! holds the port (woken by inotify whenever a descriptor of the port is closed, then
+//! /proc is looked at again; /proc itself has no change notification, so a bounded
+//! backoff stays as the backstop), and opens the port exclusively. Any failure on the way gives smstools
 //! back as it was before the error is returned. Releasing (explicit, or on drop, which an
 //! unwinding panic runs too) closes the port, starts or resumes smstools, waits until it
 //! is active, and then removes the marker; it happens once however often it is asked for.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use serde::Serialize;
 use serialport::TTYPort;
 
@@ -134,6 +137,91 @@ pub fn wait_for<T>(
             return Ok(None);
         }
         std::thread::sleep(poll_delay(attempt).min(deadline - now));
+        attempt = attempt.saturating_add(1);
+    }
+}
+
+/// inotify on the port for closes: the kernel reports every close of a descriptor of
+/// the device (`IN_CLOSE_WRITE`, `IN_CLOSE_NOWRITE`), a process's exit included, which is
+/// the moment a holder may have let go.
+#[derive(Debug)]
+struct CloseWatch {
+    inotify: Inotify,
+}
+
+impl CloseWatch {
+    /// A watch on `port`'s device, or `None` where inotify cannot watch it (no inotify
+    /// instances left, say): the wait then polls alone.
+    fn new(port: &Path) -> Option<CloseWatch> {
+        let device = std::fs::canonicalize(port).ok()?;
+        let watch = || -> nix::Result<CloseWatch> {
+            let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+            inotify.add_watch(
+                &device,
+                AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_CLOSE_NOWRITE,
+            )?;
+            Ok(CloseWatch { inotify })
+        };
+        match watch() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                log::debug!(
+                    "cannot watch {} for closes ({e}): polling for its release",
+                    device.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// Sleeps until a descriptor of the port is closed or `timeout` passed, then takes
+    /// the events (only their coming matters).
+    fn wait(&self, timeout: Duration) {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        // Whole milliseconds, rounded up: a wait of 0 would turn the loop into a spin.
+        let ms = timeout
+            .as_micros()
+            .div_ceil(1000)
+            .clamp(1, u128::from(u16::MAX));
+        let timeout = PollTimeout::from(u16::try_from(ms).unwrap_or(u16::MAX));
+        let mut fds = [PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
+        // EINTR or an error of poll: the caller looks at the port again either way.
+        if poll(&mut fds, timeout).is_ok_and(|n| n > 0) {
+            let _ = self.inotify.read_events();
+        }
+    }
+}
+
+/// Waits until no process but this one (`own_pid`) holds `port`, at most `timeout`;
+/// `Err` with the last holders seen when it stays held. Woken by each close of the port
+/// (see [`CloseWatch`]), it looks at /proc again at once; `backstop` (the pause before
+/// look number n) bounds each sleep in case a release came without an event, and is the
+/// whole wait where inotify cannot watch the port.
+pub fn wait_for_release(
+    port: &Path,
+    own_pid: i32,
+    timeout: Duration,
+    backstop: impl Fn(u32) -> Duration,
+) -> Result<Result<(), Vec<Holder>>, HandoffError> {
+    // The watch is set before the first look, so a close between a look and the sleep
+    // after it still wakes that sleep.
+    let watch = CloseWatch::new(port);
+    let deadline = Instant::now() + timeout;
+    let mut attempt = 0;
+    loop {
+        let holders = foreign_holders(holders::holders_of(port)?, own_pid);
+        if holders.is_empty() {
+            return Ok(Ok(()));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(Err(holders));
+        }
+        let pause = backstop(attempt).min(deadline - now);
+        match &watch {
+            Some(w) => w.wait(pause),
+            None => std::thread::sleep(pause),
+        }
         attempt = attempt.saturating_add(1);
     }
 }
@@ -375,15 +463,10 @@ impl PortLease {
         }
         let own = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
         let port = self.settings.port.clone();
-        let mut last = Vec::new();
-        let free = wait_for(t.port_release, || {
-            last = foreign_holders(holders::holders_of(&port)?, own);
-            Ok(last.is_empty().then_some(()))
-        })?;
-        if free.is_none() {
+        if let Err(holders) = wait_for_release(&port, own, t.port_release, poll_delay)? {
             return Err(HandoffError::PortHeld {
                 port,
-                holders: last,
+                holders,
                 waited: t.port_release,
             });
         }
@@ -591,6 +674,86 @@ mod tests {
         let err = winner.create(&path).unwrap_err();
         let named = lost_race(err, Path::new("/dev/ttyUSB2"), &path).to_string();
         assert!(named.contains("leased by pid 31 (sim7600)"), "{named}");
+    }
+
+    /// A pty whose slave is the "port", opened nowhere yet; close-on-exec, so that the
+    /// children other tests spawn meanwhile do not inherit it and hold it.
+    fn pty_port() -> (nix::pty::PtyMaster, PathBuf) {
+        use nix::fcntl::OFlag;
+        let master =
+            nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).unwrap();
+        nix::pty::grantpt(&master).unwrap();
+        nix::pty::unlockpt(&master).unwrap();
+        let port = PathBuf::from(nix::pty::ptsname_r(&master).unwrap());
+        (master, port)
+    }
+
+    /// A child process that holds `port` open for `hold` (a shell and its `sleep`, both
+    /// with the descriptor), once /proc shows it.
+    fn holder_of(port: &Path, hold: &str) -> std::process::Child {
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("exec 3<>\"$1\"; sleep \"$2\"")
+            .arg("sh")
+            .arg(port)
+            .arg(hold)
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        let r = wait_for(Duration::from_secs(10), || {
+            Ok(holders::holders_of(port)?
+                .iter()
+                .any(|h| h.pid == pid)
+                .then_some(()))
+        })
+        .unwrap();
+        assert_eq!(r, Some(()), "the child never held {}", port.display());
+        child
+    }
+
+    #[test]
+    fn the_wait_for_the_ports_release_is_woken_by_the_holders_close() {
+        let (_master, port) = pty_port();
+        let mut child = holder_of(&port, "0.3");
+        let own = i32::try_from(std::process::id()).unwrap();
+        let started = Instant::now();
+        // A backstop of 20 s between looks: only the close's event can end the wait
+        // sooner (the holder lets go after 0.3 s).
+        let r = wait_for_release(&port, own, Duration::from_secs(60), |_| {
+            Duration::from_secs(20)
+        })
+        .unwrap();
+        let took = started.elapsed();
+        assert_eq!(r, Ok(()));
+        assert!(took < Duration::from_secs(15), "{took:?}");
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_port_held_past_the_bound_names_its_holder() {
+        let (_master, port) = pty_port();
+        let mut child = holder_of(&port, "30");
+        let own = i32::try_from(std::process::id()).unwrap();
+        let r = wait_for_release(&port, own, Duration::from_millis(200), poll_delay).unwrap();
+        let holders = r.unwrap_err();
+        let pid = i32::try_from(child.id()).unwrap();
+        assert!(holders.iter().any(|h| h.pid == pid), "{holders:?}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_port_held_by_this_process_alone_is_free() {
+        let (_master, port) = pty_port();
+        // std opens with O_CLOEXEC: no child of another test inherits this one.
+        let _ours = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&port)
+            .unwrap();
+        let own = i32::try_from(std::process::id()).unwrap();
+        let r = wait_for_release(&port, own, Duration::from_secs(5), poll_delay).unwrap();
+        assert_eq!(r, Ok(()));
     }
 
     #[test]
