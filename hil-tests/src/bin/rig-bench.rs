@@ -359,6 +359,8 @@ impl Bench {
         let scripts = smsd.scripts().clone();
         let suspend_file = smsd.suspend_file();
         let pid_file = smsd.pid_file();
+        // The bot serves this smsd's spool (never the machine's /etc/smsd.conf).
+        let smsd_conf = smsd.conf();
 
         // The command backend's stop and start, wrapped so that the moment the stop returned
         // and the moment the start is issued show as files.
@@ -457,8 +459,9 @@ impl Bench {
             write_file(
                 &path,
                 &format!(
-                    "{common}\n{handoff}\n{timeouts}\n[bot]\ncall_log = {}\nanswer = \"host\"\n\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n\n[sms]\nqueue_dir = {}\n",
+                    "{common}\n{handoff}\n{timeouts}\n[bot]\ncall_log = {}\nanswer = \"host\"\nsmstools_conf = {}\n\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n\n[sms]\nqueue_dir = {}\n",
                     quoted(&dir.join(format!("state/calls-{name}.jsonl"))),
+                    quoted(&smsd_conf),
                     quoted(&dir.join(format!("state/sms-queue-{name}")))
                 ),
             )?;
