@@ -106,31 +106,9 @@ fn sine_wav(rate: u32, channels: u16, hz: f64, seconds: f64) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
-/// POST with a binary body; the status and the JSON answer.
+/// POST with a WAV body; the status and the JSON answer.
 fn post_bytes(port: u16, path: &str, body: &[u8]) -> (u16, Value) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: audio/wav\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).unwrap();
-    let text = String::from_utf8_lossy(&answer);
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (
-        code,
-        serde_json::from_str(rest.trim()).unwrap_or(Value::Null),
-    )
+    bot_support::http_bytes(port, "POST", path, "audio/wav", body).unwrap()
 }
 
 fn phone_call(bot: &bot_support::Bot, body: &str) -> (u16, Value) {
