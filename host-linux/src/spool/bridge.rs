@@ -34,7 +34,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use super::SpoolError;
 use super::conf::SmsdConf;
 use super::incoming::{Delivery, Inbox, ModemIdentity, SpoolTime, part_key};
-use super::outbox::{Claim, Outbox, Recovered};
+use super::outbox::{Claim, Outbox};
 use super::outgoing::{OutgoingAlphabet, SendOutcome};
 use super::receive::SimReader;
 use super::watch::SpoolWatcher;
@@ -138,7 +138,16 @@ impl SpoolBridge {
         port: &Path,
         expiry: Option<Duration>,
     ) -> Result<SpoolBridge, SpoolError> {
-        let conf = SmsdConf::load(conf_path)?;
+        SpoolBridge::with_conf(SmsdConf::load(conf_path)?, port, expiry)
+    }
+
+    /// [`Self::open`] with smsd.conf already read (the bot checks it before it touches
+    /// smstools, and opens the spool once the port is its own).
+    pub fn with_conf(
+        conf: SmsdConf,
+        port: &Path,
+        expiry: Option<Duration>,
+    ) -> Result<SpoolBridge, SpoolError> {
         let modem = conf.modem_for_bot(port)?.clone();
         if conf.decodes_unicode(&modem) || conf.incoming_utf8 {
             log::warn!(
@@ -170,25 +179,6 @@ impl SpoolBridge {
             next_reference: 0,
             delivered: Vec::new(),
         })
-    }
-
-    /// [`Self::open`], or `Ok(None)` when `conf_path` does not exist (smstools is not
-    /// installed: there is no spool to stand in for). Any other problem is an error.
-    pub fn open_if_configured(
-        conf_path: &Path,
-        port: &Path,
-        expiry: Option<Duration>,
-    ) -> Result<Option<SpoolBridge>, SpoolError> {
-        match std::fs::metadata(conf_path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                log::info!(
-                    "spool: {} does not exist: no smstools spool to serve",
-                    conf_path.display()
-                );
-                Ok(None)
-            }
-            _ => SpoolBridge::open(conf_path, port, expiry).map(Some),
-        }
     }
 
     /// smsd.conf as read.
@@ -424,24 +414,6 @@ impl SpoolBridge {
     pub fn put_back(&mut self, job: SpoolJob) -> Result<PathBuf, SpoolError> {
         self.outbox.release(job.claim)
     }
-
-    /// Resolves what a crash left in outgoing/ and checked/ (also run by [`Self::open`]);
-    /// for `sim7600 restore`, before smsd gets the port back.
-    pub fn recover_outgoing(conf: &SmsdConf) -> Result<Vec<Recovered>, SpoolError> {
-        let name = conf
-            .modems
-            .first()
-            .map_or_else(String::new, |m| m.name.clone());
-        Outbox::from_conf(
-            conf,
-            ModemIdentity {
-                name,
-                imsi: None,
-                imei: None,
-            },
-        )
-        .recover()
-    }
 }
 
 fn delivered_sms(sms: &super::incoming::ReceivedSms, file: PathBuf) -> DeliveredSms {
@@ -645,22 +617,10 @@ mod tests {
     }
 
     #[test]
-    fn without_smsd_conf_there_is_no_bridge_and_a_broken_one_is_an_error() {
+    fn a_broken_smsd_conf_is_an_error_naming_its_line() {
         let s = spool();
-        let missing = s.dir.path().join("nope.conf");
-        let port = Path::new("/dev/ttyUSB2");
-        assert!(
-            SpoolBridge::open_if_configured(&missing, port, None)
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            SpoolBridge::open_if_configured(&s.conf, port, None)
-                .unwrap()
-                .is_some()
-        );
         std::fs::write(&s.conf, "devices = GSM1\nnot a setting\n").unwrap();
-        let e = SpoolBridge::open_if_configured(&s.conf, port, None).unwrap_err();
+        let e = SpoolBridge::open(&s.conf, Path::new("/dev/ttyUSB2"), None).unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
     }
 
