@@ -99,12 +99,9 @@ pub fn options(config: &Config, args: &VoiceBotArgs) -> Result<BotOptions, Setup
     Ok(BotOptions {
         lease: config.lease_settings(args.port.as_deref()),
         voice,
-        // The flag names the file; it does not switch on a spool the config switched off.
-        smstools_conf: config.bot.spool.then(|| {
-            args.smstools_conf
-                .clone()
-                .unwrap_or_else(|| config.bot.smstools_conf.clone())
-        }),
+        smstools_conf: config
+            .bot
+            .served_smstools_conf(args.smstools_conf.as_deref()),
         settings: config.bot.clone(),
         // With call audio, menu sounds are converted to its format and `speak` uses its
         // TTS command; without, sound keys are reported as having no audio.

@@ -269,7 +269,7 @@ pub fn run(
         log::error!("restoring a stale marker failed (going on): {e}");
     }
     let mut lease = PortLease::acquire(options.lease.clone())?;
-    let spool = match open_spool(options, spool_conf.as_deref()) {
+    let spool = match open_spool(options, spool_conf) {
         Ok(spool) => spool,
         Err(e) => {
             state.update(|s| s.phase = BotPhase::Stopping);
@@ -349,9 +349,9 @@ pub fn run(
     outcome.map(|()| Stopped { released })
 }
 
-/// The smsd.conf whose spool the bot serves, checked (readable, a modem for the port);
+/// The smsd.conf whose spool the bot serves, read and checked (a modem for the port);
 /// `None`: not served (`[bot] spool = false`, or no such file: smstools is not installed).
-fn spool_conf(options: &BotOptions) -> Result<Option<std::path::PathBuf>, BotError> {
+fn spool_conf(options: &BotOptions) -> Result<Option<SmsdConf>, BotError> {
     let Some(conf) = &options.smstools_conf else {
         log::info!("smstools spool not served ([bot] spool = false)");
         return Ok(None);
@@ -363,32 +363,32 @@ fn spool_conf(options: &BotOptions) -> Result<Option<std::path::PathBuf>, BotErr
         );
         return Ok(None);
     }
-    SmsdConf::load(conf)
-        .and_then(|c| c.modem_for_bot(&options.lease.port).map(|_| ()))
-        .map_err(|source| BotError::Spool {
-            conf: conf.clone(),
-            source,
-        })?;
-    Ok(Some(conf.clone()))
+    let spool_error = |source| BotError::Spool {
+        conf: conf.clone(),
+        source,
+    };
+    let smsd_conf = SmsdConf::load(conf).map_err(spool_error)?;
+    smsd_conf
+        .modem_for_bot(&options.lease.port)
+        .map_err(spool_error)?;
+    Ok(Some(smsd_conf))
 }
 
 /// Opens the spool of `conf` for the port the bot now holds.
 fn open_spool(
     options: &BotOptions,
-    conf: Option<&std::path::Path>,
+    conf: Option<SmsdConf>,
 ) -> Result<Option<SpoolBridge>, BotError> {
     let Some(conf) = conf else {
         return Ok(None);
     };
-    let bridge = SpoolBridge::open(
+    let path = conf.path.clone();
+    let bridge = SpoolBridge::with_conf(
         conf,
         &options.lease.port,
         Some(options.settings.sms_parts_expiry()),
     )
-    .map_err(|source| BotError::Spool {
-        conf: conf.to_path_buf(),
-        source,
-    })?;
+    .map_err(|source| BotError::Spool { conf: path, source })?;
     log::info!(
         "serving smstools' spool as {} ({}): incoming {}, outgoing {}, checked {}",
         bridge.modem_name(),
@@ -742,9 +742,10 @@ impl Bot<'_> {
                         }
                         next_health = Instant::now() + self.health_interval;
                         continue;
-                    } else if self.sms_allowed(audio_due) && self.sms_work_due(next_queue_look, now)
+                    } else if let Some(next) =
+                        self.sms_step(link, next_queue_look, scan, audio_due).await
                     {
-                        next_queue_look = self.sms_step(link, next_queue_look, scan).await;
+                        next_queue_look = next;
                         continue;
                     } else {
                         let mut deadline = next_health.min(now + LINK_WATCH);

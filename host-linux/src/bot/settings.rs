@@ -232,6 +232,13 @@ impl BotSettings {
         Duration::from_secs(self.health_interval_s)
     }
 
+    /// The smsd.conf whose spool is served, `--smstools-conf` (`flag`) before
+    /// `smstools_conf`; `None` with `spool = false` (a flag does not switch it on).
+    pub fn served_smstools_conf(&self, flag: Option<&std::path::Path>) -> Option<PathBuf> {
+        self.spool
+            .then(|| flag.map_or_else(|| self.smstools_conf.clone(), std::path::Path::to_path_buf))
+    }
+
     /// The expiry of incomplete concatenated SMS.
     pub fn sms_parts_expiry(&self) -> Duration {
         Duration::from_secs(self.sms_parts_expiry_s)

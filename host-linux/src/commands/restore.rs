@@ -30,10 +30,7 @@ pub fn run(
     config: &Config,
     smstools_conf: Option<&Path>,
 ) -> Result<Vec<MarkerOutcome>, HandoffError> {
-    let conf = config
-        .bot
-        .spool
-        .then(|| smstools_conf.map_or_else(|| config.bot.smstools_conf.clone(), Path::to_path_buf));
+    let conf = config.bot.served_smstools_conf(smstools_conf);
     restore_markers(
         &config.marker_dir,
         &config.timeouts.to_handoff(),

@@ -78,26 +78,24 @@ impl Bot<'_> {
         }
     }
 
-    /// Whether SMS work waits: a SIM slot to read, unfinished parts to give up, or (at
-    /// `next_queue_look`) a message to send.
-    pub(super) fn sms_work_due(&self, next_queue_look: Option<Instant>, now: Instant) -> bool {
-        self.slots.pending()
-            || self.parts_expiry().is_some_and(|t| t <= now)
-            || next_queue_look.is_some_and(|t| t <= now)
-    }
-
     /// When unfinished long messages are next given up.
     pub(super) fn parts_expiry(&self) -> Option<Instant> {
         self.spool.as_ref().and_then(SpoolBridge::next_expiry)
     }
 
-    /// One step of SMS work (see [`Self::sms_work_due`]); the next queue look.
+    /// One step of SMS work, if one is due and allowed ([`Self::sms_allowed`]): a SIM
+    /// slot to read, unfinished parts to give up, or (at `next_queue_look`) a part to
+    /// send. `Some`: a step was done, with the next queue look; `None`: nothing to do now.
     pub(super) async fn sms_step(
         &mut self,
         link: &mut Link<'_>,
         next_queue_look: Option<Instant>,
         scan: Duration,
-    ) -> Option<Instant> {
+        audio_due: Option<Instant>,
+    ) -> Option<Option<Instant>> {
+        if !self.sms_allowed(audio_due) {
+            return None;
+        }
         let now = Instant::now();
         if self.slots.pending() {
             self.read_next_slot(link).await;
@@ -109,9 +107,11 @@ impl Bot<'_> {
                 .unwrap_or_default();
             self.delete_slots(link, &delete).await;
         } else if next_queue_look.is_some_and(|t| t <= now) {
-            return Some(self.send_next_sms(link, scan).await);
+            return Some(Some(self.send_next_sms(link, scan).await));
+        } else {
+            return None;
         }
-        next_queue_look
+        Some(next_queue_look)
     }
 
     /// Reads the next SIM slot the spool waits for and delivers what it holds.
