@@ -44,13 +44,7 @@ fn an_sms_queued_when_the_bot_is_killed_is_sent_once_after_the_next_start() {
 
     // What systemd's ExecStopPost does: smstools back from the marker.
     assert!(!smstools_flag(&rig).exists());
-    let out = std::process::Command::new(hil_tests::sim7600_bin().unwrap())
-        .arg("--config")
-        .arg(&files.config)
-        .arg("restore")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    bot_support::restore(&files);
     assert!(smstools_flag(&rig).exists(), "smstools back after the kill");
     let record: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(files.queue.join(format!("active/{id}.json"))).unwrap(),

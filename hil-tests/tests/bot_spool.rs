@@ -17,7 +17,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::Duration;
 
-use bot_support::{Bot, BotFiles, BotSetup, rig, smsd_backend, write_config};
+use bot_support::{Bot, BotFiles, BotSetup, restore, rig, smsd_backend, write_config};
 use hil_tests::smsd::incoming_files;
 use hil_tests::wait::{wait_for, wait_until_port_free, wait_until_port_held};
 use hil_tests::{Rig, SpoolFile};
@@ -318,19 +318,6 @@ fn a_bot_killed_between_two_parts_of_a_spool_file_leaves_it_to_smsd_whole_after_
     assert_eq!(whole.len(), 1, "{:?}", state.modem.sent);
     assert_eq!(parts_on_air(&rig), 3, "one part twice, no more");
     assert!(!outgoing.join("alarm").exists());
-}
-
-/// `sim7600 restore` as systemd's `ExecStopPost=` runs it; its stderr.
-fn restore(files: &BotFiles) -> String {
-    let out = std::process::Command::new(hil_tests::sim7600_bin().unwrap())
-        .arg("--config")
-        .arg(&files.config)
-        .arg("restore")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
-    stderr
 }
 
 #[test]

@@ -329,6 +329,20 @@ impl Bot {
     }
 }
 
+/// `sim7600 restore` with the bot's config, as systemd's `ExecStopPost=` runs it after a
+/// kill; panics unless it exits 0. Its stderr (the log).
+pub fn restore(files: &BotFiles) -> String {
+    let out = Command::new(hil_tests::sim7600_bin().unwrap())
+        .arg("--config")
+        .arg(&files.config)
+        .arg("restore")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{out:?}");
+    stderr
+}
+
 /// One HTTP/1.1 request on a fresh connection; the answer's status and JSON body.
 pub fn http(
     port: u16,

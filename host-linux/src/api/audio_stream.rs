@@ -172,17 +172,13 @@ pub fn serve(request: tiny_http::Request, audio: Option<Arc<CallAudio>>) {
     let (slot, frames, format, weak) = match started {
         Ok(s) => s,
         Err(refusal) => {
-            let body = serde_json::json!({ "error": format!("GET {PATH}: {refusal}") });
-            let mut response = tiny_http::Response::from_string(body.to_string())
-                .with_status_code(refusal.status());
-            if let Ok(h) =
-                tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..])
-            {
-                response.add_header(h);
-            }
-            if let Err(e) = request.respond(response) {
-                log::debug!("GET {PATH}: the client went away before the refusal: {e}");
-            }
+            let what = format!("GET {PATH}");
+            super::refuse(
+                request,
+                refusal.status(),
+                &format!("{what}: {refusal}"),
+                &what,
+            );
             return;
         }
     };

@@ -263,6 +263,20 @@ fn read_body(request: &mut tiny_http::Request, limit: usize) -> RequestBody {
     }
 }
 
+/// Answers `request` with `status` and `{"error": error}`: how a stream that cannot start
+/// (`GET /events`, `GET /calls/current/audio`) refuses, from its own module. `what` names
+/// the request in the log if the client left before the answer.
+pub(crate) fn refuse(request: tiny_http::Request, status: u16, error: &str, what: &str) {
+    let body = serde_json::json!({ "error": error }).to_string();
+    let mut response = tiny_http::Response::from_string(body).with_status_code(status);
+    if let Some(h) = header("Content-Type", "application/json") {
+        response.add_header(h);
+    }
+    if let Err(e) = request.respond(response) {
+        log::debug!("{what}: the client went away before the {status}: {e}");
+    }
+}
+
 /// A response header. Every name and value passed is an ASCII constant of this module,
 /// which `Header` accepts; a `None` would only drop that header, never panic a worker.
 fn header(name: &str, value: &str) -> Option<tiny_http::Header> {

@@ -99,16 +99,7 @@ pub fn serve(request: tiny_http::Request, bus: &EventBus) {
     ) {
         Ok(s) => s,
         Err(e) => {
-            let body = serde_json::json!({ "error": refusal(&e) }).to_string();
-            let mut response = tiny_http::Response::from_string(body).with_status_code(503);
-            if let Ok(h) =
-                tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..])
-            {
-                response.add_header(h);
-            }
-            if let Err(e) = request.respond(response) {
-                log::debug!("GET /events: the client went away before the 503: {e}");
-            }
+            crate::api::refuse(request, 503, &refusal(&e), "GET /events");
             return;
         }
     };
