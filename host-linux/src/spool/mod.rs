@@ -25,6 +25,7 @@ pub mod incoming;
 pub mod outbox;
 pub mod outgoing;
 pub mod receive;
+pub mod safe_fs;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
