@@ -918,6 +918,49 @@ mod tests {
     }
 
     #[test]
+    fn a_link_planted_as_the_ledger_is_never_written_or_read_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let incoming = dir.path().join("incoming");
+        std::fs::create_dir(&incoming).unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "0000000000000001 GSM1.forged\n").unwrap();
+        std::os::unix::fs::symlink(&outside, incoming.join(LEDGER_FILE)).unwrap();
+        let mut inbox = Inbox::open(&incoming, modem()).unwrap();
+        assert!(inbox.ledger.is_empty(), "nothing read through the link");
+        let sms = ReceivedSms::from_deliver(&Deliver::from_hex(HOW_ARE_YOU).unwrap());
+        assert!(matches!(
+            inbox.deliver(&sms, received()).unwrap(),
+            Delivery::Written(_)
+        ));
+        assert_eq!(
+            std::fs::read_to_string(&outside).unwrap(),
+            "0000000000000001 GSM1.forged\n",
+            "nothing appended outside the spool"
+        );
+        let ledger = std::fs::symlink_metadata(incoming.join(LEDGER_FILE)).unwrap();
+        assert!(ledger.file_type().is_file(), "a ledger of the bot's own");
+    }
+
+    #[test]
+    fn a_fifo_planted_as_the_ledger_does_not_block_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        nix::unistd::mkfifo(
+            &path.join(LEDGER_FILE),
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+        )
+        .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(Inbox::open(&path, modem()).map(|i| i.ledger.len()));
+        });
+        let opened = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("opening the inbox blocked on a FIFO for 5 s");
+        assert_eq!(opened.unwrap(), 0);
+    }
+
+    #[test]
     fn a_torn_ledger_line_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(

@@ -907,6 +907,146 @@ mod tests {
         );
     }
 
+    /// Runs `f` on a thread and fails (instead of hanging the suite) when it has not
+    /// returned within a few seconds: a FIFO opened for reading blocks until a writer
+    /// comes.
+    fn within_seconds<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("{what} blocked for 5 s"))
+    }
+
+    fn root_only_secret(s: &Spool) -> PathBuf {
+        let secret = s._dir.path().join("secret");
+        std::fs::write(&secret, "To: 4915199999999\n\nroot:$6$hash:19000::::::\n").unwrap();
+        std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        secret
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_link_after_the_scan_is_never_read_through_it() {
+        let s = spool(true);
+        let secret = root_only_secret(&s);
+        let file = s.outbox.outgoing.join("m");
+        std::fs::write(&file, "To: 491721234567\n\nharmless").unwrap();
+        assert_eq!(s.outbox.pending().unwrap(), vec![file.clone()]);
+        // The writer swaps the file for a link between the scan and the claim.
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&secret, &file).unwrap();
+        assert!(s.outbox.claim(&file).unwrap().is_none());
+        assert!(
+            std::fs::symlink_metadata(&file).unwrap().file_type().is_symlink(),
+            "left where it was"
+        );
+        assert_eq!(names(&s.outbox.outgoing), ["m"]);
+        assert!(s.outbox.pending().unwrap().is_empty(), "never a candidate");
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_fifo_after_the_scan_does_not_block_the_claim() {
+        let s = spool(true);
+        let file = s.outbox.outgoing.join("m");
+        std::fs::write(&file, "To: 491721234567\n\nharmless").unwrap();
+        assert_eq!(s.outbox.pending().unwrap(), vec![file.clone()]);
+        std::fs::remove_file(&file).unwrap();
+        nix::unistd::mkfifo(&file, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+        let outbox = s.outbox.clone();
+        let claimed = within_seconds("claiming a FIFO", move || {
+            outbox.claim(&file).unwrap().is_none()
+        });
+        assert!(claimed, "a FIFO is not claimed");
+        assert_eq!(names(&s.outbox.outgoing), ["m"]);
+    }
+
+    #[test]
+    fn a_fifo_named_like_a_lock_does_not_block_recovery() {
+        let s = spool(true);
+        let lock = s.outbox.outgoing.join("m.LOCK");
+        nix::unistd::mkfifo(&lock, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+        let outbox = s.outbox.clone();
+        let recovered = within_seconds("recovering past a FIFO .LOCK", move || {
+            outbox.recover().unwrap()
+        });
+        assert!(recovered.is_empty(), "{recovered:?}");
+        assert!(lock.exists(), "not the bot's lock: left alone");
+    }
+
+    #[test]
+    fn a_planted_decided_link_never_copies_its_target_into_sent() {
+        let s = spool(true);
+        let secret = root_only_secret(&s);
+        std::os::unix::fs::symlink(&secret, s.outbox.outgoing.join(".x.sim7600-sent")).unwrap();
+        let rec = s.outbox.recover().unwrap();
+        assert_eq!(
+            rec,
+            [Recovered::Finished {
+                name: "x".into(),
+                to: None
+            }]
+        );
+        assert!(names(s.outbox.sent.as_ref().unwrap()).is_empty());
+        assert!(names(&s.outbox.outgoing).is_empty(), "the link is removed");
+        assert!(secret.exists(), "its target untouched");
+    }
+
+    #[test]
+    fn a_planted_decided_link_with_sent_on_another_file_system_is_not_copied() {
+        let s = spool(true);
+        let secret = root_only_secret(&s);
+        // /dev/shm is a tmpfs: another file system than the temporary folder's.
+        let other = tempfile::tempdir_in("/dev/shm")
+            .expect("this test needs /dev/shm (a tmpfs) for a sent/ on another file system");
+        let mut outbox = s.outbox.clone();
+        outbox.sent = Some(other.path().to_path_buf());
+        let dev = |p: &Path| std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(p).unwrap());
+        assert_ne!(
+            dev(&outbox.outgoing),
+            dev(other.path()),
+            "/dev/shm and {} are one file system: this test needs two",
+            outbox.outgoing.display()
+        );
+        std::os::unix::fs::symlink(&secret, outbox.outgoing.join(".x.sim7600-sent")).unwrap();
+        outbox.recover().unwrap();
+        assert!(names(other.path()).is_empty(), "nothing copied into sent/");
+        // A decided file the bot wrote is copied across as before.
+        let file = outbox.outgoing.join("ok");
+        std::fs::write(&file, "To: 49\n\nx").unwrap();
+        let claim = outbox.claim(&file).unwrap().unwrap();
+        let to = outbox.complete(claim, &sent()).unwrap().unwrap();
+        assert_eq!(to, other.path().join("ok"));
+        assert!(std::fs::read_to_string(&to).unwrap().ends_with("\n\nx"));
+    }
+
+    #[test]
+    fn a_file_larger_than_an_sms_file_can_be_is_left_alone_unread() {
+        let s = spool(true);
+        let file = s.outbox.outgoing.join("big");
+        let mut bytes = b"To: 491721234567\n\n".to_vec();
+        let limit = crate::spool::outgoing::MAX_OUTGOING_BYTES;
+        bytes.resize(usize::try_from(limit).unwrap() + 1, b'x');
+        std::fs::write(&file, &bytes).unwrap();
+        assert!(s.outbox.pending().unwrap().is_empty());
+        assert!(s.outbox.claim(&file).unwrap().is_none());
+        assert_eq!(names(&s.outbox.outgoing), ["big"]);
+        assert!(names(s.outbox.failed.as_ref().unwrap()).is_empty());
+        assert_eq!(std::fs::read(&file).unwrap(), bytes, "untouched");
+    }
+
+    #[test]
+    fn a_hard_link_to_another_file_is_left_alone_unread() {
+        let s = spool(true);
+        let secret = root_only_secret(&s);
+        let file = s.outbox.outgoing.join("m");
+        std::fs::hard_link(&secret, &file).unwrap();
+        assert!(s.outbox.pending().unwrap().is_empty());
+        assert!(s.outbox.claim(&file).unwrap().is_none());
+        assert_eq!(names(&s.outbox.outgoing), ["m"]);
+    }
+
     #[test]
     fn hidden_names_split_into_name_and_stage() {
         assert_eq!(parse_hidden(".a.b.sim7600-sent"), Some(("a.b", "sent")));

@@ -345,14 +345,6 @@ impl SpoolDir {
         }
         Ok(out)
     }
-
-    /// Whether `self` and `other` are on the same file system (a rename between them
-    /// works).
-    pub fn same_file_system(&self, other: &SpoolDir) -> Result<bool, SpoolError> {
-        let a = fstat(&self.fd).map_err(SpoolError::nix("cannot fstat", &self.path))?;
-        let b = fstat(&other.fd).map_err(SpoolError::nix("cannot fstat", &other.path))?;
-        Ok(a.st_dev == b.st_dev)
-    }
 }
 
 /// The umask, read without changing it (umask(2) would, for every thread).
