@@ -143,10 +143,13 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
     found
 }
 
-/// Two files dropped by the attacker before the bot starts: `a` (older) and `b`. The
-/// bot's first scan sees both; the simulator loses `a`'s `AT+CMGS` and stalls, so the bot
-/// is held with `a` claimed and `b` scanned but not yet read. Then `swap` (run as the
-/// attacker in outgoing/) replaces `b`. Returns the running bot, once `a` is in sent/.
+/// Three files dropped by the attacker before the bot starts, oldest first: `a`, `f` and
+/// `b`. The bot's first scan sees all three; the simulator loses `a`'s `AT+CMGS` and
+/// stalls, so the bot is held with `a` claimed and `b` scanned but not yet read. Then
+/// `swap` (run as the attacker in outgoing/) replaces `b`. The first command after the
+/// bot gives up the lost `AT+CMGS` goes unanswered too (it follows the bot's escape
+/// character): that is `f`'s, so that whatever the bot makes of `b` reaches the modem.
+/// Returns the running bot once `a` and `f` are in sent/.
 fn swap_b_while_a_is_sent(rig: &mut Rig, swap: &str) -> (Bot, PathBuf) {
     smsd_prepared_and_stopped(rig);
     debian_spool(rig);
@@ -155,7 +158,8 @@ fn swap_b_while_a_is_sent(rig: &mut Rig, swap: &str) -> (Bot, PathBuf) {
     as_attacker(
         &outgoing,
         "printf 'To: 491721234567\\n\\nfirst\\n' > .a && touch -d '2020-01-01' .a && mv .a a \
-         && printf 'To: 491721234567\\n\\nsecond\\n' > .b && mv .b b",
+         && printf 'To: 491721234567\\n\\nfiller\\n' > .f && touch -d '2020-01-02' .f \
+         && mv .f f && printf 'To: 491721234567\\n\\nsecond\\n' > .b && mv .b b",
     );
     rig.sim()
         .unwrap()
@@ -169,8 +173,10 @@ fn swap_b_while_a_is_sent(rig: &mut Rig, swap: &str) -> (Bot, PathBuf) {
     })
     .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
     as_attacker(&outgoing, swap);
-    wait_for("a in sent/", WITHIN, || sent.join("a").exists().then_some(()))
-        .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
+    wait_for("a and f in sent/", WITHIN, || {
+        (sent.join("a").exists() && sent.join("f").exists()).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
     (bot, outgoing)
 }
 
@@ -182,9 +188,7 @@ fn a_file_swapped_for_a_link_to_a_root_only_file_is_never_read_sent_or_copied() 
         &mut rig,
         &format!("rm b && ln -s '{}' b", shadow.display()),
     );
-    // Long enough for a rescan after a's retry to have taken b if it were going to.
     bot.wait_status("the bot running on", WITHIN, |s| s["phase"] == "running");
-    std::thread::sleep(Duration::from_secs(2));
     let on_air = texts_on_air(&rig);
     assert!(
         on_air.iter().all(|(n, t)| !t.contains(SECRET) && n != &format!("+{ATTACKER}")),

@@ -273,13 +273,7 @@ impl Outbox {
                     continue;
                 };
                 if let Some(why) = judge(&stat, MAX_OUTGOING_BYTES) {
-                    #[allow(clippy::useless_conversion)]
-                    let key = (
-                        u64::from(stat.st_dev),
-                        u64::from(stat.st_ino),
-                        u64::try_from(stat.st_size).unwrap_or(0),
-                    );
-                    self.leave_alone(&dir.join(&name), key, &why);
+                    self.leave_alone(&dir.join(&name), stat_key(&stat), &why);
                     continue;
                 }
                 let modified = SystemTime::UNIX_EPOCH
@@ -353,9 +347,10 @@ impl Outbox {
             Opened::File(f) => f,
             Opened::Gone => return Ok(None),
             Opened::Refused(why) => {
-                // Its identity is unknown without opening it: keyed by name only.
-                let key = (0, crate::spool::incoming::fnv1a64(name.as_bytes()), 0);
-                self.leave_alone(path, key, &why);
+                // Keyed as the scan keys it (lstat), so that it is logged once.
+                if let Some(stat) = dir.stat(name)? {
+                    self.leave_alone(path, stat_key(&stat), &why);
+                }
                 return Ok(None);
             }
         };
@@ -366,7 +361,13 @@ impl Outbox {
         {
             Ok(raw) => raw,
             Err(why) => {
-                self.leave_alone(path, (dev, ino, file.size()), &why);
+                // It grew past the limit while it was read: the scan keys it by its new
+                // size, so this is logged once too.
+                let size = match &why {
+                    Refusal::TooLarge { size, .. } => *size,
+                    _ => file.size(),
+                };
+                self.leave_alone(path, (dev, ino, size), &why);
                 return Ok(None);
             }
         };
@@ -591,6 +592,16 @@ impl Outbox {
         }
         Ok(done)
     }
+}
+
+/// What identifies a file left alone in the log-once set: device, inode, size.
+fn stat_key(stat: &nix::sys::stat::FileStat) -> (u64, u64, u64) {
+    #[allow(clippy::useless_conversion)] // dev_t and ino_t are u64 on some targets only
+    (
+        u64::from(stat.st_dev),
+        u64::from(stat.st_ino),
+        u64::try_from(stat.st_size).unwrap_or(0),
+    )
 }
 
 /// A name smsd would send: visible, not a lock file.
