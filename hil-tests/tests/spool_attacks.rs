@@ -397,6 +397,7 @@ fn a_100_mb_file_in_outgoing_is_left_alone_unread_and_the_bot_stays_small() {
         .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
     bot.wait_status("the bot running on", WITHIN, |s| s["phase"] == "running");
     let peak = peak_rss_kib(bot.pid);
+    eprintln!("the bot's peak RSS with a 100 MB file in outgoing/: {peak} KiB");
     assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
     assert_eq!(
         std::fs::metadata(outgoing.join("big")).unwrap().len(),
@@ -409,6 +410,66 @@ fn a_100_mb_file_in_outgoing_is_left_alone_unread_and_the_bot_stays_small() {
         "{}",
         bot.log_text()
     );
+    let status = bot.stop_with(Signal::SIGTERM, WITHIN);
+    assert!(status.success(), "{status}");
+}
+
+/// Mode, owner and group of a file.
+fn mode_owner(path: &Path) -> (u32, u32, u32) {
+    let m = std::fs::metadata(path).unwrap();
+    (m.mode() & 0o7777, m.uid(), m.gid())
+}
+
+#[test]
+fn files_the_bot_writes_into_the_spool_get_the_modes_smsd_gives_its_own() {
+    let mut rig = rig();
+    let port = rig.port().to_path_buf();
+    rig.start_smsd().unwrap();
+    debian_spool(&rig);
+    let (incoming, outgoing, sent) = (
+        spool_dir(&rig, "incoming"),
+        spool_dir(&rig, "outgoing"),
+        spool_dir(&rig, "sent"),
+    );
+    // smsd, the reference: one SMS in, one file out.
+    rig.sim().unwrap().sms("+31641600986", "To smsd").unwrap();
+    as_attacker(
+        &outgoing,
+        "printf 'To: 491721234567\\n\\nby smsd\\n' > .s && mv .s s",
+    );
+    let smsd_in = wait_for("smsd's incoming file", WITHIN, || {
+        hil_tests::smsd::incoming_files(&incoming).first().cloned()
+    })
+    .unwrap();
+    wait_for("smsd's sent file", WITHIN, || sent.join("s").exists().then_some(()))
+        .unwrap_or_else(|e| panic!("{e}; smsd log:\n{}", rig.smsd().unwrap().log()));
+    rig.smsd().unwrap().stop().unwrap();
+    wait_until_port_free(&port, WITHIN).unwrap();
+
+    // The bot, standing in for it.
+    let files = bot_files(&mut rig);
+    let bot = Bot::start(&files);
+    rig.sim().unwrap().sms("+31641600986", "To the bot").unwrap();
+    as_attacker(
+        &outgoing,
+        "printf 'To: 491721234567\\n\\nby the bot\\n' > .b && mv .b b",
+    );
+    let bot_in = wait_for("the bot's incoming file", WITHIN, || {
+        hil_tests::smsd::incoming_files(&incoming)
+            .into_iter()
+            .find(|p| p != &smsd_in)
+    })
+    .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
+    wait_for("the bot's sent file", WITHIN, || sent.join("b").exists().then_some(()))
+        .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
+    let observed = [
+        ("incoming", mode_owner(&smsd_in), mode_owner(&bot_in)),
+        ("sent", mode_owner(&sent.join("s")), mode_owner(&sent.join("b"))),
+    ];
+    eprintln!("(mode, uid, gid) smsd vs the bot: {observed:?}");
+    for (what, by_smsd, by_bot) in observed {
+        assert_eq!(by_bot, by_smsd, "{what}");
+    }
     let status = bot.stop_with(Signal::SIGTERM, WITHIN);
     assert!(status.success(), "{status}");
 }
