@@ -184,14 +184,14 @@ fn swap_b_while_a_is_sent(rig: &mut Rig, swap: &str) -> (Bot, PathBuf) {
 fn a_file_swapped_for_a_link_to_a_root_only_file_is_never_read_sent_or_copied() {
     let mut rig = rig();
     let shadow = root_only_file(&rig);
-    let (mut bot, outgoing) = swap_b_while_a_is_sent(
-        &mut rig,
-        &format!("rm b && ln -s '{}' b", shadow.display()),
-    );
+    let (mut bot, outgoing) =
+        swap_b_while_a_is_sent(&mut rig, &format!("rm b && ln -s '{}' b", shadow.display()));
     bot.wait_status("the bot running on", WITHIN, |s| s["phase"] == "running");
     let on_air = texts_on_air(&rig);
     assert!(
-        on_air.iter().all(|(n, t)| !t.contains(SECRET) && n != &format!("+{ATTACKER}")),
+        on_air
+            .iter()
+            .all(|(n, t)| !t.contains(SECRET) && n != &format!("+{ATTACKER}")),
         "the root-only file went out: {on_air:?}"
     );
     assert!(
@@ -220,8 +220,10 @@ fn a_file_swapped_for_a_fifo_does_not_block_the_bot() {
         "printf 'To: 491721234567\\n\\nthird\\n' > .c && mv .c c",
     );
     let sent = spool_dir(&rig, "sent");
-    wait_for("c in sent/", WITHIN, || sent.join("c").exists().then_some(()))
-        .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
+    wait_for("c in sent/", WITHIN, || {
+        sent.join("c").exists().then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
     bot.wait_status("the bot running on", WITHIN, |s| s["phase"] == "running");
     let meta = std::fs::symlink_metadata(outgoing.join("b")).unwrap();
     assert!(meta.file_type().is_fifo(), "left where it was");
@@ -341,7 +343,9 @@ fn a_planted_sent_link_with_sent_on_another_file_system_copies_nothing_on_recove
     debian_spool(&rig);
     assert_ne!(
         std::fs::metadata(&sent).unwrap().dev(),
-        std::fs::metadata(spool_dir(&rig, "outgoing")).unwrap().dev(),
+        std::fs::metadata(spool_dir(&rig, "outgoing"))
+            .unwrap()
+            .dev(),
         "sent/ on another file system"
     );
     let shadow = root_only_file(&rig);
@@ -393,8 +397,10 @@ fn a_100_mb_file_in_outgoing_is_left_alone_unread_and_the_bot_stays_small() {
         "printf 'To: 491721234567\\n\\nafter\\n' > .n && mv .n n",
     );
     let sent = spool_dir(&rig, "sent");
-    wait_for("n in sent/", WITHIN, || sent.join("n").exists().then_some(()))
-        .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
+    wait_for("n in sent/", WITHIN, || {
+        sent.join("n").exists().then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
     bot.wait_status("the bot running on", WITHIN, |s| s["phase"] == "running");
     let peak = peak_rss_kib(bot.pid);
     eprintln!("the bot's peak RSS with a 100 MB file in outgoing/: {peak} KiB");
@@ -441,15 +447,20 @@ fn files_the_bot_writes_into_the_spool_get_the_modes_smsd_gives_its_own() {
         hil_tests::smsd::incoming_files(&incoming).first().cloned()
     })
     .unwrap();
-    wait_for("smsd's sent file", WITHIN, || sent.join("s").exists().then_some(()))
-        .unwrap_or_else(|e| panic!("{e}; smsd log:\n{}", rig.smsd().unwrap().log()));
+    wait_for("smsd's sent file", WITHIN, || {
+        sent.join("s").exists().then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}; smsd log:\n{}", rig.smsd().unwrap().log()));
     rig.smsd().unwrap().stop().unwrap();
     wait_until_port_free(&port, WITHIN).unwrap();
 
     // The bot, standing in for it.
     let files = bot_files(&mut rig);
     let bot = Bot::start(&files);
-    rig.sim().unwrap().sms("+31641600986", "To the bot").unwrap();
+    rig.sim()
+        .unwrap()
+        .sms("+31641600986", "To the bot")
+        .unwrap();
     as_attacker(
         &outgoing,
         "printf 'To: 491721234567\\n\\nby the bot\\n' > .b && mv .b b",
@@ -460,11 +471,17 @@ fn files_the_bot_writes_into_the_spool_get_the_modes_smsd_gives_its_own() {
             .find(|p| p != &smsd_in)
     })
     .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
-    wait_for("the bot's sent file", WITHIN, || sent.join("b").exists().then_some(()))
-        .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
+    wait_for("the bot's sent file", WITHIN, || {
+        sent.join("b").exists().then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
     let observed = [
         ("incoming", mode_owner(&smsd_in), mode_owner(&bot_in)),
-        ("sent", mode_owner(&sent.join("s")), mode_owner(&sent.join("b"))),
+        (
+            "sent",
+            mode_owner(&sent.join("s")),
+            mode_owner(&sent.join("b")),
+        ),
     ];
     eprintln!("(mode, uid, gid) smsd vs the bot: {observed:?}");
     for (what, by_smsd, by_bot) in observed {

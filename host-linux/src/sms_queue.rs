@@ -661,7 +661,13 @@ impl SmsQueue {
             })?;
         }
         let mut fixed = make_private(dir)
-            .map(|changed| if changed { vec![dir.to_owned()] } else { Vec::new() })
+            .map(|changed| {
+                if changed {
+                    vec![dir.to_owned()]
+                } else {
+                    Vec::new()
+                }
+            })
             .map_err(|source| QueueError::CreateDir {
                 path: dir.to_owned(),
                 source,

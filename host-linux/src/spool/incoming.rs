@@ -518,7 +518,10 @@ fn open_ledger(dir: &SpoolDir) -> Result<(Option<File>, Vec<LedgerEntry>), Spool
             Ok((None, Vec::new()))
         }
         Opened::File(mut file) => {
-            let bytes = match file.read_all().map_err(SpoolError::io("cannot read", &path))? {
+            let bytes = match file
+                .read_all()
+                .map_err(SpoolError::io("cannot read", &path))?
+            {
                 Ok(bytes) => bytes,
                 Err(why) => {
                     return Err(SpoolError::Io {
@@ -681,7 +684,10 @@ impl Inbox {
             .map_err(SpoolError::io("cannot write", &self.dir.join(&temp)))?;
         self.dir
             .rename(&temp, &self.dir, LEDGER_FILE)
-            .map_err(SpoolError::nix("cannot rename into", &self.dir.join(LEDGER_FILE)))?;
+            .map_err(SpoolError::nix(
+                "cannot rename into",
+                &self.dir.join(LEDGER_FILE),
+            ))?;
         self.ledger_file = Some(file);
         self.dir.sync()
     }

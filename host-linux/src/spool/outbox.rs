@@ -264,8 +264,7 @@ impl Outbox {
         for path in self.folders() {
             let dir = SpoolDir::open(path)?;
             for name in dir.names(MAX_SCAN)? {
-                if !is_candidate_name(&name)
-                    || dir.stat(&format!("{name}{LOCK_SUFFIX}"))?.is_some()
+                if !is_candidate_name(&name) || dir.stat(&format!("{name}{LOCK_SUFFIX}"))?.is_some()
                 {
                     continue;
                 }
@@ -519,11 +518,19 @@ impl Outbox {
                 target_dir.create_new(&temp, &bytes)?;
                 target_dir
                     .rename(&temp, &target_dir, name)
-                    .map_err(SpoolError::nix("cannot rename into", &target_dir.join(name)))?;
+                    .map_err(SpoolError::nix(
+                        "cannot rename into",
+                        &target_dir.join(name),
+                    ))?;
                 target_dir.sync()?;
                 dir.remove(&decided)?;
             }
-            Err(e) => return Err(SpoolError::nix("cannot rename into", &target_dir.join(name))(e)),
+            Err(e) => {
+                return Err(SpoolError::nix(
+                    "cannot rename into",
+                    &target_dir.join(name),
+                )(e));
+            }
         }
         target_dir.sync()?;
         dir.sync()?;
@@ -657,8 +664,8 @@ fn return_to_folder(dir: &SpoolDir, from: &str, name: &str) -> Result<PathBuf, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs::File;
     use crate::spool::incoming::SpoolTime;
+    use std::fs::File;
     use std::time::Duration;
 
     struct Spool {
@@ -950,7 +957,10 @@ mod tests {
         std::os::unix::fs::symlink(&secret, &file).unwrap();
         assert!(s.outbox.claim(&file).unwrap().is_none());
         assert!(
-            std::fs::symlink_metadata(&file).unwrap().file_type().is_symlink(),
+            std::fs::symlink_metadata(&file)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
             "left where it was"
         );
         assert_eq!(names(&s.outbox.outgoing), ["m"]);

@@ -61,7 +61,10 @@ impl std::fmt::Display for Refusal {
             Refusal::Link => write!(f, "it is a symbolic link"),
             Refusal::NotRegular(kind) => write!(f, "it is a {kind}, not a regular file"),
             Refusal::TooLarge { size, limit } => {
-                write!(f, "it is {size} bytes, more than the {limit} an SMS file may have")
+                write!(
+                    f,
+                    "it is {size} bytes, more than the {limit} an SMS file may have"
+                )
             }
             Refusal::HardLinked { links } => {
                 write!(f, "it is a hard link ({links} names for one file)")
@@ -225,11 +228,8 @@ impl SpoolDir {
                 }
             }
         }
-        let flags = access
-            | OFlag::O_NOFOLLOW
-            | OFlag::O_NONBLOCK
-            | OFlag::O_CLOEXEC
-            | OFlag::O_NOCTTY;
+        let flags =
+            access | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
         let fd = match openat(&self.fd, name, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => return Ok(Opened::Gone),
@@ -330,7 +330,8 @@ impl SpoolDir {
 
     /// fsyncs the folder: created, renamed and removed names survive a power loss.
     pub fn sync(&self) -> Result<(), SpoolError> {
-        nix::unistd::fsync(self.fd.as_fd()).map_err(SpoolError::nix("cannot fsync the folder", &self.path))
+        nix::unistd::fsync(self.fd.as_fd())
+            .map_err(SpoolError::nix("cannot fsync the folder", &self.path))
     }
 
     /// The names in the folder, at most `max` (the rest are seen next time).
