@@ -28,17 +28,33 @@ const WITHIN: Duration = Duration::from_secs(60);
 const SECRET: &str = "root:$6$saltsalt$hashhashhash:19000:0:99999:7:::";
 /// The attacker's number, in the root-only file's `To:`.
 const ATTACKER: &str = "4915199999999";
-/// Debian's mode for smsd's spool folders (`dpkg-statoverride ... 3775`).
+/// Debian's mode for smsd's spool folders (its postinst: `dpkg-statoverride --add smsd
+/// smsd 3775`).
 const DEBIAN_SPOOL_MODE: u32 = 0o3775;
-/// nogroup: the attacker's group, owning the spool folders as `smsd` does on Debian.
+/// nogroup: the attacker's group, the spool folders' group as `smsd` is on Debian.
 const ATTACKER_GROUP: u32 = 65534;
 
 fn spool_dir(rig: &Rig, folder: &str) -> PathBuf {
     rig.dir().join("smsd").join(folder)
 }
 
-/// The rig's spool as Debian lays it out, and the way to it open to everybody.
+/// The rig's spool as Debian lays it out (`smsd:smsd 3775`, here `smsd:nogroup`), and the
+/// way to it open to everybody.
 fn debian_spool(rig: &Rig) {
+    spool_owned_by(rig, smsd_uid());
+}
+
+/// The uid of Debian's `smsd` user (the smstools package creates it).
+fn smsd_uid() -> u32 {
+    nix::unistd::User::from_name("smsd")
+        .unwrap()
+        .expect("no user smsd: install smstools (its package creates the user)")
+        .uid
+        .as_raw()
+}
+
+/// The spool's folders owned by `uid`, group the attacker's, mode 3775.
+fn spool_owned_by(rig: &Rig, uid: u32) {
     assert!(
         nix::unistd::geteuid().is_root(),
         "these scenarios run the bot as root and the attacker as nobody: run them as root"
@@ -47,13 +63,10 @@ fn debian_spool(rig: &Rig) {
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     for folder in ["outgoing", "checked", "incoming", "sent", "failed"] {
-        debian_folder(&spool_dir(rig, folder));
+        let d = spool_dir(rig, folder);
+        std::os::unix::fs::chown(&d, Some(uid), Some(ATTACKER_GROUP)).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(DEBIAN_SPOOL_MODE)).unwrap();
     }
-}
-
-fn debian_folder(d: &Path) {
-    std::os::unix::fs::chown(d, Some(0), Some(ATTACKER_GROUP)).unwrap();
-    std::fs::set_permissions(d, std::fs::Permissions::from_mode(DEBIAN_SPOOL_MODE)).unwrap();
 }
 
 /// Runs `script` with `sh` as the unprivileged attacker, in `dir`; panics unless it
@@ -431,7 +444,9 @@ fn files_the_bot_writes_into_the_spool_get_the_modes_smsd_gives_its_own() {
     let mut rig = rig();
     let port = rig.port().to_path_buf();
     rig.start_smsd().unwrap();
-    debian_spool(&rig);
+    // The rig's smsd runs as root (no `user =`): its folders are root's, as on a system
+    // where smsd runs as root; the files it writes are root's then.
+    spool_owned_by(&rig, 0);
     let (incoming, outgoing, sent) = (
         spool_dir(&rig, "incoming"),
         spool_dir(&rig, "outgoing"),
@@ -487,6 +502,46 @@ fn files_the_bot_writes_into_the_spool_get_the_modes_smsd_gives_its_own() {
     for (what, by_smsd, by_bot) in observed {
         assert_eq!(by_bot, by_smsd, "{what}");
     }
+    let status = bot.stop_with(Signal::SIGTERM, WITHIN);
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn a_root_only_file_moved_into_outgoing_is_not_sent_since_smsd_could_not_read_it() {
+    let mut rig = rig();
+    smsd_prepared_and_stopped(&mut rig);
+    debian_spool(&rig);
+    // A root-only report in a folder the attacker may write (not sticky): they can move
+    // it, not read it.
+    let drop = rig.dir().join("reports");
+    std::fs::create_dir(&drop).unwrap();
+    std::fs::set_permissions(&drop, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let report = drop.join("daily");
+    std::fs::write(&report, format!("To: {ATTACKER}\n\n{SECRET}\n")).unwrap();
+    std::fs::set_permissions(&report, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let outgoing = spool_dir(&rig, "outgoing");
+    let files = bot_files(&mut rig);
+    let bot = Bot::start(&files);
+    as_attacker(&outgoing, &format!("mv '{}' x", report.display()));
+    let seen = wait_for("the bot to judge x", WITHIN, || {
+        let on_air = texts_on_air(&rig);
+        let sent = on_air.iter().any(|(_, t)| t.contains(SECRET));
+        (sent || bot.log_text().contains("outgoing/x is left alone")).then_some(on_air)
+    })
+    .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
+    assert!(
+        seen.iter().all(|(_, t)| !t.contains(SECRET)),
+        "the root-only file went out: {seen:?}"
+    );
+    assert!(
+        bot.log_text().contains("do not let the folder's owner"),
+        "{}",
+        bot.log_text()
+    );
+    assert!(
+        files_containing(&rig.dir().join("smsd"), SECRET) == vec![outgoing.join("x")],
+        "only where the attacker moved it"
+    );
     let status = bot.stop_with(Signal::SIGTERM, WITHIN);
     assert!(status.success(), "{status}");
 }

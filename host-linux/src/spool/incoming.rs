@@ -63,7 +63,7 @@ use modem_core::pdu::{
 
 use super::SpoolError;
 use super::charset::{encode_iso_8859_15, encode_ucs2_be};
-use super::safe_fs::{Opened, SpoolDir};
+use super::safe_fs::{Opened, SpoolDir, Whose};
 
 /// The ledger of delivered messages, a hidden file in the incoming folder.
 pub const LEDGER_FILE: &str = ".sim7600-delivered";
@@ -506,7 +506,7 @@ fn random_suffix() -> String {
 /// regular file there) and is removed, unread, with a warning.
 fn open_ledger(dir: &SpoolDir) -> Result<(Option<File>, Vec<LedgerEntry>), SpoolError> {
     let path = dir.join(LEDGER_FILE);
-    match dir.open_regular_append(LEDGER_FILE, MAX_LEDGER_BYTES)? {
+    match dir.open_regular_append(LEDGER_FILE, MAX_LEDGER_BYTES, Whose::Bots)? {
         Opened::Gone => Ok((None, Vec::new())),
         Opened::Refused(why) => {
             log::warn!(

@@ -51,7 +51,7 @@ use super::incoming::ModemIdentity;
 use super::outgoing::{
     MAX_OUTGOING_BYTES, OutgoingMessage, SendOutcome, render_failed, render_sent,
 };
-use super::safe_fs::{Opened, Refusal, SpoolDir, judge};
+use super::safe_fs::{Opened, Refusal, SpoolDir, Whose};
 
 /// The most files one scan of outgoing/ and checked/ looks at: a bounded rescan; files
 /// beyond are seen by the next scan, after these are done.
@@ -271,7 +271,7 @@ impl Outbox {
                 let Some(stat) = dir.stat(&name)? else {
                     continue;
                 };
-                if let Some(why) = judge(&stat, MAX_OUTGOING_BYTES) {
+                if let Some(why) = dir.judge(&stat, MAX_OUTGOING_BYTES, Whose::Dropped) {
                     self.leave_alone(&dir.join(&name), stat_key(&stat), &why);
                     continue;
                 }
@@ -342,7 +342,7 @@ impl Outbox {
         name: &str,
         path: &Path,
     ) -> Result<Option<Vec<u8>>, SpoolError> {
-        let mut file = match dir.open_regular(name, MAX_OUTGOING_BYTES)? {
+        let mut file = match dir.open_regular(name, MAX_OUTGOING_BYTES, Whose::Dropped)? {
             Opened::File(f) => f,
             Opened::Gone => return Ok(None),
             Opened::Refused(why) => {
@@ -460,7 +460,7 @@ impl Outbox {
         // The bot writes a decided file as a regular file of one link; anything else
         // under that name was planted, and is neither moved nor read.
         if let Some(stat) = dir.stat(&decided)?
-            && let Some(why) = judge(&stat, MAX_DECIDED_BYTES)
+            && let Some(why) = dir.judge(&stat, MAX_DECIDED_BYTES, Whose::Bots)
         {
             log::warn!(
                 "spool: {} is not a file the bot wrote ({why}); removed",
@@ -487,7 +487,7 @@ impl Outbox {
             Err(nix::errno::Errno::EXDEV) => {
                 // Another file system: copy durably under a hidden name, then rename;
                 // read from one descriptor that was judged, never through a link.
-                let mut file = match dir.open_regular(&decided, MAX_DECIDED_BYTES)? {
+                let mut file = match dir.open_regular(&decided, MAX_DECIDED_BYTES, Whose::Bots)? {
                     Opened::File(f) => f,
                     Opened::Gone => return Ok(None),
                     Opened::Refused(why) => {
@@ -619,7 +619,7 @@ fn is_candidate_name(name: &str) -> bool {
 /// A `.LOCK` this program wrote whose process no longer runs. Read from one descriptor,
 /// never blocking: a FIFO or a link under a `.LOCK` name is not the bot's.
 fn is_dead_bot_lock(dir: &SpoolDir, name: &str) -> Result<bool, SpoolError> {
-    let Opened::File(mut file) = dir.open_regular(name, MAX_LOCK_BYTES)? else {
+    let Opened::File(mut file) = dir.open_regular(name, MAX_LOCK_BYTES, Whose::Bots)? else {
         return Ok(false);
     };
     let Ok(Ok(bytes)) = file.read_all() else {

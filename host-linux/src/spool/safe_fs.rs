@@ -39,8 +39,8 @@ pub const SMSD_FILE_MODE: u32 = 0o666;
 pub enum Refusal {
     /// A symbolic link.
     Link,
-    /// Not a regular file (a FIFO, a socket, a device, a folder).
-    NotRegular(&'static str),
+    /// Not a regular file.
+    NotRegular(FileKind),
     /// More bytes than the limit.
     TooLarge {
         /// Its size.
@@ -53,6 +53,36 @@ pub enum Refusal {
         /// Its link count.
         links: u64,
     },
+    /// Its permissions do not let the folder's owner read it: smsd, running as that user,
+    /// could not read it either (a root-only file moved into the spool).
+    NotForSpoolOwner {
+        /// The folder's owner.
+        uid: u32,
+    },
+}
+
+/// What a name in a folder is, when it is not a regular file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A FIFO: opening it for reading would block until a writer comes.
+    Fifo,
+    /// A socket.
+    Socket,
+    /// A folder.
+    Folder,
+    /// A character or block device.
+    Device,
+}
+
+impl std::fmt::Display for FileKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FileKind::Fifo => "FIFO",
+            FileKind::Socket => "socket",
+            FileKind::Folder => "folder",
+            FileKind::Device => "device",
+        })
+    }
 }
 
 impl std::fmt::Display for Refusal {
@@ -69,6 +99,11 @@ impl std::fmt::Display for Refusal {
             Refusal::HardLinked { links } => {
                 write!(f, "it is a hard link ({links} names for one file)")
             }
+            Refusal::NotForSpoolOwner { uid } => write!(
+                f,
+                "its permissions do not let the folder's owner (uid {uid}) read it, so smsd \
+                 could not either"
+            ),
         }
     }
 }
@@ -132,33 +167,65 @@ fn identity(stat: &FileStat) -> (u64, u64) {
     (u64::from(stat.st_dev), u64::from(stat.st_ino))
 }
 
-fn kind_of(mode: u32) -> Option<&'static str> {
+/// What `mode` says the file is: `Ok` for a regular file.
+fn regular(mode: u32) -> Result<(), Refusal> {
     let kind = SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits());
     if kind == SFlag::S_IFREG {
-        None
+        Ok(())
     } else if kind == SFlag::S_IFLNK {
-        Some("symbolic link")
+        Err(Refusal::Link)
     } else if kind == SFlag::S_IFIFO {
-        Some("FIFO")
+        Err(Refusal::NotRegular(FileKind::Fifo))
     } else if kind == SFlag::S_IFSOCK {
-        Some("socket")
+        Err(Refusal::NotRegular(FileKind::Socket))
     } else if kind == SFlag::S_IFDIR {
-        Some("folder")
+        Err(Refusal::NotRegular(FileKind::Folder))
     } else {
-        Some("device")
+        Err(Refusal::NotRegular(FileKind::Device))
     }
 }
 
-/// The verdict on a file `fstat` described: `None` when the bot may read it.
-pub fn judge(stat: &FileStat, limit: u64) -> Option<Refusal> {
+/// Whether a file of `mode`, owned by `uid`:`gid`, is readable by `reader_uid` (in
+/// `reader_gid`) by its permission bits alone; root reads everything.
+pub fn readable_by(
+    mode: u32,
+    (uid, gid): (u32, u32),
+    (reader_uid, reader_gid): (u32, u32),
+) -> bool {
+    if reader_uid == 0 {
+        return true;
+    }
+    let bit = if uid == reader_uid {
+        0o400
+    } else if gid == reader_gid {
+        0o040
+    } else {
+        0o004
+    };
+    mode & bit != 0
+}
+
+/// Whose file the bot expects under a name, which decides the rules it is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whose {
+    /// A file somebody dropped for smsd (outgoing/, checked/): smsd's user (the folder's
+    /// owner) must be able to read it.
+    Dropped,
+    /// A file the bot writes itself (its ledger, `.LOCK`, sent/ and failed/ files), read
+    /// back by the bot whatever the umask made of its mode.
+    Bots,
+}
+
+/// The verdict on a file `stat` describes: `None` when the bot may read it. The rules, in
+/// order: a regular file; at most `limit` bytes; one link (a hard link can bring any file
+/// of the file system into the spool); and, when `owner` (the folder's uid and gid) is
+/// given, readable by that user (smsd's), so that the bot, as root, reads nothing smsd
+/// could not.
+pub fn judge(stat: &FileStat, limit: u64, owner: Option<(u32, u32)>) -> Option<Refusal> {
     #[allow(clippy::useless_conversion)] // mode_t is u16 on some targets
     let mode = u32::from(stat.st_mode);
-    if let Some(kind) = kind_of(mode) {
-        return Some(if kind == "symbolic link" {
-            Refusal::Link
-        } else {
-            Refusal::NotRegular(kind)
-        });
+    if let Err(r) = regular(mode) {
+        return Some(r);
     }
     let size = u64::try_from(stat.st_size).unwrap_or(u64::MAX);
     if size > limit {
@@ -169,6 +236,11 @@ pub fn judge(stat: &FileStat, limit: u64) -> Option<Refusal> {
     if links > 1 {
         return Some(Refusal::HardLinked { links });
     }
+    if let Some(owner) = owner
+        && !readable_by(mode, (stat.st_uid, stat.st_gid), owner)
+    {
+        return Some(Refusal::NotForSpoolOwner { uid: owner.0 });
+    }
     None
 }
 
@@ -177,6 +249,8 @@ pub fn judge(stat: &FileStat, limit: u64) -> Option<Refusal> {
 pub struct SpoolDir {
     path: PathBuf,
     fd: OwnedFd,
+    /// The folder's owner and group (smsd's user and group on Debian).
+    owner: (u32, u32),
 }
 
 impl SpoolDir {
@@ -189,10 +263,18 @@ impl SpoolDir {
             Mode::empty(),
         )
         .map_err(SpoolError::nix("cannot open the folder", path))?;
+        let stat = fstat(&fd).map_err(SpoolError::nix("cannot fstat", path))?;
         Ok(SpoolDir {
             path: path.to_path_buf(),
             fd,
+            owner: (stat.st_uid, stat.st_gid),
         })
+    }
+
+    /// [`judge`] for a file of this folder.
+    pub fn judge(&self, stat: &FileStat, limit: u64, whose: Whose) -> Option<Refusal> {
+        let owner = (whose == Whose::Dropped).then_some(self.owner);
+        judge(stat, limit, owner)
     }
 
     /// Its path, for messages and for callers that report where a file went.
@@ -206,24 +288,37 @@ impl SpoolDir {
     }
 
     /// Opens `name` for reading, once, without following a link or blocking on a FIFO,
-    /// and judges it by `fstat` on the descriptor: a regular file of one link and at most
-    /// `limit` bytes, or a [`Refusal`].
-    pub fn open_regular(&self, name: &str, limit: u64) -> Result<Opened, SpoolError> {
-        self.open_checked(name, limit, OFlag::O_RDONLY)
+    /// and judges it by `fstat` on the descriptor ([`judge`], by the rules for `whose`), or
+    /// a [`Refusal`].
+    pub fn open_regular(&self, name: &str, limit: u64, whose: Whose) -> Result<Opened, SpoolError> {
+        self.open_checked(name, limit, whose, OFlag::O_RDONLY)
     }
 
     /// [`Self::open_regular`] for reading and appending (the delivery ledger).
-    pub fn open_regular_append(&self, name: &str, limit: u64) -> Result<Opened, SpoolError> {
-        self.open_checked(name, limit, OFlag::O_RDWR | OFlag::O_APPEND)
+    pub fn open_regular_append(
+        &self,
+        name: &str,
+        limit: u64,
+        whose: Whose,
+    ) -> Result<Opened, SpoolError> {
+        self.open_checked(name, limit, whose, OFlag::O_RDWR | OFlag::O_APPEND)
     }
 
-    fn open_checked(&self, name: &str, limit: u64, access: OFlag) -> Result<Opened, SpoolError> {
+    fn open_checked(
+        &self,
+        name: &str,
+        limit: u64,
+        whose: Whose,
+        access: OFlag,
+    ) -> Result<Opened, SpoolError> {
         // A cheap look first, so that nothing but a regular file is ever opened (opening
         // a device can have effects); the descriptor's fstat below is what counts.
         match self.stat(name)? {
             None => return Ok(Opened::Gone),
             Some(stat) => {
-                if let Some(r @ (Refusal::Link | Refusal::NotRegular(_))) = judge(&stat, limit) {
+                if let Some(r @ (Refusal::Link | Refusal::NotRegular(_))) =
+                    self.judge(&stat, limit, whose)
+                {
                     return Ok(Opened::Refused(r));
                 }
             }
@@ -235,11 +330,13 @@ impl SpoolDir {
             Err(Errno::ENOENT) => return Ok(Opened::Gone),
             // O_NOFOLLOW on a link: swapped in since the look above.
             Err(Errno::ELOOP) => return Ok(Opened::Refused(Refusal::Link)),
-            Err(Errno::ENXIO) => return Ok(Opened::Refused(Refusal::NotRegular("socket"))),
+            Err(Errno::ENXIO) => {
+                return Ok(Opened::Refused(Refusal::NotRegular(FileKind::Socket)));
+            }
             Err(e) => return Err(SpoolError::nix("cannot open", &self.join(name))(e)),
         };
         let stat = fstat(&fd).map_err(SpoolError::nix("cannot fstat", &self.join(name)))?;
-        if let Some(r) = judge(&stat, limit) {
+        if let Some(r) = self.judge(&stat, limit, whose) {
             return Ok(Opened::Refused(r));
         }
         Ok(Opened::File(SpoolFile {
@@ -284,8 +381,7 @@ impl SpoolDir {
         .map_err(SpoolError::nix("cannot create", &path))?;
         let file = File::from(fd);
         if nix::unistd::geteuid().is_root() {
-            let dir = fstat(&self.fd).map_err(SpoolError::nix("cannot fstat", &self.path))?;
-            std::os::unix::fs::fchown(&file, Some(dir.st_uid), Some(dir.st_gid))
+            std::os::unix::fs::fchown(&file, Some(self.owner.0), Some(self.owner.1))
                 .map_err(SpoolError::io("cannot give its folder's owner to", &path))?;
         }
         Ok(file)
@@ -369,7 +465,7 @@ mod tests {
     }
 
     fn refusal(d: &SpoolDir, name: &str, limit: u64) -> Refusal {
-        match d.open_regular(name, limit).unwrap() {
+        match d.open_regular(name, limit, Whose::Dropped).unwrap() {
             Opened::Refused(r) => r,
             other => panic!("{name}: {other:?}"),
         }
@@ -386,7 +482,10 @@ mod tests {
         std::fs::create_dir(t.path().join("sub")).unwrap();
         assert_eq!(refusal(&d, "link", 100), Refusal::Link);
         // Would block forever if opened without O_NONBLOCK: nobody writes into it.
-        assert_eq!(refusal(&d, "fifo", 100), Refusal::NotRegular("FIFO"));
+        assert_eq!(
+            refusal(&d, "fifo", 100),
+            Refusal::NotRegular(FileKind::Fifo)
+        );
         assert_eq!(refusal(&d, "hard", 100), Refusal::HardLinked { links: 2 });
         assert_eq!(
             refusal(&d, "big", 100),
@@ -395,15 +494,36 @@ mod tests {
                 limit: 100
             }
         );
-        assert_eq!(refusal(&d, "sub", 100), Refusal::NotRegular("folder"));
-        assert!(matches!(d.open_regular("none", 100).unwrap(), Opened::Gone));
+        assert_eq!(
+            refusal(&d, "sub", 100),
+            Refusal::NotRegular(FileKind::Folder)
+        );
+        assert!(matches!(
+            d.open_regular("none", 100, Whose::Dropped).unwrap(),
+            Opened::Gone
+        ));
+    }
+
+    #[test]
+    fn only_what_the_folders_owner_could_read_is_read() {
+        let smsd = (105, 105);
+        // smsd's own files, and what others drop readable for it.
+        assert!(readable_by(0o600, (105, 20), smsd));
+        assert!(readable_by(0o640, (65534, 105), smsd));
+        assert!(readable_by(0o644, (65534, 65534), smsd));
+        // A root-only file (moved in from elsewhere) and one kept from smsd's group.
+        assert!(!readable_by(0o600, (0, 0), smsd));
+        assert!(!readable_by(0o604, (65534, 105), smsd));
+        assert!(!readable_by(0o060, (105, 105), smsd));
+        // smsd running as root (folders owned by root): everything, as smsd would.
+        assert!(readable_by(0o000, (0, 0), (0, 0)));
     }
 
     #[test]
     fn a_file_that_grows_after_it_was_opened_is_read_no_further_than_the_limit() {
         let (t, d) = dir();
         std::fs::write(t.path().join("f"), "small").unwrap();
-        let Opened::File(mut f) = d.open_regular("f", 10).unwrap() else {
+        let Opened::File(mut f) = d.open_regular("f", 10, Whose::Dropped).unwrap() else {
             panic!("not opened");
         };
         std::fs::write(t.path().join("f"), vec![b'y'; 1000]).unwrap();
@@ -421,7 +541,7 @@ mod tests {
         let (t, d) = dir();
         std::fs::write(t.path().join("secret"), "root only").unwrap();
         std::fs::write(t.path().join("m"), "To: 49\n\nmine").unwrap();
-        let Opened::File(mut f) = d.open_regular("m", 100).unwrap() else {
+        let Opened::File(mut f) = d.open_regular("m", 100, Whose::Dropped).unwrap() else {
             panic!("not opened");
         };
         std::fs::remove_file(t.path().join("m")).unwrap();
