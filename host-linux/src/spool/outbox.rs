@@ -213,7 +213,7 @@ pub struct Outbox {
     /// The modem's `report =`.
     pub report_default: bool,
     /// Files left alone already reported (device, inode, size): each is logged once.
-    pub left_alone: Arc<Mutex<HashSet<(u64, u64, u64)>>>,
+    left_alone: Arc<Mutex<HashSet<(u64, u64, u64)>>>,
 }
 
 impl Outbox {
