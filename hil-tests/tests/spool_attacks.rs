@@ -159,9 +159,10 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
 /// Three files dropped by the attacker before the bot starts, oldest first: `a`, `f` and
 /// `b`. The bot's first scan sees all three; the simulator loses `a`'s `AT+CMGS` and
 /// stalls, so the bot is held with `a` claimed and `b` scanned but not yet read. Then
-/// `swap` (run as the attacker in outgoing/) replaces `b`. The first command after the
-/// bot gives up the lost `AT+CMGS` goes unanswered too (it follows the bot's escape
-/// character): that is `f`'s, so that whatever the bot makes of `b` reaches the modem.
+/// `swap` (run as the attacker in outgoing/) replaces `b`. The simulator may leave the
+/// first command after the bot gives up the lost `AT+CMGS` unanswered (it follows the
+/// bot's escape character): that one is `f`'s, so that whatever the bot makes of `b`
+/// reaches the modem.
 /// Returns the running bot once `a` and `f` are in sent/.
 fn swap_b_while_a_is_sent(rig: &mut Rig, swap: &str) -> (Bot, PathBuf) {
     smsd_prepared_and_stopped(rig);

@@ -10,9 +10,11 @@
 //!   to its descriptor (`openat`, `renameat2`, `unlinkat`, `fstatat`), never by a path
 //!   that could be re-resolved;
 //! - a file is opened once, with `O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY`, and
-//!   judged by `fstat` on that descriptor ([`SpoolDir::open_regular`]): a regular file,
-//!   one link, no larger than the caller's limit. Everything read comes from that
-//!   descriptor, bounded by the limit;
+//!   judged by `fstat` on that descriptor ([`SpoolDir::open_regular`], [`judge`]): a
+//!   regular file, one link, no larger than the caller's limit, and, for a file somebody
+//!   dropped for smsd, readable by the folder's owner (smsd's user), so that root reads
+//!   nothing smsd could not. Everything read comes from that descriptor, bounded by the
+//!   limit;
 //! - a file the bot creates is created with `O_CREAT | O_EXCL | O_NOFOLLOW`
 //!   ([`SpoolDir::create_new`]): never through a planted link, never over another file;
 //!   its mode is smsd's (`0666` less the process umask, as smsd's `mkstemp` + `fchmod`)
