@@ -51,7 +51,7 @@ use super::incoming::ModemIdentity;
 use super::outgoing::{
     MAX_OUTGOING_BYTES, OutgoingMessage, SendOutcome, render_failed, render_sent,
 };
-use super::safe_fs::{Opened, Refusal, SpoolDir, Whose};
+use super::safe_fs::{Opened, Refusal, SpoolDir, SpoolFile, Whose};
 
 /// The most files one scan of outgoing/ and checked/ looks at: a bounded rescan; files
 /// beyond are seen by the next scan, after these are done.
@@ -342,6 +342,20 @@ impl Outbox {
         name: &str,
         path: &Path,
     ) -> Result<Option<Vec<u8>>, SpoolError> {
+        let Some((file, raw)) = self.read_once(dir, name, path)? else {
+            return Ok(None);
+        };
+        Ok(self.hide_if_same(dir, name, &file, path)?.then_some(raw))
+    }
+
+    /// Opens `name` once and reads it from that descriptor, if it is a file the bot reads
+    /// (otherwise it is left alone and logged once).
+    fn read_once(
+        &self,
+        dir: &SpoolDir,
+        name: &str,
+        path: &Path,
+    ) -> Result<Option<(SpoolFile, Vec<u8>)>, SpoolError> {
         let mut file = match dir.open_regular(name, MAX_OUTGOING_BYTES, Whose::Dropped)? {
             Opened::File(f) => f,
             Opened::Gone => return Ok(None),
@@ -354,11 +368,11 @@ impl Outbox {
             }
         };
         let (dev, ino) = file.identity();
-        let raw = match file
+        match file
             .read_all()
             .map_err(SpoolError::io("cannot read", path))?
         {
-            Ok(raw) => raw,
+            Ok(raw) => Ok(Some((file, raw))),
             Err(why) => {
                 // It grew past the limit while it was read: the scan keys it by its new
                 // size, so this is logged once too.
@@ -367,9 +381,21 @@ impl Outbox {
                     _ => file.size(),
                 };
                 self.leave_alone(path, (dev, ino, size), &why);
-                return Ok(None);
+                Ok(None)
             }
-        };
+        }
+    }
+
+    /// Renames `name` to its claimed name, and keeps it there only if it is the very file
+    /// `file` was read from (the descriptor, still open, keeps its inode number from being
+    /// reused); a file swapped in since is put back under its name. Whether it was claimed.
+    fn hide_if_same(
+        &self,
+        dir: &SpoolDir,
+        name: &str,
+        file: &SpoolFile,
+        path: &Path,
+    ) -> Result<bool, SpoolError> {
         let claimed = hidden(name, CLAIMED);
         match dir.rename_no_replace(name, dir, &claimed) {
             Ok(true) => {}
@@ -381,11 +407,11 @@ impl Outbox {
                 });
             }
             Err(SpoolError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(None);
+                return Ok(false);
             }
             Err(e) => return Err(e),
         }
-        if !dir.holds(&claimed, &file)? {
+        if !dir.holds(&claimed, file)? {
             let back = return_to_folder(dir, &claimed, name)?;
             log::warn!(
                 "spool: {} was replaced while the bot took it; put back unread as {}",
@@ -393,10 +419,10 @@ impl Outbox {
                 back.display()
             );
             dir.sync()?;
-            return Ok(None);
+            return Ok(false);
         }
         dir.sync()?;
-        Ok(Some(raw))
+        Ok(true)
     }
 
     /// Puts a claimed file back where it was, unsent (the bot stops before sending it).
@@ -1066,6 +1092,31 @@ mod tests {
         assert!(s.outbox.pending().unwrap().is_empty());
         assert!(s.outbox.claim(&file).unwrap().is_none());
         assert_eq!(names(&s.outbox.outgoing), ["m"]);
+    }
+
+    #[test]
+    fn a_file_swapped_between_its_read_and_its_claim_is_put_back_unread() {
+        let s = spool(true);
+        let path = s.outbox.outgoing.join("m");
+        std::fs::write(&path, "To: 491721234567\n\nread").unwrap();
+        let dir = SpoolDir::open(&s.outbox.outgoing).unwrap();
+        let (file, raw) = s.outbox.read_once(&dir, "m", &path).unwrap().unwrap();
+        assert_eq!(raw, b"To: 491721234567\n\nread");
+        // Swapped for another file after the read, before the rename.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "To: 4915199999999\n\nswapped in").unwrap();
+        assert!(!s.outbox.hide_if_same(&dir, "m", &file, &path).unwrap());
+        assert_eq!(names(&s.outbox.outgoing), ["m"]);
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .ends_with("swapped in"),
+            "put back as it was"
+        );
+        // Not swapped: claimed.
+        let (file, _) = s.outbox.read_once(&dir, "m", &path).unwrap().unwrap();
+        assert!(s.outbox.hide_if_same(&dir, "m", &file, &path).unwrap());
+        assert_eq!(names(&s.outbox.outgoing), [".m.sim7600-claimed"]);
     }
 
     #[test]
