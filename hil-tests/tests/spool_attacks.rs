@@ -440,6 +440,33 @@ fn mode_owner(path: &Path) -> (u32, u32, u32) {
     (m.mode() & 0o7777, m.uid(), m.gid())
 }
 
+/// The bot started under `umask <mask>`, as its unit starts it; waits until it runs.
+fn start_bot_with_umask(files: &BotFiles, mask: &str) -> Bot {
+    let log = files.dir.join("bot-umask.log");
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask {mask} && exec \"$0\" \"$@\""))
+        .arg(hil_tests::sim7600_bin().unwrap())
+        .arg("--config")
+        .arg(&files.config)
+        .arg("voice-bot")
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    let mut bot = Bot {
+        child,
+        pid,
+        api_port: files.api_port,
+        log,
+    };
+    bot.wait_phase("running", WITHIN);
+    bot
+}
+
 #[test]
 fn files_the_bot_writes_into_the_spool_get_the_modes_smsd_gives_its_own() {
     let mut rig = rig();
@@ -470,9 +497,10 @@ fn files_the_bot_writes_into_the_spool_get_the_modes_smsd_gives_its_own() {
     rig.smsd().unwrap().stop().unwrap();
     wait_until_port_free(&port, WITHIN).unwrap();
 
-    // The bot, standing in for it.
+    // The bot, standing in for it, started with the umask of its systemd unit
+    // (`UMask=0077`): the spool's files get smsd's mode all the same.
     let files = bot_files(&mut rig);
-    let bot = Bot::start(&files);
+    let bot = start_bot_with_umask(&files, "077");
     rig.sim()
         .unwrap()
         .sms("+31641600986", "To the bot")

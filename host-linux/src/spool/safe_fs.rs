@@ -17,9 +17,9 @@
 //!   limit;
 //! - a file the bot creates is created with `O_CREAT | O_EXCL | O_NOFOLLOW`
 //!   ([`SpoolDir::create_new`]): never through a planted link, never over another file;
-//!   its mode is smsd's (`0666` less the process umask, as smsd's `mkstemp` + `fchmod`)
-//!   and, when the bot runs as root, its owner and group are the folder's, as if smsd
-//!   (Debian: user `smsd`) had written it.
+//!   its mode is smsd's ([`SMSD_FILE_MODE`], whatever the bot's umask) and, when the bot
+//!   runs as root, its owner and group are the folder's, as if smsd (Debian: user
+//!   `smsd`) had written it.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -33,8 +33,11 @@ use nix::unistd::{UnlinkatFlags, unlinkat};
 
 use super::SpoolError;
 
-/// The mode smsd creates its files with, before the umask (smsd's `fopen_mkstemp`).
-pub const SMSD_FILE_MODE: u32 = 0o666;
+/// The mode of the files smsd writes into its spool: it creates them `0666` less its
+/// umask (`fopen_mkstemp`), and its service runs with systemd's default umask 022. Set
+/// exactly, whatever the bot's own umask (its unit's `UMask=0077` keeps the bot's private
+/// files private, and must not hide incoming messages from the programs that read them).
+pub const SMSD_FILE_MODE: u32 = 0o644;
 
 /// Why a file was not opened: it is not something the bot reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -382,6 +385,10 @@ impl SpoolDir {
         )
         .map_err(SpoolError::nix("cannot create", &path))?;
         let file = File::from(fd);
+        // The umask took bits away from the mode asked for: set it exactly (before the
+        // file is given away, while it is still the bot's own).
+        nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(SMSD_FILE_MODE))
+            .map_err(SpoolError::nix("cannot set the mode of", &path))?;
         if nix::unistd::geteuid().is_root() {
             std::os::unix::fs::fchown(&file, Some(self.owner.0), Some(self.owner.1))
                 .map_err(SpoolError::io("cannot give its folder's owner to", &path))?;
@@ -444,15 +451,6 @@ impl SpoolDir {
         }
         Ok(out)
     }
-}
-
-/// The umask, read without changing it (umask(2) would, for every thread).
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-pub(crate) fn process_umask() -> u32 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
-    u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).unwrap()
 }
 
 #[cfg(test)]
@@ -563,10 +561,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
         d.create_new("new", b"x").unwrap();
         let meta = std::fs::metadata(t.path().join("new")).unwrap();
-        assert_eq!(
-            meta.permissions().mode() & 0o777,
-            SMSD_FILE_MODE & !process_umask()
-        );
+        assert_eq!(meta.permissions().mode() & 0o7777, SMSD_FILE_MODE);
         assert_eq!(meta.nlink(), 1);
     }
 }
