@@ -205,7 +205,7 @@ mod tests {
             )
             .unwrap();
             let f = run_ok(
-                &argv(&["sh", "-c", "grep SigBlk /proc/$$/status"]),
+                &argv(&["sh", "-c", "exec grep SigBlk /proc/self/status"]),
                 Duration::from_secs(5),
             )
             .unwrap();
