@@ -354,7 +354,7 @@ fn start_smstools<W: Write>(
         ))?;
         return Ok(Smstools::Simulated { flag });
     };
-    let mut smsd = hil_tests::Smsd::prepare(&dir.join("smsd"), port)
+    let smsd = hil_tests::Smsd::prepare(&dir.join("smsd"), port)
         .map_err(|e| step("preparing smsd")(e.to_string()))?;
     // Started as an init system would, through its start script; run from here with a
     // clean signal mask, so that the SIGTERM of a stop reaches it.

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 
 /// The signals that mean "shut down in order" (SIGHUP: unless the program reloads on it).
 pub const SHUTDOWN_SIGNALS: [Signal; 4] = [
