@@ -2,7 +2,8 @@
 //! (flags override it), run the subcommand, print, and map the outcome to an exit status.
 //!
 //! Exit statuses: `detect` 0 SIM7600, 1 other modem, 2 no answer, 3 handoff failed;
-//! `status` 0 for one of the seed's states, 1 for "inconsistent"; `restore` 0, or 1 when
+//! `status` 0 for one of the seed's states, 1 for "inconsistent", 2 for "unknown" (a
+//! systemctl that failed, or holders this user may not see); `restore` 0, or 1 when
 //! a restore failed; `decode` 0, or 1 when the capture could not be read; `hold` 0 after
 //! an orderly release. Every command: 64 for bad usage, 78 for a bad config file.
 
@@ -50,7 +51,9 @@ pub enum Command {
         json: bool,
     },
     /// Is smstools active, is the voice bot active, who holds the port, any restore marker,
-    /// and which of the expected states this is. Read-only.
+    /// and which of the expected states this is. Read-only. Exit 0 an expected state, 1
+    /// inconsistent, 2 unknown: a fact could not be read (systemctl failed, or other
+    /// processes' descriptors cannot be read without root).
     Status {
         /// The AT port (overrides the config).
         #[arg(long, value_name = "P")]
@@ -201,10 +204,7 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
             } else {
                 print(out, &status::render(&config, &facts, &state))?;
             }
-            Ok(u8::from(matches!(
-                state,
-                status::SeedState::Inconsistent(_)
-            )))
+            Ok(state.exit_code())
         }
         Command::Restore {
             json,
