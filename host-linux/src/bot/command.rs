@@ -24,6 +24,12 @@ use crate::sms_queue::SmsQueue;
 
 /// How often the signal forwarder looks whether the bot ended by itself.
 pub const SIGNAL_FORWARD_PERIOD: Duration = Duration::from_secs(1);
+/// While the bot waits for a late modem, systemd is told this often that the start goes
+/// on...
+pub const EXTEND_START_EVERY: Duration = Duration::from_secs(30);
+/// ...for this much longer (the unit's `TimeoutStartSec=`: time enough for the handoff and
+/// the init once the port is there).
+pub const EXTEND_START_BY: Duration = Duration::from_secs(90);
 
 /// The flags of `sim7600 voice-bot` (each overrides the config file).
 #[derive(Debug, Clone, Default)]
@@ -165,6 +171,67 @@ pub fn run_until_signal(
     })
 }
 
+/// Waits for the port of a modem that comes late (logged once), touching nothing;
+/// `Err` holds the exit status that ends the run (no port in time, or a shutdown).
+pub fn await_port(
+    options: &BotOptions,
+    shutdown: &Shutdown,
+    notifier: &dyn Notifier,
+) -> Result<(), i32> {
+    use super::port_wait::{PortWait, wait_for_port};
+    let port = &options.lease.port;
+    if port.exists() {
+        return Ok(());
+    }
+    let limit = options.settings.wait_for_port();
+    log::warn!(
+        "{} does not exist (yet): waiting {} for the modem to appear, smstools left as it is          (is the modem powered? `lsusb` lists a SIM7600 as 1e0e:9001; the udev rule makes          /dev/sim7600-at)",
+        port.display(),
+        limit.map_or("as long as it takes ([bot] wait_for_port_s = 0)".to_owned(), |l| {
+            format!("up to {} s ([bot] wait_for_port_s)", l.as_secs())
+        })
+    );
+    notifier.status(&format!("waiting for {} to appear", port.display()));
+    let mut extended: Option<std::time::Instant> = None;
+    let outcome = wait_for_port(
+        port,
+        limit,
+        &|| shutdown.requested().is_some(),
+        &mut || {
+            if extended.is_none_or(|t| t.elapsed() >= EXTEND_START_EVERY) {
+                notifier.extend_start(EXTEND_START_BY);
+                extended = Some(std::time::Instant::now());
+            }
+        },
+    );
+    match outcome {
+        PortWait::Present => Ok(()),
+        PortWait::Appeared(after) => {
+            log::info!(
+                "{} appeared after {} ms: taking it",
+                port.display(),
+                after.as_millis()
+            );
+            Ok(())
+        }
+        PortWait::TimedOut(after) => {
+            log::error!(
+                "no modem: {} did not appear within {} s; smstools was not touched",
+                port.display(),
+                after.as_secs()
+            );
+            Err(exit_code::NO_PORT)
+        }
+        PortWait::Stopped => {
+            log::info!(
+                "stopped while waiting for {}: smstools was not touched",
+                port.display()
+            );
+            Err(exit_code::STOPPED)
+        }
+    }
+}
+
 /// The `sim7600 status` view for `GET /status`, gathered on demand from `config`.
 pub fn system_status(config: &Config, port: Option<PathBuf>) -> crate::api::SystemStatus {
     let config = config.clone();
@@ -240,6 +307,11 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
             return exit_code::FAILURE;
         }
     };
+    if let Err(code) = await_port(&options, shutdown, &super::notify::Systemd) {
+        webhooks.shutdown();
+        api.shutdown();
+        return code;
+    }
     let outcome = run_until_signal(
         &options,
         &state,

@@ -112,6 +112,10 @@ pub mod exit_code {
     pub const INIT: i32 = 4;
     /// The modem vanished or went silent and did not come back within `reopen_timeout_s`.
     pub const MODEM_LOST: i32 = 5;
+    /// The port did not appear within `wait_for_port_s` (no modem): smstools untouched.
+    /// The unit counts it as a clean end (`SuccessExitStatus=6`): the udev rule starts the
+    /// bot again when the modem appears.
+    pub const NO_PORT: i32 = 6;
 }
 
 impl BotError {

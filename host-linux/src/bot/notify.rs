@@ -22,6 +22,17 @@ pub trait Notifier: std::fmt::Debug + Send + Sync {
     fn alive(&self);
     /// The bot is giving the port back: `STOPPING=1`.
     fn stopping(&self);
+    /// The start goes on (waiting for a modem that comes late) for up to `by` more:
+    /// `EXTEND_TIMEOUT_USEC=`.
+    fn extend_start(&self, by: Duration) {
+        let _ = by;
+    }
+    /// The configuration is being re-read: `RELOADING=1` (and `READY=1` when done).
+    fn reloading(&self) {}
+    /// The reload is done: `READY=1` with a status line.
+    fn reloaded(&self, status: &str) {
+        let _ = status;
+    }
 }
 
 /// The notifier that talks to systemd (silent when not started by systemd).
@@ -46,6 +57,16 @@ impl Notifier for Systemd {
     }
     fn stopping(&self) {
         send(&[NotifyState::Stopping]);
+    }
+    fn extend_start(&self, by: Duration) {
+        let usec = u32::try_from(by.as_micros()).unwrap_or(u32::MAX);
+        send(&[NotifyState::ExtendTimeoutUsec(usec)]);
+    }
+    fn reloading(&self) {
+        send(&[NotifyState::Reloading]);
+    }
+    fn reloaded(&self, status: &str) {
+        send(&[NotifyState::Ready, NotifyState::Status(status)]);
     }
 }
 
