@@ -260,6 +260,7 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
                 voice_config,
                 listen,
                 smstools_conf,
+                config_file: cli.config.clone(),
             };
             let code = crate::bot::command::run(&config, &args, shutdown);
             Ok(u8::try_from(code).unwrap_or(1))

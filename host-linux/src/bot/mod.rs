@@ -13,6 +13,7 @@ pub mod command;
 pub mod daemon;
 pub mod notify;
 pub mod port_wait;
+pub mod reload;
 pub mod settings;
 pub mod sim_slots;
 pub mod sms;

@@ -27,12 +27,6 @@ pub trait Notifier: std::fmt::Debug + Send + Sync {
     fn extend_start(&self, by: Duration) {
         let _ = by;
     }
-    /// The configuration is being re-read: `RELOADING=1` (and `READY=1` when done).
-    fn reloading(&self) {}
-    /// The reload is done: `READY=1` with a status line.
-    fn reloaded(&self, status: &str) {
-        let _ = status;
-    }
 }
 
 /// The notifier that talks to systemd (silent when not started by systemd).
@@ -61,12 +55,6 @@ impl Notifier for Systemd {
     fn extend_start(&self, by: Duration) {
         let usec = u32::try_from(by.as_micros()).unwrap_or(u32::MAX);
         send(&[NotifyState::ExtendTimeoutUsec(usec)]);
-    }
-    fn reloading(&self) {
-        send(&[NotifyState::Reloading]);
-    }
-    fn reloaded(&self, status: &str) {
-        send(&[NotifyState::Ready, NotifyState::Status(status)]);
     }
 }
 

@@ -63,6 +63,8 @@ pub struct Webhooks {
     workers: Vec<JoinHandle<()>>,
     /// Each thread sends its index and counts here when it ends.
     ended: mpsc::Receiver<(usize, DeliveryCounts)>,
+    /// The threads' subscriptions, to end them without closing the bus ([`Webhooks::retire`]).
+    subscriptions: Vec<std::sync::Arc<crate::events::bus::Subscription>>,
 }
 
 /// A delivery thread could not be started.
@@ -84,13 +86,15 @@ impl Webhooks {
             bus: bus.clone(),
             workers: Vec::with_capacity(settings.webhooks.len()),
             ended,
+            subscriptions: Vec::with_capacity(settings.webhooks.len()),
         };
         for (n, url) in settings.webhooks.iter().enumerate() {
-            let subscription = bus.subscribe(
+            let subscription = std::sync::Arc::new(bus.subscribe(
                 &format!("webhook {url}"),
                 settings.queue_len,
                 Overflow::DropOldest,
-            );
+            ));
+            hooks.subscriptions.push(subscription.clone());
             let agent = agent(settings.timeout());
             let url_owned = url.clone();
             let retry = settings.retry();
@@ -120,8 +124,22 @@ impl Webhooks {
         self.stop()
     }
 
+    /// Ends these webhooks alone, the bus staying open for the rest (a reload's new
+    /// webhooks, `GET /events`): each thread delivers what it has queued within the grace,
+    /// as at shutdown.
+    pub fn retire(mut self) -> Vec<Option<DeliveryCounts>> {
+        for s in &self.subscriptions {
+            s.close();
+        }
+        self.wait_for_workers()
+    }
+
     fn stop(&mut self) -> Vec<Option<DeliveryCounts>> {
         self.bus.close();
+        self.wait_for_workers()
+    }
+
+    fn wait_for_workers(&mut self) -> Vec<Option<DeliveryCounts>> {
         let workers = std::mem::take(&mut self.workers);
         let deadline = Instant::now() + SHUTDOWN_GRACE + Duration::from_secs(1);
         let mut counts: Vec<Option<DeliveryCounts>> = vec![None; workers.len()];
