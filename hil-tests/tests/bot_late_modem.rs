@@ -12,7 +12,10 @@ use bot_support::{Bot, BotSetup, START_WITHIN, q, rig, write_config};
 use nix::sys::signal::Signal;
 
 fn now_ms() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
 }
 
 #[test]
@@ -41,9 +44,8 @@ fn a_bot_started_before_the_port_exists_takes_it_once_it_appears_smsd_untouched_
     )
     .unwrap();
     std::fs::set_permissions(&logged, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let call = |verb: &str, script: &std::path::Path| {
-        format!("{}, \"{verb}\", {}", q(&logged), q(script))
-    };
+    let call =
+        |verb: &str, script: &std::path::Path| format!("{}, \"{verb}\", {}", q(&logged), q(script));
     let setup = BotSetup {
         answer_after_rings: 2,
         bot: "spool = false\nwait_for_port_s = 60".into(),
@@ -68,7 +70,11 @@ fn a_bot_started_before_the_port_exists_takes_it_once_it_appears_smsd_untouched_
         "smstools was touched while the port was absent: {}",
         std::fs::read_to_string(&calls).unwrap()
     );
-    assert_eq!(rig.smsd().unwrap().pid(), Some(smsd_pid), "smsd was touched");
+    assert_eq!(
+        rig.smsd().unwrap().pid(),
+        Some(smsd_pid),
+        "smsd was touched"
+    );
     let log = bot.log_text();
     assert_eq!(
         log.matches("does not exist (yet): waiting").count(),
@@ -81,7 +87,10 @@ fn a_bot_started_before_the_port_exists_takes_it_once_it_appears_smsd_untouched_
     let plugged = Instant::now();
     assert!(!rig.modem().plug().unwrap().is_skipped());
     bot.wait_phase("running", START_WITHIN);
-    println!("port appeared -> bot running: {} ms", plugged.elapsed().as_millis());
+    println!(
+        "port appeared -> bot running: {} ms",
+        plugged.elapsed().as_millis()
+    );
     assert_eq!(hil_tests::wait::holders_of(&port), vec![bot.pid]);
     assert!(rig.smsd().unwrap().pid().is_none(), "smsd still runs");
     let first_call: u128 = std::fs::read_to_string(&calls)
@@ -97,7 +106,11 @@ fn a_bot_started_before_the_port_exists_takes_it_once_it_appears_smsd_untouched_
         "smstools was asked {} ms before the port appeared",
         plugged_at - first_call
     );
-    assert!(bot.log_text().contains("appeared after"), "{}", bot.log_text());
+    assert!(
+        bot.log_text().contains("appeared after"),
+        "{}",
+        bot.log_text()
+    );
 
     // And gives it back as usual.
     let status = bot.stop_with(Signal::SIGTERM, Duration::from_secs(30));
@@ -127,4 +140,66 @@ fn a_bot_whose_port_never_comes_exits_6_without_touching_smstools() {
     assert_eq!(status.code(), Some(6));
     // The stand-in smstools still "runs": nobody stopped it.
     assert!(bot_support::smstools_flag(&rig).exists());
+}
+
+#[test]
+fn while_it_waits_the_bot_extends_its_start_and_a_sigterm_ends_it_at_once() {
+    use std::os::unix::net::UnixDatagram;
+    let rig = rig();
+    let port = rig.port().to_path_buf();
+    assert!(!rig.modem().unplug().unwrap().is_skipped());
+    hil_tests::wait::wait_for("the port to vanish", Duration::from_secs(5), || {
+        (!port.exists()).then_some(())
+    })
+    .unwrap();
+    let setup = BotSetup {
+        answer_after_rings: 2,
+        bot: "spool = false\nwait_for_port_s = 0".into(),
+        handoff: bot_support::flag_backend(&rig),
+    };
+    let files = write_config(&rig, &setup);
+    let socket_path = rig.dir().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+
+    let bot = Bot::spawn_with(
+        &files,
+        &[("NOTIFY_SOCKET", socket_path.display().to_string())],
+    );
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end
+        && !got
+            .iter()
+            .any(|m: &String| m.contains("EXTEND_TIMEOUT_USEC"))
+    {
+        if let Ok(n) = socket.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    assert!(
+        got.iter().any(|m| m.contains("STATUS=waiting for")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|m| m.lines().any(|l| l == "EXTEND_TIMEOUT_USEC=90000000")),
+        "{got:?}"
+    );
+
+    let asked = Instant::now();
+    let status = bot.stop_with(Signal::SIGTERM, Duration::from_secs(5));
+    println!(
+        "SIGTERM while waiting -> exit in {} ms",
+        asked.elapsed().as_millis()
+    );
+    assert_eq!(status.code(), Some(0));
+    assert!(asked.elapsed() < Duration::from_secs(1));
+    assert!(
+        bot_support::smstools_flag(&rig).exists(),
+        "smstools was touched"
+    );
 }

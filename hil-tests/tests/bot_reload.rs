@@ -67,7 +67,10 @@ fn sighup_applies_a_new_answer_after_rings_and_keeps_a_broken_config_out() {
         log.contains("restart the bot to apply): bot.health_interval_s"),
         "the key read at start only is not named:\n{log}"
     );
-    assert!(bot.child.try_wait().unwrap().is_none(), "SIGHUP ended the bot");
+    assert!(
+        bot.child.try_wait().unwrap().is_none(),
+        "SIGHUP ended the bot"
+    );
     bot.wait_phase("running", Duration::from_secs(5));
     assert_eq!(hil_tests::wait::holders_of(rig.port()), vec![bot.pid]);
     assert_eq!(ats0(&transcript), [r"ATS0=2\r", r"ATS0=4\r"]);
@@ -110,5 +113,8 @@ fn sighup_applies_a_new_answer_after_rings_and_keeps_a_broken_config_out() {
     // SIGTERM still ends it in order.
     let status = bot.stop_with(Signal::SIGTERM, Duration::from_secs(30));
     assert_eq!(status.code(), Some(0));
-    assert!(bot_support::smstools_flag(&rig).exists(), "smstools not back");
+    assert!(
+        bot_support::smstools_flag(&rig).exists(),
+        "smstools not back"
+    );
 }

@@ -91,10 +91,17 @@ fn three_handoffs_with_a_sysv_start_script_each_stop_smsd_in_under_a_second() {
         assert_eq!(status.code(), Some(0), "round {round}");
         // The smsd the bot started: a new process, SIGTERM not blocked.
         let pid = rig.smsd().unwrap().pid().unwrap();
-        assert!(!smsd_pids.contains(&pid), "round {round}: smsd not restarted");
+        assert!(
+            !smsd_pids.contains(&pid),
+            "round {round}: smsd not restarted"
+        );
         let blocked = blocked_signals(pid);
         println!("round {round}: smsd {pid} started by the bot, SigBlk {blocked:016x}");
-        assert_eq!(blocked & term, 0, "smsd {pid} blocks SIGTERM: {blocked:016x}");
+        assert_eq!(
+            blocked & term,
+            0,
+            "smsd {pid} blocks SIGTERM: {blocked:016x}"
+        );
         smsd_pids.push(pid);
         hil_tests::wait::wait_until_port_held(&port, Duration::from_secs(15)).unwrap();
     }

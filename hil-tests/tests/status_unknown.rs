@@ -142,7 +142,10 @@ fn an_unprivileged_user_is_told_the_holders_are_unknown_not_none() {
         "{holders}"
     );
     assert!(!holders.contains("holders:   none"), "{holders}");
-    assert!(text.contains("state:     unknown: cannot tell who holds"), "{text}");
+    assert!(
+        text.contains("state:     unknown: cannot tell who holds"),
+        "{text}"
+    );
 
     let out = as_nobody(true);
     assert_eq!(out.status.code(), Some(EXIT_UNKNOWN));

@@ -3,7 +3,8 @@
 //!
 //! Exit statuses: `detect` 0 SIM7600, 1 other modem, 2 no answer, 3 handoff failed;
 //! `status` 0 for one of the seed's states, 1 for "inconsistent", 2 for "unknown" (a
-//! systemctl that failed, or holders this user may not see); `restore` 0, or 1 when
+//! systemctl that failed, or holders this user may not see); `voice-bot` as
+//! [`crate::bot::exit_code`] says; `restore` 0, or 1 when
 //! a restore failed; `decode` 0, or 1 when the capture could not be read; `hold` 0 after
 //! an orderly release. Every command: 64 for bad usage, 78 for a bad config file.
 
@@ -74,8 +75,10 @@ pub enum Command {
         smstools_conf: Option<PathBuf>,
     },
     /// The voice bot: take the port from smstools, answer calls, send the HTTP API's SMS,
-    /// and give the port back on exit. Exit 0 after SIGTERM/SIGINT, 78 bad config, 3
-    /// handoff failed, 4 init refused, 5 modem lost for good (docs/operations.md).
+    /// and give the port back on exit. A port that does not exist yet is waited for
+    /// (`[bot] wait_for_port_s`); SIGHUP re-reads the configuration. Exit 0 after
+    /// SIGTERM/SIGINT/SIGQUIT, 78 bad config, 3 handoff failed, 4 init refused, 5 modem
+    /// lost for good, 6 no port within wait_for_port_s (docs/operations.md).
     VoiceBot {
         /// The AT port (overrides the config).
         #[arg(long, value_name = "PATH")]

@@ -181,7 +181,8 @@ impl Bot {
         bot
     }
 
-    fn spawn_with(files: &BotFiles, env: &[(&str, String)]) -> Bot {
+    /// Starts the bot with `env` added, without waiting for anything.
+    pub fn spawn_with(files: &BotFiles, env: &[(&str, String)]) -> Bot {
         let n = std::fs::read_dir(&files.dir)
             .unwrap()
             .flatten()

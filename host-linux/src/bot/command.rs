@@ -195,23 +195,19 @@ pub fn await_port(
     log::warn!(
         "{} does not exist (yet): waiting {} for the modem to appear, smstools left as it is          (is the modem powered? `lsusb` lists a SIM7600 as 1e0e:9001; the udev rule makes          /dev/sim7600-at)",
         port.display(),
-        limit.map_or("as long as it takes ([bot] wait_for_port_s = 0)".to_owned(), |l| {
-            format!("up to {} s ([bot] wait_for_port_s)", l.as_secs())
-        })
+        limit.map_or(
+            "as long as it takes ([bot] wait_for_port_s = 0)".to_owned(),
+            |l| { format!("up to {} s ([bot] wait_for_port_s)", l.as_secs()) }
+        )
     );
     notifier.status(&format!("waiting for {} to appear", port.display()));
     let mut extended: Option<std::time::Instant> = None;
-    let outcome = wait_for_port(
-        port,
-        limit,
-        &|| shutdown.requested().is_some(),
-        &mut || {
-            if extended.is_none_or(|t| t.elapsed() >= EXTEND_START_EVERY) {
-                notifier.extend_start(EXTEND_START_BY);
-                extended = Some(std::time::Instant::now());
-            }
-        },
-    );
+    let outcome = wait_for_port(port, limit, &|| shutdown.requested().is_some(), &mut || {
+        if extended.is_none_or(|t| t.elapsed() >= EXTEND_START_EVERY) {
+            notifier.extend_start(EXTEND_START_BY);
+            extended = Some(std::time::Instant::now());
+        }
+    });
     match outcome {
         PortWait::Present => Ok(()),
         PortWait::Appeared(after) => {
@@ -272,9 +268,10 @@ fn reload(
     webhooks: &mut crate::events::Webhooks,
     state: &BotState,
 ) {
-    let file = args.config_file.clone().unwrap_or_else(|| {
-        std::path::PathBuf::from(crate::config::DEFAULT_CONFIG_PATH)
-    });
+    let file = args
+        .config_file
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(crate::config::DEFAULT_CONFIG_PATH));
     let plan = match super::reload::plan(args.config_file.as_deref(), started, events, args) {
         Ok(plan) => plan,
         Err(e) => {

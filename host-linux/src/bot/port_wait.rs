@@ -34,7 +34,10 @@ pub enum PortWait {
 
 /// The folder to watch for `port`: its parent, or the nearest ancestor that exists.
 pub fn watched_folder(port: &Path) -> Option<PathBuf> {
-    port.ancestors().skip(1).find(|d| d.is_dir()).map(Path::to_path_buf)
+    port.ancestors()
+        .skip(1)
+        .find(|d| d.is_dir())
+        .map(Path::to_path_buf)
 }
 
 /// The watch on the port's folder, re-armed one level deeper as folders appear.
@@ -46,7 +49,9 @@ struct FolderWatch {
 impl FolderWatch {
     fn new(port: &Path) -> Option<FolderWatch> {
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
-            .inspect_err(|e| log::warn!("inotify: {e}: looking for the port every {SHUTDOWN_CHECK:?}"))
+            .inspect_err(|e| {
+                log::warn!("inotify: {e}: looking for the port every {SHUTDOWN_CHECK:?}")
+            })
             .ok()?;
         let mut watch = FolderWatch {
             inotify,
@@ -187,7 +192,12 @@ mod tests {
     fn the_bound_ends_the_wait() {
         let dir = tempfile::tempdir().unwrap();
         let port = dir.path().join("ttyUSB2");
-        let outcome = wait_for_port(&port, Some(Duration::from_millis(300)), &|| false, &mut || {});
+        let outcome = wait_for_port(
+            &port,
+            Some(Duration::from_millis(300)),
+            &|| false,
+            &mut || {},
+        );
         assert!(
             matches!(outcome, PortWait::TimedOut(d) if d >= Duration::from_millis(300)),
             "{outcome:?}"

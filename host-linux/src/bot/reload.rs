@@ -156,11 +156,7 @@ pub fn plan(
     let config = Config::load(config_file)?;
     let options = command::options(&config, args)?;
     let changed = changed_keys(&effective(started, args), &effective(&config, args));
-    let needs_restart = changed
-        .iter()
-        .filter(|k| !is_live(k))
-        .cloned()
-        .collect();
+    let needs_restart = changed.iter().filter(|k| !is_live(k)).cloned().collect();
     Ok(ReloadPlan {
         events_changed: config.events != *events,
         live: LiveSettings {
@@ -267,9 +263,12 @@ mod tests {
             &Config::default().events,
             &VoiceBotArgs::default(),
         )
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("config.toml") && err.contains("volume"), "{err}");
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("config.toml") && err.contains("volume"),
+            "{err}"
+        );
         let voice = dir.path().join("voice_config.json");
         std::fs::write(&voice, r#"{"answer_after_rings": "three"}"#).unwrap();
         std::fs::write(
@@ -283,8 +282,8 @@ mod tests {
             &Config::default().events,
             &VoiceBotArgs::default(),
         )
-            .unwrap_err()
-            .to_string();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("voice_config.json"), "{err}");
     }
 }

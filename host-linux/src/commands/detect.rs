@@ -239,7 +239,10 @@ mod tests {
             text.contains("hint:") && text.contains("lsusb") && text.contains("/dev/sim7600-at"),
             "{text}"
         );
-        assert!(!touched.exists(), "smstools was stopped for a port that is not there");
+        assert!(
+            !touched.exists(),
+            "smstools was stopped for a port that is not there"
+        );
     }
     use heapless::String as HString;
 

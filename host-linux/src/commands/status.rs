@@ -444,7 +444,10 @@ pub fn render(config: &Config, f: &StatusFacts, state: &SeedState) -> String {
     let sms = match f.smstools_active {
         Some(true) => "active".to_owned(),
         Some(false) => "inactive".to_owned(),
-        None => format!("error: {}", f.smstools_error.as_deref().unwrap_or("no answer")),
+        None => format!(
+            "error: {}",
+            f.smstools_error.as_deref().unwrap_or("no answer")
+        ),
     };
     out.push_str(&format!(
         "smstools:  {sms} ({})\n",
@@ -463,7 +466,11 @@ pub fn render(config: &Config, f: &StatusFacts, state: &SeedState) -> String {
         out.push_str(&format!(
             "holders:   unknown: {}; seen: {}\n",
             hidden_reason(f.holders_hidden),
-            if hs.is_empty() { "none".to_owned() } else { list(&hs) }
+            if hs.is_empty() {
+                "none".to_owned()
+            } else {
+                list(&hs)
+            }
         ));
     } else if f.holders.is_empty() {
         out.push_str("holders:   none\n");
@@ -662,8 +669,8 @@ mod tests {
             active_state("smstools", "ActiveState=failed\nLoadState=loaded\n"),
             Ok("failed".into())
         );
-        let err = active_state("smstools", "LoadState=not-found\nActiveState=inactive\n")
-            .unwrap_err();
+        let err =
+            active_state("smstools", "LoadState=not-found\nActiveState=inactive\n").unwrap_err();
         assert!(err.contains("no unit smstools"), "{err}");
         assert!(active_state("smstools", "").is_err());
     }
