@@ -332,7 +332,7 @@ pub fn run(
         sim_rescan_owed: false,
         undeleted: Vec::new(),
         in_flight: None,
-        voice: options.voice.clone(),
+        voice: options.voice,
         dtmf: options.dtmf.clone(),
         reload_due: false,
     };

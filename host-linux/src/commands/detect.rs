@@ -223,12 +223,14 @@ mod tests {
     fn no_port_is_no_answer_with_a_hint_and_smstools_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let touched = dir.path().join("stopped");
-        let mut config = Config::default();
-        config.marker_dir = dir.path().join("markers");
-        config.handoff = crate::handoff::BackendSpec::Commands {
-            stop: vec!["touch".into(), touched.display().to_string()],
-            start: vec!["true".into()],
-            status: vec!["true".into()],
+        let config = Config {
+            marker_dir: dir.path().join("markers"),
+            handoff: crate::handoff::BackendSpec::Commands {
+                stop: vec!["touch".into(), touched.display().to_string()],
+                start: vec!["true".into()],
+                status: vec!["true".into()],
+            },
+            ..Config::default()
         };
         let port = dir.path().join("ttyUSB2");
         let report = run(&config, Some(&port));
