@@ -118,3 +118,47 @@ fn sighup_applies_a_new_answer_after_rings_and_keeps_a_broken_config_out() {
         "smstools not back"
     );
 }
+
+#[test]
+fn a_reload_during_a_ringing_call_is_applied_once_the_call_has_ended() {
+    let rig = rig();
+    let transcript = rig.transcript().unwrap();
+    // 0: the modem never answers, so the call rings until the caller hangs up.
+    let setup = BotSetup {
+        answer_after_rings: 0,
+        bot: "spool = false".into(),
+        handoff: flag_backend(&rig),
+    };
+    let files = write_config(&rig, &setup);
+    let voice = rig.dir().join("voice_config.json");
+    let mut bot = Bot::start(&files);
+    assert_eq!(ats0(&transcript), [r"ATS0=0\r"]);
+
+    assert!(
+        !rig.modem()
+            .call("+491761234567", false, None)
+            .unwrap()
+            .is_skipped()
+    );
+    bot.wait_status("a ringing call", Duration::from_secs(10), |s| {
+        s["current_call"]["state"] == "ringing"
+    });
+    std::fs::write(&voice, r#"{"answer_after_rings": 3}"#).unwrap();
+    hangup(&bot);
+    wait_log(&bot, "reload: ", 1);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        ats0(&transcript),
+        [r"ATS0=0\r"],
+        "the reload reached the modem during the call"
+    );
+
+    assert!(!rig.modem().hangup().unwrap().is_skipped());
+    hil_tests::wait::wait_for("ATS0=3 after the call", RELOAD_WITHIN, || {
+        (ats0(&transcript).last().map(String::as_str) == Some(r"ATS0=3\r")).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", bot.log_text()));
+    wait_log(&bot, "reload applied", 1);
+    let status = bot.stop_with(Signal::SIGTERM, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+}
