@@ -1,8 +1,9 @@
-//! Handoffs under a SysV or container init: the `commands` backend starts smsd directly
-//! (`smsd -c ... -p ...`, no systemd, no shell in between that would reset the signal
-//! mask), so the smsd that comes back after the bot is the bot's own child, a daemon. It
-//! must stop on the SIGTERM of the next handoff: three handoffs in a row, each stop of
-//! smsd done in under a second.
+//! Handoffs under a SysV or container init: the `commands` backend runs a start script
+//! that starts smsd directly (`smsd -c ... -p ...`, no systemd), so the smsd that comes
+//! back after the bot is a daemon started by the bot's script. It must stop on the SIGTERM
+//! of the next handoff: three handoffs in a row, each stop of smsd done in under a second.
+//! The script is a bash script: bash hands its own signal mask on to what it starts (dash
+//! happens to clear it, which would hide a mask inherited from the bot).
 #![allow(clippy::unwrap_used)]
 
 mod bot_support;
@@ -32,22 +33,26 @@ fn three_handoffs_with_a_sysv_start_script_each_stop_smsd_in_under_a_second() {
     let mut rig = rig();
     let port = rig.port().to_path_buf();
     let scripts = rig.smsd().unwrap().scripts().clone();
+    let start = rig.dir().join("smstools-init");
     let smsd = rig.smsd().unwrap();
     // What an init script's start comes down to: smsd daemonizes, its pid file says
     // where it is.
-    let start = [
-        hil_tests::smsd::smsd_path(),
-        "-c".into(),
-        smsd.conf(),
-        "-p".into(),
-        smsd.pid_file(),
-        "-i".into(),
-        smsd.info_file(),
-    ]
-    .iter()
-    .map(|p| q(p))
-    .collect::<Vec<_>>()
-    .join(", ");
+    let sq = |p: &std::path::Path| format!("'{}'", p.display());
+    std::fs::write(
+        &start,
+        format!(
+            "#!/bin/bash
+# start: as an init script would, smsd directly
+{} -c {} -p {} -i {} </dev/null
+",
+            sq(&hil_tests::smsd::smsd_path()),
+            sq(&smsd.conf()),
+            sq(&smsd.pid_file()),
+            sq(&smsd.info_file()),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&start, std::fs::Permissions::from_mode(0o755)).unwrap();
     rig.smsd().unwrap().start_with_script().unwrap();
     hil_tests::wait::wait_until_port_held(&port, Duration::from_secs(15)).unwrap();
 
@@ -72,7 +77,7 @@ fn three_handoffs_with_a_sysv_start_script_each_stop_smsd_in_under_a_second() {
         handoff: format!(
             "[handoff]\nbackend = \"commands\"\nstop = [{}]\nstart = [{}]\nstatus = [{}]\n",
             q(&timed_stop),
-            start,
+            q(&start),
             q(&scripts.status)
         ),
     };
