@@ -4,7 +4,8 @@
 //! This module owns the notify messages: `READY=1` once the modem is initialised,
 //! `STATUS=` lines a person sees in `systemctl status`, `WATCHDOG=1` after each health
 //! check the modem answered (so a bot whose modem went silent is restarted by systemd
-//! rather than left hanging), `RELOADING`/`STOPPING=1` on the way out. The keep-alive
+//! rather than left hanging), `EXTEND_TIMEOUT_USEC=` while the bot waits at start for a
+//! modem that comes late, `STOPPING=1` on the way out. The keep-alive
 //! period is derived from `WATCHDOG_USEC`: [`health_interval`] makes the health check at
 //! least three times as frequent as the watchdog's timeout.
 

@@ -383,6 +383,41 @@ mod tests {
     }
 
     #[test]
+    fn retired_webhooks_end_alone_and_the_bus_serves_their_successors() {
+        let (old_url, old_got, old_t) = receiver(vec![]);
+        let (new_url, new_got, new_t) = receiver(vec![]);
+        let bus = EventBus::new();
+        // Another consumer (as `GET /events`) that must outlive the swap.
+        let stream = bus.subscribe("events stream", 16, Overflow::DropOldest);
+        let old = Webhooks::start(&bus, &settings(&old_url, 0)).unwrap();
+        bus.publish(None, sms(0));
+        hil_wait(|| old_got.lock().unwrap().len() >= 1);
+        // A reload: the new webhooks first, then the old ones retire.
+        let new = Webhooks::start(&bus, &settings(&new_url, 0)).unwrap();
+        let counts = old.retire();
+        assert_eq!(
+            counts,
+            [Some(DeliveryCounts {
+                delivered: 1,
+                failed: 0
+            })]
+        );
+        bus.publish(None, sms(1));
+        hil_wait(|| new_got.lock().unwrap().len() >= 1);
+        assert_eq!(
+            old_got.lock().unwrap().len(),
+            1,
+            "a retired webhook got more"
+        );
+        assert!(!stream.is_closed(), "retiring webhooks closed the bus");
+        assert_eq!(stream.queued(), 2);
+        new.shutdown();
+        assert!(stream.is_closed());
+        old_t.join().unwrap();
+        new_t.join().unwrap();
+    }
+
+    #[test]
     fn a_refusal_is_not_retried_and_the_next_event_goes_on() {
         let (url, got, t) = receiver(vec![400]);
         let bus = EventBus::new();
