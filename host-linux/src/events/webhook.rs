@@ -391,7 +391,7 @@ mod tests {
         let stream = bus.subscribe("events stream", 16, Overflow::DropOldest);
         let old = Webhooks::start(&bus, &settings(&old_url, 0)).unwrap();
         bus.publish(None, sms(0));
-        hil_wait(|| old_got.lock().unwrap().len() >= 1);
+        hil_wait(|| !old_got.lock().unwrap().is_empty());
         // A reload: the new webhooks first, then the old ones retire.
         let new = Webhooks::start(&bus, &settings(&new_url, 0)).unwrap();
         let counts = old.retire();
@@ -403,7 +403,7 @@ mod tests {
             })]
         );
         bus.publish(None, sms(1));
-        hil_wait(|| new_got.lock().unwrap().len() >= 1);
+        hil_wait(|| !new_got.lock().unwrap().is_empty());
         assert_eq!(
             old_got.lock().unwrap().len(),
             1,
