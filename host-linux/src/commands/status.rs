@@ -660,6 +660,41 @@ mod tests {
     }
 
     #[test]
+    fn under_systemd_a_systemctl_that_fails_for_the_bot_is_shown_as_an_error() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let systemctl = dir.path().join("systemctl");
+        // smstools is known and active; the bot's unit is asked of a bus that refuses.
+        std::fs::write(
+            &systemctl,
+            "#!/bin/sh\ncase \"$5\" in\n smstools) echo LoadState=loaded; echo ActiveState=active ;;\n              *) echo 'Failed to connect to bus: Permission denied' >&2; exit 1 ;;\nesac\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config = Config {
+            marker_dir: dir.path().join("markers"),
+            handoff: BackendSpec::Systemctl {
+                unit: crate::handoff::UnitName::try_from("smstools".to_owned()).unwrap(),
+                systemctl: systemctl.clone(),
+            },
+            ..Config::default()
+        };
+        let f = gather(&config, Some(&dir.path().join("ttyUSB2")), true);
+        assert_eq!(f.smstools_active, Some(true), "{f:?}");
+        assert_eq!(f.bot, BotState::Unknown);
+        let e = f.bot_error.clone().unwrap();
+        assert!(e.contains("Permission denied"), "{e}");
+        let state = seed_state(&f);
+        assert!(matches!(state, SeedState::Unknown(_)), "{state:?}");
+        let text = render(&config, &f, &state);
+        assert!(
+            text.contains("voice bot: error: ") && text.contains("Permission denied"),
+            "{text}"
+        );
+        assert!(!text.contains("voice bot: inactive"), "{text}");
+    }
+
+    #[test]
     fn systemctl_show_is_read_and_an_unknown_unit_is_an_error() {
         assert_eq!(
             active_state("smstools", "LoadState=loaded\nActiveState=active\n"),
