@@ -20,6 +20,7 @@ pub mod events;
 pub mod handoff;
 pub mod holders;
 pub mod link;
+pub mod logging;
 pub mod signals;
 pub mod sms_queue;
 pub mod spool;
