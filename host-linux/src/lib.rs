@@ -21,6 +21,7 @@ pub mod handoff;
 pub mod holders;
 pub mod link;
 pub mod logging;
+pub mod metrics;
 pub mod signals;
 pub mod sms_queue;
 pub mod spool;
