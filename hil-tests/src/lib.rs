@@ -21,8 +21,8 @@ use std::time::Duration;
 
 pub use bin_path::sim7600_bin;
 pub use error::RigError;
-pub use profile::{SimProfile, with_profile};
 pub use modem_sim::{SimConfig, SimHandle, SimState};
+pub use profile::{SimProfile, with_profile};
 pub use smsd::{Smsd, SmsdScripts, SpoolFile};
 
 /// The environment variable that points the rig at a real modem's AT port.

@@ -102,3 +102,50 @@ macro_rules! on_both_profiles {
         )+
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Rig, SimConfig};
+
+    #[test]
+    fn a_rig_built_inside_with_profile_speaks_that_way_and_a_custom_behaviour_is_kept() {
+        let state = |rig: &Rig| rig.sim().unwrap().state().unwrap().modem.behaviour;
+        let real = with_profile(SimProfile::RealModem, || {
+            Rig::simulated(SimConfig::default()).unwrap()
+        });
+        assert_eq!(state(&real), Behaviour::real_modem());
+        let own = with_profile(SimProfile::Simulator, || {
+            Rig::simulated(SimConfig::default()).unwrap()
+        });
+        assert_eq!(state(&own), Behaviour::simulator());
+        let mut custom = Behaviour::simulator();
+        custom.call_id = 3;
+        let kept = with_profile(SimProfile::RealModem, || {
+            Rig::simulated(SimConfig {
+                behaviour: custom.clone(),
+                ..SimConfig::default()
+            })
+            .unwrap()
+        });
+        assert_eq!(state(&kept), custom);
+    }
+
+    #[test]
+    fn profile_names_are_the_two_documented_ones() {
+        assert_eq!(
+            SimProfile::from_name("simulator"),
+            Some(SimProfile::Simulator)
+        );
+        assert_eq!(
+            SimProfile::from_name("real-modem"),
+            Some(SimProfile::RealModem)
+        );
+        assert_eq!(SimProfile::from_name("real"), None);
+        let err = RigError::BadProfile("real".into()).to_string();
+        assert!(
+            err.contains("HIL_SIM_PROFILE") && err.contains("real-modem"),
+            "{err}"
+        );
+    }
+}

@@ -88,7 +88,16 @@ fn smsd_runs_a_while(rig: &mut Rig) {
     std::thread::sleep(Duration::from_secs(4));
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    sms_in_and_out_while_the_bot_runs_happen_once_and_smsd_repeats_nothing,
+    a_long_sms_whose_parts_come_out_of_order_is_one_file_and_a_missing_part_is_given_up,
+    parts_still_missing_when_the_bot_stops_are_left_on_the_sim_for_smsd,
+    a_bot_killed_between_two_parts_of_a_spool_file_leaves_it_to_smsd_whole_after_restore,
+    a_bot_killed_between_writing_an_sms_and_deleting_it_leaves_no_second_copy_after_restore,
+    a_modem_silent_while_the_sim_is_read_still_gets_its_sms_delivered_once_it_answers,
+);
+
 fn sms_in_and_out_while_the_bot_runs_happen_once_and_smsd_repeats_nothing() {
     let mut rig = rig();
     smsd_prepared_and_stopped(&mut rig);
@@ -167,7 +176,6 @@ fn long_text() -> String {
     text
 }
 
-#[test]
 fn a_long_sms_whose_parts_come_out_of_order_is_one_file_and_a_missing_part_is_given_up() {
     let mut rig = rig();
     smsd_prepared_and_stopped(&mut rig);
@@ -214,7 +222,6 @@ fn a_long_sms_whose_parts_come_out_of_order_is_one_file_and_a_missing_part_is_gi
     assert_eq!(incoming_files(&incoming).len(), 3, "smsd repeats nothing");
 }
 
-#[test]
 fn parts_still_missing_when_the_bot_stops_are_left_on_the_sim_for_smsd() {
     let mut rig = rig();
     smsd_prepared_and_stopped(&mut rig);
@@ -243,7 +250,6 @@ const TWO_PARTS: &str = "Alarm: window open in the garden shed. The sensor repor
 and it is still open now. Please check the shed, close the window and reset the alarm panel \
 by the door. Thank you!!";
 
-#[test]
 fn a_bot_killed_between_two_parts_of_a_spool_file_leaves_it_to_smsd_whole_after_restore() {
     assert!(
         (161..=306).contains(&TWO_PARTS.chars().count()),
@@ -320,7 +326,6 @@ fn a_bot_killed_between_two_parts_of_a_spool_file_leaves_it_to_smsd_whole_after_
     assert!(!outgoing.join("alarm").exists());
 }
 
-#[test]
 fn a_bot_killed_between_writing_an_sms_and_deleting_it_leaves_no_second_copy_after_restore() {
     let mut rig = rig();
     let port = rig.port().to_path_buf();
@@ -356,7 +361,6 @@ fn a_bot_killed_between_writing_an_sms_and_deleting_it_leaves_no_second_copy_aft
     assert_eq!(incoming_files(&incoming).len(), 1);
 }
 
-#[test]
 fn a_modem_silent_while_the_sim_is_read_still_gets_its_sms_delivered_once_it_answers() {
     let mut rig = rig();
     smsd_prepared_and_stopped(&mut rig);

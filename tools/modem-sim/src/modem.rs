@@ -250,6 +250,8 @@ pub struct ModemState {
     pub stalled: bool,
     /// The AT command lines received, oldest first (at most [`COMMAND_HISTORY`]).
     pub commands: Vec<String>,
+    /// How it words and orders what it says.
+    pub behaviour: Behaviour,
 }
 
 #[derive(Debug, Clone)]
@@ -1500,7 +1502,7 @@ impl Modem {
                 .call
                 .iter()
                 .map(|c| CallState {
-                    id: 1,
+                    id: self.behaviour.call_id,
                     direction: "incoming",
                     status: c.status,
                     number: c.number.clone(),
@@ -1532,6 +1534,7 @@ impl Modem {
             delivered: self.delivered.clone(),
             stalled: self.stall_until.is_some(),
             commands: self.history.iter().cloned().collect(),
+            behaviour: self.behaviour.clone(),
         }
     }
 }
