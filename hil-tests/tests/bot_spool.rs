@@ -96,6 +96,7 @@ hil_tests::on_both_profiles!(
     a_bot_killed_between_two_parts_of_a_spool_file_leaves_it_to_smsd_whole_after_restore,
     a_bot_killed_between_writing_an_sms_and_deleting_it_leaves_no_second_copy_after_restore,
     a_modem_silent_while_the_sim_is_read_still_gets_its_sms_delivered_once_it_answers,
+    a_message_announced_without_its_place_is_found_by_a_storage_scan,
 );
 
 fn sms_in_and_out_while_the_bot_runs_happen_once_and_smsd_repeats_nothing() {
@@ -422,4 +423,39 @@ fn an_smsd_conf_the_bot_cannot_use_stops_its_start_with_78_and_smsd_untouched() 
     assert!(stderr.contains("spool = false"), "{stderr}");
     assert_eq!(rig.smsd().unwrap().pid(), pid, "smsd was not stopped");
     wait_until_port_held(&port, WITHIN).unwrap();
+}
+
+/// A modem that announces a new SMS without its place (`+CMTI: ,-1`, as a SIMCom modem of
+/// the same family does): the bot scans the storage and delivers the message once.
+fn a_message_announced_without_its_place_is_found_by_a_storage_scan() {
+    let mut behaviour = hil_tests::profile::current().unwrap().behaviour();
+    behaviour.unlocated_cmti = true;
+    let mut rig = Rig::simulated(hil_tests::SimConfig {
+        behaviour,
+        ..hil_tests::SimConfig::default()
+    })
+    .unwrap();
+    smsd_prepared_and_stopped(&mut rig);
+    let incoming = rig.smsd().unwrap().incoming();
+    let files = bot_files(&mut rig, "");
+    let bot = Bot::start(&files);
+    // The scan at the bot's start is over (the storage is empty): only a scan the notice
+    // starts can find the message.
+    wait_for("the first storage scan", WITHIN, || {
+        bot.log_text().contains("SIM storage ").then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
+    rig.sim()
+        .unwrap()
+        .sms(FRIEND, "Where am I stored?")
+        .unwrap();
+    let got = wait_incoming(&bot, &incoming, 1);
+    assert_eq!(got[0].text, "Where am I stored?");
+    wait_sim_empty(&rig, &bot);
+    assert!(
+        bot.log_text()
+            .contains("place not given: scanning the storage"),
+        "{}",
+        bot.log_text()
+    );
 }

@@ -95,6 +95,10 @@ pub struct Behaviour {
     pub storage: Storage,
     /// URCs (by their start, `+RXDTMF`, `+CRING`) framed `\r\r\n...\r\r\n`.
     pub cr_cr_lf_urcs: Vec<String>,
+    /// A stored message is announced as `+CMTI: ,-1`, without its place (reported from a
+    /// SIMCom modem of the same family; not part of [`Behaviour::real_modem`], which keeps
+    /// to what SIM7600 captures show).
+    pub unlocated_cmti: bool,
 }
 
 impl Behaviour {
@@ -107,6 +111,7 @@ impl Behaviour {
             shown_number_type_128: false,
             storage: Storage::Sim,
             cr_cr_lf_urcs: Vec::new(),
+            unlocated_cmti: false,
         }
     }
 
@@ -119,6 +124,7 @@ impl Behaviour {
             shown_number_type_128: true,
             storage: Storage::Modem,
             cr_cr_lf_urcs: vec!["+RXDTMF".into(), "+CRING".into()],
+            unlocated_cmti: false,
         }
     }
 }

@@ -91,6 +91,9 @@ struct Args {
     /// Frame URCs starting with PREFIX as \r\r\n...\r\r\n (repeatable; replaces the list).
     #[arg(long = "cr-cr-lf-urc", value_name = "PREFIX")]
     cr_cr_lf_urcs: Vec<String>,
+    /// Announce a stored SMS as "+CMTI: ,-1", without its place.
+    #[arg(long)]
+    unlocated_cmti: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -124,6 +127,7 @@ impl Args {
         if !self.cr_cr_lf_urcs.is_empty() {
             b.cr_cr_lf_urcs = self.cr_cr_lf_urcs.clone();
         }
+        b.unlocated_cmti |= self.unlocated_cmti;
         b
     }
 }

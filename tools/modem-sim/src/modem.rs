@@ -1450,7 +1450,12 @@ impl Modem {
                 });
             }
             if self.settings.cnmi_mt == 1 && self.settings.cnmi_mode != 0 {
-                self.urc(&format!("+CMTI: \"{}\",{i}", self.behaviour.storage.name()));
+                let notice = if self.behaviour.unlocated_cmti {
+                    "+CMTI: ,-1".to_string()
+                } else {
+                    format!("+CMTI: \"{}\",{i}", self.behaviour.storage.name())
+                };
+                self.urc(&notice);
             }
         }
         self.delivered.push(DeliveredSms {
