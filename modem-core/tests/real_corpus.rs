@@ -197,8 +197,8 @@ fn modemmanager_simtech_fixtures() {
 }
 
 #[test]
-fn phonefront_sim7600_terminal_notes() {
-    let bytes = capture(include_str!("corpus/phonefront-sim7600/capture.txt"));
+fn phonefront_simcom_terminal_notes() {
+    let bytes = capture(include_str!("corpus/phonefront-simcom/capture.txt"));
     let (replies, urcs) = digest(&bytes);
     assert_eq!(
         meanings(&urcs),
@@ -359,7 +359,7 @@ fn every_capture_in_the_corpus_has_its_provenance_and_a_test() {
             "esp-protocols-789",
             "lilygo-t-sim7600x-65",
             "modemmanager-simtech",
-            "phonefront-sim7600",
+            "phonefront-simcom",
             "python-gsmmodem-pdu",
         ],
         "a capture without a test here"

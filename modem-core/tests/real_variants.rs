@@ -74,7 +74,7 @@ fn parse(line: &str) -> Urc {
     Urc::try_parse(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e}"))
 }
 
-/// Source: kurofand/PhoneFront, SerialPort/Phone.cpp (a SIM7600 phone front-end), comment
+/// Source: kurofand/PhoneFront, SerialPort/Phone.cpp (a phone front-end on a SIMCom modem), comment
 /// "Incoming and missed call": `+CLCC: 4,1,4,0,0,"08020866256",128`. A shown number with
 /// type 128 is a number of unknown type, and the caller is that number, not "withheld".
 #[test]
@@ -101,8 +101,9 @@ fn clcc_with_type_128_and_a_number_is_a_shown_number_of_unknown_plan() {
     );
 }
 
-/// Source: the SIM7500/SIM7600 Series AT Command Manual V1.12, `AT+CLIP` example:
-/// `+CLIP: "02152063113",128,,,"gongsi",0`. Type 128 with a number and validity 0 is a
+/// Source: SIMCom's AT command manual example for `AT+CLIP` (SIM7500/SIM7600 series):
+/// `+CLIP: "02152063113",128,,,"gongsi",0`; the same number with type 128 is quoted in
+/// Adafruit FONA sketches' comments as a real caller ID, `+CLIP: "02152063113",128,,,,0`. Type 128 with a number and validity 0 is a
 /// shown caller with a phonebook name; only validity 1 with an empty number is withheld.
 #[test]
 fn clip_with_type_128_and_a_number_is_shown_and_withheld_needs_the_validity() {

@@ -443,7 +443,7 @@ mod tests {
             "esp-protocols-789",
             "lilygo-t-sim7600x-65",
             "modemmanager-simtech",
-            "phonefront-sim7600",
+            "phonefront-simcom",
             "python-gsmmodem-pdu",
         ] {
             let v = decode(&corpus(name));
@@ -451,7 +451,7 @@ mod tests {
             let unknown: Vec<_> = v.iter().filter(|i| i["kind"] == "unknown").collect();
             assert!(unknown.is_empty(), "{name}: {unknown:?}");
         }
-        let v = decode(&corpus("phonefront-sim7600"));
+        let v = decode(&corpus("phonefront-simcom"));
         assert!(v.contains(&json!({"kind": "urc", "urc": {"CallStatus": {
             "id": 4, "direction": "MobileTerminated", "state": "Incoming", "mode": "Voice",
             "multiparty": false, "number": "08020866256", "number_type": "UnknownPlan",
