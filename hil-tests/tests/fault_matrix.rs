@@ -842,7 +842,9 @@ fn summary(rows: &[Row], results: &[(RowResult, Duration)]) -> String {
     out
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(every_fault_leaves_smstools_running_and_no_sms_lost,);
+
 fn every_fault_leaves_smstools_running_and_no_sms_lost() {
     let started = Instant::now();
     let rows = rows();

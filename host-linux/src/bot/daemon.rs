@@ -972,6 +972,17 @@ impl Bot<'_> {
                     );
                 }
             }
+            Urc::NewMessageUnlocated { storage } => {
+                let place = storage.as_deref().unwrap_or("an unnamed storage");
+                if self.spool.is_none() {
+                    log::info!("SMS stored in {place}, place not given: left for smstools");
+                } else {
+                    // The modem said a message arrived but not where: the storage scan
+                    // (AT+CPMS?, then every slot up to the count) finds it.
+                    log::info!("SMS stored in {place}, place not given: scanning the storage");
+                    self.spool_start(link).await;
+                }
+            }
             other => log::debug!("URC {other:?}"),
         }
         let now = self.now_ms();
