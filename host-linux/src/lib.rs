@@ -20,6 +20,8 @@ pub mod events;
 pub mod handoff;
 pub mod holders;
 pub mod link;
+pub mod logging;
+pub mod metrics;
 pub mod private_files;
 pub mod signals;
 pub mod sms_queue;
