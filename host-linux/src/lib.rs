@@ -22,6 +22,7 @@ pub mod holders;
 pub mod link;
 pub mod logging;
 pub mod metrics;
+pub mod private_files;
 pub mod signals;
 pub mod sms_queue;
 pub mod spool;
