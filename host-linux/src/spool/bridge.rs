@@ -33,6 +33,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::SpoolError;
 use super::conf::SmsdConf;
+use super::eventhandler::{DRAIN_TIMEOUT, EventRunner, HANDLER_TIMEOUT, HandlerCall, SpoolEvent};
 use super::incoming::{Delivery, Inbox, ModemIdentity, SpoolTime, part_key};
 use super::outbox::{Claim, Outbox};
 use super::outgoing::{OutgoingAlphabet, SendOutcome};
@@ -126,6 +127,75 @@ pub struct SpoolBridge {
     tries: HashMap<String, u32>,
     next_reference: u8,
     delivered: Vec<DeliveredSms>,
+    events: Option<Events>,
+}
+
+/// The eventhandler of the bot's modem and its runner.
+#[derive(Debug)]
+struct Events {
+    /// The modem's own eventhandler, else the global one: RECEIVED, REPORT, SENT, FAILED.
+    handler: Option<String>,
+    /// The global one: smsd's main process runs only this for a file it refuses.
+    global: Option<String>,
+    /// `messageids` of the modem.
+    messageids: u8,
+    runner: EventRunner,
+}
+
+impl Events {
+    fn run(&self, event: SpoolEvent, file: PathBuf, refs: &[u8], delete_after: Option<PathBuf>) {
+        let Some(handler) = &self.handler else {
+            remove_unfiled(delete_after);
+            return;
+        };
+        self.runner.submit(HandlerCall {
+            handler: handler.clone(),
+            event,
+            file,
+            extra: message_ids(self.messageids, refs),
+            delete_after,
+        });
+    }
+
+    fn refused(&self, file: PathBuf, delete_after: Option<PathBuf>) {
+        let Some(handler) = &self.global else {
+            remove_unfiled(delete_after);
+            return;
+        };
+        self.runner.submit(HandlerCall {
+            handler: handler.clone(),
+            event: SpoolEvent::Failed,
+            file,
+            extra: Vec::new(),
+            delete_after,
+        });
+    }
+}
+
+fn remove_unfiled(path: Option<PathBuf>) {
+    if let Some(path) = path {
+        if let Err(e) = std::fs::remove_file(&path) {
+            log::error!("spool: cannot delete {}: {e}", path.display());
+        }
+    }
+}
+
+/// smsd's third argument of SENT and FAILED from the parts' references: `messageids = 1`
+/// the first, `2` the last, `3` all of them followed by a `.` (smsd.c, send_part and
+/// send1sms); nothing when no part went.
+pub fn message_ids(messageids: u8, refs: &[u8]) -> Vec<String> {
+    let (Some(first), Some(last)) = (refs.first(), refs.last()) else {
+        return Vec::new();
+    };
+    match messageids {
+        1 => vec![first.to_string()],
+        3 => refs
+            .iter()
+            .map(u8::to_string)
+            .chain(std::iter::once(".".to_string()))
+            .collect(),
+        _ => vec![last.to_string()],
+    }
 }
 
 impl SpoolBridge {
@@ -149,19 +219,30 @@ impl SpoolBridge {
         expiry: Option<Duration>,
     ) -> Result<SpoolBridge, SpoolError> {
         let modem = conf.modem_for_bot(port)?.clone();
-        if conf.decodes_unicode(&modem) || conf.incoming_utf8 {
-            log::warn!(
-                "spool: {} sets decode_unicode_text or incoming_utf8; the bot writes incoming \
-                 files in smsd's default format (UCS2 texts as UCS-2, others as ISO-8859-15)",
-                conf.path.display()
-            );
+        for line in conf.unused_settings(&modem) {
+            log::warn!("{line}");
         }
+        let handler = conf.eventhandler_for(&modem).map(str::to_owned);
+        let events = match (&handler, &conf.eventhandler) {
+            (None, None) => None,
+            _ => {
+                let runner = EventRunner::spawn(conf.shell.clone(), HANDLER_TIMEOUT, DRAIN_TIMEOUT)
+                    .map_err(SpoolError::io("cannot start the eventhandler thread for", &conf.path))?;
+                Some(Events {
+                    handler,
+                    global: conf.eventhandler.clone(),
+                    messageids: modem.messageids,
+                    runner,
+                })
+            }
+        };
         let identity = ModemIdentity {
             name: modem.name.clone(),
             imsi: None,
             imei: None,
         };
-        let outbox = Outbox::from_conf(&conf, identity.clone());
+        let mut outbox = Outbox::from_conf(&conf, identity.clone());
+        outbox.keep_unfiled = events.is_some();
         for r in outbox.recover()? {
             log::info!("spool: after an unclean stop: {r:?}");
         }
@@ -178,7 +259,33 @@ impl SpoolBridge {
             tries: HashMap::new(),
             next_reference: 0,
             delivered: Vec::new(),
+            events,
         })
+    }
+
+    /// Waits until every eventhandler call queued so far has run, at most `within` (for
+    /// tests and for a caller that wants the handlers done before it goes on).
+    pub fn wait_for_handlers(&self, within: Duration) -> bool {
+        self.events
+            .as_ref()
+            .is_none_or(|e| e.runner.wait_idle(within))
+    }
+
+    /// Runs the eventhandler calls still queued (within their bound) and stops its thread;
+    /// dropping the bridge does the same.
+    pub fn close_handlers(&mut self) {
+        if let Some(e) = self.events.as_mut() {
+            e.runner.close();
+        }
+    }
+
+    /// Where a completed file is, and what to delete after its handler: a file smsd.conf
+    /// has no folder for is still under its hidden name.
+    fn filed(&self, to: Option<PathBuf>, folder: Option<&Path>) -> Option<(PathBuf, Option<PathBuf>)> {
+        let path = to?;
+        let in_folder = folder.is_some_and(|f| path.parent() == Some(f));
+        let delete_after = (!in_folder).then(|| path.clone());
+        Some((path, delete_after))
     }
 
     /// smsd.conf as read.
@@ -268,6 +375,9 @@ impl SpoolBridge {
                         path.display()
                     );
                     delete.extend(m.sim_indexes);
+                    if let Some(events) = &self.events {
+                        events.run(SpoolEvent::Received, path.clone(), &[], None);
+                    }
                     self.delivered.push(delivered_sms(&m.sms, path));
                 }
                 Ok(Delivery::AlreadyDelivered(name)) => {
@@ -345,7 +455,13 @@ impl SpoolBridge {
                         reason,
                         at: SpoolTime::now_local(),
                     };
-                    self.outbox.complete(claim, &outcome)?;
+                    let to = self.outbox.complete(claim, &outcome)?;
+                    let failed = self.conf.failed.clone();
+                    if let (Some(events), Some((file, delete_after))) =
+                        (&self.events, self.filed(to, failed.as_deref()))
+                    {
+                        events.refused(file, delete_after);
+                    }
                 }
             }
         }
@@ -383,7 +499,23 @@ impl SpoolBridge {
             at: SpoolTime::now_local(),
             took: job.started.elapsed(),
         };
-        self.outbox.complete(job.claim, &outcome)
+        let to = self.outbox.complete(job.claim, &outcome)?;
+        Ok(self.completed(SpoolEvent::Sent, to, &job.refs))
+    }
+
+    /// Queues the eventhandler of a completed file; returns where it is as the caller
+    /// knows it (`None` when smsd.conf has no folder for it).
+    fn completed(&self, event: SpoolEvent, to: Option<PathBuf>, refs: &[u8]) -> Option<PathBuf> {
+        let folder = match event {
+            SpoolEvent::Sent => self.conf.sent.clone(),
+            _ => self.conf.failed.clone(),
+        };
+        let (file, delete_after) = self.filed(to, folder.as_deref())?;
+        let shown = delete_after.is_none().then(|| file.clone());
+        if let Some(events) = &self.events {
+            events.run(event, file, refs, delete_after);
+        }
+        shown
     }
 
     /// The modem refused the file for good: it moves to failed/ with `reason`.
@@ -393,7 +525,8 @@ impl SpoolBridge {
             reason: reason.to_string(),
             at: SpoolTime::now_local(),
         };
-        self.outbox.complete(job.claim, &outcome)
+        let to = self.outbox.complete(job.claim, &outcome)?;
+        Ok(self.completed(SpoolEvent::Failed, to, &job.refs))
     }
 
     /// A failure that may pass (the port went away, the network was busy): the file goes
@@ -614,6 +747,105 @@ mod tests {
             None
         );
         assert!(again.take_delivered().is_empty(), "no event for a repeat");
+    }
+
+    /// A spool whose smsd.conf names a recording eventhandler (and no sent/ folder when
+    /// `sent` is false).
+    fn spool_with_handler(sent: bool) -> (Spool, PathBuf) {
+        let s = spool();
+        let d = s.dir.path().display();
+        let log = s.dir.path().join("events");
+        let handler = s.dir.path().join("handler");
+        std::fs::write(
+            &handler,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> '{}'\nhead -1 \"$2\" >> '{}'\n",
+                log.display(),
+                log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let sent_line = if sent {
+            format!("sent = {d}/sent\n")
+        } else {
+            String::new()
+        };
+        std::fs::write(
+            &s.conf,
+            format!(
+                "devices = GSM1\noutgoing = {d}/outgoing\nchecked = {d}/checked\n\
+                 incoming = {d}/incoming\n{sent_line}failed = {d}/failed\n\
+                 eventhandler = {}\n[GSM1]\ndevice = /dev/ttyUSB2\nincoming = yes\n",
+                handler.display()
+            ),
+        )
+        .unwrap();
+        (s, log)
+    }
+
+    fn send_all(b: &mut SpoolBridge, refs: &[u8]) -> SpoolJob {
+        let mut job = b.next_job().unwrap().unwrap();
+        job.begin().unwrap();
+        for r in refs {
+            job.part_sent(*r);
+        }
+        job
+    }
+
+    #[test]
+    fn every_file_the_bridge_writes_or_moves_gets_its_eventhandler_call_in_order() {
+        let (s, log) = spool_with_handler(true);
+        let d = s.dir.path();
+        let mut b = open(&s);
+        b.receive(3, HOW_ARE_YOU, tpdu_len(HOW_ARE_YOU));
+        let received = d.join("incoming").join(&incoming_files(&s)[0]);
+        std::fs::write(d.join("outgoing/hi"), "To: 491721234567\n\nHello").unwrap();
+        let job = send_all(&mut b, &[42]);
+        b.sent(job).unwrap();
+        std::fs::write(d.join("outgoing/bad"), "Flash: yes\n\nnowhere").unwrap();
+        b.dirty.store(true, Ordering::Release);
+        assert!(b.next_job().unwrap().is_none());
+        std::fs::write(d.join("outgoing/no"), "To: 49\n\nx").unwrap();
+        b.dirty.store(true, Ordering::Release);
+        let job = send_all(&mut b, &[]);
+        b.failed(job, "+CMS ERROR: 500").unwrap();
+        assert!(b.wait_for_handlers(Duration::from_secs(10)));
+        let d = d.display();
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            format!(
+                "RECEIVED {}\nFrom: 31641600986\nSENT {d}/sent/hi 42\nTo: 491721234567\n\
+                 FAILED {d}/failed/bad\nFlash: yes\nFAILED {d}/failed/no\nTo: 49\n",
+                received.display()
+            )
+        );
+    }
+
+    #[test]
+    fn without_a_sent_folder_the_handler_reads_the_file_before_it_is_deleted() {
+        let (s, log) = spool_with_handler(false);
+        let mut b = open(&s);
+        std::fs::write(s.dir.path().join("outgoing/m"), "To: 49\n\nx").unwrap();
+        let job = send_all(&mut b, &[7, 8]);
+        assert_eq!(b.sent(job).unwrap(), None, "no sent/ folder");
+        b.close_handlers();
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.starts_with("SENT ") && text.ends_with(" 8\nTo: 49\n"), "{text}");
+        let leftovers: Vec<_> = std::fs::read_dir(s.dir.path().join("outgoing"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn message_ids_follow_smsd_messageids_setting() {
+        assert_eq!(message_ids(2, &[5, 6, 7]), ["7"]);
+        assert_eq!(message_ids(1, &[5, 6, 7]), ["5"]);
+        assert_eq!(message_ids(3, &[5, 6]), ["5", "6", "."]);
+        assert!(message_ids(2, &[]).is_empty());
     }
 
     #[test]

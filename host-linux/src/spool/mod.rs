@@ -21,6 +21,7 @@
 pub mod bridge;
 pub mod charset;
 pub mod conf;
+pub mod eventhandler;
 pub mod incoming;
 pub mod outbox;
 pub mod outgoing;

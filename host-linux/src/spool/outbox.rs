@@ -215,6 +215,10 @@ pub struct Outbox {
     pub modem: ModemIdentity,
     /// The modem's `report =`.
     pub report_default: bool,
+    /// A sent or failed file smsd.conf has no folder for stays under its hidden decided
+    /// name (returned by [`Self::complete`]) instead of being deleted, so the eventhandler
+    /// can read it first, as smsd runs it before it deletes the file; the caller deletes it.
+    pub keep_unfiled: bool,
 }
 
 impl Outbox {
@@ -229,6 +233,7 @@ impl Outbox {
             outgoing_utf8: conf.outgoing_utf8,
             modem,
             report_default,
+            keep_unfiled: false,
         }
     }
 
@@ -360,11 +365,17 @@ impl Outbox {
         // The outcome is decided and durable: the claimed copy goes.
         remove_if_present(&claim.current_path())?;
         sync_dir(&claim.dir)?;
-        self.finish(&claim.dir, &claim.name, stage)
+        self.finish(&claim.dir, &claim.name, stage, self.keep_unfiled)
     }
 
     /// Moves a decided `-sent`/`-failed` file into its folder.
-    fn finish(&self, dir: &Path, name: &str, stage: &str) -> Result<Option<PathBuf>, SpoolError> {
+    fn finish(
+        &self,
+        dir: &Path,
+        name: &str,
+        stage: &str,
+        keep_unfiled: bool,
+    ) -> Result<Option<PathBuf>, SpoolError> {
         let decided = dir.join(hidden(name, stage));
         let target_dir = if stage == SENT {
             &self.sent
@@ -372,6 +383,9 @@ impl Outbox {
             &self.failed
         };
         let Some(target_dir) = target_dir else {
+            if keep_unfiled {
+                return Ok(Some(decided));
+            }
             // smsd deletes sent and failed files when it has no folder for them.
             remove_if_present(&decided)?;
             sync_dir(dir)?;
@@ -417,7 +431,7 @@ impl Outbox {
                         for other in [CLAIMED, SENDING] {
                             remove_if_present(&dir.join(hidden(name, other)))?;
                         }
-                        let to = self.finish(dir, name, stage)?;
+                        let to = self.finish(dir, name, stage, false)?;
                         done.push(Recovered::Finished {
                             name: name.to_string(),
                             to,
@@ -533,6 +547,7 @@ mod tests {
                 imei: Some("351602000330570".into()),
             },
             report_default: false,
+            keep_unfiled: false,
         };
         Spool { _dir: dir, outbox }
     }
