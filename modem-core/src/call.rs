@@ -230,7 +230,9 @@ fn signal_of(urc: &Urc) -> Option<Signal> {
         | Urc::SimStatus(_)
         | Urc::SmsReady
         | Urc::PhonebookReady
-        | Urc::NewMessage(_) => return None,
+        | Urc::NewMessage(_)
+        | Urc::StatusReport(_)
+        | Urc::RoutedMessage(_) => return None,
     })
 }
 
