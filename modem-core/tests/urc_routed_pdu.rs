@@ -33,7 +33,12 @@ fn feed(command: &[u8], bytes: &[u8], cuts: &[usize]) -> Seen {
     let channel = UrcChannel::<Urc, 16, 1>::new();
     let mut subscription = channel.subscribe().unwrap();
     let mut buf = [0u8; INGRESS_BUF_SIZE];
-    let mut ingress = Ingress::new(Sim7600Digester::with_tracker(&tracker), &mut buf, &slot, &channel);
+    let mut ingress = Ingress::new(
+        Sim7600Digester::with_tracker(&tracker),
+        &mut buf,
+        &slot,
+        &channel,
+    );
     let mut seen = Seen::default();
     if !command.is_empty() {
         tracker.command_sent(command);
@@ -81,7 +86,10 @@ fn a_real_status_report_decodes_with_its_reference_recipient_times_and_status() 
     assert_eq!(r.message_reference, 0x22);
     assert_eq!(r.recipient.to_string(), "+919704006573");
     let t = r.timestamp;
-    assert_eq!((t.year, t.month, t.day, t.hour, t.minute, t.second), (9, 2, 10, 19, 37, 6));
+    assert_eq!(
+        (t.year, t.month, t.day, t.hour, t.minute, t.second),
+        (9, 2, 10, 19, 37, 6)
+    );
     assert_eq!(t.utc_offset_minutes(), 330);
     assert_eq!(r.discharge_time, r.timestamp);
     assert_eq!(r.status.0, 0x49);
@@ -149,11 +157,17 @@ fn a_cmti_is_still_a_cmti_and_a_bad_routed_pdu_is_malformed_not_a_panic() {
         (&b"+CDS: 25"[..], "no PDU line after the header"),
         (b"+CDS: x\r\n00", "length is not a number 0..=65535"),
         (b"+CDS: 25\r\n0G", "the PDU line is not hex"),
-        (b"+CDS: 25\r\n000", "the PDU line has an odd number of hex digits"),
+        (
+            b"+CDS: 25\r\n000",
+            "the PDU line has an odd number of hex digits",
+        ),
     ] {
         assert_eq!(
             Urc::try_parse(line),
-            Err(UrcError::Malformed { urc: "+CDS", reason }),
+            Err(UrcError::Malformed {
+                urc: "+CDS",
+                reason
+            }),
             "{line:?}"
         );
     }

@@ -626,10 +626,21 @@ impl Bot<'_> {
         }
         // Incoming SMS stored on the SIM and announced with +CMTI, as smsd expects them
         // after the handoff; while the bot serves the spool it reads them and deletes each
-        // once it is in smstools' incoming/ folder.
-        let cnmi = SetNewMessageIndication::store_and_notify();
+        // once it is in smstools' incoming/ folder. Serving the spool, it also has status
+        // reports routed to it (+CDS), and writes each into incoming/ as smsd does.
+        let (cnmi, cnmi_text) = if self.spool.is_some() {
+            (
+                SetNewMessageIndication::store_and_route_reports(),
+                "AT+CNMI=2,1,0,1,0",
+            )
+        } else {
+            (
+                SetNewMessageIndication::store_and_notify(),
+                "AT+CNMI=2,1,0,0,0",
+            )
+        };
         if let Err(e) = atat::asynch::AtatClient::send(client, &cnmi).await {
-            warnings.push(format!("AT+CNMI=2,1,0,0,0: {e:?}"));
+            warnings.push(format!("{cnmi_text}: {e:?}"));
         }
         for w in &warnings {
             log::warn!("init: {w}");
@@ -905,6 +916,18 @@ impl Bot<'_> {
                     );
                 }
             }
+            Urc::StatusReport(pdu) => match self.spool.as_mut() {
+                Some(bridge) => {
+                    bridge.routed_report(pdu);
+                }
+                None => {
+                    log::info!("status report (+CDS) received: no smstools spool to write it to")
+                }
+            },
+            Urc::RoutedMessage(_) => log::warn!(
+                "an SMS was routed to the host (+CMT) instead of stored: the modem's AT+CNMI was \
+                 changed behind the bot's back; it is not in incoming/"
+            ),
             other => log::debug!("URC {other:?}"),
         }
         let now = self.now_ms();

@@ -27,8 +27,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use modem_core::pdu::{
-    DEFAULT_EXPIRY_S, DecodeError, EncodedPart, Incoming, SubmitOptions, SubmitPlan,
+    DEFAULT_EXPIRY_S, DecodeError, EncodedPart, Incoming, StatusReport, SubmitOptions, SubmitPlan,
 };
+use modem_core::urc::RoutedPdu;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::SpoolError;
@@ -38,6 +39,7 @@ use super::incoming::{Delivery, Inbox, ModemIdentity, SpoolTime, part_key};
 use super::outbox::{Claim, Outbox};
 use super::outgoing::{OutgoingAlphabet, SendOutcome};
 use super::receive::SimReader;
+use super::report::{explain_status, render_report, report_key};
 use super::watch::SpoolWatcher;
 
 /// Tries at one file whose parts the modem refused for a reason that may pass (smsd's
@@ -227,7 +229,10 @@ impl SpoolBridge {
             (None, None) => None,
             _ => {
                 let runner = EventRunner::spawn(conf.shell.clone(), HANDLER_TIMEOUT, DRAIN_TIMEOUT)
-                    .map_err(SpoolError::io("cannot start the eventhandler thread for", &conf.path))?;
+                    .map_err(SpoolError::io(
+                        "cannot start the eventhandler thread for",
+                        &conf.path,
+                    ))?;
                 Some(Events {
                     handler,
                     global: conf.eventhandler.clone(),
@@ -281,7 +286,11 @@ impl SpoolBridge {
 
     /// Where a completed file is, and what to delete after its handler: a file smsd.conf
     /// has no folder for is still under its hidden name.
-    fn filed(&self, to: Option<PathBuf>, folder: Option<&Path>) -> Option<(PathBuf, Option<PathBuf>)> {
+    fn filed(
+        &self,
+        to: Option<PathBuf>,
+        folder: Option<&Path>,
+    ) -> Option<(PathBuf, Option<PathBuf>)> {
         let path = to?;
         let in_folder = folder.is_some_and(|f| path.parent() == Some(f));
         let delete_after = (!in_folder).then(|| path.clone());
@@ -315,14 +324,24 @@ impl SpoolBridge {
 
     /// A stored message read from SIM slot `index` (`AT+CMGR` in PDU mode: the hex and
     /// the TPDU length). Returns the slots to delete now (`AT+CMGD`): only those whose
-    /// message is durably in incoming/. A PDU that does not decode, or a status report,
-    /// stays on the SIM for smsd.
+    /// message or status report is durably in incoming/. A PDU that does not decode stays
+    /// on the SIM for smsd.
     pub fn receive(&mut self, index: u16, pdu_hex: &str, tpdu_len: usize) -> Vec<u16> {
         let part = match Incoming::from_cmgr(pdu_hex, tpdu_len) {
             Ok(Incoming::Deliver(d)) => d,
-            Ok(Incoming::StatusReport(_)) => {
-                log::info!("spool: SIM slot {index} holds a status report; left for smsd");
-                return Vec::new();
+            Ok(Incoming::StatusReport(r)) => {
+                let key = report_key(&r);
+                if let Some(file) = self.inbox.delivered_part(key) {
+                    log::info!(
+                        "spool: SIM slot {index} (a status report) was delivered before as \
+                         {file}; deleting it"
+                    );
+                    return vec![index];
+                }
+                return match self.deliver_report(&r, vec![key]) {
+                    true => vec![index],
+                    false => Vec::new(),
+                };
             }
             Err(e) => {
                 log_undecodable(index, &e);
@@ -347,7 +366,55 @@ impl SpoolBridge {
                 .inbox
                 .delivered_part(part_key(&part))
                 .map(str::to_owned),
-            Ok(Incoming::StatusReport(_)) | Err(_) => None,
+            Ok(Incoming::StatusReport(r)) => {
+                self.inbox.delivered_part(report_key(&r)).map(str::to_owned)
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// A status report the modem routed to the host (`+CDS`): written into incoming/ as
+    /// smsd writes it, with its `REPORT` event. Returns whether it was written (or had
+    /// been before); a PDU that is not a status report is logged and dropped (nothing
+    /// else holds it).
+    pub fn routed_report(&mut self, pdu: &RoutedPdu) -> bool {
+        match pdu.decode() {
+            Ok(Incoming::StatusReport(r)) => self.deliver_report(&r, Vec::new()),
+            Ok(Incoming::Deliver(_)) => {
+                log::warn!("spool: a +CDS carried an SMS-DELIVER, not a status report; dropped");
+                false
+            }
+            Err(e) => {
+                log::warn!("spool: a +CDS does not decode ({e}); dropped");
+                false
+            }
+        }
+    }
+
+    fn deliver_report(&mut self, report: &StatusReport, parts: Vec<u64>) -> bool {
+        let rendered = render_report(report, self.inbox.modem(), SpoolTime::now_local());
+        match self.inbox.deliver_rendered(&rendered, parts) {
+            Ok(Delivery::Written(path)) => {
+                log::info!(
+                    "spool: status report for message {} to {} ({}) written to {}",
+                    report.message_reference,
+                    report.recipient,
+                    explain_status(report.status.0),
+                    path.display()
+                );
+                if let Some(events) = &self.events {
+                    events.run(SpoolEvent::Report, path, &[], None);
+                }
+                true
+            }
+            Ok(Delivery::AlreadyDelivered(name)) => {
+                log::info!("spool: that status report was delivered before as {name}");
+                true
+            }
+            Err(e) => {
+                log::error!("spool: cannot write a status report: {e}");
+                false
+            }
         }
     }
 
@@ -832,7 +899,10 @@ mod tests {
         assert_eq!(b.sent(job).unwrap(), None, "no sent/ folder");
         b.close_handlers();
         let text = std::fs::read_to_string(&log).unwrap();
-        assert!(text.starts_with("SENT ") && text.ends_with(" 8\nTo: 49\n"), "{text}");
+        assert!(
+            text.starts_with("SENT ") && text.ends_with(" 8\nTo: 49\n"),
+            "{text}"
+        );
         let leftovers: Vec<_> = std::fs::read_dir(s.dir.path().join("outgoing"))
             .unwrap()
             .map(|e| e.unwrap().file_name())

@@ -382,8 +382,10 @@ impl SmsdConf {
         }
         Ok(SmsdConf {
             eventhandler: text_setting(&global, "eventhandler"),
-            shell: text_setting(&global, "shell")
-                .map_or_else(|| PathBuf::from(super::eventhandler::DEFAULT_SHELL), PathBuf::from),
+            shell: text_setting(&global, "shell").map_or_else(
+                || PathBuf::from(super::eventhandler::DEFAULT_SHELL),
+                PathBuf::from,
+            ),
             settings: all,
             path: path.to_path_buf(),
             outgoing,
@@ -477,7 +479,10 @@ impl SmsdConf {
                 }
                 continue;
             }
-            let Some(key) = KEYS.iter().find(|k| k.names.contains(&setting.name.as_str())) else {
+            let Some(key) = KEYS
+                .iter()
+                .find(|k| k.names.contains(&setting.name.as_str()))
+            else {
                 continue;
             };
             if key.is_followed(&setting.value) {
@@ -539,7 +544,9 @@ impl ConfKey {
         match self.followed {
             Followed::Always => true,
             Followed::Never => value.is_empty(),
-            Followed::Values(ok) => value.is_empty() || ok.iter().any(|v| v.eq_ignore_ascii_case(value)),
+            Followed::Values(ok) => {
+                value.is_empty() || ok.iter().any(|v| v.eq_ignore_ascii_case(value))
+            }
         }
     }
 }
@@ -549,37 +556,203 @@ const NO: &[&str] = &["no", "n", "false", "off", "0"];
 
 /// The keys of smsd.conf that change what smsd does on the port or in the spool.
 pub const KEYS: &[ConfKey] = &[
-    ConfKey { names: &["outgoing", "spool", "checked", "incoming", "sent", "failed"], smsd: "its spool folders (`incoming` in a modem section: whether it reads received messages)", bot: "the same folders; received messages are read whatever a modem's `incoming` says", followed: Followed::Always },
-    ConfKey { names: &["eventhandler"], smsd: "runs it for every file it writes or moves: RECEIVED, REPORT, SENT, FAILED", bot: "runs it the same way, off the port loop, each call at most 60 s", followed: Followed::Always },
-    ConfKey { names: &["messageids"], smsd: "which part's reference SENT passes (1 first, 2 last, 3 all)", bot: "the same", followed: Followed::Always },
-    ConfKey { names: &["shell"], smsd: "the shell that runs the eventhandler", bot: "the same", followed: Followed::Always },
-    ConfKey { names: &["report"], smsd: "asks for a status report for every message (`Report:` in a file overrides it) and writes each report into incoming/", bot: "the same; reports that arrive as +CDS or are read from the SIM become smsd's report files", followed: Followed::Always },
-    ConfKey { names: &["outgoing_utf8"], smsd: "reads outgoing texts as UTF-8 when they are", bot: "the same", followed: Followed::Always },
-    ConfKey { names: &["cs_convert"], smsd: "converts outgoing texts to the GSM alphabet (default yes)", bot: "always converts (GSM 7-bit, or UCS-2 when the text needs it)", followed: Followed::Values(YES) },
-    ConfKey { names: &["decode_unicode_text"], smsd: "writes received UCS-2 texts decoded", bot: "writes UCS-2 texts as UCS-2 (smsd's default format)", followed: Followed::Values(NO) },
-    ConfKey { names: &["incoming_utf8"], smsd: "writes received GSM texts as UTF-8", bot: "writes them as ISO-8859-15 (smsd's default format)", followed: Followed::Values(NO) },
-    ConfKey { names: &["autosplit"], smsd: "how a long text is split (3, the default: concatenated parts)", bot: "always sends concatenated parts", followed: Followed::Values(&["3"]) },
-    ConfKey { names: &["memory_start"], smsd: "the number of the first storage slot (0 or 1)", bot: "reads the slots +CMTI names and scans from slot 0 to the storage's size", followed: Followed::Always },
-    ConfKey { names: &["check_memory_method"], smsd: "how it finds stored messages (AT+CPMS?, AT+CMGL variants)", bot: "reads the slots +CMTI names and scans the storage AT+CPMS? describes, one AT+CMGR per slot", followed: Followed::Values(&["1"]) },
-    ConfKey { names: &["primary_memory", "secondary_memory", "secondary_memory_max"], smsd: "selects the message storage (AT+CPMS=)", bot: "uses the storage the modem has selected", followed: Followed::Never },
-    ConfKey { names: &["receive_before_send"], smsd: "reads received messages before sending each file", bot: "always reads waiting slots before the next part it sends", followed: Followed::Always },
-    ConfKey { names: &["send_delay"], smsd: "pauses between the characters it writes", bot: "writes each command at once", followed: Followed::Values(&["0"]) },
-    ConfKey { names: &["pre_init", "init", "init1", "init2"], smsd: "sends these AT commands when it starts on the modem", bot: "sends its own set-up and none of these; smsd sends them again when it has the port back", followed: Followed::Never },
-    ConfKey { names: &["pin"], smsd: "enters the SIM PIN", bot: "enters no PIN: the SIM must already be unlocked (smsd does it before the bot starts)", followed: Followed::Never },
-    ConfKey { names: &["smsc"], smsd: "sends with this service centre number", bot: "sends with the service centre stored in the modem", followed: Followed::Never },
-    ConfKey { names: &["validity"], smsd: "asks for this validity period", bot: "sends without a validity period (the network's default)", followed: Followed::Never },
-    ConfKey { names: &["keep_messages"], smsd: "leaves read messages on the SIM (and stops after one pass)", bot: "deletes each message from the SIM once its file is in incoming/", followed: Followed::Values(NO) },
-    ConfKey { names: &["ms_purge_hours", "ms_purge_minutes", "ms_purge_read"], smsd: "deletes parts of long messages from the SIM after this time", bot: "gives up unfinished long messages after `[bot] sms_parts_expiry_s` and keeps their parts as files", followed: Followed::Never },
-    ConfKey { names: &["ic_purge_hours", "ic_purge_minutes", "ic_purge_read", "ic_purge_interval"], smsd: "gives up unfinished long messages after this time", bot: "gives them up after `[bot] sms_parts_expiry_s` (default one hour)", followed: Followed::Never },
-    ConfKey { names: &["internal_combine", "internal_combine_binary"], smsd: "joins the parts of long messages itself (default yes)", bot: "always joins them", followed: Followed::Values(YES) },
-    ConfKey { names: &["eventhandler_use_copy", "incoming_copy", "sent_copy", "failed_copy", "report_copy"], smsd: "copies files into a second folder (and runs the eventhandler on the copy)", bot: "makes no copies", followed: Followed::Never },
-    ConfKey { names: &["store_received_pdu", "store_sent_pdu"], smsd: "writes the PDU into the files", bot: "writes no PDU lines", followed: Followed::Values(&["0"]) },
-    ConfKey { names: &["keep_filename", "date_filename", "filename_preview"], smsd: "how it names the files it moves or writes", bot: "keeps an outgoing file's name; names incoming files GSM1.XXXXXX", followed: Followed::Values(&["yes", "0", "no"]) },
-    ConfKey { names: &["send_retries"], smsd: "how often it tries a file again (default 2)", bot: "tries a file 3 times", followed: Followed::Values(&["2"]) },
-    ConfKey { names: &["hangup_incoming_call", "phonecalls", "voicecall_hangup_ath"], smsd: "hangs up or logs incoming calls", bot: "answers calls: that is what it is for", followed: Followed::Never },
-    ConfKey { names: &["mode"], smsd: "the PDU format of old modems (`old`)", bot: "speaks the modem's PDU format (`new`)", followed: Followed::Values(&["new"]) },
-    ConfKey { names: &["queues", "checkhandler", "whitelist", "blacklist"], smsd: "routes, checks or filters outgoing and incoming messages", bot: "sends every file in outgoing/ and checked/ and keeps every received message", followed: Followed::Never },
-    ConfKey { names: &["sending_disabled"], smsd: "sends nothing (files stay in outgoing/)", bot: "sends", followed: Followed::Values(NO) },
+    ConfKey {
+        names: &["outgoing", "spool", "checked", "incoming", "sent", "failed"],
+        smsd: "its spool folders (`incoming` in a modem section: whether it reads received messages)",
+        bot: "the same folders; received messages are read whatever a modem's `incoming` says",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["eventhandler"],
+        smsd: "runs it for every file it writes or moves: RECEIVED, REPORT, SENT, FAILED",
+        bot: "runs it the same way, off the port loop, each call at most 60 s",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["messageids"],
+        smsd: "which part's reference SENT passes (1 first, 2 last, 3 all)",
+        bot: "the same",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["shell"],
+        smsd: "the shell that runs the eventhandler",
+        bot: "the same",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["report"],
+        smsd: "asks for a status report for every message (`Report:` in a file overrides it) and writes each report into incoming/",
+        bot: "the same; reports that arrive as +CDS or are read from the SIM become smsd's report files",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["outgoing_utf8"],
+        smsd: "reads outgoing texts as UTF-8 when they are",
+        bot: "the same",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["cs_convert"],
+        smsd: "converts outgoing texts to the GSM alphabet (default yes)",
+        bot: "always converts (GSM 7-bit, or UCS-2 when the text needs it)",
+        followed: Followed::Values(YES),
+    },
+    ConfKey {
+        names: &["decode_unicode_text"],
+        smsd: "writes received UCS-2 texts decoded",
+        bot: "writes UCS-2 texts as UCS-2 (smsd's default format)",
+        followed: Followed::Values(NO),
+    },
+    ConfKey {
+        names: &["incoming_utf8"],
+        smsd: "writes received GSM texts as UTF-8",
+        bot: "writes them as ISO-8859-15 (smsd's default format)",
+        followed: Followed::Values(NO),
+    },
+    ConfKey {
+        names: &["autosplit"],
+        smsd: "how a long text is split (3, the default: concatenated parts)",
+        bot: "always sends concatenated parts",
+        followed: Followed::Values(&["3"]),
+    },
+    ConfKey {
+        names: &["memory_start"],
+        smsd: "the number of the first storage slot (0 or 1)",
+        bot: "reads the slots +CMTI names and scans from slot 0 to the storage's size",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["check_memory_method"],
+        smsd: "how it finds stored messages (AT+CPMS?, AT+CMGL variants)",
+        bot: "reads the slots +CMTI names and scans the storage AT+CPMS? describes, one AT+CMGR per slot",
+        followed: Followed::Values(&["1"]),
+    },
+    ConfKey {
+        names: &["primary_memory", "secondary_memory", "secondary_memory_max"],
+        smsd: "selects the message storage (AT+CPMS=)",
+        bot: "uses the storage the modem has selected",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["receive_before_send"],
+        smsd: "reads received messages before sending each file",
+        bot: "always reads waiting slots before the next part it sends",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["send_delay"],
+        smsd: "pauses between the characters it writes",
+        bot: "writes each command at once",
+        followed: Followed::Values(&["0"]),
+    },
+    ConfKey {
+        names: &["pre_init", "init", "init1", "init2"],
+        smsd: "sends these AT commands when it starts on the modem",
+        bot: "sends its own set-up and none of these; smsd sends them again when it has the port back",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["pin"],
+        smsd: "enters the SIM PIN",
+        bot: "enters no PIN: the SIM must already be unlocked (smsd does it before the bot starts)",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["smsc"],
+        smsd: "sends with this service centre number",
+        bot: "sends with the service centre stored in the modem",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["validity"],
+        smsd: "asks for this validity period",
+        bot: "sends without a validity period (the network's default)",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["keep_messages"],
+        smsd: "leaves read messages on the SIM (and stops after one pass)",
+        bot: "deletes each message from the SIM once its file is in incoming/",
+        followed: Followed::Values(NO),
+    },
+    ConfKey {
+        names: &["ms_purge_hours", "ms_purge_minutes", "ms_purge_read"],
+        smsd: "deletes parts of long messages from the SIM after this time",
+        bot: "gives up unfinished long messages after `[bot] sms_parts_expiry_s` and keeps their parts as files",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &[
+            "ic_purge_hours",
+            "ic_purge_minutes",
+            "ic_purge_read",
+            "ic_purge_interval",
+        ],
+        smsd: "gives up unfinished long messages after this time",
+        bot: "gives them up after `[bot] sms_parts_expiry_s` (default one hour)",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["internal_combine", "internal_combine_binary"],
+        smsd: "joins the parts of long messages itself (default yes)",
+        bot: "always joins them",
+        followed: Followed::Values(YES),
+    },
+    ConfKey {
+        names: &[
+            "eventhandler_use_copy",
+            "incoming_copy",
+            "sent_copy",
+            "failed_copy",
+            "report_copy",
+        ],
+        smsd: "copies files into a second folder (and runs the eventhandler on the copy)",
+        bot: "makes no copies",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["store_received_pdu", "store_sent_pdu"],
+        smsd: "writes the PDU into the files",
+        bot: "writes no PDU lines",
+        followed: Followed::Values(&["0"]),
+    },
+    ConfKey {
+        names: &["keep_filename", "date_filename", "filename_preview"],
+        smsd: "how it names the files it moves or writes",
+        bot: "keeps an outgoing file's name; names incoming files GSM1.XXXXXX",
+        followed: Followed::Values(&["yes", "0", "no"]),
+    },
+    ConfKey {
+        names: &["send_retries"],
+        smsd: "how often it tries a file again (default 2)",
+        bot: "tries a file 3 times",
+        followed: Followed::Values(&["2"]),
+    },
+    ConfKey {
+        names: &["hangup_incoming_call", "phonecalls", "voicecall_hangup_ath"],
+        smsd: "hangs up or logs incoming calls",
+        bot: "answers calls: that is what it is for",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["mode"],
+        smsd: "the PDU format of old modems (`old`)",
+        bot: "speaks the modem's PDU format (`new`)",
+        followed: Followed::Values(&["new"]),
+    },
+    ConfKey {
+        names: &["queues", "checkhandler", "whitelist", "blacklist"],
+        smsd: "routes, checks or filters outgoing and incoming messages",
+        bot: "sends every file in outgoing/ and checked/ and keeps every received message",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["sending_disabled"],
+        smsd: "sends nothing (files stay in outgoing/)",
+        bot: "sends",
+        followed: Followed::Values(NO),
+    },
 ];
 
 /// smsd's yesno_check().

@@ -465,7 +465,10 @@ mod tests {
             Duration::from_secs(10),
         );
         assert_eq!(outcome, HandlerOutcome::Done);
-        assert_eq!(std::fs::read_to_string(&log).unwrap(), "--tag x FAILED /f/n\n");
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "--tag x FAILED /f/n\n"
+        );
     }
 
     #[test]
@@ -476,7 +479,11 @@ mod tests {
         let t = Instant::now();
         r.submit(call(&h, SpoolEvent::Received, "/x", &[]));
         r.submit(call(&h, SpoolEvent::Received, "/y", &[]));
-        assert!(t.elapsed() < Duration::from_millis(200), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            t.elapsed()
+        );
         assert!(r.pending() >= 1);
     }
 
@@ -504,7 +511,10 @@ mod tests {
         // Killed (a zombie until init reaps it, or gone).
         let gone = |pid: i32| match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             // The state follows the command name in parentheses: Z is a zombie.
-            Ok(stat) => stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')),
+            Ok(stat) => stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z')),
             Err(_) => true,
         };
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -535,7 +545,10 @@ mod tests {
             &call(&h, SpoolEvent::Received, "/x", &[]),
             Duration::from_secs(10),
         );
-        assert!(matches!(missing, HandlerOutcome::NotStarted(_)), "{missing:?}");
+        assert!(
+            matches!(missing, HandlerOutcome::NotStarted(_)),
+            "{missing:?}"
+        );
     }
 
     #[test]
@@ -578,7 +591,11 @@ mod tests {
         std::fs::write(&kept, "To: 1\n\nx").unwrap();
         let h = recorder(
             dir.path(),
-            &format!("sleep 0.2; cat \"$2\" >> '{}' 2>/dev/null; echo \" $1\" >> '{}'", log.display(), log.display()),
+            &format!(
+                "sleep 0.2; cat \"$2\" >> '{}' 2>/dev/null; echo \" $1\" >> '{}'",
+                log.display(),
+                log.display()
+            ),
         );
         let mut r = runner(Duration::from_secs(10));
         for _ in 0..3 {
@@ -610,6 +627,10 @@ mod tests {
         let t = Instant::now();
         r.close();
         assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
-        assert_eq!(r.pending(), 1, "only the call in progress is left to its own timeout");
+        assert_eq!(
+            r.pending(),
+            1,
+            "only the call in progress is left to its own timeout"
+        );
     }
 }

@@ -26,6 +26,7 @@ pub mod incoming;
 pub mod outbox;
 pub mod outgoing;
 pub mod receive;
+pub mod report;
 pub mod watch;
 
 use std::path::{Path, PathBuf};

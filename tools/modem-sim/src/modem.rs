@@ -1618,7 +1618,10 @@ mod tests {
         assert!(pdu.contains("0C91947112325476"), "{pdu}");
         assert!(pdu.ends_with("00"), "{pdu}");
         assert_eq!(m.used(), 0, "routed reports are not stored");
-        assert_eq!(say(&mut m, now, "AT+CNMI?"), "\r\n+CNMI: 2,1,0,1,0\r\n\r\nOK\r\n");
+        assert_eq!(
+            say(&mut m, now, "AT+CNMI?"),
+            "\r\n+CNMI: 2,1,0,1,0\r\n\r\nOK\r\n"
+        );
     }
 
     #[test]
@@ -1641,7 +1644,10 @@ mod tests {
         m.tick(now + Duration::from_millis(10));
         assert!(m.take_output().is_empty(), "stored unannounced");
         let read = say(&mut m, now, "AT+CMGR=0");
-        assert!(read.starts_with("\r\n+CMGR: 0,,25\r\n07911326040000F00602"), "{read}");
+        assert!(
+            read.starts_with("\r\n+CMGR: 0,,25\r\n07911326040000F00602"),
+            "{read}"
+        );
 
         say(&mut m, now, "AT+CNMI=2,1,0,2,0");
         m.control(
@@ -1670,7 +1676,9 @@ mod tests {
         m.tick(now + Duration::from_secs(1));
         assert!(m.take_output().is_empty(), "off");
         assert_eq!(
-            ControlCommand::parse("reports stored 250").unwrap().to_string(),
+            ControlCommand::parse("reports stored 250")
+                .unwrap()
+                .to_string(),
             "reports stored 250"
         );
         assert!(ControlCommand::parse("reports sometimes").is_err());
