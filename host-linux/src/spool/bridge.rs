@@ -910,6 +910,37 @@ mod tests {
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
+    /// A status report as the simulator stores it (reference 1 to +491721234567).
+    const STORED_REPORT: &str =
+        "07911326040000F006010C91947112325476622170319314006221703193140000";
+
+    #[test]
+    fn a_status_report_from_the_sim_or_a_cds_becomes_a_report_file_with_its_event() {
+        let (s, log) = spool_with_handler(true);
+        let mut b = open(&s);
+        assert_eq!(b.receive(4, STORED_REPORT, 25), [4], "deleted once written");
+        let files = incoming_files(&s);
+        assert_eq!(files.len(), 1);
+        let text =
+            std::fs::read_to_string(s.dir.path().join("incoming").join(&files[0])).unwrap();
+        assert!(text.ends_with("\n\nSMS STATUS REPORT\nMessage_id: 1\nDischarge_timestamp: 26-12-07 13:39:41\nStatus: 0,Ok,short message received by the SME"), "{text}");
+        // Read again after a crash before AT+CMGD: deleted, not written twice.
+        let mut again = open(&s);
+        assert_eq!(again.receive(4, STORED_REPORT, 25), [4]);
+        assert_eq!(incoming_files(&s).len(), 1);
+        assert!(again.already_delivered(STORED_REPORT, 25).is_some());
+        // The same report routed as +CDS is the same file: the ledger knows it.
+        let routed = modem_core::urc::Urc::parse(format!("+CDS: 25\r\n{STORED_REPORT}").as_bytes());
+        let Some(modem_core::urc::Urc::StatusReport(pdu)) = routed else {
+            panic!("{routed:?}")
+        };
+        assert!(again.routed_report(&pdu));
+        assert_eq!(incoming_files(&s).len(), 1);
+        assert!(b.wait_for_handlers(Duration::from_secs(10)));
+        let calls = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(calls.matches("REPORT ").count(), 1, "{calls}");
+    }
+
     #[test]
     fn message_ids_follow_smsd_messageids_setting() {
         assert_eq!(message_ids(2, &[5, 6, 7]), ["7"]);
