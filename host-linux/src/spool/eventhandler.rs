@@ -488,6 +488,29 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_of_max_queued_calls_refuses_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = recorder(dir.path(), "sleep 5");
+        let mut r = EventRunner::spawn(
+            PathBuf::from(DEFAULT_SHELL),
+            Duration::from_millis(100),
+            Duration::from_millis(100),
+        )
+        .unwrap();
+        r.submit(call(&h, SpoolEvent::Received, "/first", &[]));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while r.shared.0.lock().is_ok_and(|q| !q.running) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for i in 0..=MAX_QUEUED {
+            r.submit(call(&h, SpoolEvent::Received, &format!("/{i}"), &[]));
+        }
+        assert_eq!(r.pending(), MAX_QUEUED + 1, "one running, MAX_QUEUED waiting");
+        // Not drained: each would take its 100 ms limit; closing gives up after 100 ms.
+        r.close();
+    }
+
+    #[test]
     fn a_hung_handler_and_its_children_are_killed_at_the_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("child");
