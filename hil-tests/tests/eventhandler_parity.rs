@@ -8,7 +8,8 @@
 //! eventhandler, `report = yes`, `init`/`init2`, `memory_start`, `cs_convert`, `send_delay`;
 //! its `init2` routes status reports as `+CDS` for smsd, which the simulator sends 300 ms
 //! after the `+CMGS` of a message sent with TP-SRR. The keys the bot does not follow are
-//! named at its start, one warning line each.
+//! named at its start, one warning line each. And an SMS of the bot's API that asks for a
+//! report gets its report file and `REPORT` call as well.
 #![allow(clippy::unwrap_used)]
 
 mod bot_support;
@@ -160,6 +161,21 @@ fn the_bot_runs_the_eventhandler_with_smsd_arguments_in_smsd_order_including_rep
     let bot = Bot::start(&files);
     let by_bot = exchange(&rig, &outgoing, &log, &|| bot.log_text());
     let bot_report = report_file(&incoming);
+    // An SMS of the bot's own API that asks for a report: its report lands in incoming/
+    // too, with its REPORT call.
+    let (code, body) = bot_support::http(
+        files.api_port,
+        "POST",
+        "/sms",
+        Some(r#"{"to": "+491721234567", "text": "Through the API", "report": true}"#),
+    )
+    .unwrap();
+    assert_eq!(code, 202, "{body}");
+    let calls = wait_lines(&log, 5, &|| bot.log_text());
+    assert!(
+        calls[4].starts_with("2 REPORT incoming [] From: 491721234567 Message_id: "),
+        "{calls:?}"
+    );
     let bot_log = bot.log_text();
     let status = bot.stop_with(Signal::SIGTERM, WITHIN);
     assert!(status.success(), "{status}");
