@@ -409,9 +409,7 @@ fn post_sms(context: &ApiContext, body: &RequestBody) -> Result<ApiResponse, Fau
         return Err(Fault::field(
             400,
             extra,
-            format!(
-                "unknown field \"{extra}\": the fields are \"to\", \"text\" and \"report\""
-            ),
+            format!("unknown field \"{extra}\": the fields are \"to\", \"text\" and \"report\""),
         ));
     }
     let to = string_field(&object, "to")?;

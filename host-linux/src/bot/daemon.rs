@@ -179,7 +179,8 @@ enum Comeback {
 
 /// What one wait of the loop produced.
 enum Wake {
-    Urc(Urc),
+    /// Boxed: a `+CDS` carries its PDU, which makes a `Urc` a few hundred bytes.
+    Urc(Box<Urc>),
     Request(Option<BotRequest>),
     Deadline,
 }
@@ -775,7 +776,7 @@ impl Bot<'_> {
                         let request = pin!(self.requests.next());
                         let timer = pin!(sleep(deadline.saturating_duration_since(now)));
                         match select(select(urc, request), timer).await {
-                            Either::Left((Either::Left((u, _)), _)) => Wake::Urc(u),
+                            Either::Left((Either::Left((u, _)), _)) => Wake::Urc(Box::new(u)),
                             Either::Left((Either::Right((r, _)), _)) => Wake::Request(r),
                             Either::Right(_) => Wake::Deadline,
                         }
@@ -783,7 +784,7 @@ impl Bot<'_> {
                 }
             };
             match wake {
-                Wake::Urc(Urc::Ready) => {
+                Wake::Urc(urc) if *urc == Urc::Ready => {
                     log::warn!("the modem restarted (RDY): initialising it again");
                     // A restarted modem has dropped the call and its audio.
                     self.forget_call();
@@ -840,7 +841,7 @@ impl Bot<'_> {
     /// backlog of messages).
     fn waiting(&mut self, urcs: &mut ModemUrcSubscription<'_>) -> Option<Wake> {
         if let Some(urc) = urcs.try_next_message_pure() {
-            return Some(Wake::Urc(urc));
+            return Some(Wake::Urc(Box::new(urc)));
         }
         match self.requests.try_recv() {
             Ok(request) => Some(Wake::Request(Some(request))),

@@ -921,8 +921,7 @@ mod tests {
         assert_eq!(b.receive(4, STORED_REPORT, 25), [4], "deleted once written");
         let files = incoming_files(&s);
         assert_eq!(files.len(), 1);
-        let text =
-            std::fs::read_to_string(s.dir.path().join("incoming").join(&files[0])).unwrap();
+        let text = std::fs::read_to_string(s.dir.path().join("incoming").join(&files[0])).unwrap();
         assert!(text.ends_with("\n\nSMS STATUS REPORT\nMessage_id: 1\nDischarge_timestamp: 26-12-07 13:39:41\nStatus: 0,Ok,short message received by the SME"), "{text}");
         // Read again after a crash before AT+CMGD: deleted, not written twice.
         let mut again = open(&s);

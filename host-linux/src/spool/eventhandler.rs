@@ -505,7 +505,11 @@ mod tests {
         for i in 0..=MAX_QUEUED {
             r.submit(call(&h, SpoolEvent::Received, &format!("/{i}"), &[]));
         }
-        assert_eq!(r.pending(), MAX_QUEUED + 1, "one running, MAX_QUEUED waiting");
+        assert_eq!(
+            r.pending(),
+            MAX_QUEUED + 1,
+            "one running, MAX_QUEUED waiting"
+        );
         // Not drained: each would take its 100 ms limit; closing gives up after 100 ms.
         r.close();
     }
@@ -601,7 +605,10 @@ mod tests {
         })
         .join()
         .unwrap();
-        assert!(matches!(outcome, HandlerOutcome::Failed { .. }), "{outcome:?}");
+        assert!(
+            matches!(outcome, HandlerOutcome::Failed { .. }),
+            "{outcome:?}"
+        );
         let status = std::fs::read_to_string(&out).unwrap();
         let mask = status.lines().find(|l| l.starts_with("SigBlk:")).unwrap();
         assert_eq!(mask, "SigBlk:\t0000000000000000", "{status}");
