@@ -369,9 +369,13 @@ fn spool_conf(options: &BotOptions) -> Result<Option<SmsdConf>, BotError> {
         source,
     };
     let smsd_conf = SmsdConf::load(conf).map_err(spool_error)?;
-    smsd_conf
+    let modem = smsd_conf
         .modem_for_bot(&options.lease.port)
         .map_err(spool_error)?;
+    // What smsd would do on the port or in the spool that the bot does not: one line each.
+    for line in smsd_conf.unused_settings(modem) {
+        log::warn!("{line}");
+    }
     Ok(Some(smsd_conf))
 }
 

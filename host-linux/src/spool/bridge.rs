@@ -13,8 +13,13 @@
 //!              job.begin()?;  for part in job.parts() { AT+CMGS -> job.part_sent(ref) }
 //!              bridge.sent(job) | bridge.failed(job, reason) | bridge.retry_later(job, why)
 //!          }
+//!       ─▶ on every +CDS: bridge.routed_report(pdu)
 //!       ─▶ on giving the port back: bridge.release_port()
 //! ```
+//!
+//! Every file it writes into incoming/ (a message, a status report) or moves into sent/
+//! or failed/ gets smsd's eventhandler call (`super::eventhandler`), queued here and run
+//! off the writer's loop; dropping the bridge runs what is still queued, within a bound.
 //!
 //! Nothing here touches the port, so every path has a test without one.
 
@@ -221,9 +226,6 @@ impl SpoolBridge {
         expiry: Option<Duration>,
     ) -> Result<SpoolBridge, SpoolError> {
         let modem = conf.modem_for_bot(port)?.clone();
-        for line in conf.unused_settings(&modem) {
-            log::warn!("{line}");
-        }
         let handler = conf.eventhandler_for(&modem).map(str::to_owned);
         let events = match (&handler, &conf.eventhandler) {
             (None, None) => None,

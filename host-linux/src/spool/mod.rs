@@ -4,7 +4,10 @@
 //! This module owns everything the bot's single port writer needs to stand in for smsd
 //! on its folders, as self-contained pieces with no port I/O of their own:
 //! - [`bridge`]: all of it as the bot's single port writer uses it ([`SpoolBridge`]);
-//! - [`conf`]: smsd.conf read the way smsd reads it (folders, modems), so both agree;
+//! - [`conf`]: smsd.conf read the way smsd reads it (folders, modems), so both agree, and
+//!   the table of its keys the bot follows or names in a warning ([`conf::KEYS`]);
+//! - [`eventhandler`]: smsd's `eventhandler`, run for every file the bot writes or moves,
+//!   off the port loop, bounded, drained when the bot stops;
 //! - [`incoming`]: a received SMS written into incoming/ in smsd 3.1.21's exact format,
 //!   atomically (temporary name, fsync, rename, fsync of the folder);
 //! - [`outgoing`]: smsd's outgoing file format (headers, charsets) and the sent/ and
@@ -13,6 +16,7 @@
 //!   convention and completing it, crash-safe (see its docs for the guarantees);
 //! - [`receive`]: which SIM slots a received message came from, so a part is deleted
 //!   from the SIM only after its whole message is in incoming/;
+//! - [`report`]: the file smsd writes into incoming/ for a status report;
 //! - [`watch`]: inotify on outgoing/ and checked/, no polling;
 //! - [`charset`]: ISO-8859-15, smsd's 8-bit charset.
 //!
