@@ -9,7 +9,8 @@
 //! its `init2` routes status reports as `+CDS` for smsd, which the simulator sends 300 ms
 //! after the `+CMGS` of a message sent with TP-SRR. The keys the bot does not follow are
 //! named at its start, one warning line each. And an SMS of the bot's API that asks for a
-//! report gets its report file and `REPORT` call as well.
+//! report gets its report file and `REPORT` call as well; and a report the modem stored on
+//! the SIM instead of routing it is written, with its call, when the next bot reads the SIM.
 #![allow(clippy::unwrap_used)]
 
 mod bot_support;
@@ -251,4 +252,60 @@ fn report_file(incoming: &Path) -> SpoolFile {
         .map(|p| SpoolFile::read(p).unwrap())
         .find(|f| f.text.starts_with("SMS STATUS REPORT"))
         .unwrap_or_else(|| panic!("no report file in {}", incoming.display()))
+}
+
+#[test]
+fn a_status_report_the_modem_stored_is_written_with_its_event_when_the_bot_reads_the_sim() {
+    let mut rig = rig();
+    rig.sim()
+        .unwrap()
+        .command(ControlCommand::Reports {
+            mode: StatusReports::Stored,
+            delay: Some(Duration::from_millis(100)),
+        })
+        .unwrap();
+    let log = rig.dir().join("events.log");
+    let recorder = write_recorder(rig.dir(), &log);
+    let (outgoing, incoming) = {
+        let smsd = rig.smsd().unwrap();
+        smsd.add_config(
+            &format!("eventhandler = {}\n", recorder.display()),
+            "report = yes\n",
+        )
+        .unwrap();
+        (smsd.outgoing(), smsd.incoming())
+    };
+    let handoff = smsd_backend(rig.smsd().unwrap());
+    let files = write_config(
+        &rig,
+        &BotSetup {
+            answer_after_rings: 3,
+            bot: String::new(),
+            handoff,
+        },
+    );
+    let bot = Bot::start(&files);
+    drop_file(&outgoing, "door", "To: 491721234567\n\nAlarm: door open\n");
+    let calls = wait_lines(&log, 1, &|| bot.log_text());
+    assert!(calls[0].starts_with("3 SENT sent ["), "{calls:?}");
+    wait_for("the report stored on the SIM", WITHIN, || {
+        (rig.modem().state().unwrap().modem.sim.used == 1).then_some(())
+    })
+    .unwrap();
+    assert!(bot.stop_with(Signal::SIGTERM, WITHIN).success());
+
+    // The next bot reads the storage at its start: the report is written and deleted.
+    let bot = Bot::start(&files);
+    let calls = wait_lines(&log, 2, &|| bot.log_text());
+    assert!(
+        calls[1].starts_with("2 REPORT incoming [] From: 491721234567 Message_id: "),
+        "{calls:?}"
+    );
+    let report = report_file(&incoming);
+    assert_eq!(report.header("From"), Some("491721234567"));
+    wait_for("the SIM emptied", WITHIN, || {
+        (rig.modem().state().unwrap().modem.sim.used == 0).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
+    assert!(bot.stop_with(Signal::SIGTERM, WITHIN).success());
 }
