@@ -41,7 +41,7 @@ use super::SpoolError;
 use super::conf::SmsdConf;
 use super::eventhandler::{DRAIN_TIMEOUT, EventRunner, HANDLER_TIMEOUT, HandlerCall, SpoolEvent};
 use super::incoming::{Delivery, Inbox, ModemIdentity, SpoolTime, part_key};
-use super::outbox::{Claim, Outbox};
+use super::outbox::{Claim, Outbox, Recovered};
 use super::outgoing::{OutgoingAlphabet, SendOutcome};
 use super::receive::SimReader;
 use super::report::{explain_status, render_report, report_key};
@@ -179,6 +179,16 @@ impl Events {
     }
 }
 
+/// The `Message_id:` a sent file records (only when a report was asked for).
+fn recorded_message_id(path: &Path) -> Option<u8> {
+    let bytes = std::fs::read(path).ok()?;
+    let head = bytes
+        .split(|&b| b == b'\n')
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| l.strip_prefix(b"Message_id: "))?;
+    std::str::from_utf8(head).ok()?.trim().parse().ok()
+}
+
 fn remove_unfiled(path: Option<PathBuf>) {
     if let Some(path) = path {
         if let Err(e) = std::fs::remove_file(&path) {
@@ -252,6 +262,18 @@ impl SpoolBridge {
         outbox.keep_unfiled = events.is_some();
         for r in outbox.recover()? {
             log::info!("spool: after an unclean stop: {r:?}");
+            // A file whose outcome was decided but not yet filed when the bot stopped is
+            // filed now; its eventhandler call had not been made.
+            if let (Some(events), Recovered::Finished { to: Some(path), .. }) = (&events, &r) {
+                let folder = path.parent();
+                let event = if folder.is_some() && folder == conf.sent.as_deref() {
+                    SpoolEvent::Sent
+                } else {
+                    SpoolEvent::Failed
+                };
+                let refs: Vec<u8> = recorded_message_id(path).into_iter().collect();
+                events.run(event, path.clone(), &refs, None);
+            }
         }
         let inbox = Inbox::open(&conf.incoming, identity)?;
         let expiry = expiry.map_or(DEFAULT_EXPIRY_S, |d| d.as_secs().max(1));
@@ -940,6 +962,24 @@ mod tests {
         assert!(b.wait_for_handlers(Duration::from_secs(10)));
         let calls = std::fs::read_to_string(&log).unwrap();
         assert_eq!(calls.matches("REPORT ").count(), 1, "{calls}");
+    }
+
+    #[test]
+    fn a_file_decided_but_not_filed_when_the_bot_died_gets_its_call_when_it_is_filed() {
+        let (s, log) = spool_with_handler(true);
+        // The sent/ file was written (hidden) and fsynced; the move into sent/ never came.
+        std::fs::write(
+            s.dir.path().join("checked/.late.sim7600-sent"),
+            "To: 49\nModem: GSM1\nMessage_id: 17\n\nx",
+        )
+        .unwrap();
+        let mut b = open(&s);
+        b.close_handlers();
+        let d = s.dir.path().display();
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            format!("SENT {d}/sent/late 17\nTo: 49\n")
+        );
     }
 
     #[test]
