@@ -713,15 +713,21 @@ pub const KEYS: &[ConfKey] = &[
     },
     ConfKey {
         names: &["store_received_pdu", "store_sent_pdu"],
-        smsd: "writes the PDU into the files",
+        smsd: "writes the PDU into the files (1, the default: only for a PDU it cannot read or a failed file)",
         bot: "writes no PDU lines",
-        followed: Followed::Values(&["0"]),
+        followed: Followed::Values(&["0", "1"]),
     },
     ConfKey {
-        names: &["keep_filename", "date_filename", "filename_preview"],
-        smsd: "how it names the files it moves or writes",
-        bot: "keeps an outgoing file's name; names incoming files GSM1.XXXXXX",
-        followed: Followed::Values(&["yes", "0", "no"]),
+        names: &["keep_filename"],
+        smsd: "keeps an outgoing file's name in sent/ and failed/ (default yes)",
+        bot: "keeps it",
+        followed: Followed::Values(YES),
+    },
+    ConfKey {
+        names: &["date_filename", "filename_preview"],
+        smsd: "puts the date or the start of the text into the names of the files it writes",
+        bot: "names incoming files GSM1.XXXXXX and keeps an outgoing file's name",
+        followed: Followed::Values(&["0"]),
     },
     ConfKey {
         names: &["send_retries"],
