@@ -929,10 +929,21 @@ impl Bot<'_> {
                     log::info!("status report (+CDS) received: no smstools spool to write it to")
                 }
             },
-            Urc::RoutedMessage(_) => log::warn!(
-                "an SMS was routed to the host (+CMT) instead of stored: the modem's AT+CNMI was \
-                 changed behind the bot's back; it is not in incoming/"
-            ),
+            Urc::RoutedMessage(pdu) => {
+                log::warn!(
+                    "an SMS was routed to the host (+CMT) instead of stored: the modem's \
+                     AT+CNMI was changed behind the bot's back"
+                );
+                match self.spool.as_mut() {
+                    Some(bridge) => {
+                        bridge.routed_message(pdu);
+                        self.publish_delivered();
+                    }
+                    None => log::error!(
+                        "an SMS routed as +CMT is lost: no smstools spool to write it to"
+                    ),
+                }
+            }
             other => log::debug!("URC {other:?}"),
         }
         let now = self.now_ms();

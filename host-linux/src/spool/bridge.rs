@@ -40,7 +40,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use super::SpoolError;
 use super::conf::SmsdConf;
 use super::eventhandler::{DRAIN_TIMEOUT, EventRunner, HANDLER_TIMEOUT, HandlerCall, SpoolEvent};
-use super::incoming::{Delivery, Inbox, ModemIdentity, SpoolTime, part_key};
+use super::incoming::{Delivery, Inbox, ModemIdentity, ReceivedSms, SpoolTime, part_key};
 use super::outbox::{Claim, Outbox, Recovered};
 use super::outgoing::{OutgoingAlphabet, SendOutcome};
 use super::receive::SimReader;
@@ -410,6 +410,54 @@ impl SpoolBridge {
             }
             Err(e) => {
                 log::warn!("spool: a +CDS does not decode ({e}); dropped");
+                false
+            }
+        }
+    }
+
+    /// An SMS the modem routed to the host (`+CMT`) instead of storing it: it is nowhere
+    /// else, so it is written into incoming/ at once, with its `RECEIVED` event; a part of
+    /// a long message becomes a file of its own, as smsd writes a part it gave up on (the
+    /// other parts are not stored anywhere either). Returns whether it was written (or had
+    /// been before).
+    pub fn routed_message(&mut self, pdu: &RoutedPdu) -> bool {
+        let part = match pdu.decode() {
+            Ok(Incoming::Deliver(d)) => d,
+            Ok(Incoming::StatusReport(r)) => return self.deliver_report(&r, Vec::new()),
+            Err(e) => {
+                log::error!("spool: an SMS routed as +CMT does not decode ({e}); it is lost");
+                return false;
+            }
+        };
+        let sms = match part.concatenation {
+            Some(_) => ReceivedSms::incomplete_part(&part),
+            None => ReceivedSms::from_deliver(&part),
+        };
+        match self.inbox.deliver(&sms, SpoolTime::now_local()) {
+            Ok(Delivery::Written(path)) => {
+                log::info!(
+                    "spool: SMS from {} (routed) written to {}",
+                    sms.from,
+                    path.display()
+                );
+                if let Some(events) = &self.events {
+                    events.run(SpoolEvent::Received, path.clone(), &[], None);
+                }
+                self.delivered.push(delivered_sms(&sms, path));
+                true
+            }
+            Ok(Delivery::AlreadyDelivered(name)) => {
+                log::info!(
+                    "spool: SMS from {} was delivered before as {name}",
+                    sms.from
+                );
+                true
+            }
+            Err(e) => {
+                log::error!(
+                    "spool: cannot write an SMS from {} routed as +CMT: {e}",
+                    sms.from
+                );
                 false
             }
         }
@@ -980,6 +1028,28 @@ mod tests {
             std::fs::read_to_string(&log).unwrap(),
             format!("SENT {d}/sent/late 17\nTo: 49\n")
         );
+    }
+
+    #[test]
+    fn an_sms_routed_as_cmt_is_written_at_once_with_its_event() {
+        let (s, log) = spool_with_handler(true);
+        let mut b = open(&s);
+        let urc = modem_core::urc::Urc::parse(format!("+CMT: ,30\r\n{HOW_ARE_YOU}").as_bytes());
+        let Some(modem_core::urc::Urc::RoutedMessage(pdu)) = urc else {
+            panic!("{urc:?}")
+        };
+        assert!(b.routed_message(&pdu));
+        assert!(
+            b.routed_message(&pdu),
+            "a repeat is known, not written twice"
+        );
+        let files = incoming_files(&s);
+        assert_eq!(files.len(), 1);
+        assert_eq!(b.take_delivered().len(), 1);
+        assert!(b.wait_for_handlers(Duration::from_secs(10)));
+        let calls = std::fs::read_to_string(&log).unwrap();
+        assert!(calls.starts_with("RECEIVED "), "{calls}");
+        assert_eq!(calls.matches("RECEIVED").count(), 1, "{calls}");
     }
 
     #[test]
