@@ -1053,6 +1053,33 @@ mod tests {
     }
 
     #[test]
+    fn a_part_of_a_long_sms_routed_as_cmt_is_a_file_of_its_own_as_smsd_writes_one() {
+        let s = spool();
+        let mut b = open(&s);
+        let time = modem_sim::pdu::SmsTime::now();
+        let parts = modem_sim::pdu::encode_deliver(
+            "+31624000000",
+            "+491761234567",
+            &"x".repeat(200),
+            &time,
+            7,
+        );
+        assert_eq!(parts.len(), 2);
+        let urc = modem_core::urc::Urc::parse(
+            format!("+CMT: ,{}\r\n{}", parts[0].tpdu_len, parts[0].hex).as_bytes(),
+        );
+        let Some(modem_core::urc::Urc::RoutedMessage(pdu)) = urc else {
+            panic!("{urc:?}")
+        };
+        assert!(b.routed_message(&pdu));
+        let files = incoming_files(&s);
+        assert_eq!(files.len(), 1);
+        let text = std::fs::read_to_string(s.dir.path().join("incoming").join(&files[0])).unwrap();
+        assert!(text.contains("Incomplete: yes\n"), "{text}");
+        assert!(text.contains("UDH-DATA: 05 00 03 07 02 01 \n"), "{text}");
+    }
+
+    #[test]
     fn message_ids_follow_smsd_messageids_setting() {
         assert_eq!(message_ids(2, &[5, 6, 7]), ["7"]);
         assert_eq!(message_ids(1, &[5, 6, 7]), ["5"]);
