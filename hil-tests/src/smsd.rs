@@ -155,6 +155,19 @@ impl Smsd {
         &self.scripts
     }
 
+    /// Rewrites smsd.conf with `global` lines added before the modem's section and
+    /// `modem` lines added to it (a user's own keys: `eventhandler`, `report`, `init2`,
+    /// ...). Takes effect at smsd's next start.
+    pub fn add_config(&self, global: &str, modem: &str) -> Result<(), RigError> {
+        let base = self.config_text();
+        let section = format!("[{DEVICE_NAME}]\n");
+        let text = match base.split_once(&section) {
+            Some((head, tail)) => format!("{head}{global}\n{section}{tail}{modem}\n"),
+            None => format!("{base}{global}\n{modem}\n"),
+        };
+        write(&self.conf(), &text)
+    }
+
     /// The log so far (empty when there is none yet).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_file()).unwrap_or_default()

@@ -58,8 +58,9 @@ fn smsd_to_bot_to_call_to_sms_and_back_to_smsd() {
         r"AT+CLVL=5\r",
     ];
     assert_eq!(&commands[at - 2..at + 4], &seed, "{commands:?}");
-    // What robust operation adds: numeric errors, call list reports, SMS notices.
-    for extra in [r"AT+CMEE=1\r", r"AT+CLCC=1\r", r"AT+CNMI=2,1,0,0,0\r"] {
+    // What robust operation adds: numeric errors, call list reports, SMS notices (and,
+    // serving smstools' spool, status reports routed to the bot).
+    for extra in [r"AT+CMEE=1\r", r"AT+CLCC=1\r", r"AT+CNMI=2,1,0,1,0\r"] {
         assert!(
             commands[at..].iter().any(|c| c == extra),
             "{extra} missing: {commands:?}"

@@ -331,6 +331,7 @@ pub struct ValidatedSms {
     encoding: SmsEncoding,
     parts: u8,
     delivery: Delivery,
+    report: bool,
 }
 
 impl ValidatedSms {
@@ -365,7 +366,20 @@ impl ValidatedSms {
             encoding: plan.encoding().into(),
             parts: plan.parts(),
             delivery: policy.delivery,
+            report: false,
         })
+    }
+
+    /// The same message with a status report asked for (`report` of `POST /sms`).
+    #[must_use]
+    pub fn with_report(mut self, report: bool) -> Self {
+        self.report = report;
+        self
+    }
+
+    /// Whether a status report is asked for.
+    pub fn report(&self) -> bool {
+        self.report
     }
 
     /// The destination as given.
@@ -473,6 +487,10 @@ pub struct SmsRecord {
     pub parts: u8,
     /// Concatenated, or separate messages.
     pub delivery: Delivery,
+    /// A status report is asked for (TP-SRR in every part); the bot writes it into
+    /// smstools' incoming/ when it serves the spool.
+    #[serde(default)]
+    pub report: bool,
     /// The 8-bit reference in the concatenation header, fixed at enqueue so that parts
     /// sent before and after a restart belong together.
     pub concat_reference: u8,
@@ -515,6 +533,7 @@ impl SmsRecord {
             // count itself (a record is never re-validated against a later config).
             max_parts: self.parts.max(1),
             force_ucs2: self.encoding == SmsEncoding::Ucs2,
+            status_report: self.report,
             ..SubmitOptions::default()
         };
         let plan = SubmitPlan::new(
@@ -751,6 +770,7 @@ impl SmsQueue {
             encoding: sms.encoding,
             parts: sms.parts,
             delivery: sms.delivery,
+            report: sms.report,
             concat_reference: (sequence & 0xFF) as u8,
             state: SmsState::Queued,
             attempts: 0,

@@ -231,7 +231,9 @@ fn signal_of(urc: &Urc) -> Option<Signal> {
         | Urc::SmsReady
         | Urc::PhonebookReady
         | Urc::NewMessage(_)
-        | Urc::NewMessageUnlocated { .. } => return None,
+        | Urc::NewMessageUnlocated { .. }
+        | Urc::StatusReport(_)
+        | Urc::RoutedMessage(_) => return None,
     })
 }
 

@@ -29,6 +29,9 @@
 //! - `NO CARRIER`, `BUSY`, `NO ANSWER` are URCs (a call ended), except while `ATA`/`ATD`
 //!   is in flight, where they are that command's error (`ConnectionError`).
 //! - `> ` at the start of a line is the `AT+CMGS` prompt, whatever follows it.
+//! - `+CDS: <length>` and `+CMT: [<alpha>],<length>` are URCs of two lines: the line after
+//!   them is their PDU, handed out with them as one URC (the digester waits for it), never
+//!   a line of the reply in progress.
 //! - The line after a `+CMGR:`/`+CMGL:` header is message data, never a URC or final code
 //!   (an SMS that reads `RING` or `OK` stays an SMS); later lines of a multi-line text are
 //!   never echo, but one that reads exactly like a final code (`OK`) or a URC is taken as
@@ -62,7 +65,7 @@ use heapless::Vec;
 use crate::error_text::{cme_code, cms_code};
 use crate::fmt::LossyBytes;
 use crate::line::error_line;
-use crate::urc::urc_name;
+use crate::urc::{urc_has_pdu_line, urc_name};
 
 /// The longest line the digester accepts, in bytes without its line end (`\r\n` or
 /// `\r\r\n`).
@@ -725,9 +728,41 @@ impl<'a> Sim7600Digester<'a> {
                 Some(PendingCommand::SimStatus) => line.starts_with(b"+CPIN"),
                 _ => false,
             };
-            if !reply_line && urc_name(line).is_some() {
+            if let Some(name) = urc_name(line).filter(|_| !reply_line) {
+                let (span, line_end) = if urc_has_pdu_line(name) {
+                    // `+CDS: <len>` / `+CMT: ...,<len>`: the next line is the PDU and part of
+                    // the URC, never a line of the reply in progress.
+                    let after = buf.get(line_end..).unwrap_or_default();
+                    let Some(nl) = after.iter().position(|&b| b == b'\n') else {
+                        if content_len(after) > MAX_LINE_LEN || after.len() > MAX_LINE_LEN + 2 {
+                            self.discarding = true;
+                            return self.capacity_error("line", buf.len());
+                        }
+                        // The PDU line is not complete yet: wait for it (handing out a URC
+                        // held inside the reply meanwhile, as below).
+                        if let Some((start, stop)) = self.next_unemitted() {
+                            self.handed_out = Some(0);
+                            return (
+                                DigestResult::Urc(buf.get(start..stop).unwrap_or_default()),
+                                0,
+                            );
+                        }
+                        return (DigestResult::None, 0);
+                    };
+                    let pdu = after.get(..nl).unwrap_or_default();
+                    if content_len(pdu) > MAX_LINE_LEN {
+                        return self.capacity_error("line", line_end + nl + 1);
+                    }
+                    let pdu_end = line_end + pdu.trim_ascii_end().len();
+                    ((span.0, pdu_end.max(span.1)), line_end + nl + 1)
+                } else {
+                    (span, line_end)
+                };
                 if self.held == 0 {
-                    return (DigestResult::Urc(line), line_end);
+                    return (
+                        DigestResult::Urc(buf.get(span.0..span.1).unwrap_or_default()),
+                        line_end,
+                    );
                 }
                 if self.urcs.push(span).is_err() {
                     error!(

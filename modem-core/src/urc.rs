@@ -3,7 +3,10 @@
 //! This module owns the unsolicited result codes (URCs) listed in SIM7600-PROTOCOL.md:
 //! start-up lines (`RDY`, `+CPIN: ...`, `SMS DONE`, `PB DONE`), call lines (`RING`,
 //! `+CRING`, `+CLIP`, `VOICE CALL: ...`, `MISSED_CALL`, `NO CARRIER`, `BUSY`, `NO ANSWER`,
-//! `+CLCC`, `+RXDTMF`) and the SMS notice `+CMTI`. [`Urc::parse`] is pure and shared by the
+//! `+CLCC`, `+RXDTMF`), the SMS notice `+CMTI`, and the two URCs whose PDU follows on a
+//! line of its own: `+CDS` (a status report) and `+CMT` (a message routed to the host
+//! without being stored); the digester hands such a URC out as its two lines together.
+//! [`Urc::parse`] is pure and shared by the
 //! digester (`crate::digest`) and the capture classifier (`crate::line`); it never panics,
 //! whatever bytes it is given. Text fields live in fixed-capacity [`heapless::String`]s
 //! whose capacities are the `pub const`s below; a field longer than its capacity makes the
@@ -12,6 +15,7 @@
 use heapless::String;
 
 use crate::params::{Fields, after_prefix};
+use crate::pdu::{DecodeError, Incoming, MAX_PDU_OCTETS};
 
 /// Capacity of a phone number (`+CLIP`, `+CLCC`, `MISSED_CALL`).
 ///
@@ -95,6 +99,30 @@ pub enum Urc {
     },
     /// `+RXDTMF: <key>`: the caller pressed a key.
     Dtmf(DtmfKey),
+    /// `+CDS: <length>` and the PDU line after it: a status report routed to the host
+    /// (after `AT+CNMI=...,1` as `<ds>`), not stored anywhere.
+    StatusReport(RoutedPdu),
+    /// `+CMT: [<alpha>],<length>` and the PDU line after it: an SMS routed to the host
+    /// (after `AT+CNMI=...,2` as `<mt>`), not stored anywhere.
+    RoutedMessage(RoutedPdu),
+}
+
+/// The PDU of a `+CDS` or `+CMT` URC, as the modem printed it (SMSC part included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct RoutedPdu {
+    /// `<length>`: the TPDU's octets (without the SMSC part).
+    pub tpdu_length: u16,
+    /// The PDU's octets, from the hex line.
+    pub octets: heapless::Vec<u8, MAX_PDU_OCTETS>,
+}
+
+impl RoutedPdu {
+    /// Decodes the PDU, checking it against `<length>`.
+    pub fn decode(&self) -> Result<Incoming, DecodeError> {
+        Incoming::from_routed(&self.octets, usize::from(self.tpdu_length))
+    }
 }
 
 /// The SIM's state from `+CPIN:` (3GPP TS 27.007 §8.3).
@@ -495,7 +523,7 @@ pub fn urc_name(line: &[u8]) -> Option<&'static str> {
         "NO ANSWER",
         "VOICE CALL",
     ];
-    const PREFIXED: [&str; 7] = [
+    const PREFIXED: [&str; 9] = [
         "+CPIN",
         "+CRING",
         "+CLIP",
@@ -503,6 +531,8 @@ pub fn urc_name(line: &[u8]) -> Option<&'static str> {
         "+CMTI",
         "+RXDTMF",
         "MISSED_CALL",
+        "+CDS",
+        "+CMT",
     ];
     if let Some(word) = EXACT.iter().find(|w| line == w.as_bytes()) {
         return Some(word);
@@ -514,6 +544,12 @@ pub fn urc_name(line: &[u8]) -> Option<&'static str> {
         line.strip_prefix(name.as_bytes())
             .is_some_and(|rest| rest.trim_ascii_start().starts_with(b":"))
     })
+}
+
+/// Whether the URC `name` (from [`urc_name`]) is followed by a PDU on the next line, which
+/// belongs to it: `+CDS` and `+CMT`.
+pub fn urc_has_pdu_line(name: &str) -> bool {
+    matches!(name, "+CDS" | "+CMT")
 }
 
 /// Strips the framing (`\r`, `\n`, spaces) around a line.
@@ -563,6 +599,12 @@ impl Urc {
                 .map(Self::CallStatus)
                 .map_err(malformed),
             "+CMTI" => parse_cmti(params(text, name)).map_err(malformed),
+            "+CDS" => parse_routed(text, name, false)
+                .map(Self::StatusReport)
+                .map_err(malformed),
+            "+CMT" => parse_routed(text, name, true)
+                .map(Self::RoutedMessage)
+                .map_err(malformed),
             "+RXDTMF" => {
                 let key = params(text, name).trim().trim_matches('"');
                 match key.as_bytes() {
@@ -695,6 +737,54 @@ fn parse_cmti(params: &str) -> Result<Urc, &'static str> {
         (Some(storage), Some(index)) => Urc::NewMessage(NewMessage { storage, index }),
         (storage, _) => Urc::NewMessageUnlocated { storage },
     })
+}
+
+/// `+CDS: <length>` or `+CMT: [<alpha>],<length>`, a line end, and the PDU's hex line.
+fn parse_routed(text: &str, name: &str, has_alpha: bool) -> Result<RoutedPdu, &'static str> {
+    let (header, pdu) = text
+        .split_once('\n')
+        .ok_or("no PDU line after the header")?;
+    let header = params(header.trim_end(), name);
+    let length_field = if has_alpha {
+        // The alpha may itself be quoted text with a comma; the length is the last field.
+        header.rsplit(',').next().ok_or("no length")?
+    } else {
+        header
+    };
+    let tpdu_length = length_field
+        .trim()
+        .parse::<u16>()
+        .map_err(|_| "length is not a number 0..=65535")?;
+    let hex = pdu.trim().as_bytes();
+    if hex.is_empty() {
+        return Err("the PDU line is empty");
+    }
+    if hex.len() % 2 != 0 {
+        return Err("the PDU line has an odd number of hex digits");
+    }
+    let mut octets = heapless::Vec::new();
+    for pair in hex.chunks_exact(2) {
+        let octet = match (hex_digit(pair[0]), hex_digit(pair[1])) {
+            (Some(high), Some(low)) => high << 4 | low,
+            _ => return Err("the PDU line is not hex"),
+        };
+        octets
+            .push(octet)
+            .map_err(|_| "the PDU is longer than MAX_PDU_OCTETS")?;
+    }
+    Ok(RoutedPdu {
+        tpdu_length,
+        octets,
+    })
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
 }
 
 impl atat::AtatUrc for Urc {

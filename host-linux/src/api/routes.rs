@@ -370,14 +370,17 @@ fn validate_and_queue(
     to: &str,
     text: &str,
     text_key: &str,
+    report: bool,
 ) -> Result<(SmsId, ValidatedSms), Fault> {
-    let sms = ValidatedSms::new(to, text, context.policy).map_err(|rejection| {
-        let field = match rejection.field() {
-            "text" => text_key,
-            other => other,
-        };
-        Fault::field(400, field, rejection.to_string())
-    })?;
+    let sms = ValidatedSms::new(to, text, context.policy)
+        .map_err(|rejection| {
+            let field = match rejection.field() {
+                "text" => text_key,
+                other => other,
+            };
+            Fault::field(400, field, rejection.to_string())
+        })?
+        .with_report(report);
     let id = context.queue.enqueue(&sms).map_err(|e| match e {
         QueueError::Full { .. } => {
             log::warn!("SMS to {to} refused: {e}");
@@ -396,19 +399,33 @@ fn validate_and_queue(
     Ok((id, sms))
 }
 
-/// `POST /sms {"to", "text"}` → 202 `{"id", "state", "encoding", "parts"}`.
+/// `POST /sms {"to", "text", "report"?}` → 202 `{"id", "state", "encoding", "parts"}`.
 fn post_sms(context: &ApiContext, body: &RequestBody) -> Result<ApiResponse, Fault> {
     let object = json_object(body)?;
-    if let Some(extra) = object.keys().find(|k| !matches!(k.as_str(), "to" | "text")) {
+    if let Some(extra) = object
+        .keys()
+        .find(|k| !matches!(k.as_str(), "to" | "text" | "report"))
+    {
         return Err(Fault::field(
             400,
             extra,
-            format!("unknown field \"{extra}\": the fields are \"to\" and \"text\""),
+            format!("unknown field \"{extra}\": the fields are \"to\", \"text\" and \"report\""),
         ));
     }
     let to = string_field(&object, "to")?;
     let text = string_field(&object, "text")?;
-    let (id, sms) = validate_and_queue(context, to, text, "text")?;
+    let report = match object.get("report") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(Fault::field(
+                400,
+                "report",
+                format!("\"report\" must be true or false, not {}", json_kind(other)),
+            ));
+        }
+    };
+    let (id, sms) = validate_and_queue(context, to, text, "text", report)?;
     Ok(ApiResponse::json(
         202,
         json!({
@@ -427,7 +444,7 @@ fn unified_send(context: &ApiContext, body: &RequestBody) -> Result<ApiResponse,
     let object = json_object(body)?;
     let to = string_field(&object, "to")?;
     let message = string_field(&object, "message")?;
-    let (id, sms) = validate_and_queue(context, to, message, "message")?;
+    let (id, sms) = validate_and_queue(context, to, message, "message", false)?;
     Ok(ApiResponse::json(
         200,
         json!({
@@ -979,6 +996,28 @@ mod tests {
         assert_eq!(status.status, 200);
         assert_eq!(status.body["state"], "queued");
         assert_eq!(status.body["to"], "+491721234567");
+    }
+
+    #[test]
+    fn an_sms_may_ask_for_a_status_report_and_the_part_then_sets_srr() {
+        let rig = rig();
+        let post = |body: &str| call(&rig.context, "POST", "/sms", body);
+        let with = post(r#"{"to": "+491721234567", "text": "hi", "report": true}"#);
+        assert_eq!(with.status, 202, "{}", with.body);
+        let id = SmsId::parse(with.body["id"].as_str().unwrap()).unwrap();
+        let record = rig.context.queue.get(&id).unwrap().unwrap();
+        assert!(record.report);
+        let first_octet = |hex: &str| u8::from_str_radix(&hex[2..4], 16).unwrap();
+        let part = record.encode_part(0).unwrap();
+        assert_eq!(first_octet(&part.hex) & 0x20, 0x20, "TP-SRR: {}", part.hex);
+        let without = post(r#"{"to": "+491721234567", "text": "hi"}"#);
+        let id = SmsId::parse(without.body["id"].as_str().unwrap()).unwrap();
+        let record = rig.context.queue.get(&id).unwrap().unwrap();
+        assert!(!record.report);
+        assert_eq!(first_octet(&record.encode_part(0).unwrap().hex) & 0x20, 0);
+        let bad = post(r#"{"to": "+491721234567", "text": "hi", "report": "yes"}"#);
+        assert_eq!(bad.status, 400);
+        assert!(bad.body.to_string().contains("report"), "{}", bad.body);
     }
 
     #[test]

@@ -183,7 +183,8 @@ enum Comeback {
 
 /// What one wait of the loop produced.
 enum Wake {
-    Urc(Urc),
+    /// Boxed: a `+CDS` carries its PDU, which makes a `Urc` a few hundred bytes.
+    Urc(Box<Urc>),
     Request(Option<BotRequest>),
     Deadline,
 }
@@ -381,9 +382,13 @@ fn spool_conf(options: &BotOptions) -> Result<Option<SmsdConf>, BotError> {
         source,
     };
     let smsd_conf = SmsdConf::load(conf).map_err(spool_error)?;
-    smsd_conf
+    let modem = smsd_conf
         .modem_for_bot(&options.lease.port)
         .map_err(spool_error)?;
+    // What smsd would do on the port or in the spool that the bot does not: one line each.
+    for line in smsd_conf.unused_settings(modem) {
+        log::warn!("{line}");
+    }
     Ok(Some(smsd_conf))
 }
 
@@ -641,10 +646,21 @@ impl Bot<'_> {
         }
         // Incoming SMS stored on the SIM and announced with +CMTI, as smsd expects them
         // after the handoff; while the bot serves the spool it reads them and deletes each
-        // once it is in smstools' incoming/ folder.
-        let cnmi = SetNewMessageIndication::store_and_notify();
+        // once it is in smstools' incoming/ folder. Serving the spool, it also has status
+        // reports routed to it (+CDS), and writes each into incoming/ as smsd does.
+        let (cnmi, cnmi_text) = if self.spool.is_some() {
+            (
+                SetNewMessageIndication::store_and_route_reports(),
+                "AT+CNMI=2,1,0,1,0",
+            )
+        } else {
+            (
+                SetNewMessageIndication::store_and_notify(),
+                "AT+CNMI=2,1,0,0,0",
+            )
+        };
         if let Err(e) = atat::asynch::AtatClient::send(client, &cnmi).await {
-            warnings.push(format!("AT+CNMI=2,1,0,0,0: {e:?}"));
+            warnings.push(format!("{cnmi_text}: {e:?}"));
         }
         for w in &warnings {
             log::warn!("init: {w}");
@@ -782,7 +798,7 @@ impl Bot<'_> {
                         let request = pin!(self.requests.next());
                         let timer = pin!(sleep(deadline.saturating_duration_since(now)));
                         match select(select(urc, request), timer).await {
-                            Either::Left((Either::Left((u, _)), _)) => Wake::Urc(u),
+                            Either::Left((Either::Left((u, _)), _)) => Wake::Urc(Box::new(u)),
                             Either::Left((Either::Right((r, _)), _)) => Wake::Request(r),
                             Either::Right(_) => Wake::Deadline,
                         }
@@ -790,7 +806,7 @@ impl Bot<'_> {
                 }
             };
             match wake {
-                Wake::Urc(Urc::Ready) => {
+                Wake::Urc(urc) if *urc == Urc::Ready => {
                     log::warn!("the modem restarted (RDY): initialising it again");
                     // A restarted modem has dropped the call and its audio.
                     self.forget_call();
@@ -896,7 +912,7 @@ impl Bot<'_> {
     /// backlog of messages).
     fn waiting(&mut self, urcs: &mut ModemUrcSubscription<'_>) -> Option<Wake> {
         if let Some(urc) = urcs.try_next_message_pure() {
-            return Some(Wake::Urc(urc));
+            return Some(Wake::Urc(Box::new(urc)));
         }
         match self.requests.try_recv() {
             Ok(request) => Some(Wake::Request(Some(request))),
@@ -981,6 +997,29 @@ impl Bot<'_> {
                     // (AT+CPMS?, then every slot up to the count) finds it.
                     log::info!("SMS stored in {place}, place not given: scanning the storage");
                     self.spool_start(link).await;
+                }
+            }
+            Urc::StatusReport(pdu) => match self.spool.as_mut() {
+                Some(bridge) => {
+                    bridge.routed_report(pdu);
+                }
+                None => {
+                    log::info!("status report (+CDS) received: no smstools spool to write it to")
+                }
+            },
+            Urc::RoutedMessage(pdu) => {
+                log::warn!(
+                    "an SMS was routed to the host (+CMT) instead of stored: the modem's \
+                     AT+CNMI was changed behind the bot's back"
+                );
+                match self.spool.as_mut() {
+                    Some(bridge) => {
+                        bridge.routed_message(pdu);
+                        self.publish_delivered();
+                    }
+                    None => log::error!(
+                        "an SMS routed as +CMT is lost: no smstools spool to write it to"
+                    ),
                 }
             }
             other => log::debug!("URC {other:?}"),

@@ -13,8 +13,13 @@
 //!              job.begin()?;  for part in job.parts() { AT+CMGS -> job.part_sent(ref) }
 //!              bridge.sent(job) | bridge.failed(job, reason) | bridge.retry_later(job, why)
 //!          }
+//!       ─▶ on every +CDS: bridge.routed_report(pdu)
 //!       ─▶ on giving the port back: bridge.release_port()
 //! ```
+//!
+//! Every file it writes into incoming/ (a message, a status report) or moves into sent/
+//! or failed/ gets smsd's eventhandler call (`super::eventhandler`), queued here and run
+//! off the writer's loop; dropping the bridge runs what is still queued, within a bound.
 //!
 //! Nothing here touches the port, so every path has a test without one.
 
@@ -27,16 +32,19 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use modem_core::pdu::{
-    DEFAULT_EXPIRY_S, DecodeError, EncodedPart, Incoming, SubmitOptions, SubmitPlan,
+    DEFAULT_EXPIRY_S, DecodeError, EncodedPart, Incoming, StatusReport, SubmitOptions, SubmitPlan,
 };
+use modem_core::urc::RoutedPdu;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::SpoolError;
 use super::conf::SmsdConf;
-use super::incoming::{Delivery, Inbox, ModemIdentity, SpoolTime, part_key};
-use super::outbox::{Claim, Outbox};
+use super::eventhandler::{DRAIN_TIMEOUT, EventRunner, HANDLER_TIMEOUT, HandlerCall, SpoolEvent};
+use super::incoming::{Delivery, Inbox, ModemIdentity, ReceivedSms, SpoolTime, part_key};
+use super::outbox::{Claim, Outbox, Recovered};
 use super::outgoing::{OutgoingAlphabet, SendOutcome};
 use super::receive::SimReader;
+use super::report::{explain_status, render_report, report_key};
 use super::watch::SpoolWatcher;
 
 /// Tries at one file whose parts the modem refused for a reason that may pass (smsd's
@@ -126,6 +134,85 @@ pub struct SpoolBridge {
     tries: HashMap<String, u32>,
     next_reference: u8,
     delivered: Vec<DeliveredSms>,
+    events: Option<Events>,
+}
+
+/// The eventhandler of the bot's modem and its runner.
+#[derive(Debug)]
+struct Events {
+    /// The modem's own eventhandler, else the global one: RECEIVED, REPORT, SENT, FAILED.
+    handler: Option<String>,
+    /// The global one: smsd's main process runs only this for a file it refuses.
+    global: Option<String>,
+    /// `messageids` of the modem.
+    messageids: u8,
+    runner: EventRunner,
+}
+
+impl Events {
+    fn run(&self, event: SpoolEvent, file: PathBuf, refs: &[u8], delete_after: Option<PathBuf>) {
+        let Some(handler) = &self.handler else {
+            remove_unfiled(delete_after);
+            return;
+        };
+        self.runner.submit(HandlerCall {
+            handler: handler.clone(),
+            event,
+            file,
+            extra: message_ids(self.messageids, refs),
+            delete_after,
+        });
+    }
+
+    fn refused(&self, file: PathBuf, delete_after: Option<PathBuf>) {
+        let Some(handler) = &self.global else {
+            remove_unfiled(delete_after);
+            return;
+        };
+        self.runner.submit(HandlerCall {
+            handler: handler.clone(),
+            event: SpoolEvent::Failed,
+            file,
+            extra: Vec::new(),
+            delete_after,
+        });
+    }
+}
+
+/// The `Message_id:` a sent file records (only when a report was asked for).
+fn recorded_message_id(path: &Path) -> Option<u8> {
+    let bytes = std::fs::read(path).ok()?;
+    let head = bytes
+        .split(|&b| b == b'\n')
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| l.strip_prefix(b"Message_id: "))?;
+    std::str::from_utf8(head).ok()?.trim().parse().ok()
+}
+
+fn remove_unfiled(path: Option<PathBuf>) {
+    if let Some(path) = path {
+        if let Err(e) = std::fs::remove_file(&path) {
+            log::error!("spool: cannot delete {}: {e}", path.display());
+        }
+    }
+}
+
+/// smsd's third argument of SENT and FAILED from the parts' references: `messageids = 1`
+/// the first, `2` the last, `3` all of them followed by a `.` (smsd.c, send_part and
+/// send1sms); nothing when no part went.
+pub fn message_ids(messageids: u8, refs: &[u8]) -> Vec<String> {
+    let (Some(first), Some(last)) = (refs.first(), refs.last()) else {
+        return Vec::new();
+    };
+    match messageids {
+        1 => vec![first.to_string()],
+        3 => refs
+            .iter()
+            .map(u8::to_string)
+            .chain(std::iter::once(".".to_string()))
+            .collect(),
+        _ => vec![last.to_string()],
+    }
 }
 
 impl SpoolBridge {
@@ -149,21 +236,44 @@ impl SpoolBridge {
         expiry: Option<Duration>,
     ) -> Result<SpoolBridge, SpoolError> {
         let modem = conf.modem_for_bot(port)?.clone();
-        if conf.decodes_unicode(&modem) || conf.incoming_utf8 {
-            log::warn!(
-                "spool: {} sets decode_unicode_text or incoming_utf8; the bot writes incoming \
-                 files in smsd's default format (UCS2 texts as UCS-2, others as ISO-8859-15)",
-                conf.path.display()
-            );
-        }
+        let handler = conf.eventhandler_for(&modem).map(str::to_owned);
+        let events = match (&handler, &conf.eventhandler) {
+            (None, None) => None,
+            _ => {
+                let runner = EventRunner::spawn(conf.shell.clone(), HANDLER_TIMEOUT, DRAIN_TIMEOUT)
+                    .map_err(SpoolError::io(
+                        "cannot start the eventhandler thread for",
+                        &conf.path,
+                    ))?;
+                Some(Events {
+                    handler,
+                    global: conf.eventhandler.clone(),
+                    messageids: modem.messageids,
+                    runner,
+                })
+            }
+        };
         let identity = ModemIdentity {
             name: modem.name.clone(),
             imsi: None,
             imei: None,
         };
-        let outbox = Outbox::from_conf(&conf, identity.clone());
+        let mut outbox = Outbox::from_conf(&conf, identity.clone());
+        outbox.keep_unfiled = events.is_some();
         for r in outbox.recover()? {
             log::info!("spool: after an unclean stop: {r:?}");
+            // A file whose outcome was decided but not yet filed when the bot stopped is
+            // filed now; its eventhandler call had not been made.
+            if let (Some(events), Recovered::Finished { to: Some(path), .. }) = (&events, &r) {
+                let folder = path.parent();
+                let event = if folder.is_some() && folder == conf.sent.as_deref() {
+                    SpoolEvent::Sent
+                } else {
+                    SpoolEvent::Failed
+                };
+                let refs: Vec<u8> = recorded_message_id(path).into_iter().collect();
+                events.run(event, path.clone(), &refs, None);
+            }
         }
         let inbox = Inbox::open(&conf.incoming, identity)?;
         let expiry = expiry.map_or(DEFAULT_EXPIRY_S, |d| d.as_secs().max(1));
@@ -178,7 +288,37 @@ impl SpoolBridge {
             tries: HashMap::new(),
             next_reference: 0,
             delivered: Vec::new(),
+            events,
         })
+    }
+
+    /// Waits until every eventhandler call queued so far has run, at most `within` (for
+    /// tests and for a caller that wants the handlers done before it goes on).
+    pub fn wait_for_handlers(&self, within: Duration) -> bool {
+        self.events
+            .as_ref()
+            .is_none_or(|e| e.runner.wait_idle(within))
+    }
+
+    /// Runs the eventhandler calls still queued (within their bound) and stops its thread;
+    /// dropping the bridge does the same.
+    pub fn close_handlers(&mut self) {
+        if let Some(e) = self.events.as_mut() {
+            e.runner.close();
+        }
+    }
+
+    /// Where a completed file is, and what to delete after its handler: a file smsd.conf
+    /// has no folder for is still under its hidden name.
+    fn filed(
+        &self,
+        to: Option<PathBuf>,
+        folder: Option<&Path>,
+    ) -> Option<(PathBuf, Option<PathBuf>)> {
+        let path = to?;
+        let in_folder = folder.is_some_and(|f| path.parent() == Some(f));
+        let delete_after = (!in_folder).then(|| path.clone());
+        Some((path, delete_after))
     }
 
     /// smsd.conf as read.
@@ -208,14 +348,24 @@ impl SpoolBridge {
 
     /// A stored message read from SIM slot `index` (`AT+CMGR` in PDU mode: the hex and
     /// the TPDU length). Returns the slots to delete now (`AT+CMGD`): only those whose
-    /// message is durably in incoming/. A PDU that does not decode, or a status report,
-    /// stays on the SIM for smsd.
+    /// message or status report is durably in incoming/. A PDU that does not decode stays
+    /// on the SIM for smsd.
     pub fn receive(&mut self, index: u16, pdu_hex: &str, tpdu_len: usize) -> Vec<u16> {
         let part = match Incoming::from_cmgr(pdu_hex, tpdu_len) {
             Ok(Incoming::Deliver(d)) => d,
-            Ok(Incoming::StatusReport(_)) => {
-                log::info!("spool: SIM slot {index} holds a status report; left for smsd");
-                return Vec::new();
+            Ok(Incoming::StatusReport(r)) => {
+                let key = report_key(&r);
+                if let Some(file) = self.inbox.delivered_part(key) {
+                    log::info!(
+                        "spool: SIM slot {index} (a status report) was delivered before as \
+                         {file}; deleting it"
+                    );
+                    return vec![index];
+                }
+                return match self.deliver_report(&r, vec![key]) {
+                    true => vec![index],
+                    false => Vec::new(),
+                };
             }
             Err(e) => {
                 log_undecodable(index, &e);
@@ -240,7 +390,103 @@ impl SpoolBridge {
                 .inbox
                 .delivered_part(part_key(&part))
                 .map(str::to_owned),
-            Ok(Incoming::StatusReport(_)) | Err(_) => None,
+            Ok(Incoming::StatusReport(r)) => {
+                self.inbox.delivered_part(report_key(&r)).map(str::to_owned)
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// A status report the modem routed to the host (`+CDS`): written into incoming/ as
+    /// smsd writes it, with its `REPORT` event. Returns whether it was written (or had
+    /// been before); a PDU that is not a status report is logged and dropped (nothing
+    /// else holds it).
+    pub fn routed_report(&mut self, pdu: &RoutedPdu) -> bool {
+        match pdu.decode() {
+            Ok(Incoming::StatusReport(r)) => self.deliver_report(&r, Vec::new()),
+            Ok(Incoming::Deliver(_)) => {
+                log::warn!("spool: a +CDS carried an SMS-DELIVER, not a status report; dropped");
+                false
+            }
+            Err(e) => {
+                log::warn!("spool: a +CDS does not decode ({e}); dropped");
+                false
+            }
+        }
+    }
+
+    /// An SMS the modem routed to the host (`+CMT`) instead of storing it: it is nowhere
+    /// else, so it is written into incoming/ at once, with its `RECEIVED` event; a part of
+    /// a long message becomes a file of its own, as smsd writes a part it gave up on (the
+    /// other parts are not stored anywhere either). Returns whether it was written (or had
+    /// been before).
+    pub fn routed_message(&mut self, pdu: &RoutedPdu) -> bool {
+        let part = match pdu.decode() {
+            Ok(Incoming::Deliver(d)) => d,
+            Ok(Incoming::StatusReport(r)) => return self.deliver_report(&r, Vec::new()),
+            Err(e) => {
+                log::error!("spool: an SMS routed as +CMT does not decode ({e}); it is lost");
+                return false;
+            }
+        };
+        let sms = match part.concatenation {
+            Some(_) => ReceivedSms::incomplete_part(&part),
+            None => ReceivedSms::from_deliver(&part),
+        };
+        match self.inbox.deliver(&sms, SpoolTime::now_local()) {
+            Ok(Delivery::Written(path)) => {
+                log::info!(
+                    "spool: SMS from {} (routed) written to {}",
+                    sms.from,
+                    path.display()
+                );
+                if let Some(events) = &self.events {
+                    events.run(SpoolEvent::Received, path.clone(), &[], None);
+                }
+                self.delivered.push(delivered_sms(&sms, path));
+                true
+            }
+            Ok(Delivery::AlreadyDelivered(name)) => {
+                log::info!(
+                    "spool: SMS from {} was delivered before as {name}",
+                    sms.from
+                );
+                true
+            }
+            Err(e) => {
+                log::error!(
+                    "spool: cannot write an SMS from {} routed as +CMT: {e}",
+                    sms.from
+                );
+                false
+            }
+        }
+    }
+
+    fn deliver_report(&mut self, report: &StatusReport, parts: Vec<u64>) -> bool {
+        let rendered = render_report(report, self.inbox.modem(), SpoolTime::now_local());
+        match self.inbox.deliver_rendered(&rendered, parts) {
+            Ok(Delivery::Written(path)) => {
+                log::info!(
+                    "spool: status report for message {} to {} ({}) written to {}",
+                    report.message_reference,
+                    report.recipient,
+                    explain_status(report.status.0),
+                    path.display()
+                );
+                if let Some(events) = &self.events {
+                    events.run(SpoolEvent::Report, path, &[], None);
+                }
+                true
+            }
+            Ok(Delivery::AlreadyDelivered(name)) => {
+                log::info!("spool: that status report was delivered before as {name}");
+                true
+            }
+            Err(e) => {
+                log::error!("spool: cannot write a status report: {e}");
+                false
+            }
         }
     }
 
@@ -268,6 +514,9 @@ impl SpoolBridge {
                         path.display()
                     );
                     delete.extend(m.sim_indexes);
+                    if let Some(events) = &self.events {
+                        events.run(SpoolEvent::Received, path.clone(), &[], None);
+                    }
                     self.delivered.push(delivered_sms(&m.sms, path));
                 }
                 Ok(Delivery::AlreadyDelivered(name)) => {
@@ -345,7 +594,13 @@ impl SpoolBridge {
                         reason,
                         at: SpoolTime::now_local(),
                     };
-                    self.outbox.complete(claim, &outcome)?;
+                    let to = self.outbox.complete(claim, &outcome)?;
+                    let failed = self.conf.failed.clone();
+                    if let (Some(events), Some((file, delete_after))) =
+                        (&self.events, self.filed(to, failed.as_deref()))
+                    {
+                        events.refused(file, delete_after);
+                    }
                 }
             }
         }
@@ -383,7 +638,23 @@ impl SpoolBridge {
             at: SpoolTime::now_local(),
             took: job.started.elapsed(),
         };
-        self.outbox.complete(job.claim, &outcome)
+        let to = self.outbox.complete(job.claim, &outcome)?;
+        Ok(self.completed(SpoolEvent::Sent, to, &job.refs))
+    }
+
+    /// Queues the eventhandler of a completed file; returns where it is as the caller
+    /// knows it (`None` when smsd.conf has no folder for it).
+    fn completed(&self, event: SpoolEvent, to: Option<PathBuf>, refs: &[u8]) -> Option<PathBuf> {
+        let folder = match event {
+            SpoolEvent::Sent => self.conf.sent.clone(),
+            _ => self.conf.failed.clone(),
+        };
+        let (file, delete_after) = self.filed(to, folder.as_deref())?;
+        let shown = delete_after.is_none().then(|| file.clone());
+        if let Some(events) = &self.events {
+            events.run(event, file, refs, delete_after);
+        }
+        shown
     }
 
     /// The modem refused the file for good: it moves to failed/ with `reason`.
@@ -393,7 +664,8 @@ impl SpoolBridge {
             reason: reason.to_string(),
             at: SpoolTime::now_local(),
         };
-        self.outbox.complete(job.claim, &outcome)
+        let to = self.outbox.complete(job.claim, &outcome)?;
+        Ok(self.completed(SpoolEvent::Failed, to, &job.refs))
     }
 
     /// A failure that may pass (the port went away, the network was busy): the file goes
@@ -614,6 +886,205 @@ mod tests {
             None
         );
         assert!(again.take_delivered().is_empty(), "no event for a repeat");
+    }
+
+    /// A spool whose smsd.conf names a recording eventhandler (and no sent/ folder when
+    /// `sent` is false).
+    fn spool_with_handler(sent: bool) -> (Spool, PathBuf) {
+        let s = spool();
+        let d = s.dir.path().display();
+        let log = s.dir.path().join("events");
+        let handler = s.dir.path().join("handler");
+        std::fs::write(
+            &handler,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> '{}'\nhead -1 \"$2\" >> '{}'\n",
+                log.display(),
+                log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let sent_line = if sent {
+            format!("sent = {d}/sent\n")
+        } else {
+            String::new()
+        };
+        std::fs::write(
+            &s.conf,
+            format!(
+                "devices = GSM1\noutgoing = {d}/outgoing\nchecked = {d}/checked\n\
+                 incoming = {d}/incoming\n{sent_line}failed = {d}/failed\n\
+                 eventhandler = {}\n[GSM1]\ndevice = /dev/ttyUSB2\nincoming = yes\n",
+                handler.display()
+            ),
+        )
+        .unwrap();
+        (s, log)
+    }
+
+    fn send_all(b: &mut SpoolBridge, refs: &[u8]) -> SpoolJob {
+        let mut job = b.next_job().unwrap().unwrap();
+        job.begin().unwrap();
+        for r in refs {
+            job.part_sent(*r);
+        }
+        job
+    }
+
+    #[test]
+    fn every_file_the_bridge_writes_or_moves_gets_its_eventhandler_call_in_order() {
+        let (s, log) = spool_with_handler(true);
+        let d = s.dir.path();
+        let mut b = open(&s);
+        b.receive(3, HOW_ARE_YOU, tpdu_len(HOW_ARE_YOU));
+        let received = d.join("incoming").join(&incoming_files(&s)[0]);
+        std::fs::write(d.join("outgoing/hi"), "To: 491721234567\n\nHello").unwrap();
+        let job = send_all(&mut b, &[42]);
+        b.sent(job).unwrap();
+        std::fs::write(d.join("outgoing/bad"), "Flash: yes\n\nnowhere").unwrap();
+        b.dirty.store(true, Ordering::Release);
+        assert!(b.next_job().unwrap().is_none());
+        std::fs::write(d.join("outgoing/no"), "To: 49\n\nx").unwrap();
+        b.dirty.store(true, Ordering::Release);
+        let job = send_all(&mut b, &[]);
+        b.failed(job, "+CMS ERROR: 500").unwrap();
+        assert!(b.wait_for_handlers(Duration::from_secs(10)));
+        let d = d.display();
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            format!(
+                "RECEIVED {}\nFrom: 31641600986\nSENT {d}/sent/hi 42\nTo: 491721234567\n\
+                 FAILED {d}/failed/bad\nFlash: yes\nFAILED {d}/failed/no\nTo: 49\n",
+                received.display()
+            )
+        );
+    }
+
+    #[test]
+    fn without_a_sent_folder_the_handler_reads_the_file_before_it_is_deleted() {
+        let (s, log) = spool_with_handler(false);
+        let mut b = open(&s);
+        std::fs::write(s.dir.path().join("outgoing/m"), "To: 49\n\nx").unwrap();
+        let job = send_all(&mut b, &[7, 8]);
+        assert_eq!(b.sent(job).unwrap(), None, "no sent/ folder");
+        b.close_handlers();
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.starts_with("SENT ") && text.ends_with(" 8\nTo: 49\n"),
+            "{text}"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(s.dir.path().join("outgoing"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    /// A status report as the simulator stores it (reference 1 to +491721234567).
+    const STORED_REPORT: &str =
+        "07911326040000F006010C91947112325476622170319314006221703193140000";
+
+    #[test]
+    fn a_status_report_from_the_sim_or_a_cds_becomes_a_report_file_with_its_event() {
+        let (s, log) = spool_with_handler(true);
+        let mut b = open(&s);
+        assert_eq!(b.receive(4, STORED_REPORT, 25), [4], "deleted once written");
+        let files = incoming_files(&s);
+        assert_eq!(files.len(), 1);
+        let text = std::fs::read_to_string(s.dir.path().join("incoming").join(&files[0])).unwrap();
+        assert!(text.ends_with("\n\nSMS STATUS REPORT\nMessage_id: 1\nDischarge_timestamp: 26-12-07 13:39:41\nStatus: 0,Ok,short message received by the SME"), "{text}");
+        // Read again after a crash before AT+CMGD: deleted, not written twice.
+        let mut again = open(&s);
+        assert_eq!(again.receive(4, STORED_REPORT, 25), [4]);
+        assert_eq!(incoming_files(&s).len(), 1);
+        assert!(again.already_delivered(STORED_REPORT, 25).is_some());
+        // The same report routed as +CDS is the same file: the ledger knows it.
+        let routed = modem_core::urc::Urc::parse(format!("+CDS: 25\r\n{STORED_REPORT}").as_bytes());
+        let Some(modem_core::urc::Urc::StatusReport(pdu)) = routed else {
+            panic!("{routed:?}")
+        };
+        assert!(again.routed_report(&pdu));
+        assert_eq!(incoming_files(&s).len(), 1);
+        assert!(b.wait_for_handlers(Duration::from_secs(10)));
+        let calls = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(calls.matches("REPORT ").count(), 1, "{calls}");
+    }
+
+    #[test]
+    fn a_file_decided_but_not_filed_when_the_bot_died_gets_its_call_when_it_is_filed() {
+        let (s, log) = spool_with_handler(true);
+        // The sent/ file was written (hidden) and fsynced; the move into sent/ never came.
+        std::fs::write(
+            s.dir.path().join("checked/.late.sim7600-sent"),
+            "To: 49\nModem: GSM1\nMessage_id: 17\n\nx",
+        )
+        .unwrap();
+        let mut b = open(&s);
+        b.close_handlers();
+        let d = s.dir.path().display();
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            format!("SENT {d}/sent/late 17\nTo: 49\n")
+        );
+    }
+
+    #[test]
+    fn an_sms_routed_as_cmt_is_written_at_once_with_its_event() {
+        let (s, log) = spool_with_handler(true);
+        let mut b = open(&s);
+        let urc = modem_core::urc::Urc::parse(format!("+CMT: ,30\r\n{HOW_ARE_YOU}").as_bytes());
+        let Some(modem_core::urc::Urc::RoutedMessage(pdu)) = urc else {
+            panic!("{urc:?}")
+        };
+        assert!(b.routed_message(&pdu));
+        assert!(
+            b.routed_message(&pdu),
+            "a repeat is known, not written twice"
+        );
+        let files = incoming_files(&s);
+        assert_eq!(files.len(), 1);
+        assert_eq!(b.take_delivered().len(), 1);
+        assert!(b.wait_for_handlers(Duration::from_secs(10)));
+        let calls = std::fs::read_to_string(&log).unwrap();
+        assert!(calls.starts_with("RECEIVED "), "{calls}");
+        assert_eq!(calls.matches("RECEIVED").count(), 1, "{calls}");
+    }
+
+    #[test]
+    fn a_part_of_a_long_sms_routed_as_cmt_is_a_file_of_its_own_as_smsd_writes_one() {
+        let s = spool();
+        let mut b = open(&s);
+        let time = modem_sim::pdu::SmsTime::now();
+        let parts = modem_sim::pdu::encode_deliver(
+            "+31624000000",
+            "+491761234567",
+            &"x".repeat(200),
+            &time,
+            7,
+        );
+        assert_eq!(parts.len(), 2);
+        let urc = modem_core::urc::Urc::parse(
+            format!("+CMT: ,{}\r\n{}", parts[0].tpdu_len, parts[0].hex).as_bytes(),
+        );
+        let Some(modem_core::urc::Urc::RoutedMessage(pdu)) = urc else {
+            panic!("{urc:?}")
+        };
+        assert!(b.routed_message(&pdu));
+        let files = incoming_files(&s);
+        assert_eq!(files.len(), 1);
+        let text = std::fs::read_to_string(s.dir.path().join("incoming").join(&files[0])).unwrap();
+        assert!(text.contains("Incomplete: yes\n"), "{text}");
+        assert!(text.contains("UDH-DATA: 05 00 03 07 02 01 \n"), "{text}");
+    }
+
+    #[test]
+    fn message_ids_follow_smsd_messageids_setting() {
+        assert_eq!(message_ids(2, &[5, 6, 7]), ["7"]);
+        assert_eq!(message_ids(1, &[5, 6, 7]), ["5"]);
+        assert_eq!(message_ids(3, &[5, 6]), ["5", "6", "."]);
+        assert!(message_ids(2, &[]).is_empty());
     }
 
     #[test]

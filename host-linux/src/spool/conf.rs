@@ -54,6 +54,11 @@ pub struct ModemSection {
     pub decode_unicode_text: Option<bool>,
     /// `report =` (request status reports by default), default no.
     pub report: bool,
+    /// `eventhandler =` of this modem (it wins over the global one), if set.
+    pub eventhandler: Option<String>,
+    /// `messageids =`: which part's reference the `SENT` event passes (1 first, 2 last,
+    /// 3 all), default 2.
+    pub messageids: u8,
 }
 
 /// What the bot needs from smsd.conf.
@@ -80,8 +85,27 @@ pub struct SmsdConf {
     pub incoming_utf8: bool,
     /// `outgoing_utf8` (default yes: outgoing texts that are valid UTF-8 are read as such).
     pub outgoing_utf8: bool,
+    /// `eventhandler =` (global), if set.
+    pub eventhandler: Option<String>,
+    /// `shell =`, what runs the eventhandler's line (default /bin/sh).
+    pub shell: PathBuf,
     /// The modems, in `devices` order.
     pub modems: Vec<ModemSection>,
+    /// Every setting as written, for [`SmsdConf::unused_settings`].
+    pub settings: Vec<ConfSetting>,
+}
+
+/// One `name = value` line of smsd.conf as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfSetting {
+    /// The section (`None`: the global lines before the first section).
+    pub section: Option<String>,
+    /// The line number (1-based).
+    pub line: usize,
+    /// The name, lower case.
+    pub name: String,
+    /// The value (an ask-value's first choice).
+    pub value: String,
 }
 
 /// One meaningful line: its number (1-based) and its text without comment or blanks.
@@ -250,6 +274,11 @@ impl SmsdConf {
                 .transpose()
         };
 
+        let text_setting = |settings: &[Setting], name: &str| -> Option<String> {
+            last(settings, &[name])
+                .map(|s| s.value)
+                .filter(|v| !v.is_empty())
+        };
         let outgoing = required(&["outgoing", "spool"], DEFAULT_OUTGOING)?;
         let checked = required(&["checked"], DEFAULT_CHECKED)?;
         let incoming = required(&["incoming"], DEFAULT_INCOMING)?;
@@ -305,7 +334,24 @@ impl SmsdConf {
                 },
                 None => false,
             };
+            let messageids = match last(&settings, &["messageids"]) {
+                Some(s) => match s.value.parse::<u8>() {
+                    Ok(n @ 1..=3) => n,
+                    _ => {
+                        return Err(err(
+                            s.line,
+                            format!(
+                                "modem {name}: `messageids = {}` is not 1, 2 or 3 (smsd refuses it too)",
+                                s.value
+                            ),
+                        ));
+                    }
+                },
+                None => 2,
+            };
             modems.push(ModemSection {
+                eventhandler: text_setting(&settings, "eventhandler"),
+                messageids,
                 incoming,
                 outgoing: flag(&settings, "outgoing")?.unwrap_or(true),
                 decode_unicode_text: flag(&settings, "decode_unicode_text")?,
@@ -317,7 +363,30 @@ impl SmsdConf {
                 name,
             });
         }
+        let mut all: Vec<ConfSetting> = global
+            .iter()
+            .map(|s| ConfSetting {
+                section: None,
+                line: s.line,
+                name: s.name.clone(),
+                value: s.value.clone(),
+            })
+            .collect();
+        for section in &sections {
+            all.extend(section.settings.iter().map(|s| ConfSetting {
+                section: Some(section.name.clone()),
+                line: s.line,
+                name: s.name.clone(),
+                value: s.value.clone(),
+            }));
+        }
         Ok(SmsdConf {
+            eventhandler: text_setting(&global, "eventhandler"),
+            shell: text_setting(&global, "shell").map_or_else(
+                || PathBuf::from(super::eventhandler::DEFAULT_SHELL),
+                PathBuf::from,
+            ),
+            settings: all,
             path: path.to_path_buf(),
             outgoing,
             checked,
@@ -372,6 +441,70 @@ impl SmsdConf {
         }
     }
 
+    /// The eventhandler smsd runs for `modem`: its own, else the global one.
+    pub fn eventhandler_for<'a>(&'a self, modem: &'a ModemSection) -> Option<&'a str> {
+        modem
+            .eventhandler
+            .as_deref()
+            .or(self.eventhandler.as_deref())
+    }
+
+    /// One line for each setting of smsd.conf that changes what smsd does on the port or
+    /// in the spool and that the bot does not follow while it holds the port (see
+    /// [`KEYS`]): global settings, and those of `modem`'s `[default]` and own section.
+    pub fn unused_settings(&self, modem: &ModemSection) -> Vec<String> {
+        let applies = |s: &ConfSetting| match &s.section {
+            None => true,
+            Some(name) => name == "default" || *name == modem.name,
+        };
+        // The last line of each name wins, as in smsd; one warning per name.
+        let mut lines: Vec<(usize, String)> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for setting in self.settings.iter().rev().filter(|s| applies(s)) {
+            if seen.contains(&setting.name.as_str()) {
+                continue;
+            }
+            seen.push(&setting.name);
+            if setting.name == "incoming" && setting.section.is_some() {
+                // In a modem section: whether smsd reads received messages at all.
+                if !modem.incoming {
+                    lines.push((
+                        setting.line,
+                        format!(
+                            "smsd.conf: `incoming = {}` is not used while the bot holds the port: \
+                             the bot reads received messages into incoming/ all the same",
+                            setting.value
+                        ),
+                    ));
+                }
+                continue;
+            }
+            let Some(key) = KEYS
+                .iter()
+                .find(|k| k.names.contains(&setting.name.as_str()))
+            else {
+                continue;
+            };
+            if key.is_followed(&setting.value) {
+                continue;
+            }
+            let shown = if matches!(key.followed, Followed::Never) {
+                format!("`{}`", setting.name)
+            } else {
+                format!("`{} = {}`", setting.name, setting.value)
+            };
+            lines.push((
+                setting.line,
+                format!(
+                    "smsd.conf: {shown} is not used while the bot holds the port: {}",
+                    key.bot
+                ),
+            ));
+        }
+        lines.sort();
+        lines.into_iter().map(|(_, l)| l).collect()
+    }
+
     /// Whether incoming UCS-2 texts of `modem` are decoded (to ISO-8859-15 or UTF-8)
     /// instead of written as UCS-2.
     pub fn decodes_unicode(&self, modem: &ModemSection) -> bool {
@@ -380,6 +513,253 @@ impl SmsdConf {
             .unwrap_or(self.decode_unicode_text)
     }
 }
+
+/// Which values of a key the bot follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Followed {
+    /// Every value: the bot does what smsd does.
+    Always,
+    /// None: any non-empty value is named in a warning.
+    Never,
+    /// These values (case-insensitive); any other is named in a warning.
+    Values(&'static [&'static str]),
+}
+
+/// One key of smsd.conf that changes what smsd does on the port or in the spool, and
+/// what the bot does about it (docs/spool.md has the same table).
+#[derive(Debug, Clone, Copy)]
+pub struct ConfKey {
+    /// Its names (an old name too).
+    pub names: &'static [&'static str],
+    /// What smsd does with it.
+    pub smsd: &'static str,
+    /// What the bot does while it holds the port.
+    pub bot: &'static str,
+    /// Which values the bot follows.
+    pub followed: Followed,
+}
+
+impl ConfKey {
+    fn is_followed(&self, value: &str) -> bool {
+        match self.followed {
+            Followed::Always => true,
+            Followed::Never => value.is_empty(),
+            Followed::Values(ok) => {
+                value.is_empty() || ok.iter().any(|v| v.eq_ignore_ascii_case(value))
+            }
+        }
+    }
+}
+
+const YES: &[&str] = &["yes", "y", "true", "on", "1"];
+const NO: &[&str] = &["no", "n", "false", "off", "0"];
+
+/// The keys of smsd.conf that change what smsd does on the port or in the spool.
+pub const KEYS: &[ConfKey] = &[
+    ConfKey {
+        names: &["outgoing", "spool", "checked", "incoming", "sent", "failed"],
+        smsd: "its spool folders (`incoming` in a modem section: whether it reads received messages)",
+        bot: "the same folders; received messages are read whatever a modem's `incoming` says",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["eventhandler"],
+        smsd: "runs it for every file it writes or moves: RECEIVED, REPORT, SENT, FAILED",
+        bot: "runs it the same way, off the port loop, each call at most 60 s",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["messageids"],
+        smsd: "which part's reference SENT passes (1 first, 2 last, 3 all)",
+        bot: "the same",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["shell"],
+        smsd: "the shell that runs the eventhandler",
+        bot: "the same",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["report"],
+        smsd: "asks for a status report for every message (`Report:` in a file overrides it) and writes each report into incoming/",
+        bot: "the same; reports that arrive as +CDS or are read from the SIM become smsd's report files",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["outgoing_utf8"],
+        smsd: "reads outgoing texts as UTF-8 when they are",
+        bot: "the same",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["cs_convert"],
+        smsd: "converts outgoing texts to the GSM alphabet (default yes)",
+        bot: "always converts (GSM 7-bit, or UCS-2 when the text needs it)",
+        followed: Followed::Values(YES),
+    },
+    ConfKey {
+        names: &["decode_unicode_text"],
+        smsd: "writes received UCS-2 texts decoded",
+        bot: "writes UCS-2 texts as UCS-2 (smsd's default format)",
+        followed: Followed::Values(NO),
+    },
+    ConfKey {
+        names: &["incoming_utf8"],
+        smsd: "writes received GSM texts as UTF-8",
+        bot: "writes them as ISO-8859-15 (smsd's default format)",
+        followed: Followed::Values(NO),
+    },
+    ConfKey {
+        names: &["autosplit"],
+        smsd: "how a long text is split (3, the default: concatenated parts)",
+        bot: "always sends concatenated parts",
+        followed: Followed::Values(&["3"]),
+    },
+    ConfKey {
+        names: &["memory_start"],
+        smsd: "the number of the first storage slot (0 or 1)",
+        bot: "reads the slots +CMTI names and scans from slot 0 to the storage's size",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["check_memory_method"],
+        smsd: "how it finds stored messages (AT+CPMS?, AT+CMGL variants)",
+        bot: "reads the slots +CMTI names and scans the storage AT+CPMS? describes, one AT+CMGR per slot",
+        followed: Followed::Values(&["1"]),
+    },
+    ConfKey {
+        names: &["primary_memory", "secondary_memory", "secondary_memory_max"],
+        smsd: "selects the message storage (AT+CPMS=)",
+        bot: "uses the storage the modem has selected",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["receive_before_send"],
+        smsd: "reads received messages before sending each file",
+        bot: "always reads waiting slots before the next part it sends",
+        followed: Followed::Always,
+    },
+    ConfKey {
+        names: &["send_delay"],
+        smsd: "pauses between the characters it writes",
+        bot: "writes each command at once",
+        followed: Followed::Values(&["0"]),
+    },
+    ConfKey {
+        names: &["pre_init", "init", "init1", "init2"],
+        smsd: "sends these AT commands when it starts on the modem",
+        bot: "sends its own set-up and none of these; smsd sends them again when it has the port back",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["pin"],
+        smsd: "enters the SIM PIN",
+        bot: "enters no PIN: the SIM must already be unlocked (smsd does it before the bot starts)",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["smsc"],
+        smsd: "sends with this service centre number",
+        bot: "sends with the service centre stored in the modem",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["validity"],
+        smsd: "asks for this validity period",
+        bot: "sends without a validity period (the network's default)",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["keep_messages"],
+        smsd: "leaves read messages on the SIM (and stops after one pass)",
+        bot: "deletes each message from the SIM once its file is in incoming/",
+        followed: Followed::Values(NO),
+    },
+    ConfKey {
+        names: &["ms_purge_hours", "ms_purge_minutes", "ms_purge_read"],
+        smsd: "deletes parts of long messages from the SIM after this time",
+        bot: "gives up unfinished long messages after `[bot] sms_parts_expiry_s` and keeps their parts as files",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &[
+            "ic_purge_hours",
+            "ic_purge_minutes",
+            "ic_purge_read",
+            "ic_purge_interval",
+        ],
+        smsd: "gives up unfinished long messages after this time",
+        bot: "gives them up after `[bot] sms_parts_expiry_s` (default one hour)",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["internal_combine", "internal_combine_binary"],
+        smsd: "joins the parts of long messages itself (default yes)",
+        bot: "always joins them",
+        followed: Followed::Values(YES),
+    },
+    ConfKey {
+        names: &[
+            "eventhandler_use_copy",
+            "incoming_copy",
+            "sent_copy",
+            "failed_copy",
+            "report_copy",
+        ],
+        smsd: "copies files into a second folder (and runs the eventhandler on the copy)",
+        bot: "makes no copies",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["store_received_pdu", "store_sent_pdu"],
+        smsd: "writes the PDU into the files (1, the default: only for a PDU it cannot read or a failed file)",
+        bot: "writes no PDU lines",
+        followed: Followed::Values(&["0", "1"]),
+    },
+    ConfKey {
+        names: &["keep_filename"],
+        smsd: "keeps an outgoing file's name in sent/ and failed/ (default yes)",
+        bot: "keeps it",
+        followed: Followed::Values(YES),
+    },
+    ConfKey {
+        names: &["date_filename", "filename_preview"],
+        smsd: "puts the date or the start of the text into the names of the files it writes",
+        bot: "names incoming files GSM1.XXXXXX and keeps an outgoing file's name",
+        followed: Followed::Values(&["0"]),
+    },
+    ConfKey {
+        names: &["send_retries"],
+        smsd: "how often it tries a file again (default 2)",
+        bot: "tries a file 3 times",
+        followed: Followed::Values(&["2"]),
+    },
+    ConfKey {
+        names: &["hangup_incoming_call", "phonecalls", "voicecall_hangup_ath"],
+        smsd: "hangs up or logs incoming calls",
+        bot: "answers calls: that is what it is for",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["mode"],
+        smsd: "the PDU format of old modems (`old`)",
+        bot: "speaks the modem's PDU format (`new`)",
+        followed: Followed::Values(&["new"]),
+    },
+    ConfKey {
+        names: &["queues", "checkhandler", "whitelist", "blacklist"],
+        smsd: "routes, checks or filters outgoing and incoming messages",
+        bot: "sends every file in outgoing/ and checked/ and keeps every received message",
+        followed: Followed::Never,
+    },
+    ConfKey {
+        names: &["sending_disabled"],
+        smsd: "sends nothing (files stay in outgoing/)",
+        bot: "sends",
+        followed: Followed::Values(NO),
+    },
+];
 
 /// smsd's yesno_check().
 fn yes_no(value: &str) -> Option<bool> {
@@ -610,6 +990,121 @@ mod tests {
             one.modem_for_bot(Path::new("/dev/ttyUSB2")).unwrap().name,
             "GSM1"
         );
+    }
+
+    /// The shape of the smsd.conf of a public SIM7600G-H voice-bot deployment
+    /// (github.com/romeoblanaru/jestson_STT_and_SMS_server, `config/etc/smsd.conf`): an
+    /// eventhandler forwarding every SMS to a server, delivery reports, `init`/`init2`,
+    /// `memory_start`, `cs_convert`, `send_delay`, per-modem keys in the modem's section.
+    const DEPLOYMENT_CONF: &str = "\
+devices = GSM1
+outgoing = /var/spool/sms/outgoing
+checked = /var/spool/sms/checked
+incoming = /var/spool/sms/incoming
+logfile = /var/log/smstools/smsd.log
+failed = /var/spool/sms/failed
+sent = /var/spool/sms/sent
+loglevel = 5
+receive_before_send = no
+autosplit = 3
+delaytime = 1
+eventhandler = /usr/local/bin/sms_handler_unicode.py
+
+[GSM1]
+device = /dev/serial/by-id/usb-SimTech__Incorporated_SimTech__Incorporated_0123456789ABCDEF-if02-port0
+incoming = yes
+report = yes
+baudrate = 115200
+rtscts = no
+cs_convert = yes
+init = AT+CMEE=1
+init2 = AT+CNMI=2,1,0,0,0
+check_memory_method = 1
+memory_start = 1
+send_delay = 1
+";
+
+    #[test]
+    fn a_deployment_conf_is_read_with_its_eventhandler_report_and_one_warning_per_unused_key() {
+        let c = parse(DEPLOYMENT_CONF).unwrap();
+        let m = &c.modems[0];
+        assert!(m.report);
+        assert_eq!(
+            c.eventhandler_for(m),
+            Some("/usr/local/bin/sms_handler_unicode.py")
+        );
+        assert_eq!(m.messageids, 2);
+        assert_eq!(c.shell, Path::new("/bin/sh"));
+        let warnings = c.unused_settings(m);
+        let names: Vec<&str> = warnings
+            .iter()
+            .map(|w| w.split('`').nth(1).unwrap_or(""))
+            .collect();
+        assert_eq!(names, ["init", "init2", "send_delay = 1"], "{warnings:#?}");
+        assert!(
+            warnings[1]
+                .starts_with("smsd.conf: `init2` is not used while the bot holds the port: "),
+            "{}",
+            warnings[1]
+        );
+        let more = parse(&format!(
+            "{DEPLOYMENT_CONF}pin = 1234\ncheck_memory_method = 5\nkeep_messages = yes\n\
+             smsc = 491722270333\ndecode_unicode_text = yes\n"
+        ))
+        .unwrap();
+        let warned = more.unused_settings(&more.modems[0]).join("\n");
+        for key in [
+            "`pin`",
+            "`check_memory_method = 5`",
+            "`keep_messages = yes`",
+            "`smsc`",
+            "`decode_unicode_text = yes`",
+        ] {
+            assert!(warned.contains(key), "{key} not warned:\n{warned}");
+        }
+    }
+
+    #[test]
+    fn a_modem_eventhandler_wins_over_the_global_one_and_other_modems_sections_do_not_count() {
+        let c = parse(
+            "devices = A, B\neventhandler = /g\n[A]\ndevice = /a\neventhandler = /own\n\
+             incoming = no\nmessageids = 3\n[B]\ndevice = /b\ninit = ATZ\n",
+        )
+        .unwrap();
+        assert_eq!(c.eventhandler_for(&c.modems[0]), Some("/own"));
+        assert_eq!(c.eventhandler_for(&c.modems[1]), Some("/g"));
+        assert_eq!(c.modems[0].messageids, 3);
+        let a = c.unused_settings(&c.modems[0]);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert!(a[0].contains("`incoming = no`"), "{a:?}");
+        let b = c.unused_settings(&c.modems[1]);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert!(b[0].contains("`init`"), "{b:?}");
+        assert!(parse("devices = A\n[A]\ndevice = /a\nmessageids = 4\n").is_err());
+    }
+
+    #[test]
+    fn default_values_are_followed_and_raise_no_warning() {
+        let c = parse(
+            "devices = A\ncs_convert = yes\nincoming_utf8 = no\nautosplit = 3\n\
+             [A]\ndevice = /a\nkeep_messages = no\nsend_delay = 0\ninit =\n",
+        )
+        .unwrap();
+        assert_eq!(c.unused_settings(&c.modems[0]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn docs_spool_md_has_a_row_for_every_key() {
+        let doc = include_str!("../../../docs/spool.md");
+        for key in KEYS {
+            for name in key.names {
+                assert!(
+                    doc.lines()
+                        .any(|l| l.starts_with('|') && l.contains(&format!("`{name}`"))),
+                    "docs/spool.md has no table row naming `{name}`"
+                );
+            }
+        }
     }
 
     #[test]

@@ -351,7 +351,7 @@ pub fn explain_toa(octet: u8) -> String {
     format!("{octet:02X} {kind}, {plan}")
 }
 
-fn toa_octet(a: &Address) -> u8 {
+pub(crate) fn toa_octet(a: &Address) -> u8 {
     a.type_of_address.to_octet()
 }
 
@@ -606,6 +606,17 @@ impl Inbox {
         received: SpoolTime,
     ) -> Result<Delivery, SpoolError> {
         let rendered = render_incoming(sms, &self.modem, received);
+        self.deliver_rendered(&rendered, sms.part_keys.clone())
+    }
+
+    /// Writes a file already rendered (a message, or a status report from
+    /// `super::report`), exactly once as [`Self::deliver`] does; `parts` are the keys
+    /// of the SIM slots it came from, for [`Self::delivered_part`].
+    pub fn deliver_rendered(
+        &mut self,
+        rendered: &RenderedIncoming,
+        parts: Vec<u64>,
+    ) -> Result<Delivery, SpoolError> {
         if let Some(e) = self
             .ledger
             .iter()
@@ -624,7 +635,7 @@ impl Inbox {
             self.append_ledger(LedgerEntry {
                 fingerprint: rendered.fingerprint,
                 name: name.clone(),
-                parts: sms.part_keys.clone(),
+                parts: parts.clone(),
             })?;
             if self.dir.rename_no_replace(&temp, &self.dir, &name)? {
                 self.dir.sync()?;

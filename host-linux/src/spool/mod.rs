@@ -4,7 +4,10 @@
 //! This module owns everything the bot's single port writer needs to stand in for smsd
 //! on its folders, as self-contained pieces with no port I/O of their own:
 //! - [`bridge`]: all of it as the bot's single port writer uses it ([`SpoolBridge`]);
-//! - [`conf`]: smsd.conf read the way smsd reads it (folders, modems), so both agree;
+//! - [`conf`]: smsd.conf read the way smsd reads it (folders, modems), so both agree, and
+//!   the table of its keys the bot follows or names in a warning ([`conf::KEYS`]);
+//! - [`eventhandler`]: smsd's `eventhandler`, run for every file the bot writes or moves,
+//!   off the port loop, bounded, drained when the bot stops;
 //! - [`incoming`]: a received SMS written into incoming/ in smsd 3.1.21's exact format,
 //!   atomically (temporary name, fsync, rename, fsync of the folder);
 //! - [`outgoing`]: smsd's outgoing file format (headers, charsets) and the sent/ and
@@ -16,6 +19,7 @@
 //! - [`safe_fs`]: every file access in smsd's folders, opened once without following a
 //!   link or blocking, judged by `fstat` on the descriptor, created with `O_EXCL`, so that
 //!   whoever may write into the spool cannot steer the bot (which runs as root);
+//! - [`report`]: the file smsd writes into incoming/ for a status report;
 //! - [`watch`]: inotify on outgoing/ and checked/, no polling;
 //! - [`charset`]: ISO-8859-15, smsd's 8-bit charset.
 //!
@@ -24,11 +28,13 @@
 pub mod bridge;
 pub mod charset;
 pub mod conf;
+pub mod eventhandler;
 pub mod incoming;
 pub mod outbox;
 pub mod outgoing;
 pub mod receive;
 pub mod safe_fs;
+pub mod report;
 pub mod watch;
 
 use std::path::{Path, PathBuf};

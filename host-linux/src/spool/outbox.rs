@@ -214,6 +214,10 @@ pub struct Outbox {
     pub report_default: bool,
     /// Files left alone already reported (device, inode, size): each is logged once.
     left_alone: Arc<Mutex<HashSet<(u64, u64, u64)>>>,
+    /// A sent or failed file smsd.conf has no folder for stays under its hidden decided
+    /// name (returned by [`Self::complete`]) instead of being deleted, so the eventhandler
+    /// can read it first, as smsd runs it before it deletes the file; the caller deletes it.
+    pub keep_unfiled: bool,
 }
 
 impl Outbox {
@@ -229,6 +233,7 @@ impl Outbox {
             modem,
             report_default,
             left_alone: Arc::default(),
+            keep_unfiled: false,
         }
     }
 
@@ -471,16 +476,18 @@ impl Outbox {
         // The outcome is decided and durable: the claimed copy goes.
         dir.remove(&claim.current_name())?;
         dir.sync()?;
-        self.finish(dir, &claim.name, stage)
+        self.finish(dir, &claim.name, stage, self.keep_unfiled)
     }
 
     /// Moves a decided `-sent`/`-failed` file into its folder. `Ok(None)`: deleted (no
-    /// such folder configured, or it was not a file the bot wrote).
+    /// such folder configured, or it was not a file the bot wrote). With `keep_unfiled`, a
+    /// file without a folder stays under its hidden name, which is returned.
     fn finish(
         &self,
         dir: &SpoolDir,
         name: &str,
         stage: &str,
+        keep_unfiled: bool,
     ) -> Result<Option<PathBuf>, SpoolError> {
         let decided = hidden(name, stage);
         // The bot writes a decided file as a regular file of one link; anything else
@@ -502,6 +509,9 @@ impl Outbox {
             &self.failed
         };
         let Some(target_path) = target_dir else {
+            if keep_unfiled {
+                return Ok(Some(dir.join(&decided)));
+            }
             // smsd deletes sent and failed files when it has no folder for them.
             dir.remove(&decided)?;
             dir.sync()?;
@@ -579,7 +589,7 @@ impl Outbox {
                         for other in [CLAIMED, SENDING] {
                             dir.remove(&hidden(name, other))?;
                         }
-                        let to = self.finish(&dir, name, stage)?;
+                        let to = self.finish(&dir, name, stage, false)?;
                         done.push(Recovered::Finished {
                             name: name.to_string(),
                             to,
@@ -717,6 +727,7 @@ mod tests {
             },
             report_default: false,
             left_alone: Arc::default(),
+            keep_unfiled: false,
         };
         Spool { _dir: dir, outbox }
     }

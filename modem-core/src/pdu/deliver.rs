@@ -136,6 +136,15 @@ impl Incoming {
         Ok(incoming)
     }
 
+    /// Decodes the octets of a PDU the modem routed to the host (`+CDS: <length>` or
+    /// `+CMT: [<alpha>],<length>` and the PDU line after it, see [`crate::urc::RoutedPdu`])
+    /// and checks they are `<length>` octets after the SMSC part, as [`Self::from_cmgr`].
+    pub fn from_routed(octets: &[u8], tpdu_length: usize) -> Result<Self, DecodeError> {
+        let incoming = Self::from_octets(octets)?;
+        check_tpdu_length(octets, tpdu_length)?;
+        Ok(incoming)
+    }
+
     /// Decodes a received PDU from octets (SMSC prefix included).
     pub fn from_octets(octets: &[u8]) -> Result<Self, DecodeError> {
         let mut cursor = Cursor::new(octets);

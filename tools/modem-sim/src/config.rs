@@ -135,6 +135,24 @@ impl Default for Behaviour {
     }
 }
 
+/// How long after an SMS-SUBMIT with TP-SRR its status report comes, by default.
+pub const DEFAULT_STATUS_REPORT_DELAY: Duration = Duration::from_millis(500);
+
+/// What the modem does with the status report of a message sent with TP-SRR set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusReports {
+    /// As 3GPP TS 27.005 says for `AT+CNMI`'s `<ds>`: 1 sends `+CDS: <length>` and the
+    /// PDU, 2 stores it and sends `+CDSI: "SM",<index>`, 0 drops it.
+    #[default]
+    Routed,
+    /// Stored in SIM storage whatever `<ds>` says, announced by nothing (modems that keep
+    /// reports with the messages): `AT+CMGR`/`AT+CMGL` show it as a PDU.
+    Stored,
+    /// None comes.
+    Off,
+}
+
 /// Everything [`crate::Simulator::start`] needs.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -160,6 +178,10 @@ pub struct SimConfig {
     pub audio_link: Option<PathBuf>,
     /// AT+CPCMREG=1 this soon after a call connected is refused (`+CME ERROR: 3`).
     pub pcm_ready_after: Duration,
+    /// What happens to status reports (also the `reports` control command).
+    pub status_reports: StatusReports,
+    /// How long after the `+CMGS` a status report comes.
+    pub status_report_delay: Duration,
     /// How it words and orders what it says ([`Behaviour::simulator`] by default).
     pub behaviour: Behaviour,
 }
@@ -176,6 +198,8 @@ impl Default for SimConfig {
             link: None,
             control: None,
             record: None,
+            status_reports: StatusReports::Routed,
+            status_report_delay: DEFAULT_STATUS_REPORT_DELAY,
             audio_link: None,
             pcm_ready_after: DEFAULT_PCM_READY_AFTER,
             behaviour: Behaviour::simulator(),

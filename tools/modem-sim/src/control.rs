@@ -43,6 +43,12 @@ line per command: `ok`, `ok <JSON>` for state, or `error <reason>`):
                       the next command line starting with <prefix> (AT+CMGD, ...; any
                       case), after <skip> such lines carried out (default 0), is not
                       carried out: the modem stalls for <ms> from then on
+  reports <routed|stored|off> [<delay-ms>]
+                      what happens to the status report of a message the host sends
+                      with TP-SRR set, <delay-ms> after its +CMGS: routed follows AT+CNMI's
+                      <ds> (1: +CDS: <length> and the PDU line; 2: stored, +CDSI), stored
+                      keeps it in SIM storage unannounced (AT+CMGR/AT+CMGL show it), off
+                      drops it
   garbage <n>         n random bytes on the port
   audio <file>        the caller's audio (with --audio-link): this WAV file, from its
                       start, once audio runs (AT+CPCMREG=1 in an answered call); then silence
@@ -104,6 +110,13 @@ pub enum ControlCommand {
         /// Matching lines carried out before the one that stalls.
         skip: u32,
     },
+    /// What happens to status reports from now on.
+    Reports {
+        /// Routed, stored or dropped.
+        mode: crate::config::StatusReports,
+        /// After how long; `None` keeps the current delay.
+        delay: Option<Duration>,
+    },
     /// Random bytes on the port.
     Garbage(usize),
     /// Report the state as JSON.
@@ -121,7 +134,7 @@ pub enum ControlCommand {
 pub enum ControlError {
     /// The line is not a known command.
     #[error(
-        "unknown control command {0:?} (try: call, hangup, dtmf, missed, sms, smsparts, reset, unplug, plug, stall, stallon, garbage, state, audio, tone, silence)"
+        "unknown control command {0:?} (try: call, hangup, dtmf, missed, sms, smsparts, reset, unplug, plug, stall, stallon, reports, garbage, state, audio, tone, silence)"
     )]
     Unknown(String),
     /// A command's argument is missing or malformed.
@@ -338,6 +351,29 @@ impl ControlCommand {
                     skip,
                 }
             }
+            "reports" => {
+                use crate::config::StatusReports;
+                let mode = match args.next() {
+                    Some("routed") => StatusReports::Routed,
+                    Some("stored") => StatusReports::Stored,
+                    Some("off") => StatusReports::Off,
+                    Some(other) => {
+                        return Err(bad(
+                            "reports",
+                            format!("{other:?} is not routed, stored or off"),
+                        ));
+                    }
+                    None => return Err(bad("reports", "missing routed, stored or off")),
+                };
+                let delay = match args.next() {
+                    Some(a) => Some(Duration::from_millis(a.parse().map_err(|_| {
+                        bad("reports", format!("{a:?} is not a number of milliseconds"))
+                    })?)),
+                    None => None,
+                };
+                no_more("reports", args)?;
+                ControlCommand::Reports { mode, delay }
+            }
             "garbage" => {
                 let a = args.next().ok_or_else(|| bad("garbage", "missing <n>"))?;
                 let n: usize = a
@@ -427,6 +463,18 @@ impl fmt::Display for ControlCommand {
                 duration,
                 skip,
             } => write!(f, "stallon {prefix} {} {skip}", duration.as_millis()),
+            ControlCommand::Reports { mode, delay } => {
+                let word = match mode {
+                    crate::config::StatusReports::Routed => "routed",
+                    crate::config::StatusReports::Stored => "stored",
+                    crate::config::StatusReports::Off => "off",
+                };
+                write!(f, "reports {word}")?;
+                if let Some(d) = delay {
+                    write!(f, " {}", d.as_millis())?;
+                }
+                Ok(())
+            }
             ControlCommand::Garbage(n) => write!(f, "garbage {n}"),
             ControlCommand::State => write!(f, "state"),
             ControlCommand::Audio(p) => write!(f, "audio {}", p.display()),

@@ -6,10 +6,23 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use modem_sim::config::{DEFAULT_PCM_READY_AFTER, DEFAULT_RING_INTERVAL, DEFAULT_SIM_CAPACITY};
+use modem_sim::config::{
+    DEFAULT_PCM_READY_AFTER, DEFAULT_RING_INTERVAL, DEFAULT_SIM_CAPACITY,
+    DEFAULT_STATUS_REPORT_DELAY,
+};
 use modem_sim::control::PROTOCOL_HELP;
-use modem_sim::{Behaviour, ExterntoneReply, Identity, SimConfig, Simulator, Storage};
+use modem_sim::{Behaviour, ExterntoneReply, Identity, SimConfig, Simulator, StatusReports, Storage};
 use nix::sys::signal::{SigSet, Signal};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Reports {
+    /// As AT+CNMI's <ds> says: 1 sends +CDS, 2 stores and sends +CDSI, 0 drops.
+    Routed,
+    /// Stored in SIM storage, announced by nothing.
+    Stored,
+    /// No status reports.
+    Off,
+}
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Externtone {
@@ -66,6 +79,12 @@ struct Args {
     /// AT+CPCMREG=1 sooner than this many milliseconds after a call connected is refused.
     #[arg(long, default_value_t = DEFAULT_PCM_READY_AFTER.as_millis() as u64)]
     pcm_ready_after_ms: u64,
+    /// What happens to the status report of a message sent with TP-SRR set.
+    #[arg(long, value_enum, default_value_t = Reports::Routed)]
+    status_reports: Reports,
+    /// How long after its +CMGS a status report comes, in milliseconds.
+    #[arg(long, default_value_t = DEFAULT_STATUS_REPORT_DELAY.as_millis() as u64)]
+    status_report_delay_ms: u64,
     /// The service centre number stored SMS carry.
     #[arg(long, default_value = "+31624000000")]
     smsc: String,
@@ -165,6 +184,12 @@ fn main() -> anyhow::Result<()> {
         audio_link: args.audio_link,
         pcm_ready_after: Duration::from_millis(args.pcm_ready_after_ms),
         behaviour,
+        status_reports: match args.status_reports {
+            Reports::Routed => StatusReports::Routed,
+            Reports::Stored => StatusReports::Stored,
+            Reports::Off => StatusReports::Off,
+        },
+        status_report_delay: Duration::from_millis(args.status_report_delay_ms),
     };
     let sim = Simulator::start(config).context("cannot start the simulator")?;
     println!("{}", sim.port().display());

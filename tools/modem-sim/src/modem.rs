@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{Behaviour, ExterntoneReply, Identity, SimConfig};
+use crate::config::{Behaviour, ExterntoneReply, Identity, SimConfig, StatusReports};
 use crate::control::{ControlCommand, ControlError};
 use crate::pdu::{self, Alphabet, Concat, SmsTime};
 
@@ -42,6 +42,8 @@ pub struct Settings {
     pub cnmi_mode: u8,
     /// AT+CNMI `<mt>`: 1 announces stored SMS with +CMTI.
     pub cnmi_mt: u8,
+    /// AT+CNMI `<ds>`: 1 routes status reports as +CDS, 2 stores them (+CDSI).
+    pub cnmi_ds: u8,
     /// AT+CVHU.
     pub cvhu: u8,
     /// AT+CPCMREG: USB audio on.
@@ -65,6 +67,7 @@ impl Settings {
             sms_text_mode: false,
             cnmi_mode: 2,
             cnmi_mt: 1,
+            cnmi_ds: 0,
             cvhu,
             pcm_audio: false,
             pcm_16khz: false,
@@ -484,6 +487,10 @@ pub struct Modem {
     message_reference: u8,
     concat_reference: u8,
     rng: u64,
+    status_reports: StatusReports,
+    status_report_delay: Duration,
+    /// Status reports not yet due: when, and the report.
+    pending_reports: Vec<(Instant, pdu::EncodedDeliver, String)>,
 }
 
 impl Modem {
@@ -518,6 +525,9 @@ impl Modem {
             message_reference: 0,
             concat_reference: 0,
             rng: seed | 1,
+            status_reports: config.status_reports,
+            status_report_delay: config.status_report_delay,
+            pending_reports: Vec::new(),
         };
         m.power_on();
         m
@@ -560,16 +570,24 @@ impl Modem {
     /// When [`Modem::tick`] must next run (a RING due, a stall ending).
     pub fn next_deadline(&self) -> Option<Instant> {
         let ring = self.call.as_ref().and_then(|c| c.next_ring);
-        match (ring, self.stall_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let report = self.pending_reports.iter().map(|(t, _, _)| *t).min();
+        [ring, self.stall_until, report].into_iter().flatten().min()
     }
 
     /// Lets time pass: RINGs that are due, the end of a stall.
     pub fn tick(&mut self, now: Instant) {
         if self.stall_until.is_some_and(|t| t <= now) {
             self.stall_until = None;
+        }
+        // A report due while the host is typing a message body waits for it to end.
+        if matches!(self.input, Input::Command) {
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_reports)
+                .into_iter()
+                .partition(|(t, _, _)| *t <= now);
+            self.pending_reports = later;
+            for (_, report, recipient) in due {
+                self.status_report(report, &recipient);
+            }
         }
         while let Some(due) = self.call.as_ref().and_then(|c| c.next_ring) {
             if due > now {
@@ -622,7 +640,7 @@ impl Modem {
                     let target = target.clone();
                     let body = std::mem::take(body);
                     self.input = Input::Command;
-                    self.finish_sms(target, &body);
+                    self.finish_sms(target, &body, now);
                 }
                 0x1B => {
                     // ESC: the message is dropped, nothing is sent.
@@ -921,6 +939,7 @@ impl Modem {
                 };
                 let mode = num(0, 3)?;
                 let mt = num(1, 3)?;
+                let ds = num(3, 2)?;
                 for i in 2..p.len() {
                     num(i, 3)?;
                 }
@@ -929,10 +948,11 @@ impl Modem {
                 }
                 self.settings.cnmi_mode = mode.unwrap_or(self.settings.cnmi_mode);
                 self.settings.cnmi_mt = mt.unwrap_or(self.settings.cnmi_mt);
+                self.settings.cnmi_ds = ds.unwrap_or(self.settings.cnmi_ds);
             }
             ("+CNMI", Read) => self.info(format!(
-                "+CNMI: {},{},0,0,0",
-                self.settings.cnmi_mode, self.settings.cnmi_mt
+                "+CNMI: {},{},0,{},0",
+                self.settings.cnmi_mode, self.settings.cnmi_mt, self.settings.cnmi_ds
             )),
             ("+CNMI", Test) => self.info("+CNMI: (0-3),(0-3),(0-3),(0-2),(0-1)".into()),
             ("+CPMS", Read) => {
@@ -1114,7 +1134,7 @@ impl Modem {
         Ok(Flow::Suspend)
     }
 
-    fn finish_sms(&mut self, target: BodyTarget, body: &[u8]) {
+    fn finish_sms(&mut self, target: BodyTarget, body: &[u8], now: Instant) {
         if body.len() > MAX_SMS_BODY {
             let e = match target {
                 BodyTarget::Text(_) => CMS_BAD_TEXT,
@@ -1123,6 +1143,7 @@ impl Modem {
             self.final_error(AtError::Cms(e));
             return;
         }
+        let mut wants_report = false;
         let part = match target {
             BodyTarget::Text(number) => SentPart {
                 number,
@@ -1136,15 +1157,18 @@ impl Modem {
             BodyTarget::Pdu(len) => {
                 let hex = String::from_utf8_lossy(body).trim().to_string();
                 match pdu::decode_submit(&hex, len) {
-                    Ok(s) => SentPart {
-                        number: s.number,
-                        text: s.text,
-                        mode: "pdu",
-                        alphabet: Some(s.alphabet),
-                        concat: s.concat,
-                        pdu: Some(hex),
-                        mr: 0,
-                    },
+                    Ok(s) => {
+                        wants_report = s.status_report_requested;
+                        SentPart {
+                            number: s.number,
+                            text: s.text,
+                            mode: "pdu",
+                            alphabet: Some(s.alphabet),
+                            concat: s.concat,
+                            pdu: Some(hex),
+                            mr: 0,
+                        }
+                    }
                     Err(_) => {
                         self.final_error(AtError::Cms(CMS_BAD_PDU));
                         return;
@@ -1154,9 +1178,45 @@ impl Modem {
         };
         self.message_reference = self.message_reference.wrapping_add(1);
         let mr = self.message_reference;
+        if wants_report && self.status_reports != StatusReports::Off {
+            let sent = SmsTime::now();
+            let report = pdu::encode_status_report(&self.smsc, mr, &part.number, &sent, &sent, 0);
+            self.pending_reports.push((
+                now + self.status_report_delay,
+                report,
+                part.number.clone(),
+            ));
+        }
         self.sent_parts.push(SentPart { mr, ..part });
         self.info(format!("+CMGS: {mr}"));
         self.raw_final("OK");
+    }
+
+    /// A status report arrives: routed, stored or dropped (see [`StatusReports`]).
+    fn status_report(&mut self, report: pdu::EncodedDeliver, recipient: &str) {
+        let store = match (self.status_reports, self.settings.cnmi_ds) {
+            (StatusReports::Off, _) | (StatusReports::Routed, 0) => return,
+            (StatusReports::Routed, 1) => {
+                self.urc(&format!("+CDS: {}\r\n{}", report.tpdu_len, report.hex));
+                return;
+            }
+            (StatusReports::Routed, _) => true,
+            (StatusReports::Stored, _) => false,
+        };
+        let Some(i) = self.sim.iter().position(Option::is_none) else {
+            return;
+        };
+        if let Some(slot) = self.sim.get_mut(i) {
+            *slot = Some(Stored {
+                status: SmsStatus::Unread,
+                originator: recipient.to_string(),
+                time: SmsTime::now(),
+                part: report,
+            });
+        }
+        if store {
+            self.urc(&format!("+CDSI: \"SM\",{i}"));
+        }
     }
 
     fn index(&self, p: Option<&String>) -> Result<usize, AtError> {
@@ -1374,6 +1434,12 @@ impl Modem {
                 skip,
             } => {
                 self.stall_on = Some((prefix.clone(), *duration, *skip));
+            }
+            ControlCommand::Reports { mode, delay } => {
+                self.status_reports = *mode;
+                if let Some(d) = delay {
+                    self.status_report_delay = *d;
+                }
             }
             ControlCommand::Garbage(n) => {
                 for _ in 0..*n {
@@ -1643,6 +1709,103 @@ mod tests {
             "\r\n+CPMS: 1,30,1,30,1,30\r\n\r\nOK\r\n"
         );
         assert_eq!(say(&mut m, now, "AT+CPMS=\"SM\""), "\r\nERROR\r\n");
+    }
+
+    /// "Hello" to +491721234567 with TP-SRR set (first octet 0x31), 23 TPDU octets.
+    const HELLO_WITH_REPORT: &str = "0031000C919471123254760000AA0AE8329BFD4697D9EC37";
+
+    fn send_with_report(m: &mut Modem, now: Instant) -> String {
+        say(m, now, "ATE0");
+        say(m, now, "AT+CMGS=23");
+        m.feed(format!("{HELLO_WITH_REPORT}\x1A").as_bytes(), now);
+        String::from_utf8_lossy(&m.take_output()).into_owned()
+    }
+
+    #[test]
+    fn a_report_asked_for_comes_as_cds_after_the_delay_when_cnmi_routes_reports() {
+        let (mut m, now) = modem();
+        say(&mut m, now, "AT+CNMI=2,1,0,1,0");
+        assert!(send_with_report(&mut m, now).contains("+CMGS: 1"));
+        let due = m.next_deadline().expect("a report is due");
+        assert_eq!(due, now + crate::config::DEFAULT_STATUS_REPORT_DELAY);
+        m.tick(due - Duration::from_millis(1));
+        assert!(m.take_output().is_empty(), "not before its delay");
+        m.tick(due);
+        let out = String::from_utf8_lossy(&m.take_output()).into_owned();
+        let (head, pdu) = out
+            .trim()
+            .split_once("\r\n")
+            .unwrap_or_else(|| panic!("{out:?}"));
+        assert_eq!(head, "+CDS: 25");
+        // SMSC, SMS-STATUS-REPORT, reference 1, the recipient, two time stamps, status 0.
+        assert!(pdu.starts_with("07911326040000F00601"), "{pdu}");
+        assert!(pdu.contains("0C91947112325476"), "{pdu}");
+        assert!(pdu.ends_with("00"), "{pdu}");
+        assert_eq!(m.used(), 0, "routed reports are not stored");
+        assert_eq!(
+            say(&mut m, now, "AT+CNMI?"),
+            "\r\n+CNMI: 2,1,0,1,0\r\n\r\nOK\r\n"
+        );
+    }
+
+    #[test]
+    fn without_report_routing_a_report_is_dropped_or_stored_as_configured() {
+        let (mut m, now) = modem();
+        send_with_report(&mut m, now);
+        m.tick(now + Duration::from_secs(5));
+        assert!(m.take_output().is_empty(), "<ds> 0: dropped");
+        assert_eq!(m.used(), 0);
+
+        m.control(
+            &ControlCommand::Reports {
+                mode: StatusReports::Stored,
+                delay: Some(Duration::from_millis(10)),
+            },
+            now,
+        )
+        .unwrap();
+        send_with_report(&mut m, now);
+        m.tick(now + Duration::from_millis(10));
+        assert!(m.take_output().is_empty(), "stored unannounced");
+        let read = say(&mut m, now, "AT+CMGR=0");
+        assert!(
+            read.starts_with("\r\n+CMGR: 0,,25\r\n07911326040000F00602"),
+            "{read}"
+        );
+
+        say(&mut m, now, "AT+CNMI=2,1,0,2,0");
+        m.control(
+            &ControlCommand::Reports {
+                mode: StatusReports::Routed,
+                delay: None,
+            },
+            now,
+        )
+        .unwrap();
+        send_with_report(&mut m, now);
+        m.tick(now + Duration::from_millis(10));
+        assert_eq!(
+            String::from_utf8_lossy(&m.take_output()),
+            "\r\n+CDSI: \"SM\",1\r\n"
+        );
+        m.control(
+            &ControlCommand::Reports {
+                mode: StatusReports::Off,
+                delay: None,
+            },
+            now,
+        )
+        .unwrap();
+        send_with_report(&mut m, now);
+        m.tick(now + Duration::from_secs(1));
+        assert!(m.take_output().is_empty(), "off");
+        assert_eq!(
+            ControlCommand::parse("reports stored 250")
+                .unwrap()
+                .to_string(),
+            "reports stored 250"
+        );
+        assert!(ControlCommand::parse("reports sometimes").is_err());
     }
 
     #[test]

@@ -114,6 +114,8 @@ pub struct Submit {
     pub concat: Option<Concat>,
     /// The message reference the host chose.
     pub message_reference: u8,
+    /// TP-SRR: the host asked for a status report.
+    pub status_report_requested: bool,
 }
 
 /// A decoded SMS-DELIVER (what the simulator stores), used by tests and `state`.
@@ -463,6 +465,45 @@ fn encode_one_deliver(
     }
 }
 
+/// An SMS-STATUS-REPORT (3GPP TS 23.040 §9.2.2.3) for the message with reference `mr`
+/// to `recipient`: received by the service centre at `received`, `status` reached at
+/// `discharged` (0x00: delivered). The hex a `+CDS`/`+CMGR` shows and its TPDU length.
+pub fn encode_status_report(
+    smsc: &str,
+    mr: u8,
+    recipient: &str,
+    received: &SmsTime,
+    discharged: &SmsTime,
+    status: u8,
+) -> EncodedDeliver {
+    let mut pdu = Vec::new();
+    if smsc.is_empty() {
+        pdu.push(0);
+    } else {
+        let (_, toa, digits) = encode_address_digits(smsc);
+        pdu.push(u8::try_from(digits.len() + 1).unwrap_or(0));
+        pdu.push(toa);
+        pdu.extend_from_slice(&digits);
+    }
+    let smsc_len = pdu.len();
+    // SMS-STATUS-REPORT, "no more messages to send", about an SMS-SUBMIT.
+    pdu.push(0x06);
+    pdu.push(mr);
+    let (ndigits, toa, digits) = encode_address_digits(recipient);
+    pdu.push(ndigits);
+    pdu.push(toa);
+    pdu.extend_from_slice(&digits);
+    pdu.extend_from_slice(&received.octets());
+    pdu.extend_from_slice(&discharged.octets());
+    pdu.push(status);
+    EncodedDeliver {
+        hex: to_hex(&pdu),
+        tpdu_len: pdu.len() - smsc_len,
+        text: String::new(),
+        concat: None,
+    }
+}
+
 /// Upper-case hex of `bytes`.
 pub fn to_hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -699,6 +740,7 @@ pub fn decode_submit(hex: &str, declared_tpdu_len: usize) -> Result<Submit, PduE
         alphabet,
         concat,
         message_reference,
+        status_report_requested: first & 0x20 != 0,
     })
 }
 

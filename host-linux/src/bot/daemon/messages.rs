@@ -168,6 +168,12 @@ impl Bot<'_> {
                 }
             }
         }
+        self.publish_delivered();
+    }
+
+    /// Publishes what the spool wrote into incoming/ since the last call (`sms_received`
+    /// events and the count in `GET /status`).
+    pub(super) fn publish_delivered(&mut self) {
         let delivered = self
             .spool
             .as_mut()

@@ -65,6 +65,15 @@ impl SetNewMessageIndication {
             buffered: BufferedIndications::Flush,
         }
     }
+
+    /// `AT+CNMI=2,1,0,1,0`: the same, and each status report routed to the host as
+    /// `+CDS: <length>` and its PDU (`crate::urc::Urc::StatusReport`), for a host that
+    /// writes them where they belong (the bot, standing in for smsd's `report = yes`).
+    pub const fn store_and_route_reports() -> Self {
+        let mut cnmi = Self::store_and_notify();
+        cnmi.status_report = StatusReportIndication::RouteDirect;
+        cnmi
+    }
 }
 
 /// `AT+CPMS?`: the message storages and how full they are. Manual: "AT+CPMS Preferred
