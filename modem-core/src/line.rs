@@ -7,7 +7,8 @@
 //! digester (`crate::digest`) without atat: the same URC parser, the same final codes, the
 //! echo telling which command runs (so that `+CLCC` after `AT+CLCC` is a reply line and
 //! `NO CARRIER` after `ATA` a final code), the line after a `+CMGR:`, `+CMGL:` or
-//! `+CMGRD:` (SIMCom's read-and-delete) header taken as message data. It is pure and bounded: one line buffer of [`LINE_CAPACITY`] bytes, no
+//! `+CMGRD:` (SIMCom's read-and-delete) header, or after the header of the two-line URCs
+//! `+CMT:` and `+CDS:`, taken as message data. It is pure and bounded: one line buffer of [`LINE_CAPACITY`] bytes, no
 //! panics on any input, and after an over-long or garbled line it starts afresh at the next
 //! line end. Item fields are public and plain (strings, numbers, byte vectors) so a host
 //! can map them to JSON directly.
@@ -291,6 +292,13 @@ impl LineClassifier {
             Some(PendingCommand::SimStatus) => line.starts_with(b"+CPIN"),
             _ => false,
         };
+        // `+CMT:`/`+CDS:` are URCs of two lines, which the digester joins; here, a line at
+        // a time, the header is shown as it is and the next line as message data, as after
+        // `+CMGR:`, so that a reader (`sim7600 decode`) can decode the PDU under its header.
+        if line.starts_with(b"+CMT:") || line.starts_with(b"+CDS:") {
+            self.expect_body = true;
+            return Some(text_item(line, LineItem::Info));
+        }
         if !reply_line && urc_name(line).is_some() {
             return Some(match Urc::try_parse(line) {
                 Ok(urc) => LineItem::Urc(urc),
