@@ -39,7 +39,9 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::SpoolError;
 use super::conf::SmsdConf;
-use super::eventhandler::{DRAIN_TIMEOUT, EventRunner, HANDLER_TIMEOUT, HandlerCall, SpoolEvent};
+use super::eventhandler::{
+    DRAIN_TIMEOUT, EventRunner, HANDLER_TIMEOUT, HandlerCall, RunAs, SMSTOOLS_DEFAULTS, SpoolEvent,
+};
 use super::incoming::{Delivery, Inbox, ModemIdentity, ReceivedSms, SpoolTime, part_key};
 use super::outbox::{Claim, Outbox, Recovered};
 use super::outgoing::{OutgoingAlphabet, SendOutcome};
@@ -240,11 +242,36 @@ impl SpoolBridge {
         let events = match (&handler, &conf.eventhandler) {
             (None, None) => None,
             _ => {
-                let runner = EventRunner::spawn(conf.shell.clone(), HANDLER_TIMEOUT, DRAIN_TIMEOUT)
-                    .map_err(SpoolError::io(
-                        "cannot start the eventhandler thread for",
-                        &conf.path,
-                    ))?;
+                // Debian's start script gives the smsd that reads /etc/smsd.conf the user
+                // of /etc/default/smstools; an smsd.conf elsewhere is some other smsd's.
+                let defaults = if conf.path == Path::new(super::DEFAULT_SMSD_CONF) {
+                    std::fs::read_to_string(SMSTOOLS_DEFAULTS).ok()
+                } else {
+                    None
+                };
+                let run_as = RunAs::for_smsd(
+                    conf.global("user"),
+                    conf.global("group"),
+                    &conf.path,
+                    defaults.as_deref(),
+                )
+                .map_err(|e| SpoolError::Conf {
+                    file: conf.path.clone(),
+                    line: 0,
+                    problem: format!("the eventhandler cannot run as smsd's user: {e}"),
+                })?;
+                if let Some(who) = &run_as {
+                    log::info!(
+                        "spool: the eventhandler runs as {}, as smsd runs it",
+                        who.user
+                    );
+                }
+                let runner =
+                    EventRunner::spawn(conf.shell.clone(), run_as, HANDLER_TIMEOUT, DRAIN_TIMEOUT)
+                        .map_err(SpoolError::io(
+                            "cannot start the eventhandler thread for",
+                            &conf.path,
+                        ))?;
                 Some(Events {
                     handler,
                     global: conf.eventhandler.clone(),

@@ -441,6 +441,16 @@ impl SmsdConf {
         }
     }
 
+    /// The value of a global (before any section) setting, by its lower-case name; the
+    /// last one written wins, as in smsd.
+    pub fn global(&self, name: &str) -> Option<&str> {
+        self.settings
+            .iter()
+            .rev()
+            .find(|s| s.section.is_none() && s.name == name)
+            .map(|s| s.value.as_str())
+    }
+
     /// The eventhandler smsd runs for `modem`: its own, else the global one.
     pub fn eventhandler_for<'a>(&'a self, modem: &'a ModemSection) -> Option<&'a str> {
         modem

@@ -24,8 +24,15 @@
 //!   if any; a file smsd's main process would refuse (no `To:`, ...) gets no ids and only
 //!   the global `eventhandler`, as in smsd.
 //!
-//! The child starts with an empty signal mask: the bot blocks its shutdown signals in every
-//! thread, and a process started from std's `Command` inherits that mask.
+//! The child starts with an empty signal mask and default signal dispositions
+//! ([`crate::signals::clean_child`]): the bot blocks its shutdown signals in every thread,
+//! and a process started from std's `Command` inherits that mask.
+//!
+//! It runs as the user smsd runs it as ([`RunAs::for_smsd`]): smsd drops root at start to
+//! smsd.conf's `user`/`group`, or to the `-u`/`-g` of its start script (Debian's init
+//! script, which runs smsd with /etc/smsd.conf, takes them from /etc/default/smstools:
+//! `USER="smsd"`, `GROUP="dialout"`), and its eventhandler inherits that. A handler written for smsd's user therefore never runs as root because the bot,
+//! which runs as root, served the file.
 
 use std::collections::VecDeque;
 use std::io::{Read, Seek};
@@ -51,6 +58,121 @@ pub const MAX_STDERR_LOGGED: usize = 2048;
 pub const MAX_QUEUED: usize = 1000;
 /// smsd's `shell` default.
 pub const DEFAULT_SHELL: &str = "/bin/sh";
+/// Where Debian's smstools package says which user and group its start script gives smsd.
+pub const SMSTOOLS_DEFAULTS: &str = "/etc/default/smstools";
+
+/// The user a handler runs as, with its groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    /// The user's name, for the log.
+    pub user: String,
+    /// Its uid.
+    pub uid: nix::unistd::Uid,
+    /// The gid smsd takes (`group`, or the user's own).
+    pub gid: nix::unistd::Gid,
+    /// Its supplementary groups (smsd calls `initgroups`).
+    pub groups: Vec<nix::unistd::Gid>,
+}
+
+/// Why the user smsd runs as cannot be used for its eventhandler.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_of_name}: {what} `{name}` {problem}")]
+pub struct RunAsError {
+    /// Where the name was read (smsd.conf, or the smstools defaults file).
+    pub source_of_name: String,
+    /// `user` or `group`.
+    pub what: &'static str,
+    /// The name.
+    pub name: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl RunAs {
+    /// The user and group smsd runs as: smsd.conf's global `user`/`group`, else
+    /// `defaults_text` (the text of [`SMSTOOLS_DEFAULTS`], `USER=`/`GROUP=`), else `None`:
+    /// smsd keeps the user that started it, which is the bot's too. A name that does not
+    /// resolve is an error, as smsd itself would not start with it.
+    pub fn for_smsd(
+        conf_user: Option<&str>,
+        conf_group: Option<&str>,
+        conf_path: &Path,
+        defaults_text: Option<&str>,
+    ) -> Result<Option<RunAs>, RunAsError> {
+        let from_defaults = |key: &str| defaults_text.and_then(|text| shell_assignment(text, key));
+        let conf_name = conf_path.display().to_string();
+        let (user, user_source) = match (conf_user, from_defaults("USER")) {
+            (Some(u), _) => (u.to_string(), conf_name.clone()),
+            (None, Some(u)) => (u, SMSTOOLS_DEFAULTS.to_string()),
+            (None, None) => return Ok(None),
+        };
+        // The group comes from where the user came from (smsd's -u/-g, or its conf).
+        let (group, group_source) = match conf_user {
+            Some(_) => (conf_group.map(str::to_string), conf_name),
+            None => (from_defaults("GROUP"), SMSTOOLS_DEFAULTS.to_string()),
+        };
+        let fail = |source_of_name: &str, what, name: &str, problem: String| RunAsError {
+            source_of_name: source_of_name.to_string(),
+            what,
+            name: name.to_string(),
+            problem,
+        };
+        let found = nix::unistd::User::from_name(&user)
+            .map_err(|e| {
+                fail(
+                    &user_source,
+                    "user",
+                    &user,
+                    format!("cannot be looked up: {e}"),
+                )
+            })?
+            .ok_or_else(|| fail(&user_source, "user", &user, "does not exist".into()))?;
+        let gid = match &group {
+            None => found.gid,
+            Some(g) => {
+                nix::unistd::Group::from_name(g)
+                    .map_err(|e| {
+                        fail(
+                            &group_source,
+                            "group",
+                            g,
+                            format!("cannot be looked up: {e}"),
+                        )
+                    })?
+                    .ok_or_else(|| fail(&group_source, "group", g, "does not exist".into()))?
+                    .gid
+            }
+        };
+        let c_user = std::ffi::CString::new(user.clone())
+            .map_err(|_| fail(&user_source, "user", &user, "contains a NUL byte".into()))?;
+        let groups = nix::unistd::getgrouplist(&c_user, gid).map_err(|e| {
+            fail(
+                &user_source,
+                "user",
+                &user,
+                format!("has no readable group list: {e}"),
+            )
+        })?;
+        Ok(Some(RunAs {
+            user,
+            uid: found.uid,
+            gid,
+            groups,
+        }))
+    }
+}
+
+/// The value of `KEY=value` (quotes removed) in a shell defaults file, the last one set.
+fn shell_assignment(text: &str, key: &str) -> Option<String> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let rest = line.strip_prefix(key)?.strip_prefix('=')?;
+            let value = rest.trim().trim_matches(|c| c == '"' || c == '\'');
+            (!value.is_empty()).then(|| value.to_string())
+        })
+        .last()
+}
 
 /// What happened to a file (smsd's event names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +267,7 @@ impl EventRunner {
     /// `drain_timeout` for the queue; `shell` runs the line (smsd.conf's `shell`).
     pub fn spawn(
         shell: PathBuf,
+        run_as: Option<RunAs>,
         timeout: Duration,
         drain_timeout: Duration,
     ) -> std::io::Result<EventRunner> {
@@ -173,7 +296,7 @@ impl EventRunner {
                         }
                     };
                     let Some(call) = call else { break };
-                    let outcome = run_call(&shell, &call, timeout);
+                    let outcome = run_call(&shell, run_as.as_ref(), &call, timeout);
                     log_outcome(&call, &outcome);
                     if let Some(path) = &call.delete_after {
                         if let Err(e) = std::fs::remove_file(path) {
@@ -296,8 +419,14 @@ impl Drop for EventRunner {
 }
 
 /// Runs one call: `shell -c '<handler> "$@"' sh ARGS...`, in its own process group, with
-/// an empty signal mask, stdout discarded and stderr kept for the log.
-pub fn run_call(shell: &Path, call: &HandlerCall, timeout: Duration) -> HandlerOutcome {
+/// an empty signal mask, as `run_as` when given, stdout discarded and stderr kept for the
+/// log.
+pub fn run_call(
+    shell: &Path,
+    run_as: Option<&RunAs>,
+    call: &HandlerCall,
+    timeout: Duration,
+) -> HandlerOutcome {
     let stderr = match tempfile::tempfile() {
         Ok(f) => f,
         Err(e) => return HandlerOutcome::NotStarted(format!("no file for its stderr: {e}")),
@@ -315,7 +444,10 @@ pub fn run_call(shell: &Path, call: &HandlerCall, timeout: Duration) -> HandlerO
         .stdout(Stdio::null())
         .stderr(stderr_for_child)
         .process_group(0);
-    unblock_signals_in_child(&mut command);
+    crate::signals::clean_child(&mut command);
+    if let Some(who) = run_as {
+        drop_to(&mut command, who);
+    }
     let mut child = match command.spawn() {
         Ok(c) => c,
         Err(e) => return HandlerOutcome::NotStarted(format!("{}: {e}", shell.display())),
@@ -381,25 +513,24 @@ fn log_outcome(call: &HandlerCall, outcome: &HandlerOutcome) {
     }
 }
 
-/// Gives the child an empty signal mask.
-///
-/// The bot blocks SIGINT/SIGTERM/SIGHUP/SIGQUIT in every thread (they are taken by its
-/// signal thread), a child started with std's `Command` inherits the blocked mask, and a
-/// handler with those signals blocked could not be stopped. The place for one rule for
-/// every program the bot starts is `crate::signals`; this is the same call, kept here
-/// until that shared helper exists.
-fn unblock_signals_in_child(command: &mut Command) {
-    // SAFETY: the closure runs in the child between fork and exec and only calls
-    // pthread_sigmask (sigprocmask), which is async-signal-safe; it allocates nothing.
+/// Makes the child `who` before it runs the handler: supplementary groups, group, then
+/// user, as smsd does when it drops root (`initgroups`, `setgid`, `setuid`). The group list
+/// was read in the parent ([`RunAs::for_smsd`]): reading /etc/group is not safe between
+/// fork and exec.
+fn drop_to(command: &mut Command, who: &RunAs) {
+    let RunAs {
+        uid, gid, groups, ..
+    } = who.clone();
+    // SAFETY: the closure runs in the child between fork and exec, where the child has one
+    // thread. setgroups, setgid and setuid are system calls on POSIX's list of
+    // async-signal-safe functions (glibc's per-thread broadcast of set*id has no other
+    // thread to reach); nothing is allocated (the group list was built in the parent).
     #[allow(unsafe_code)]
     unsafe {
-        command.pre_exec(|| {
-            nix::sys::signal::pthread_sigmask(
-                nix::sys::signal::SigmaskHow::SIG_SETMASK,
-                Some(&nix::sys::signal::SigSet::empty()),
-                None,
-            )
-            .map_err(std::io::Error::from)
+        command.pre_exec(move || {
+            nix::unistd::setgroups(&groups).map_err(std::io::Error::from)?;
+            nix::unistd::setgid(gid).map_err(std::io::Error::from)?;
+            nix::unistd::setuid(uid).map_err(std::io::Error::from)
         });
     }
 }
@@ -429,6 +560,7 @@ mod tests {
     fn runner(timeout: Duration) -> EventRunner {
         EventRunner::spawn(
             PathBuf::from(DEFAULT_SHELL),
+            None,
             timeout,
             Duration::from_secs(10),
         )
@@ -461,6 +593,7 @@ mod tests {
         let h = recorder(dir.path(), &format!("echo \"$*\" >> '{}'", log.display()));
         let outcome = run_call(
             Path::new(DEFAULT_SHELL),
+            None,
             &call(&format!("{h} --tag x"), SpoolEvent::Failed, "/f/n", &[]),
             Duration::from_secs(10),
         );
@@ -493,6 +626,7 @@ mod tests {
         let h = recorder(dir.path(), "sleep 5");
         let mut r = EventRunner::spawn(
             PathBuf::from(DEFAULT_SHELL),
+            None,
             Duration::from_millis(100),
             Duration::from_millis(100),
         )
@@ -525,6 +659,7 @@ mod tests {
         let t = Instant::now();
         let outcome = run_call(
             Path::new(DEFAULT_SHELL),
+            None,
             &call(&h, SpoolEvent::Sent, "/s", &["1"]),
             Duration::from_millis(300),
         );
@@ -557,6 +692,7 @@ mod tests {
         let h = recorder(dir.path(), "echo 'server unreachable' >&2; exit 3");
         let outcome = run_call(
             Path::new(DEFAULT_SHELL),
+            None,
             &call(&h, SpoolEvent::Received, "/x", &[]),
             Duration::from_secs(10),
         );
@@ -569,6 +705,7 @@ mod tests {
         );
         let missing = run_call(
             Path::new("/nonexistent/shell"),
+            None,
             &call(&h, SpoolEvent::Received, "/x", &[]),
             Duration::from_secs(10),
         );
@@ -599,6 +736,7 @@ mod tests {
             .unwrap();
             run_call(
                 Path::new(DEFAULT_SHELL),
+                None,
                 &call(&h, SpoolEvent::Received, "/x", &[]),
                 Duration::from_secs(10),
             )
@@ -649,6 +787,7 @@ mod tests {
         let h = recorder(dir.path(), "sleep 2");
         let mut r = EventRunner::spawn(
             PathBuf::from(DEFAULT_SHELL),
+            None,
             Duration::from_secs(10),
             Duration::from_millis(300),
         )
@@ -663,5 +802,73 @@ mod tests {
             1,
             "only the call in progress is left to its own timeout"
         );
+    }
+
+    #[test]
+    fn smsd_s_user_comes_from_smsd_conf_then_from_the_start_script_defaults() {
+        let conf = Path::new("/etc/smsd.conf");
+        let debian = "# Debian\nUSER=\"nobody\"\nGROUP=\"nogroup\"\nPIDFILE=\"/run/x\"\n";
+        let who = RunAs::for_smsd(None, None, conf, Some(debian))
+            .unwrap()
+            .expect("Debian's defaults name a user");
+        assert_eq!(who.user, "nobody");
+        assert_eq!(who.uid.as_raw(), 65534);
+        assert_eq!(who.gid.as_raw(), 65534);
+        let who = RunAs::for_smsd(Some("root"), None, conf, Some(debian))
+            .unwrap()
+            .expect("smsd.conf names a user");
+        assert_eq!(
+            (who.user.as_str(), who.uid.as_raw(), who.gid.as_raw()),
+            ("root", 0, 0)
+        );
+        assert_eq!(
+            RunAs::for_smsd(None, None, conf, None).unwrap(),
+            None,
+            "smsd stays the bot's user"
+        );
+        let err = RunAs::for_smsd(Some("no-such-user-here"), None, conf, None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/etc/smsd.conf: user `no-such-user-here` does not exist"
+        );
+        let err = RunAs::for_smsd(
+            None,
+            None,
+            conf,
+            Some("USER=nobody\nGROUP='no-such-group'\n"),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("/etc/default/smstools: group `no-such-group`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_handler_runs_as_smsd_s_user_not_as_the_bot() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test drops from root to nobody: run the tests as root"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let out = dir.path().join("ids");
+        let h = recorder(
+            dir.path(),
+            &format!("id -u > {0}; id -g >> {0}", out.display()),
+        );
+        let nobody = RunAs::for_smsd(Some("nobody"), Some("nogroup"), Path::new("c"), None)
+            .unwrap()
+            .expect("nobody exists");
+        let outcome = run_call(
+            Path::new(DEFAULT_SHELL),
+            Some(&nobody),
+            &call(&h, SpoolEvent::Received, "/x", &[]),
+            Duration::from_secs(10),
+        );
+        assert_eq!(outcome, HandlerOutcome::Done);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "65534\n65534\n");
     }
 }

@@ -33,8 +33,8 @@ pub mod incoming;
 pub mod outbox;
 pub mod outgoing;
 pub mod receive;
-pub mod safe_fs;
 pub mod report;
+pub mod safe_fs;
 pub mod watch;
 
 use std::path::{Path, PathBuf};

@@ -11,7 +11,9 @@ use modem_sim::config::{
     DEFAULT_STATUS_REPORT_DELAY,
 };
 use modem_sim::control::PROTOCOL_HELP;
-use modem_sim::{Behaviour, ExterntoneReply, Identity, SimConfig, Simulator, StatusReports, Storage};
+use modem_sim::{
+    Behaviour, ExterntoneReply, Identity, SimConfig, Simulator, StatusReports, Storage,
+};
 use nix::sys::signal::{SigSet, Signal};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
