@@ -362,7 +362,9 @@ fn current_call_id(context: &ApiContext) -> Value {
         .bot
         .events()
         .current_call_id()
-        .map_or(Value::Null, |id| crate::events::model::call_id_text(id).into())
+        .map_or(Value::Null, |id| {
+            crate::events::model::call_id_text(id).into()
+        })
 }
 
 fn route(
@@ -504,19 +506,27 @@ impl Media {
     /// 415 naming `content-type` unless `content_type` is this. A type a browser page may
     /// send without asking first (form or plain text) never passes.
     fn check(self, content_type: Option<&str>) -> Result<(), Fault> {
-        let essence = content_type
-            .map(|c| c.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
-        let ok = match (self, essence.as_deref()) {
-            (Media::Json, Some("application/json")) => true,
-            (
-                Media::Wav,
-                Some(
-                    "audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave"
-                    | "application/octet-stream",
-                ),
-            ) => true,
-            _ => false,
-        };
+        let essence = content_type.map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+        let ok = matches!(
+            (self, essence.as_deref()),
+            (Media::Json, Some("application/json"))
+                | (
+                    Media::Wav,
+                    Some(
+                        "audio/wav"
+                            | "audio/x-wav"
+                            | "audio/wave"
+                            | "audio/vnd.wave"
+                            | "application/octet-stream",
+                    ),
+                )
+        );
         if ok {
             return Ok(());
         }
@@ -2200,14 +2210,23 @@ mod tests {
             }
         }
         // A WAV type passes to the body's own check (not a WAV: 400).
-        for wav in ["audio/wav", "audio/x-wav", "audio/wave", "application/octet-stream"] {
+        for wav in [
+            "audio/wav",
+            "audio/x-wav",
+            "audio/wave",
+            "application/octet-stream",
+        ] {
             let r = handle(c, request("POST", PLAY_PATH, Some(wav), None, None, "x"));
             assert_eq!((r.status, &r.body["field"]), (400, &json!("body")), "{wav}");
         }
         // Paths without a body do not care.
         let r = handle(c, request("GET", "/status", None, None, None, ""));
         assert_eq!(r.status, 200);
-        assert_eq!(c.queue.active().unwrap().len(), 2, "only the JSON ones queued");
+        assert_eq!(
+            c.queue.active().unwrap().len(),
+            2,
+            "only the JSON ones queued"
+        );
     }
 
     #[test]
@@ -2240,14 +2259,28 @@ mod tests {
         ] {
             let r = handle(
                 c,
-                request("POST", "/sms", json, Some(origin), Some("127.0.0.1:8088"), "{}"),
+                request(
+                    "POST",
+                    "/sms",
+                    json,
+                    Some(origin),
+                    Some("127.0.0.1:8088"),
+                    "{}",
+                ),
             );
             assert_eq!(r.status, 403, "Origin {origin:?}: {}", r.body);
             assert_eq!(r.body["field"], "origin");
         }
         let r = handle(
             c,
-            request("POST", "/send", json, Some("https://evil.example"), None, "{}"),
+            request(
+                "POST",
+                "/send",
+                json,
+                Some("https://evil.example"),
+                None,
+                "{}",
+            ),
         );
         assert_eq!(r.status, 403);
         assert_eq!(r.body["success"], false, "the drop-in shape");
@@ -2316,7 +2349,10 @@ mod tests {
             json!({"a": [1, 2.5, "x", null, true, {"b": {}}], "c": -3})
         );
         assert!(matches!(parse_unique(b"{} x"), Err(JsonFault::Syntax(_))));
-        assert!(matches!(parse_unique(b"{\"a\": "), Err(JsonFault::Syntax(_))));
+        assert!(matches!(
+            parse_unique(b"{\"a\": "),
+            Err(JsonFault::Syntax(_))
+        ));
     }
 
     #[test]
@@ -2366,7 +2402,10 @@ mod tests {
             "/phone_call",
             r#"{"callId": "call_1761507557", "action": "dance"}"#,
         );
-        assert_eq!((r.status, &r.body["call_id"]), (400, &json!("call_1761507557")));
+        assert_eq!(
+            (r.status, &r.body["call_id"]),
+            (400, &json!("call_1761507557"))
+        );
         rig.context.bot.set_call_audio(None);
         drop(audio);
     }

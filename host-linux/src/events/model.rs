@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn the_json_of_a_ringing_withheld_call_names_its_type_and_why_no_number_and_its_call_as_a_string()
-    {
+     {
         let event = Event {
             id: 7,
             at: "2026-11-24T06:00:00.123Z".into(),
