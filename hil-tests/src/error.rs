@@ -44,6 +44,9 @@ pub enum RigError {
         /// Why it is missing.
         problem: String,
     },
+    /// `HIL_SIM_PROFILE` names no profile.
+    #[error("HIL_SIM_PROFILE is {0:?}; it must be \"simulator\" or \"real-modem\"")]
+    BadProfile(String),
     /// A step needs the simulator's control channel and the rig drives a real modem.
     #[error("{0} needs the simulator; the rig drives a real modem (HIL_PORT)")]
     NeedsSimulator(&'static str),

@@ -5,12 +5,14 @@
 //! A [`Rig`] owns everything a scenario needs and cleans all of it up when dropped, even
 //! when the test panics: a temporary folder, the simulator (or the real port's path), an
 //! smsd on demand ([`smsd::Smsd`]), and the steering of the modem ([`ModemControl`]).
-//! [`wait`] holds the bounded waits; [`sim7600_bin`] finds the CLI of host-linux.
+//! [`wait`] holds the bounded waits; [`sim7600_bin`] finds the CLI of host-linux;
+//! [`profile`] picks how the simulated modem speaks (its own way or a real SIM7600's).
 
 #![forbid(unsafe_code)]
 
 pub mod bin_path;
 pub mod error;
+pub mod profile;
 pub mod smsd;
 pub mod wait;
 
@@ -20,6 +22,7 @@ use std::time::Duration;
 pub use bin_path::sim7600_bin;
 pub use error::RigError;
 pub use modem_sim::{SimConfig, SimHandle, SimState};
+pub use profile::{SimProfile, with_profile};
 pub use smsd::{Smsd, SmsdScripts, SpoolFile};
 
 /// The environment variable that points the rig at a real modem's AT port.
@@ -185,8 +188,12 @@ impl Rig {
 
     /// A simulator with `config`; its port is linked at `<dir>/dev/ttyUSB2`, its control
     /// socket is `<dir>/sim.sock`, its transcript `<dir>/transcript.log` (unless the
-    /// config names others).
+    /// config names others). A config with the simulator's own behaviour gets the
+    /// [`profile`] of the scenario.
     pub fn simulated(mut config: SimConfig) -> Result<Rig, RigError> {
+        if config.behaviour == modem_sim::Behaviour::simulator() {
+            config.behaviour = profile::current()?.behaviour();
+        }
         let dir = temp_dir()?;
         let link = config
             .link

@@ -18,7 +18,13 @@ fn json_string(text: &str) -> String {
     serde_json::Value::String(text.to_owned()).to_string()
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    texts_in_every_alphabet_arrive_as_sent_with_their_encoding_and_parts,
+    the_unified_api_paths_queue_and_send_with_its_response_shape,
+    with_separate_parts_a_long_text_goes_as_single_messages_without_a_header,
+);
+
 fn texts_in_every_alphabet_arrive_as_sent_with_their_encoding_and_parts() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let config = bot_config(&mut rig, "");
@@ -71,7 +77,6 @@ fn texts_in_every_alphabet_arrive_as_sent_with_their_encoding_and_parts() {
     assert!(bot.terminate().success());
 }
 
-#[test]
 fn the_unified_api_paths_queue_and_send_with_its_response_shape() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let config = bot_config(&mut rig, "");
@@ -113,7 +118,6 @@ fn the_unified_api_paths_queue_and_send_with_its_response_shape() {
     assert!(bot.terminate().success());
 }
 
-#[test]
 fn with_separate_parts_a_long_text_goes_as_single_messages_without_a_header() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let config = bot_config(&mut rig, "");

@@ -26,7 +26,12 @@ fn times_sent(rig: &Rig, text: &str) -> usize {
     sim.modem.sent.iter().filter(|s| s.text == text).count()
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    a_message_queued_while_the_modem_is_gone_survives_kill_9_and_is_sent_once_by_the_next_bot,
+    kill_9_right_after_the_202_never_loses_the_message_and_never_sends_it_twice,
+);
+
 fn a_message_queued_while_the_modem_is_gone_survives_kill_9_and_is_sent_once_by_the_next_bot() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     start_smsd(&mut rig);
@@ -69,7 +74,6 @@ fn a_message_queued_while_the_modem_is_gone_survives_kill_9_and_is_sent_once_by_
     assert_eq!(times_sent(&rig, text), 1);
 }
 
-#[test]
 fn kill_9_right_after_the_202_never_loses_the_message_and_never_sends_it_twice() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let config = bot_config(&mut rig, "");

@@ -32,7 +32,11 @@ fn poll(bot: &Bot, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Val
     }
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    status_shows_the_port_holder_the_modem_and_the_call_and_calls_lists_them_newest_first,
+);
+
 fn status_shows_the_port_holder_the_modem_and_the_call_and_calls_lists_them_newest_first() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let config = bot_config(&mut rig, "");

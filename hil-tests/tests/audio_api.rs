@@ -115,7 +115,13 @@ fn phone_call(bot: &bot_support::Bot, body: &str) -> (u16, Value) {
     http(bot.api_port, "POST", "/phone_call", Some(body)).unwrap()
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    a_wav_is_heard_as_440_hz_bad_audio_is_400_speech_plays_and_hangup_ends_the_call,
+    a_high_priority_text_interrupts_a_long_play,
+    the_callers_tone_arrives_on_the_live_stream_which_ends_cleanly_with_the_call,
+);
+
 fn a_wav_is_heard_as_440_hz_bad_audio_is_400_speech_plays_and_hangup_ends_the_call() {
     let (rig, _audio_dir) = audio_rig();
     let mut bot = audio_bot(&rig);
@@ -182,7 +188,6 @@ fn a_wav_is_heard_as_440_hz_bad_audio_is_400_speech_plays_and_hangup_ends_the_ca
     );
 }
 
-#[test]
 fn a_high_priority_text_interrupts_a_long_play() {
     let (rig, _audio_dir) = audio_rig();
     let mut bot = audio_bot(&rig);
@@ -249,7 +254,6 @@ impl Chunked {
     }
 }
 
-#[test]
 fn the_callers_tone_arrives_on_the_live_stream_which_ends_cleanly_with_the_call() {
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();

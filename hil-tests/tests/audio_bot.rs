@@ -41,7 +41,11 @@ fn add_audio(config: &std::path::Path, table: &str) {
     std::fs::write(config, text).unwrap();
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    the_bot_greets_the_caller_records_them_and_stops_audio_when_they_hang_up,
+);
+
 fn the_bot_greets_the_caller_records_them_and_stops_audio_when_they_hang_up() {
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();

@@ -19,7 +19,16 @@ use host_linux::audio::{
 };
 use modem_sim::audio::dominant_frequency;
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    a_440_hz_greeting_reaches_the_caller_as_one_second_of_440_hz_with_even_frames,
+    a_1_khz_caller_tone_ends_up_in_the_call_recording_and_on_the_live_stream,
+    a_call_that_ends_mid_greeting_stops_the_writer_cleanly,
+    a_call_with_greeting_speech_and_recording_as_the_bot_will_run_it,
+    an_urgent_clip_interrupts_the_greeting_and_the_caller_hears_it_to_its_end,
+    bot_audio_retries_cpcmreg_on_a_slow_modem_then_plays_the_greeting_and_stops_at_the_end,
+);
+
 fn a_440_hz_greeting_reaches_the_caller_as_one_second_of_440_hz_with_even_frames() {
     let dir = tempfile::tempdir().unwrap();
     let greeting = dir.path().join("greeting.wav");
@@ -72,7 +81,6 @@ fn a_440_hz_greeting_reaches_the_caller_as_one_second_of_440_hz_with_even_frames
     drop(call.at);
 }
 
-#[test]
 fn a_1_khz_caller_tone_ends_up_in_the_call_recording_and_on_the_live_stream() {
     let dir = tempfile::tempdir().unwrap();
     let recordings = dir.path().join("recordings");
@@ -131,7 +139,6 @@ fn a_greeting_that_is_not_audio_is_refused_naming_the_file() {
     );
 }
 
-#[test]
 fn a_call_that_ends_mid_greeting_stops_the_writer_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let greeting = dir.path().join("long.wav");
@@ -166,7 +173,6 @@ fn a_call_that_ends_mid_greeting_stops_the_writer_cleanly() {
     );
 }
 
-#[test]
 fn a_call_with_greeting_speech_and_recording_as_the_bot_will_run_it() {
     let dir = tempfile::tempdir().unwrap();
     let greeting = dir.path().join("greeting.wav");
@@ -238,7 +244,6 @@ fn a_call_with_greeting_speech_and_recording_as_the_bot_will_run_it() {
     assert_eq!(summary.writer.timing.skipped, 0);
 }
 
-#[test]
 fn an_urgent_clip_interrupts_the_greeting_and_the_caller_hears_it_to_its_end() {
     let dir = tempfile::tempdir().unwrap();
     let greeting = dir.path().join("greeting.wav");
@@ -283,7 +288,6 @@ fn an_urgent_clip_interrupts_the_greeting_and_the_caller_hears_it_to_its_end() {
     );
 }
 
-#[test]
 fn bot_audio_retries_cpcmreg_on_a_slow_modem_then_plays_the_greeting_and_stops_at_the_end() {
     use host_linux::audio::BotAudio;
     use host_linux::audio::session::AudioConfig as Config;
@@ -298,6 +302,7 @@ fn bot_audio_retries_cpcmreg_on_a_slow_modem_then_plays_the_greeting_and_stops_a
         link: Some(dir.path().join("ttyUSB2")),
         audio_link: Some(audio_link.clone()),
         pcm_ready_after: Duration::from_millis(250),
+        behaviour: hil_tests::profile::current().unwrap().behaviour(),
         ..SimConfig::default()
     })
     .unwrap();
@@ -317,7 +322,7 @@ fn bot_audio_retries_cpcmreg_on_a_slow_modem_then_plays_the_greeting_and_stops_a
         .unwrap();
     at.expect("RING");
     at.file.write_all(b"ATA\r").unwrap();
-    at.expect("VOICE CALL: BEGIN");
+    at.expect_all(&["VOICE CALL: BEGIN", "OK\r\n"]);
     bot.call_answered(Instant::now(), "+491761234567");
     // The bot's loop: sleep to the deadline, send what is due, report the answer.
     let mut sent = Vec::new();

@@ -10,7 +10,13 @@ use std::time::Duration;
 use bot_support::{Bot, BotSetup, flag_backend, host_commands, rig, write_config};
 use nix::sys::signal::Signal;
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    the_host_answers_with_ata_on_the_configured_ring,
+    a_withheld_caller_who_gives_up_is_logged_as_missed,
+    a_call_reaching_max_call_seconds_is_hung_up_by_the_bot,
+);
+
 fn the_host_answers_with_ata_on_the_configured_ring() {
     let rig = rig();
     let setup = BotSetup {
@@ -52,7 +58,6 @@ fn the_host_answers_with_ata_on_the_configured_ring() {
     );
 }
 
-#[test]
 fn a_withheld_caller_who_gives_up_is_logged_as_missed() {
     let rig = rig();
     let setup = BotSetup {
@@ -89,7 +94,6 @@ fn a_withheld_caller_who_gives_up_is_logged_as_missed() {
     );
 }
 
-#[test]
 fn a_call_reaching_max_call_seconds_is_hung_up_by_the_bot() {
     let rig = rig();
     let setup = BotSetup {

@@ -14,7 +14,9 @@ use nix::sys::signal::Signal;
 const CALLER: &str = "+491761234567";
 const RECIPIENT: &str = "+491721234567";
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(smsd_to_bot_to_call_to_sms_and_back_to_smsd,);
+
 fn smsd_to_bot_to_call_to_sms_and_back_to_smsd() {
     let mut rig = rig();
     let port = rig.port().to_path_buf();

@@ -13,7 +13,11 @@ use nix::sys::signal::Signal;
 
 const RECIPIENT: &str = "+491721234567";
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    an_sms_queued_when_the_bot_is_killed_is_sent_once_after_the_next_start,
+);
+
 fn an_sms_queued_when_the_bot_is_killed_is_sent_once_after_the_next_start() {
     let rig = rig();
     // answer_after_rings 0: the modem never answers, so the call keeps ringing, and the bot

@@ -66,7 +66,11 @@ fn unplugged_and_plugged_back_the_modem_is_reopened_and_initialised_again() {
     assert!(smstools_flag(&rig).exists(), "smstools is back");
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    a_modem_reset_mid_run_is_initialised_again_and_a_call_in_progress_is_logged,
+);
+
 fn a_modem_reset_mid_run_is_initialised_again_and_a_call_in_progress_is_logged() {
     let rig = rig();
     let files = write_config(&rig, &setup(&rig, ""));

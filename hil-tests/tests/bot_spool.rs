@@ -88,7 +88,17 @@ fn smsd_runs_a_while(rig: &mut Rig) {
     std::thread::sleep(Duration::from_secs(4));
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    sms_in_and_out_while_the_bot_runs_happen_once_and_smsd_repeats_nothing,
+    a_long_sms_whose_parts_come_out_of_order_is_one_file_and_a_missing_part_is_given_up,
+    parts_still_missing_when_the_bot_stops_are_left_on_the_sim_for_smsd,
+    a_bot_killed_between_two_parts_of_a_spool_file_leaves_it_to_smsd_whole_after_restore,
+    a_bot_killed_between_writing_an_sms_and_deleting_it_leaves_no_second_copy_after_restore,
+    a_modem_silent_while_the_sim_is_read_still_gets_its_sms_delivered_once_it_answers,
+    a_message_announced_without_its_place_is_found_by_a_storage_scan,
+);
+
 fn sms_in_and_out_while_the_bot_runs_happen_once_and_smsd_repeats_nothing() {
     let mut rig = rig();
     smsd_prepared_and_stopped(&mut rig);
@@ -167,7 +177,6 @@ fn long_text() -> String {
     text
 }
 
-#[test]
 fn a_long_sms_whose_parts_come_out_of_order_is_one_file_and_a_missing_part_is_given_up() {
     let mut rig = rig();
     smsd_prepared_and_stopped(&mut rig);
@@ -214,7 +223,6 @@ fn a_long_sms_whose_parts_come_out_of_order_is_one_file_and_a_missing_part_is_gi
     assert_eq!(incoming_files(&incoming).len(), 3, "smsd repeats nothing");
 }
 
-#[test]
 fn parts_still_missing_when_the_bot_stops_are_left_on_the_sim_for_smsd() {
     let mut rig = rig();
     smsd_prepared_and_stopped(&mut rig);
@@ -243,7 +251,6 @@ const TWO_PARTS: &str = "Alarm: window open in the garden shed. The sensor repor
 and it is still open now. Please check the shed, close the window and reset the alarm panel \
 by the door. Thank you!!";
 
-#[test]
 fn a_bot_killed_between_two_parts_of_a_spool_file_leaves_it_to_smsd_whole_after_restore() {
     assert!(
         (161..=306).contains(&TWO_PARTS.chars().count()),
@@ -320,7 +327,6 @@ fn a_bot_killed_between_two_parts_of_a_spool_file_leaves_it_to_smsd_whole_after_
     assert!(!outgoing.join("alarm").exists());
 }
 
-#[test]
 fn a_bot_killed_between_writing_an_sms_and_deleting_it_leaves_no_second_copy_after_restore() {
     let mut rig = rig();
     let port = rig.port().to_path_buf();
@@ -356,7 +362,6 @@ fn a_bot_killed_between_writing_an_sms_and_deleting_it_leaves_no_second_copy_aft
     assert_eq!(incoming_files(&incoming).len(), 1);
 }
 
-#[test]
 fn a_modem_silent_while_the_sim_is_read_still_gets_its_sms_delivered_once_it_answers() {
     let mut rig = rig();
     smsd_prepared_and_stopped(&mut rig);
@@ -418,4 +423,39 @@ fn an_smsd_conf_the_bot_cannot_use_stops_its_start_with_78_and_smsd_untouched() 
     assert!(stderr.contains("spool = false"), "{stderr}");
     assert_eq!(rig.smsd().unwrap().pid(), pid, "smsd was not stopped");
     wait_until_port_held(&port, WITHIN).unwrap();
+}
+
+/// A modem that announces a new SMS without its place (`+CMTI: ,-1`, as a SIMCom modem of
+/// the same family does): the bot scans the storage and delivers the message once.
+fn a_message_announced_without_its_place_is_found_by_a_storage_scan() {
+    let mut behaviour = hil_tests::profile::current().unwrap().behaviour();
+    behaviour.unlocated_cmti = true;
+    let mut rig = Rig::simulated(hil_tests::SimConfig {
+        behaviour,
+        ..hil_tests::SimConfig::default()
+    })
+    .unwrap();
+    smsd_prepared_and_stopped(&mut rig);
+    let incoming = rig.smsd().unwrap().incoming();
+    let files = bot_files(&mut rig, "");
+    let bot = Bot::start(&files);
+    // The scan at the bot's start is over (the storage is empty): only a scan the notice
+    // starts can find the message.
+    wait_for("the first storage scan", WITHIN, || {
+        bot.log_text().contains("SIM storage ").then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
+    rig.sim()
+        .unwrap()
+        .sms(FRIEND, "Where am I stored?")
+        .unwrap();
+    let got = wait_incoming(&bot, &incoming, 1);
+    assert_eq!(got[0].text, "Where am I stored?");
+    wait_sim_empty(&rig, &bot);
+    assert!(
+        bot.log_text()
+            .contains("place not given: scanning the storage"),
+        "{}",
+        bot.log_text()
+    );
 }

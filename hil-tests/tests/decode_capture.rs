@@ -39,7 +39,7 @@ fn expected() -> Vec<Value> {
         json!({"kind": "urc", "urc": {"CellularRing": "Voice"}}),
         json!({"kind": "urc", "urc": "VoiceCallBegin"}),
         json!({"kind": "urc", "urc": {"Dtmf": "5"}}),
-        json!({"kind": "urc", "urc": {"CallStatus": {"direction": "MobileTerminated", "id": 1, "mode": "Voice", "multiparty": false, "number": "+491761234567", "number_type": "International", "state": "Active"}}}),
+        json!({"kind": "urc", "urc": {"CallStatus": {"alpha": null, "direction": "MobileTerminated", "id": 1, "mode": "Voice", "multiparty": false, "number": "+491761234567", "number_type": "International", "state": "Active", "validity": null}}}),
         json!({"kind": "urc", "urc": {"VoiceCallEnd": {"duration_secs": 42}}}),
         json!({"kind": "urc", "urc": "NoCarrier"}),
         json!({"kind": "urc", "urc": {"MissedCall": {"number": "07712345678", "time": "11:01AM"}}}),

@@ -117,9 +117,9 @@ fn detect_leaves_a_stopped_smsd_stopped() {
 }
 
 #[test]
-fn a_port_that_does_not_exist_exits_3_naming_it_and_smsd_is_back() {
+fn a_port_that_does_not_exist_exits_2_naming_it_with_a_hint_and_smsd_untouched() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
-    start_smsd(&mut rig);
+    let smsd_pid = start_smsd(&mut rig);
     let config = commands_config(&mut rig);
     let missing = rig.dir().join("dev/ttyUSB9");
 
@@ -128,11 +128,16 @@ fn a_port_that_does_not_exist_exits_3_naming_it_and_smsd_is_back() {
         &["detect", "--json", "--port", missing.to_str().unwrap()],
     );
 
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(2));
     let report = json_of(&out);
+    assert_eq!(report["verdict"], "no_answer", "{report}");
     assert!(
         report["error"].as_str().unwrap().contains("ttyUSB9"),
         "{report}"
     );
-    assert!(rig.smsd().unwrap().is_running());
+    let hint = report["hint"].as_str().unwrap();
+    assert!(hint.contains("powered") && hint.contains("lsusb"), "{hint}");
+    // No modem: smsd was not stopped for it (the same process still runs).
+    assert_eq!(rig.smsd().unwrap().pid(), Some(smsd_pid));
+    assert!(report["smstools_was_active"].is_null(), "{report}");
 }

@@ -264,9 +264,33 @@ fn held_back_by_a_ringing_call(rig: &Rig, bot: &mut Bot, ledger: &mut Ledger) ->
 /// A signal ends the bot with an SMS sent before it and one held back by a ringing call:
 /// smsd is back, the bot exits 0, and its next start sends the held-back one, once.
 fn row_signal(signal: Signal, row: &'static str) -> Outcome {
+    row_signal_after(signal, row, false)
+}
+
+/// SIGHUP reloads the bot's configuration and is no fault: the bot keeps the port through
+/// it, and the SIGTERM after gives the port back as usual.
+fn row_hangup() -> Outcome {
+    let mut o = row_signal_after(Signal::SIGTERM, "SIGHUP", true);
+    o.notes.insert(0, "SIGHUP: reloaded, kept the port".into());
+    o
+}
+
+fn row_signal_after(signal: Signal, row: &'static str, reload_first: bool) -> Outcome {
     let mut f = Fixture::new("", 0);
     let mut ledger = Ledger::new(row);
     let mut bot = Bot::start(&f.files);
+    if reload_first {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(bot.pid), Signal::SIGHUP).unwrap();
+        hil_tests::wait::wait_for("the reload", EXIT_WITHIN, || {
+            bot.log_text().contains("reload applied").then_some(())
+        })
+        .unwrap();
+        assert!(
+            bot.child.try_wait().unwrap().is_none(),
+            "SIGHUP ended the bot"
+        );
+        assert_eq!(hil_tests::wait::holders_of(f.rig.port()), vec![bot.pid]);
+    }
     assert!(
         !f.smsd_running(),
         "smsd still runs while the bot holds the port"
@@ -689,8 +713,8 @@ fn rows() -> Vec<Row> {
         },
         Row {
             name: "SIGHUP",
-            fault: "kill -HUP the bot",
-            run: || row_signal(Signal::SIGHUP, "SIGHUP"),
+            fault: "kill -HUP the bot (a reload), then kill -TERM",
+            run: row_hangup,
         },
         Row {
             name: "SIGQUIT",
@@ -818,7 +842,9 @@ fn summary(rows: &[Row], results: &[(RowResult, Duration)]) -> String {
     out
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(every_fault_leaves_smstools_running_and_no_sms_lost,);
+
 fn every_fault_leaves_smstools_running_and_no_sms_lost() {
     let started = Instant::now();
     let rows = rows();

@@ -11,7 +11,13 @@ use hil_tests::{Rig, SimConfig};
 
 const SMS_TIMEOUT: Duration = Duration::from_secs(20);
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    smsd_sends_a_dropped_file_and_receives_a_delivered_sms_through_the_simulator,
+    a_long_message_from_smsd_arrives_as_concatenated_parts_joined_by_the_simulator,
+    smsd_decodes_the_simulators_ucs2_and_joins_its_concatenated_parts,
+);
+
 fn smsd_sends_a_dropped_file_and_receives_a_delivered_sms_through_the_simulator() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let smsd = rig.start_smsd().unwrap();
@@ -57,7 +63,6 @@ fn smsd_sends_a_dropped_file_and_receives_a_delivered_sms_through_the_simulator(
     assert!(state.modem.commands.iter().any(|c| c == "AT+CMGD=0"));
 }
 
-#[test]
 fn a_long_message_from_smsd_arrives_as_concatenated_parts_joined_by_the_simulator() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let smsd = rig.start_smsd().unwrap();
@@ -182,7 +187,6 @@ fn unplugging_the_simulated_modem_under_smsd_gives_the_io_errors_of_a_vanished_u
     assert!(smsd.is_running(), "smsd neither reopens nor exits");
 }
 
-#[test]
 fn smsd_decodes_the_simulators_ucs2_and_joins_its_concatenated_parts() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     rig.start_smsd().unwrap();

@@ -47,7 +47,13 @@ fn stored_slots(rig: &Rig) -> Vec<u16> {
         .collect()
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    sms_in_and_out_while_the_bot_holds_the_port_happen_once_and_smsd_repeats_nothing,
+    a_bot_killed_before_deleting_a_delivered_sms_does_not_deliver_it_twice_when_it_restarts,
+    with_smsd_suspended_its_main_process_and_the_bot_never_take_the_same_file,
+);
+
 fn sms_in_and_out_while_the_bot_holds_the_port_happen_once_and_smsd_repeats_nothing() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let port = rig.port().to_path_buf();
@@ -130,7 +136,6 @@ fn sms_in_and_out_while_the_bot_holds_the_port_happen_once_and_smsd_repeats_noth
     assert_eq!(state.modem.sent[0].number, "+491721234567");
 }
 
-#[test]
 fn a_bot_killed_before_deleting_a_delivered_sms_does_not_deliver_it_twice_when_it_restarts() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let port = rig.port().to_path_buf();
@@ -162,7 +167,6 @@ fn a_bot_killed_before_deleting_a_delivered_sms_does_not_deliver_it_twice_when_i
     assert_eq!(incoming_files(&incoming).len(), 1);
 }
 
-#[test]
 fn with_smsd_suspended_its_main_process_and_the_bot_never_take_the_same_file() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let port = rig.port().to_path_buf();

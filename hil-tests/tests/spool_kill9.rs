@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures::executor::block_on;
 use hil_tests::wait::{wait_for, wait_until_port_free};
-use hil_tests::{Rig, SimConfig};
+use hil_tests::{Rig, SimConfig, SimProfile, with_profile};
 use host_linux::link::{Link, open_exclusive, with_link};
 use host_linux::spool::SpoolBridge;
 use nix::sys::signal::{Signal, kill};
@@ -42,13 +42,20 @@ fn main() {
             killed_while_sending,
         ),
     ];
+    // Each scenario runs on the simulator's own way and on a real SIM7600's.
+    let profiles = [
+        ("simulator", SimProfile::Simulator),
+        ("real modem", SimProfile::RealModem),
+    ];
     let mut failed = 0;
     for (name, scenario) in scenarios {
-        match std::panic::catch_unwind(scenario) {
-            Ok(()) => println!("test {name} ... ok"),
-            Err(_) => {
-                println!("test {name} ... FAILED");
-                failed += 1;
+        for (profile_name, profile) in profiles {
+            match std::panic::catch_unwind(|| with_profile(profile, scenario)) {
+                Ok(()) => println!("test {name} ({profile_name}) ... ok"),
+                Err(_) => {
+                    println!("test {name} ({profile_name}) ... FAILED");
+                    failed += 1;
+                }
             }
         }
     }
@@ -56,7 +63,10 @@ fn main() {
         println!("test result: FAILED. {failed} failed");
         std::process::exit(1);
     }
-    println!("test result: ok. {} passed", scenarios.len());
+    println!(
+        "test result: ok. {} passed",
+        scenarios.len() * profiles.len()
+    );
 }
 
 /// The writer process: `writer receive|send CONF PORT MARKER`. It does its work up to the

@@ -62,7 +62,14 @@ fn modem_of(rig: &Rig) -> ModemIdentity {
     }
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    incoming_files_are_byte_for_byte_the_ones_smsd_writes,
+    sent_and_failed_files_are_the_ones_smsd_writes_and_texts_read_as_smsd_sends_them,
+    smsd_never_sends_a_claimed_file_and_sends_a_recovered_one_exactly_once,
+    a_message_whose_middle_part_never_comes_is_written_part_by_part_like_smsd_does,
+);
+
 fn incoming_files_are_byte_for_byte_the_ones_smsd_writes() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let texts = [
@@ -160,7 +167,6 @@ fn incoming_files_are_byte_for_byte_the_ones_smsd_writes() {
     assert_eq!(matched, texts.len());
 }
 
-#[test]
 fn sent_and_failed_files_are_the_ones_smsd_writes_and_texts_read_as_smsd_sends_them() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let modem = modem_of(&rig);
@@ -245,7 +251,6 @@ fn sent_and_failed_files_are_the_ones_smsd_writes_and_texts_read_as_smsd_sends_t
     }
 }
 
-#[test]
 fn smsd_never_sends_a_claimed_file_and_sends_a_recovered_one_exactly_once() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let modem = modem_of(&rig);
@@ -342,7 +347,6 @@ fn at_command(port: &Path, command: &str) -> String {
     String::from_utf8_lossy(&got).into_owned()
 }
 
-#[test]
 fn a_message_whose_middle_part_never_comes_is_written_part_by_part_like_smsd_does() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let text = "Part text goes here. ".repeat(20);

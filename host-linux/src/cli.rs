@@ -2,7 +2,9 @@
 //! (flags override it), run the subcommand, print, and map the outcome to an exit status.
 //!
 //! Exit statuses: `detect` 0 SIM7600, 1 other modem, 2 no answer, 3 handoff failed;
-//! `status` 0 for one of the seed's states, 1 for "inconsistent"; `restore` 0, or 1 when
+//! `status` 0 for one of the seed's states, 1 for "inconsistent", 2 for "unknown" (a
+//! systemctl that failed, or holders this user may not see); `voice-bot` as
+//! [`crate::bot::exit_code`] says; `restore` 0, or 1 when
 //! a restore failed; `decode` 0, or 1 when the capture could not be read; `hold` 0 after
 //! an orderly release. Every command: 64 for bad usage, 78 for a bad config file.
 
@@ -50,7 +52,9 @@ pub enum Command {
         json: bool,
     },
     /// Is smstools active, is the voice bot active, who holds the port, any restore marker,
-    /// and which of the expected states this is. Read-only.
+    /// and which of the expected states this is. Read-only. Exit 0 an expected state, 1
+    /// inconsistent, 2 unknown: a fact could not be read (systemctl failed, or other
+    /// processes' descriptors cannot be read without root).
     Status {
         /// The AT port (overrides the config).
         #[arg(long, value_name = "P")]
@@ -71,8 +75,10 @@ pub enum Command {
         smstools_conf: Option<PathBuf>,
     },
     /// The voice bot: take the port from smstools, answer calls, send the HTTP API's SMS,
-    /// and give the port back on exit. Exit 0 after SIGTERM/SIGINT, 78 bad config, 3
-    /// handoff failed, 4 init refused, 5 modem lost for good (docs/operations.md).
+    /// and give the port back on exit. A port that does not exist yet is waited for
+    /// (`[bot] wait_for_port_s`); SIGHUP re-reads the configuration. Exit 0 after
+    /// SIGTERM/SIGINT/SIGQUIT, 78 bad config, 3 handoff failed, 4 init refused, 5 modem
+    /// lost for good, 6 no port within wait_for_port_s (docs/operations.md).
     VoiceBot {
         /// The AT port (overrides the config).
         #[arg(long, value_name = "PATH")]
@@ -201,10 +207,7 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
             } else {
                 print(out, &status::render(&config, &facts, &state))?;
             }
-            Ok(u8::from(matches!(
-                state,
-                status::SeedState::Inconsistent(_)
-            )))
+            Ok(state.exit_code())
         }
         Command::Restore {
             json,
@@ -260,6 +263,7 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
                 voice_config,
                 listen,
                 smstools_conf,
+                config_file: cli.config.clone(),
             };
             let code = crate::bot::command::run(&config, &args, shutdown);
             Ok(u8::try_from(code).unwrap_or(1))

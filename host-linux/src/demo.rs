@@ -354,9 +354,12 @@ fn start_smstools<W: Write>(
         ))?;
         return Ok(Smstools::Simulated { flag });
     };
-    let mut smsd = hil_tests::Smsd::prepare(&dir.join("smsd"), port)
+    let smsd = hil_tests::Smsd::prepare(&dir.join("smsd"), port)
         .map_err(|e| step("preparing smsd")(e.to_string()))?;
-    smsd.start_with_script()
+    // Started as an init system would, through its start script; run from here with a
+    // clean signal mask, so that the SIGTERM of a stop reaches it.
+    let start = vec![smsd.scripts().start.display().to_string()];
+    crate::handoff::run::run_ok(&start, crate::handoff::HandoffTimeouts::default().command)
         .map_err(|e| step("starting smsd")(e.to_string()))?;
     let smsd = Smstools::Real(smsd);
     script.wait("smsd opening the port", || {

@@ -4,8 +4,10 @@
 //!
 //! The port is named by any path (a udev symlink such as `/dev/serial/by-id/...` or the
 //! simulator's link to `/dev/pts/N`); it is resolved before the comparison, because the
-//! kernel shows the real node in `/proc/PID/fd`. Processes that vanish or hide their
-//! descriptors during the scan are skipped: the scan is a snapshot, not a lock.
+//! kernel shows the real node in `/proc/PID/fd`. Processes that vanish during the scan are
+//! skipped: the scan is a snapshot, not a lock. Processes whose descriptors this user may
+//! not read (another user's, without root) are counted ([`HolderScan::hidden`]): a scan
+//! with hidden processes cannot say that nobody else holds the port.
 
 use std::fs;
 use std::io;
@@ -52,30 +54,57 @@ pub enum HoldersError {
     },
 }
 
-/// The processes that hold `port` open, sorted by pid.
+/// What a scan of `/proc` found for one port.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HolderScan {
+    /// The processes seen holding the port, sorted by pid.
+    pub holders: Vec<Holder>,
+    /// How many processes' descriptors could not be read (permission denied): any of
+    /// them may hold the port too.
+    pub hidden: u32,
+}
+
+/// The processes that hold `port` open, sorted by pid (those this user may see; see
+/// [`scan`] for how many it may not).
 pub fn holders_of(port: &Path) -> Result<Vec<Holder>, HoldersError> {
+    scan(port).map(|s| s.holders)
+}
+
+/// The processes that hold `port` open, and how many processes could not be looked at.
+pub fn scan(port: &Path) -> Result<HolderScan, HoldersError> {
     let target = fs::canonicalize(port).map_err(|source| HoldersError::Resolve {
         port: port.to_path_buf(),
         source,
     })?;
-    holders_in(Path::new(PROC_ROOT), &target)
+    scan_in(Path::new(PROC_ROOT), &target)
 }
 
 /// The processes under `proc_root` with a descriptor whose link reads `target` (an
 /// already resolved path), sorted by pid.
 pub fn holders_in(proc_root: &Path, target: &Path) -> Result<Vec<Holder>, HoldersError> {
+    scan_in(proc_root, target).map(|s| s.holders)
+}
+
+/// [`scan`] under `proc_root`, for an already resolved `target`.
+pub fn scan_in(proc_root: &Path, target: &Path) -> Result<HolderScan, HoldersError> {
     let entries = fs::read_dir(proc_root).map_err(|source| HoldersError::Proc {
         root: proc_root.to_path_buf(),
         source,
     })?;
     let mut holders = Vec::new();
+    let mut hidden = 0u32;
     for entry in entries.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(parse_pid) else {
             continue;
         };
-        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
-            // Gone since the listing, or not ours to look at: a snapshot skips it.
-            continue;
+        let fds = match fs::read_dir(entry.path().join("fd")) {
+            Ok(fds) => fds,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                hidden = hidden.saturating_add(1);
+                continue;
+            }
+            // Gone since the listing: a snapshot skips it.
+            Err(_) => continue,
         };
         let holds = fds
             .flatten()
@@ -89,7 +118,7 @@ pub fn holders_in(proc_root: &Path, target: &Path) -> Result<Vec<Holder>, Holder
         }
     }
     holders.sort_by_key(|h| h.pid);
-    Ok(holders)
+    Ok(HolderScan { holders, hidden })
 }
 
 /// A `/proc` directory name that is a process id.
@@ -242,6 +271,35 @@ mod tests {
         );
         let after = holders_of(&link).unwrap();
         assert!(after.iter().all(|h| h.pid != pid), "{after:?}");
+    }
+
+    #[test]
+    fn a_process_whose_descriptors_cannot_be_read_is_counted_as_hidden() {
+        // A fake /proc: pid 10 holds the port, pid 11's fd folder has mode 0 (refused,
+        // except to root, who passes any mode), pid 12 vanished (no fd folder: not
+        // counted). The rig's status scenario runs as `nobody` against the real /proc.
+        use std::os::unix::fs::PermissionsExt;
+        let proc_root = tempfile::tempdir().unwrap();
+        let target = Path::new("/dev/pts/77");
+        let fd10 = proc_root.path().join("10/fd");
+        fs::create_dir_all(&fd10).unwrap();
+        std::os::unix::fs::symlink(target, fd10.join("3")).unwrap();
+        fs::write(proc_root.path().join("10/comm"), "smsd\n").unwrap();
+        let fd11 = proc_root.path().join("11/fd");
+        fs::create_dir_all(&fd11).unwrap();
+        fs::set_permissions(&fd11, fs::Permissions::from_mode(0o000)).unwrap();
+        fs::create_dir_all(proc_root.path().join("12")).unwrap();
+        let scan = scan_in(proc_root.path(), target).unwrap();
+        fs::set_permissions(&fd11, fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(
+            scan.holders,
+            vec![Holder {
+                pid: 10,
+                command: "smsd".into()
+            }]
+        );
+        let root = nix::unistd::geteuid().is_root();
+        assert_eq!(scan.hidden, if root { 0 } else { 1 }, "{scan:?}");
     }
 
     #[test]

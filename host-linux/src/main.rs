@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use host_linux::cli::{self, Cli, EXIT_USAGE};
-use host_linux::signals;
+use host_linux::{logging, signals};
 
 fn main() -> ExitCode {
     let shutdown = match signals::install() {
@@ -30,13 +30,11 @@ fn main() -> ExitCode {
         1 => "debug",
         _ => "trace",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp_millis()
-        .init();
+    logging::init(level);
     match cli::run(parsed, &shutdown, &mut std::io::stdout().lock()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            log::error!("{e}");
+            logging::fatal(&e);
             ExitCode::from(e.exit_code())
         }
     }

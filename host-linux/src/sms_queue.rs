@@ -47,6 +47,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,6 +57,10 @@ use modem_core::pdu::{
     Address, DEFAULT_MAX_PARTS, EncodeError, EncodedPart, SubmitOptions, SubmitPlan, TextEncoding,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::private_files::{
+    PRIVATE_FILE_MODE, create_private_dir_all, make_folder_private, make_private,
+};
 
 /// Default folder of the queue (configurable).
 pub const DEFAULT_QUEUE_DIR: &str = "/var/lib/sim7600/sms-queue";
@@ -648,11 +653,47 @@ impl SmsQueue {
     pub fn open_with_limits(dir: &Path, limits: QueueLimits) -> Result<Self, QueueError> {
         let active = dir.join(ACTIVE);
         let done = dir.join(DONE);
+        // Records hold texts and numbers: the bot's user alone reads them.
         for path in [dir, &active, &done] {
-            fs::create_dir_all(path).map_err(|source| QueueError::CreateDir {
+            create_private_dir_all(path).map_err(|source| QueueError::CreateDir {
                 path: path.to_owned(),
                 source,
             })?;
+        }
+        let mut fixed = make_private(dir)
+            .map(|changed| {
+                if changed {
+                    vec![dir.to_owned()]
+                } else {
+                    Vec::new()
+                }
+            })
+            .map_err(|source| QueueError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        for path in [&active, &done] {
+            fixed.extend(
+                make_folder_private(path).map_err(|source| QueueError::ReadDir {
+                    path: path.to_owned(),
+                    source,
+                })?,
+            );
+        }
+        if !fixed.is_empty() {
+            log::warn!(
+                "SMS queue {}: {} files and folders other users could read are now readable \
+                 by the bot's user only (files 0600, folders 0700): {}",
+                dir.display(),
+                fixed.len(),
+                fixed
+                    .iter()
+                    .take(5)
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    + if fixed.len() > 5 { ", ..." } else { "" }
+            );
         }
         // The folders themselves must survive a power loss before the first enqueue
         // trusts them.
@@ -1112,10 +1153,18 @@ fn write_temp(path: &Path, record: &SmsRecord) -> Result<PathBuf, QueueError> {
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(PRIVATE_FILE_MODE)
         .open(&temp)
         .map_err(write_error)?;
-    file.write_all(&json).map_err(write_error)?;
-    file.sync_all().map_err(write_error)?;
+    if let Err(e) = file.write_all(&json).and_then(|()| file.sync_all()) {
+        // A full disk: the half-written temporary file goes, so a refused message leaves
+        // nothing behind.
+        drop(file);
+        if let Err(undo) = fs::remove_file(&temp) {
+            log::error!("SMS queue: cannot remove {}: {undo}", temp.display());
+        }
+        return Err(write_error(e));
+    }
     Ok(temp)
 }
 
@@ -1211,6 +1260,89 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let queue = SmsQueue::open(dir.path()).unwrap();
         (dir, queue)
+    }
+
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn records_and_their_folders_are_readable_by_the_bots_user_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("queue");
+        let queue = SmsQueue::open(&root).unwrap();
+        let id = queue.enqueue(&sms("+491701234567", "private")).unwrap();
+        let record = root.join(ACTIVE).join(format!("{id}{RECORD_SUFFIX}"));
+        assert_eq!(mode(&record), 0o600);
+        for d in [&root, &root.join(ACTIVE), &root.join(DONE)] {
+            assert_eq!(mode(d), 0o700, "{}", d.display());
+        }
+        // What an older version left readable is fixed when the queue opens.
+        fs::set_permissions(&record, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(root.join(ACTIVE), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        drop(queue);
+        SmsQueue::open(&root).unwrap();
+        assert_eq!(
+            (mode(&record), mode(&root.join(ACTIVE)), mode(&root)),
+            (0o600, 0o700, 0o700)
+        );
+    }
+
+    /// A 64 KiB tmpfs mounted over a temporary folder, unmounted when dropped.
+    struct TinyDisk {
+        dir: tempfile::TempDir,
+    }
+
+    impl TinyDisk {
+        fn mount() -> TinyDisk {
+            assert!(
+                nix::unistd::geteuid().is_root(),
+                "this test mounts a 64 KiB tmpfs to have a full disk: run it as root"
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let out = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+                .arg(dir.path())
+                .output()
+                .expect("this test needs mount(8) (util-linux)");
+            assert!(out.status.success(), "mount: {out:?}");
+            TinyDisk { dir }
+        }
+    }
+
+    impl Drop for TinyDisk {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+
+    #[test]
+    fn a_message_refused_on_a_full_disk_leaves_no_temporary_file() {
+        let disk = TinyDisk::mount();
+        let root = disk.dir.path().join("queue");
+        let queue = SmsQueue::open(&root).unwrap();
+        // Fill the disk to its last byte.
+        let mut filler = File::create(disk.dir.path().join("filler")).unwrap();
+        let block = vec![0u8; 4096];
+        while filler.write_all(&block).is_ok() {}
+        while filler.write_all(&block[..1]).is_ok() {}
+        let err = queue
+            .enqueue(&sms("+491701234567", &"x".repeat(1000)))
+            .unwrap_err();
+        assert!(
+            matches!(&err, QueueError::Write { source, .. } if source.raw_os_error() == Some(nix::libc::ENOSPC)),
+            "{err}"
+        );
+        let left: Vec<_> = fs::read_dir(root.join(ACTIVE))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
     }
 
     fn sms(to: &str, text: &str) -> ValidatedSms {

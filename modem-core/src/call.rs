@@ -230,7 +230,8 @@ fn signal_of(urc: &Urc) -> Option<Signal> {
         | Urc::SimStatus(_)
         | Urc::SmsReady
         | Urc::PhonebookReady
-        | Urc::NewMessage(_) => return None,
+        | Urc::NewMessage(_)
+        | Urc::NewMessageUnlocated { .. } => return None,
     })
 }
 
@@ -255,7 +256,11 @@ fn listed_signal(status: &CallStatus) -> Option<Signal> {
     if status.direction != CallDirection::MobileTerminated || status.mode != CallMode::Voice {
         return None;
     }
-    let caller = caller_of_number(status.number.as_ref());
+    let caller = match (status.validity, &status.number) {
+        (Some(CliValidity::Withheld), None) => Caller::Withheld,
+        (Some(CliValidity::Unavailable), None) => Caller::Unavailable,
+        (_, number) => caller_of_number(number.as_ref()),
+    };
     match status.state {
         ListedState::Incoming => Some(Signal::ListedRinging(caller)),
         ListedState::Active => Some(Signal::ListedActive(caller)),

@@ -19,8 +19,9 @@
 //!   is the span from its first to its last text line: for a one-line reply (the usual
 //!   case) that is exactly the line; a multi-line reply with a URC between two of its lines
 //!   carries that URC line too, and the multi-line parsers in `crate::command` skip URC lines.
-//! - Echo (`AT...` up to `\r`, capitals, no space; or a message body ending in 0x1A) is
-//!   dropped and also tells the digester which command runs.
+//! - Echo (`AT...` up to `\r`, no space, in capitals or in the lower or mixed case a person
+//!   types; or a message body ending in 0x1A) is dropped and also tells the digester which
+//!   command runs.
 //! - Final codes: `OK`, `ERROR`, `+CME ERROR: <n|text>`, `+CMS ERROR: <n|text>` (also with
 //!   the full-width colon the manual prints once). Text errors that 27.007/27.005 list map
 //!   to their numeric `CmeError`/`CmsError` in any letter case (`operation not allowed`,
@@ -391,14 +392,41 @@ fn content_len(line: &[u8]) -> usize {
         .map_or(0, |last| last + 1)
 }
 
-/// Whether a trimmed line reads like the modem's echo of a command: `AT` in capitals (the
-/// modem echoes what it was sent, and the driver sends capitals) and no space (no command
-/// here has one), or a message body ending in 0x1A/0x1B. This keeps SMS text such as
-/// `At home` or `AT 5 PM` from being taken for echo.
+/// Whether a trimmed line reads like the modem's echo of a command, or a message body
+/// ending in 0x1A/0x1B.
+///
+/// The modem echoes what it was sent, in the case it was sent: the driver sends capitals,
+/// a person at a terminal often does not (`at+simcomati`, `ata` in public captures). So a
+/// line is echo when it starts with `AT` in any case, has no space (no command here has
+/// one), and, unless `AT` is in capitals, goes on the way a command does: nothing, an
+/// extended command (`+`, `&`, `$`, `^`, `#`, `*`), `D` and a dial string, or one basic
+/// command letter followed by no further letter (`ata`, `ate0`, `ats0=1`). This keeps SMS
+/// text such as `At home`, `AT 5 PM` or `attention` from being taken for echo.
 pub(crate) fn looks_like_echo(line: &[u8]) -> bool {
-    let command = line.starts_with(b"AT") && !line.contains(&b' ');
-    let body = line.iter().any(|&b| b == 0x1a || b == 0x1b);
-    command || body
+    if line.iter().any(|&b| b == 0x1a || b == 0x1b) {
+        return true;
+    }
+    if line.contains(&b' ') {
+        return false;
+    }
+    if line.starts_with(b"AT") {
+        return true;
+    }
+    let Some((head, rest)) = line.split_at_checked(2) else {
+        return false;
+    };
+    if !head.eq_ignore_ascii_case(b"AT") {
+        return false;
+    }
+    match rest.split_first() {
+        None => true,
+        Some((b'+' | b'&' | b'$' | b'^' | b'#' | b'*', _)) => true,
+        Some((b'd' | b'D', _)) => true,
+        Some((letter, after)) => {
+            b"aehilmoqsvxzAEHILMOQSVXZ".contains(letter)
+                && !after.iter().any(u8::is_ascii_alphabetic)
+        }
+    }
 }
 
 /// A span `start..end` of the ingress buffer.

@@ -6,8 +6,8 @@
 //! the lines it cannot place, each with the reason. It applies the same rules as the
 //! digester (`crate::digest`) without atat: the same URC parser, the same final codes, the
 //! echo telling which command runs (so that `+CLCC` after `AT+CLCC` is a reply line and
-//! `NO CARRIER` after `ATA` a final code), the line after a `+CMGR:` header taken as
-//! message data. It is pure and bounded: one line buffer of [`LINE_CAPACITY`] bytes, no
+//! `NO CARRIER` after `ATA` a final code), the line after a `+CMGR:`, `+CMGL:` or
+//! `+CMGRD:` (SIMCom's read-and-delete) header taken as message data. It is pure and bounded: one line buffer of [`LINE_CAPACITY`] bytes, no
 //! panics on any input, and after an over-long or garbled line it starts afresh at the next
 //! line end. Item fields are public and plain (strings, numbers, byte vectors) so a host
 //! can map them to JSON directly.
@@ -172,7 +172,7 @@ pub struct LineClassifier {
     overflow: usize,
     /// How many of the overflowing bytes at the end are `\r` (the line end, not text).
     overflow_crs: usize,
-    /// The line after a `+CMGR:`/`+CMGL:` header is message data.
+    /// The line after a `+CMGR:`/`+CMGL:`/`+CMGRD:` header is message data.
     expect_body: bool,
     /// The command named by the last echo, until its final code.
     pending: Option<PendingCommand>,
@@ -300,7 +300,10 @@ impl LineClassifier {
                 Err(UrcError::NotUrc) => text_item(line, LineItem::Info),
             });
         }
-        if line.starts_with(b"+CMGR:") || line.starts_with(b"+CMGL:") {
+        if line.starts_with(b"+CMGR:")
+            || line.starts_with(b"+CMGL:")
+            || line.starts_with(b"+CMGRD:")
+        {
             self.expect_body = true;
         }
         Some(text_item(line, LineItem::Info))

@@ -87,6 +87,12 @@ pub enum Urc {
     CallStatus(CallStatus),
     /// `+CMTI: "<storage>",<index>`: a new SMS was stored (after `AT+CNMI=2,1`).
     NewMessage(NewMessage),
+    /// `+CMTI: ,-1` (an empty storage or an index of -1, printed by SIMCom modems): a new
+    /// SMS was stored, but the modem did not say where; the storage has to be scanned.
+    NewMessageUnlocated {
+        /// The storage, when the modem named one.
+        storage: Option<String<STORAGE_CAPACITY>>,
+    },
     /// `+RXDTMF: <key>`: the caller pressed a key.
     Dtmf(DtmfKey),
 }
@@ -157,8 +163,11 @@ pub enum NumberType {
     International,
     /// 161: national number.
     National,
-    /// 128: unknown type, unknown plan; what the SIM7600 prints for a withheld number.
-    Restricted,
+    /// 128: unknown type of number, unknown numbering plan. Real modems print it beside
+    /// numbers they show (`+CLCC: 4,1,4,0,0,"08020866256",128`) as well as beside the empty
+    /// number of a withheld call: it never says by itself that a caller is withheld (the
+    /// CLI validity and an empty number do).
+    UnknownPlan,
     /// Any other value.
     Other(u8),
 }
@@ -170,7 +179,7 @@ impl NumberType {
             129 => Self::Unknown,
             145 => Self::International,
             161 => Self::National,
-            128 => Self::Restricted,
+            128 => Self::UnknownPlan,
             other => Self::Other(other),
         }
     }
@@ -181,7 +190,7 @@ impl NumberType {
             Self::Unknown => 129,
             Self::International => 145,
             Self::National => 161,
-            Self::Restricted => 128,
+            Self::UnknownPlan => 128,
             Self::Other(code) => code,
         }
     }
@@ -336,6 +345,10 @@ pub struct CallStatus {
     pub number: Option<PhoneNumber>,
     /// The number's type, when a number was printed.
     pub number_type: Option<NumberType>,
+    /// The phonebook name (the 8th field), when the SIM knows the far end.
+    pub alpha: Option<String<ALPHA_CAPACITY>>,
+    /// The CLI validity (the 10th field), when the modem printed it.
+    pub validity: Option<CliValidity>,
 }
 
 impl CallStatus {
@@ -376,6 +389,17 @@ impl CallStatus {
             )),
             _ => None,
         };
+        let alpha = match fields.next().and_then(|f| f.non_empty()) {
+            Some(text) => Some(String::try_from(text).map_err(|_| "name too long")?),
+            None => None,
+        };
+        let _priority = fields.next();
+        let validity = match fields.next() {
+            Some(f) if !f.text.is_empty() => Some(CliValidity::from_code(
+                f.number().ok_or("CLI validity is not a number 0..=255")?,
+            )),
+            _ => None,
+        };
         Ok(Self {
             id,
             direction,
@@ -384,6 +408,8 @@ impl CallStatus {
             multiparty,
             number,
             number_type,
+            alpha,
+            validity,
         })
     }
 }
@@ -646,20 +672,29 @@ fn parse_clip(params: &str) -> Result<Urc, &'static str> {
     }))
 }
 
+/// `+CMTI: "<storage>",<index>`; an empty storage or an index of -1 (`+CMTI: ,-1`) is a
+/// message whose place the modem did not say.
 fn parse_cmti(params: &str) -> Result<Urc, &'static str> {
     let mut fields = Fields::new(params);
-    let storage = fields
-        .next()
-        .and_then(|f| f.non_empty())
-        .ok_or("no storage")?;
-    let index = fields
-        .next()
-        .and_then(|f| f.number())
-        .ok_or("index is not a number 0..=65535")?;
-    Ok(Urc::NewMessage(NewMessage {
-        storage: String::try_from(storage).map_err(|_| "storage name too long")?,
-        index,
-    }))
+    let storage = match fields.next().ok_or("no storage")?.non_empty() {
+        Some(text) => Some(String::try_from(text).map_err(|_| "storage name too long")?),
+        None => None,
+    };
+    let index = fields.next().ok_or("no index")?;
+    let unlocated = index.text.trim() == "-1";
+    let index = if unlocated {
+        None
+    } else {
+        Some(
+            index
+                .number::<u16>()
+                .ok_or("index is not a number 0..=65535 or -1")?,
+        )
+    };
+    Ok(match (storage, index) {
+        (Some(storage), Some(index)) => Urc::NewMessage(NewMessage { storage, index }),
+        (storage, _) => Urc::NewMessageUnlocated { storage },
+    })
 }
 
 impl atat::AtatUrc for Urc {
@@ -690,7 +725,7 @@ mod tests {
             panic!("not a caller id: {urc:?}")
         };
         assert_eq!(id.number, None);
-        assert_eq!(id.number_type, NumberType::Restricted);
+        assert_eq!(id.number_type, NumberType::UnknownPlan);
         assert_eq!(id.validity, CliValidity::Withheld);
     }
 }

@@ -489,6 +489,8 @@ fn call_list_with_one_and_with_no_call() {
             multiparty: false,
             number: Some(s("+491761234567")),
             number_type: Some(NumberType::International),
+            alpha: None,
+            validity: None,
         }]
     );
     assert_eq!(

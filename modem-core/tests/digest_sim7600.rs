@@ -434,6 +434,8 @@ fn incoming(id: u8, state: CallState) -> CallStatus {
         multiparty: false,
         number: Some(s("+491761234567")),
         number_type: Some(NumberType::International),
+        alpha: None,
+        validity: None,
     }
 }
 

@@ -75,7 +75,7 @@ fn caller_known_to_the_phonebook() {
         r#"+CLIP: "02152063113",128,,,"gongsi",0"#,
         Urc::CallerId(CallerId {
             number: Some(s("02152063113")),
-            number_type: NumberType::Restricted,
+            number_type: NumberType::UnknownPlan,
             alpha: Some(s("gongsi")),
             validity: CliValidity::Valid,
         }),
@@ -92,7 +92,7 @@ fn caller_withheld_or_unavailable_has_no_number() {
             line,
             Urc::CallerId(CallerId {
                 number: None,
-                number_type: NumberType::Restricted,
+                number_type: NumberType::UnknownPlan,
                 alpha: None,
                 validity,
             }),
@@ -179,6 +179,8 @@ fn call_list_change_for_an_incoming_call() {
             multiparty: false,
             number: Some(s("+491761234567")),
             number_type: Some(NumberType::International),
+            alpha: None,
+            validity: None,
         }),
     );
     parses_as(
@@ -191,6 +193,8 @@ fn call_list_change_for_an_incoming_call() {
             multiparty: false,
             number: None,
             number_type: None,
+            alpha: None,
+            validity: None,
         }),
     );
 }
@@ -280,7 +284,7 @@ fn malformed_urcs_say_what_is_wrong() {
         Urc::try_parse(b"+CMTI: \"SM\",x"),
         Err(UrcError::Malformed {
             urc: "+CMTI",
-            reason: "index is not a number 0..=65535"
+            reason: "index is not a number 0..=65535 or -1"
         })
     );
     let long = format!("+CLIP: \"{}\",145,,,,0", "1".repeat(40));

@@ -60,6 +60,30 @@ impl AtPort {
         }
     }
 
+    /// Waits until every one of `needles` was seen, in any order, then forgets what was seen.
+    pub fn expect_all(&mut self, needles: &[&str]) {
+        let end = Instant::now() + WAIT;
+        loop {
+            let seen = String::from_utf8_lossy(&self.seen).into_owned();
+            if needles.iter().all(|n| seen.contains(n)) {
+                self.seen.clear();
+                return;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "waited {WAIT:?} for all of {needles:?}, got {seen:?}"
+            );
+            let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
+            if poll(&mut fds, PollTimeout::try_from(left).unwrap()).unwrap() == 0 {
+                continue;
+            }
+            let mut buf = [0u8; 1024];
+            let n = self.file.read(&mut buf).unwrap();
+            self.seen.extend_from_slice(&buf[..n]);
+        }
+    }
+
     pub fn expect(&mut self, needle: &str) {
         self.expect_any(&[needle]);
     }
@@ -95,6 +119,7 @@ pub fn answered_call(dir: tempfile::TempDir) -> Call {
     let sim = Simulator::start(SimConfig {
         link: Some(dir.path().join("ttyUSB2")),
         audio_link: Some(audio_link.clone()),
+        behaviour: hil_tests::profile::current().unwrap().behaviour(),
         ..SimConfig::default()
     })
     .unwrap();
@@ -111,7 +136,9 @@ pub fn answered_call(dir: tempfile::TempDir) -> Call {
         .unwrap();
     at.expect("RING");
     at.file.write_all(b"ATA\r").unwrap();
-    at.expect("VOICE CALL: BEGIN");
+    // BEGIN comes after ATA's OK on the simulator's own way, before it on a real modem's:
+    // both are awaited, so no OK of ATA is left to be taken for AT+CPCMREG's.
+    at.expect_all(&["VOICE CALL: BEGIN", "OK\r\n"]);
     let answered = Instant::now();
     // When to send AT+CPCMREG=1 is the audio session's call, as it is for the bot.
     let mut activation = AudioConfig::default().activation(answered);

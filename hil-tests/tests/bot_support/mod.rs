@@ -170,7 +170,19 @@ impl Bot {
         )
     }
 
+    /// Starts the bot without waiting for anything (a scenario that watches its start).
+    pub fn spawn(files: &BotFiles) -> Bot {
+        Bot::spawn_with(files, &[])
+    }
+
     fn start_with(files: &BotFiles, env: &[(&str, String)]) -> Bot {
+        let mut bot = Bot::spawn_with(files, env);
+        bot.wait_phase("running", START_WITHIN);
+        bot
+    }
+
+    /// Starts the bot with `env` added, without waiting for anything.
+    pub fn spawn_with(files: &BotFiles, env: &[(&str, String)]) -> Bot {
         let n = std::fs::read_dir(&files.dir)
             .unwrap()
             .flatten()
@@ -192,14 +204,12 @@ impl Bot {
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
-        let mut bot = Bot {
+        Bot {
             child,
             pid,
             api_port: files.api_port,
             log,
-        };
-        bot.wait_phase("running", START_WITHIN);
-        bot
+        }
     }
 
     /// What it logged so far.

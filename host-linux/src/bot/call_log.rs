@@ -14,9 +14,12 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write as _};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::private_files::{PRIVATE_FILE_MODE, create_private_dir_all, make_private};
 
 /// Default size at which the log file is rotated, in bytes (1 MiB: about 5000 calls).
 pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
@@ -189,16 +192,29 @@ impl CallLog {
 
     /// Creates the log's folder if needed and checks that the file can be opened for
     /// appending: run at start so a bad path is refused before the port is taken.
+    /// Files of the log that other users could read (an older version made them 0644)
+    /// are made readable by the bot's user only, and logged.
     pub fn check_writable(&self) -> Result<(), CallLogError> {
         let path = &self.settings.path;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(self.io(dir, "creating the folder"))?;
+            create_private_dir_all(dir).map_err(self.io(dir, "creating the folder"))?;
         }
         OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(PRIVATE_FILE_MODE)
             .open(path)
             .map_err(self.io(path, "opening for appending"))?;
+        for n in 0..=self.settings.keep {
+            let file = generation_path(path, n);
+            if make_private(&file).map_err(self.io(&file, "making private"))? {
+                log::warn!(
+                    "call log {}: other users could read it; now only the bot's user can \
+                     (0600)",
+                    file.display()
+                );
+            }
+        }
         Ok(())
     }
 
@@ -219,11 +235,12 @@ impl CallLog {
             self.rotate()?;
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(self.io(dir, "creating the folder"))?;
+            create_private_dir_all(dir).map_err(self.io(dir, "creating the folder"))?;
         }
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(PRIVATE_FILE_MODE)
             .open(path)
             .map_err(self.io(path, "opening for appending"))?;
         // One write of the whole line: O_APPEND puts it at the end in one piece, so a
@@ -308,6 +325,25 @@ mod tests {
             max_bytes,
             keep,
         })
+    }
+
+    #[test]
+    fn the_log_and_its_generations_are_readable_by_the_bots_user_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_in(dir.path(), DEFAULT_MAX_BYTES, DEFAULT_KEEP);
+        log.append(&record("+491760001", 3)).unwrap();
+        let path = dir.path().join("sub/calls.jsonl");
+        assert_eq!(mode(&path), 0o600);
+        // Files an older version left readable by everyone are fixed at start.
+        let old = generation_path(&path, 1);
+        fs::write(&old, "").unwrap();
+        for p in [&path, &old] {
+            fs::set_permissions(p, fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        log.check_writable().unwrap();
+        assert_eq!((mode(&path), mode(&old)), (0o600, 0o600));
     }
 
     #[test]

@@ -19,11 +19,17 @@ use super::{CallLog, Stopped};
 use crate::api::{ApiContext, ApiError, ApiServer, ApiSettings};
 use crate::commands::status;
 use crate::config::{Config, load_voice_config};
-use crate::signals::Shutdown;
+use crate::signals::{Shutdown, SignalEvent};
 use crate::sms_queue::SmsQueue;
 
 /// How often the signal forwarder looks whether the bot ended by itself.
 pub const SIGNAL_FORWARD_PERIOD: Duration = Duration::from_secs(1);
+/// While the bot waits for a late modem, systemd is told this often that the start goes
+/// on...
+pub const EXTEND_START_EVERY: Duration = Duration::from_secs(30);
+/// ...for this much longer (the unit's `TimeoutStartSec=`: time enough for the handoff and
+/// the init once the port is there).
+pub const EXTEND_START_BY: Duration = Duration::from_secs(90);
 
 /// The flags of `sim7600 voice-bot` (each overrides the config file).
 #[derive(Debug, Clone, Default)]
@@ -36,6 +42,8 @@ pub struct VoiceBotArgs {
     pub listen: Option<String>,
     /// `--smstools-conf PATH`: smstools' configuration, for the spool the bot serves.
     pub smstools_conf: Option<PathBuf>,
+    /// `--config FILE`, read again on SIGHUP (`None`: the default file).
+    pub config_file: Option<PathBuf>,
 }
 
 /// Why the bot could not be set up (before the port was touched).
@@ -120,7 +128,8 @@ pub fn options(config: &Config, args: &VoiceBotArgs) -> Result<BotOptions, Setup
 }
 
 /// Runs the bot with `state`/`requests` until it ends, forwarding the first shutdown
-/// signal to it; returns how it ended.
+/// signal to it and calling `on_reload` for each SIGHUP (once the program reloads on it:
+/// [`Shutdown::reload_on_hangup`]); returns how it ended.
 pub fn run_until_signal(
     options: &BotOptions,
     state: &BotState,
@@ -128,6 +137,7 @@ pub fn run_until_signal(
     queue: Option<&SmsQueue>,
     notifier: &dyn Notifier,
     shutdown: &Shutdown,
+    on_reload: &mut dyn FnMut(),
 ) -> Result<Stopped, daemon::BotError> {
     let finished = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -151,10 +161,14 @@ pub fn run_until_signal(
             }
         };
         while !finished.load(Ordering::Relaxed) {
-            if let Some(signal) = shutdown.wait_timeout(SIGNAL_FORWARD_PERIOD) {
-                log::info!("{signal}: the bot gives the port back");
-                state.request_shutdown();
-                break;
+            match shutdown.next_timeout(SIGNAL_FORWARD_PERIOD) {
+                Some(SignalEvent::Shutdown(signal)) => {
+                    log::info!("{signal}: the bot gives the port back");
+                    state.request_shutdown();
+                    break;
+                }
+                Some(SignalEvent::Reload(_)) => on_reload(),
+                None => {}
             }
         }
         match bot.join() {
@@ -163,6 +177,63 @@ pub fn run_until_signal(
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
+}
+
+/// Waits for the port of a modem that comes late (logged once), touching nothing;
+/// `Err` holds the exit status that ends the run (no port in time, or a shutdown).
+pub fn await_port(
+    options: &BotOptions,
+    shutdown: &Shutdown,
+    notifier: &dyn Notifier,
+) -> Result<(), i32> {
+    use super::port_wait::{PortWait, wait_for_port};
+    let port = &options.lease.port;
+    if port.exists() {
+        return Ok(());
+    }
+    let limit = options.settings.wait_for_port();
+    log::warn!(
+        "{} does not exist (yet): waiting {} for the modem to appear, smstools left as it is          (is the modem powered? `lsusb` lists a SIM7600 as 1e0e:9001; the udev rule makes          /dev/sim7600-at)",
+        port.display(),
+        limit.map_or(
+            "as long as it takes ([bot] wait_for_port_s = 0)".to_owned(),
+            |l| { format!("up to {} s ([bot] wait_for_port_s)", l.as_secs()) }
+        )
+    );
+    notifier.status(&format!("waiting for {} to appear", port.display()));
+    let mut extended: Option<std::time::Instant> = None;
+    let outcome = wait_for_port(port, limit, &|| shutdown.requested().is_some(), &mut || {
+        if extended.is_none_or(|t| t.elapsed() >= EXTEND_START_EVERY) {
+            notifier.extend_start(EXTEND_START_BY);
+            extended = Some(std::time::Instant::now());
+        }
+    });
+    match outcome {
+        PortWait::Present => Ok(()),
+        PortWait::Appeared(after) => {
+            log::info!(
+                "{} appeared after {} ms: taking it",
+                port.display(),
+                after.as_millis()
+            );
+            Ok(())
+        }
+        PortWait::TimedOut(after) => {
+            log::error!(
+                "no modem: {} did not appear within {} s; smstools was not touched",
+                port.display(),
+                after.as_secs()
+            );
+            Err(exit_code::NO_PORT)
+        }
+        PortWait::Stopped => {
+            log::info!(
+                "stopped while waiting for {}: smstools was not touched",
+                port.display()
+            );
+            Err(exit_code::STOPPED)
+        }
+    }
 }
 
 /// The `sim7600 status` view for `GET /status`, gathered on demand from `config`.
@@ -187,8 +258,56 @@ pub fn api_settings(config: &Config, listen: Option<&str>) -> Result<ApiSettings
     Ok(settings)
 }
 
+/// A SIGHUP: config.toml and voice_config.json read again and checked; the bot's loop gets
+/// what it applies live, the webhooks are replaced if `[events]` changed, and the keys
+/// that need a restart are named. A file that does not pass leaves everything as it was.
+fn reload(
+    args: &VoiceBotArgs,
+    started: &Config,
+    events: &mut crate::events::EventsSettings,
+    webhooks: &mut crate::events::Webhooks,
+    state: &BotState,
+) {
+    let file = args
+        .config_file
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(crate::config::DEFAULT_CONFIG_PATH));
+    let plan = match super::reload::plan(args.config_file.as_deref(), started, events, args) {
+        Ok(plan) => plan,
+        Err(e) => {
+            log::error!("reload refused, the running settings stay: {e}");
+            return;
+        }
+    };
+    log::info!(
+        "reload: {} read; answering on ring {} ({:?})",
+        file.display(),
+        plan.live.voice.answer_after_rings(),
+        plan.live.voice.answer_mode()
+    );
+    if plan.events_changed {
+        match crate::events::Webhooks::start(state.events(), &plan.config.events) {
+            Ok(new) => {
+                std::mem::replace(webhooks, new).retire();
+                *events = plan.config.events.clone();
+                log::info!("reload: webhooks replaced");
+            }
+            Err(e) => log::error!("reload: the new webhooks cannot start ({e}); the old ones stay"),
+        }
+    }
+    if !plan.needs_restart.is_empty() {
+        log::warn!(
+            "reload: changed, but read at start only (restart the bot to apply): {}",
+            plan.needs_restart.join(", ")
+        );
+    }
+    state.request_reload(plan.live);
+}
+
 /// `sim7600 voice-bot`: returns the exit status.
 pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
+    // SIGHUP re-reads the configuration from now on; it no longer ends the bot.
+    shutdown.reload_on_hangup();
     let setup = options(config, args).and_then(|o| {
         let api = api_settings(config, args.listen.as_deref())?;
         let queue = SmsQueue::open(&config.sms.queue_dir)?;
@@ -234,13 +353,19 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
         }
     };
     // Webhooks subscribe before the bot runs, so they see its first event.
-    let webhooks = match crate::events::Webhooks::start(state.events(), &config.events) {
+    let mut webhooks = match crate::events::Webhooks::start(state.events(), &config.events) {
         Ok(w) => w,
         Err(e) => {
             log::error!("{e}");
             return exit_code::FAILURE;
         }
     };
+    if let Err(code) = await_port(&options, shutdown, &super::notify::Systemd) {
+        webhooks.shutdown();
+        api.shutdown();
+        return code;
+    }
+    let mut events = config.events.clone();
     let outcome = run_until_signal(
         &options,
         &state,
@@ -248,6 +373,7 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
         Some(&queue),
         &super::notify::Systemd,
         shutdown,
+        &mut || reload(args, config, &mut events, &mut webhooks, &state),
     );
     // Closes the bus: `GET /events` streams end, webhooks get a grace to deliver the last
     // events (the call that ended as the bot stopped).
@@ -318,6 +444,7 @@ mod tests {
             voice_config: Some(voice),
             listen: Some("127.0.0.1:9000".into()),
             smstools_conf: Some("/srv/smsd.conf".into()),
+            config_file: None,
         };
         let o = options(&config, &args).unwrap();
         assert_eq!(o.lease.port, PathBuf::from("/dev/sim7600-at"));

@@ -112,6 +112,10 @@ pub mod exit_code {
     pub const INIT: i32 = 4;
     /// The modem vanished or went silent and did not come back within `reopen_timeout_s`.
     pub const MODEM_LOST: i32 = 5;
+    /// The port did not appear within `wait_for_port_s` (no modem): smstools untouched.
+    /// The unit counts it as a clean end (`SuccessExitStatus=6`): the udev rule starts the
+    /// bot again when the modem appears.
+    pub const NO_PORT: i32 = 6;
 }
 
 impl BotError {
@@ -221,6 +225,12 @@ struct Bot<'a> {
     undeleted: Vec<u16>,
     /// The message whose parts are being sent, between two turns of the loop.
     in_flight: Option<InFlight>,
+    /// The call policy and init values in force (the start's, or a reload's).
+    voice: VoiceConfig,
+    /// The `[dtmf]` menu in force.
+    dtmf: crate::events::PreparedMenu,
+    /// A reload (SIGHUP) waits to be applied once no call is in progress.
+    reload_due: bool,
 }
 
 /// Runs the bot until shutdown is asked for through `state` (or its `requests`), or the
@@ -322,6 +332,9 @@ pub fn run(
         sim_rescan_owed: false,
         undeleted: Vec::new(),
         in_flight: None,
+        voice: options.voice,
+        dtmf: options.dtmf.clone(),
+        reload_due: false,
     };
     let outcome = bot.serve(&lease);
     bot.put_back_in_flight();
@@ -541,6 +554,8 @@ impl Bot<'_> {
             let next = pin!(self.requests.next());
             match select(next, timer).await {
                 Either::Left((Some(BotRequest::Shutdown) | None, _)) => return true,
+                // Applied once the modem serves again.
+                Either::Left((Some(BotRequest::Reload), _)) => self.reload_due = true,
                 Either::Left((Some(_), _)) => {}
                 Either::Right(_) => return false,
             }
@@ -597,7 +612,7 @@ impl Bot<'_> {
         let started = Instant::now();
         let report = link
             .modem
-            .init(&self.options.voice)
+            .init(&self.voice)
             .await
             .map_err(|e| e.to_string())?;
         let mut warnings: Vec<String> = report
@@ -688,8 +703,8 @@ impl Bot<'_> {
         let status = format!(
             "holding {}; answering on ring {} ({:?})",
             self.port_name(),
-            self.options.voice.answer_after_rings(),
-            self.options.voice.answer_mode()
+            self.voice.answer_after_rings(),
+            self.voice.answer_mode()
         );
         if self.ready_sent {
             self.notifier.status(&status);
@@ -719,6 +734,9 @@ impl Bot<'_> {
         loop {
             if let Some(failure) = link.failure() {
                 return SessionEnd::PortLost(failure.to_string());
+            }
+            if self.reload_due {
+                self.apply_reload(link).await;
             }
             let wake = match self.waiting(urcs) {
                 Some(wake) => wake,
@@ -806,6 +824,10 @@ impl Bot<'_> {
                     self.retry_undeleted(link).await;
                     return SessionEnd::Shutdown;
                 }
+                Wake::Request(Some(BotRequest::Reload)) => {
+                    self.reload_due = true;
+                    self.apply_reload(link).await;
+                }
                 Wake::Request(Some(BotRequest::SmsQueued)) => {
                     next_queue_look = Some(Instant::now());
                 }
@@ -822,6 +844,51 @@ impl Bot<'_> {
                 }
             }
         }
+    }
+
+    /// Applies the settings of a reload (SIGHUP) once no call is in progress: the call
+    /// machine follows the new policy, the modem gets the new `ATS0` and `AT+CLVL`
+    /// through the driver, the menu and the call audio are the new ones.
+    async fn apply_reload(&mut self, link: &mut Link<'_>) {
+        if !matches!(self.machine.state(), CallState::Idle) {
+            // Applied on the first turn of the loop after the call.
+            return;
+        }
+        self.reload_due = false;
+        let Some(live) = self.state.take_reload() else {
+            return;
+        };
+        let rings = live.voice.modem_auto_answer_rings();
+        if rings != self.voice.modem_auto_answer_rings() {
+            match link.modem.set_auto_answer(rings).await {
+                Ok(()) => log::info!("reload: the modem answers on ring {rings} now (0: never)"),
+                Err(e) => log::warn!("reload: ATS0={rings} failed: {e}; the next init sends it"),
+            }
+        }
+        if live.voice.volume() != self.voice.volume() {
+            match modem_core::command::audio::types::SpeakerVolume::new(live.voice.volume()) {
+                Some(volume) => {
+                    let cmd = modem_core::command::audio::SetSpeakerVolume { volume };
+                    match atat::asynch::AtatClient::send(link.modem.client(), &cmd).await {
+                        Ok(_) => log::info!("reload: speaker volume {}", live.voice.volume()),
+                        Err(e) => log::warn!("reload: AT+CLVL failed: {e:?}"),
+                    }
+                }
+                None => log::warn!("reload: volume {} out of range", live.voice.volume()),
+            }
+        }
+        self.machine = CallMachine::new(&live.voice);
+        self.voice = live.voice;
+        self.dtmf = live.dtmf;
+        self.audio = live.audio.map(crate::audio::BotAudio::new);
+        let status = format!(
+            "holding {}; answering on ring {} ({:?})",
+            self.port_name(),
+            self.voice.answer_after_rings(),
+            self.voice.answer_mode()
+        );
+        log::info!("reload applied: {status}");
+        self.notifier.status(&status);
     }
 
     /// A URC or a request that is already waiting: they go before any other work (a RING
@@ -905,6 +972,17 @@ impl Bot<'_> {
                     );
                 }
             }
+            Urc::NewMessageUnlocated { storage } => {
+                let place = storage.as_deref().unwrap_or("an unnamed storage");
+                if self.spool.is_none() {
+                    log::info!("SMS stored in {place}, place not given: left for smstools");
+                } else {
+                    // The modem said a message arrived but not where: the storage scan
+                    // (AT+CPMS?, then every slot up to the count) finds it.
+                    log::info!("SMS stored in {place}, place not given: scanning the storage");
+                    self.spool_start(link).await;
+                }
+            }
             other => log::debug!("URC {other:?}"),
         }
         let now = self.now_ms();
@@ -921,7 +999,7 @@ impl Bot<'_> {
             .audio
             .as_ref()
             .and_then(crate::audio::BotAudio::current);
-        match self.options.dtmf.on_key(key, audio) {
+        match self.dtmf.on_key(key, audio) {
             KeyOutcome::HangUp => {
                 log::info!("DTMF {}: hanging up (the [dtmf] menu)", key.as_char());
                 let now = self.now_ms();

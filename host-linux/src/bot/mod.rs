@@ -12,6 +12,8 @@ pub mod calls;
 pub mod command;
 pub mod daemon;
 pub mod notify;
+pub mod port_wait;
+pub mod reload;
 pub mod settings;
 pub mod sim_slots;
 pub mod sms;

@@ -4,7 +4,8 @@
 //! This module owns the notify messages: `READY=1` once the modem is initialised,
 //! `STATUS=` lines a person sees in `systemctl status`, `WATCHDOG=1` after each health
 //! check the modem answered (so a bot whose modem went silent is restarted by systemd
-//! rather than left hanging), `RELOADING`/`STOPPING=1` on the way out. The keep-alive
+//! rather than left hanging), `EXTEND_TIMEOUT_USEC=` while the bot waits at start for a
+//! modem that comes late, `STOPPING=1` on the way out. The keep-alive
 //! period is derived from `WATCHDOG_USEC`: [`health_interval`] makes the health check at
 //! least three times as frequent as the watchdog's timeout.
 
@@ -22,6 +23,11 @@ pub trait Notifier: std::fmt::Debug + Send + Sync {
     fn alive(&self);
     /// The bot is giving the port back: `STOPPING=1`.
     fn stopping(&self);
+    /// The start goes on (waiting for a modem that comes late) for up to `by` more:
+    /// `EXTEND_TIMEOUT_USEC=`.
+    fn extend_start(&self, by: Duration) {
+        let _ = by;
+    }
 }
 
 /// The notifier that talks to systemd (silent when not started by systemd).
@@ -46,6 +52,10 @@ impl Notifier for Systemd {
     }
     fn stopping(&self) {
         send(&[NotifyState::Stopping]);
+    }
+    fn extend_start(&self, by: Duration) {
+        let usec = u32::try_from(by.as_micros()).unwrap_or(u32::MAX);
+        send(&[NotifyState::ExtendTimeoutUsec(usec)]);
     }
 }
 

@@ -32,6 +32,8 @@ pub const DEFAULT_SMS_RETRY_MAX_S: u64 = 300;
 /// Default period at which the bot looks at the SMS queue on its own (besides being woken
 /// by the API): catches messages queued while no bot ran, or by another process.
 pub const DEFAULT_QUEUE_SCAN_S: u64 = 10;
+/// Default time the bot waits at start for a modem whose port does not exist yet.
+pub const DEFAULT_WAIT_FOR_PORT_S: u64 = 300;
 /// Longest accepted period or timeout, in seconds (one day).
 pub const MAX_SECONDS: u64 = 86_400;
 
@@ -70,6 +72,9 @@ pub struct BotSettings {
     pub health_failures: u32,
     /// How long the bot tries to get the modem back before it exits, in seconds.
     pub reopen_timeout_s: u64,
+    /// How long the bot waits at start for the port to appear (a modem powered late),
+    /// in seconds; 0: as long as it takes.
+    pub wait_for_port_s: u64,
     /// Tries per SMS.
     pub sms_max_attempts: u32,
     /// Pause before the first retry of an SMS, in seconds (doubling).
@@ -105,6 +110,7 @@ impl Default for BotSettings {
             health_interval_s: DEFAULT_HEALTH_INTERVAL_S,
             health_failures: DEFAULT_HEALTH_FAILURES,
             reopen_timeout_s: DEFAULT_REOPEN_TIMEOUT_S,
+            wait_for_port_s: DEFAULT_WAIT_FOR_PORT_S,
             sms_max_attempts: DEFAULT_SMS_MAX_ATTEMPTS,
             sms_retry_initial_s: DEFAULT_SMS_RETRY_INITIAL_S,
             sms_retry_max_s: DEFAULT_SMS_RETRY_MAX_S,
@@ -161,6 +167,7 @@ impl BotSettings {
         range("health_interval_s", self.health_interval_s, 1, MAX_SECONDS)?;
         range("health_failures", self.health_failures.into(), 1, 100)?;
         range("reopen_timeout_s", self.reopen_timeout_s, 0, MAX_SECONDS)?;
+        range("wait_for_port_s", self.wait_for_port_s, 0, MAX_SECONDS)?;
         range("sms_max_attempts", self.sms_max_attempts.into(), 1, 100)?;
         range(
             "sms_retry_initial_s",
@@ -244,6 +251,11 @@ impl BotSettings {
         Duration::from_secs(self.sms_parts_expiry_s)
     }
 
+    /// How long to wait at start for the port; `None`: no bound (`wait_for_port_s = 0`).
+    pub fn wait_for_port(&self) -> Option<Duration> {
+        (self.wait_for_port_s > 0).then(|| Duration::from_secs(self.wait_for_port_s))
+    }
+
     /// The reopen window.
     pub fn reopen_timeout(&self) -> Duration {
         Duration::from_secs(self.reopen_timeout_s)
@@ -302,10 +314,20 @@ mod tests {
             ("call_log = \"\"", "call_log"),
             ("smstools_conf = \"\"", "smstools_conf"),
             ("sms_parts_expiry_s = 0", "sms_parts_expiry_s"),
+            ("wait_for_port_s = 86401", "wait_for_port_s"),
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.contains(key), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn the_wait_for_a_late_port_is_five_minutes_and_zero_means_no_bound() {
+        assert_eq!(
+            parse("").unwrap().wait_for_port(),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(parse("wait_for_port_s = 0").unwrap().wait_for_port(), None);
     }
 
     #[test]

@@ -130,6 +130,9 @@ pub enum BotRequest {
     HangUp,
     /// Give the port back and end.
     Shutdown,
+    /// Settings re-read on SIGHUP wait in the state ([`BotState::take_reload`]): apply
+    /// them once no call is in progress.
+    Reload,
 }
 
 /// The receiving end of [`BotRequest`]s, owned by the bot's loop.
@@ -143,6 +146,8 @@ struct Shared {
     events: crate::events::EventBus,
     /// The current call's audio, while it runs (set and cleared by the bot's loop only).
     call_audio: Mutex<Option<Arc<CallAudio>>>,
+    /// Settings re-read on SIGHUP, until the bot's loop takes them (the latest wins).
+    reload: Mutex<Option<Box<crate::bot::reload::LiveSettings>>>,
 }
 
 /// The bot's shared handle: see the module documentation.
@@ -183,6 +188,7 @@ impl BotState {
             call_log,
             events: crate::events::EventBus::new(),
             call_audio: Mutex::new(None),
+            reload: Mutex::new(None),
         };
         (
             BotState {
@@ -258,6 +264,24 @@ impl BotState {
     /// Asks the bot to hang up the current call. Returns `false` when the bot has ended.
     pub fn hang_up(&self) -> bool {
         self.send(BotRequest::HangUp)
+    }
+
+    /// Hands the bot settings re-read on SIGHUP; it applies them once no call is in
+    /// progress. Returns `false` when the bot has ended.
+    pub fn request_reload(&self, live: crate::bot::reload::LiveSettings) -> bool {
+        match self.shared.reload.lock() {
+            Ok(mut r) => *r = Some(Box::new(live)),
+            Err(poisoned) => *poisoned.into_inner() = Some(Box::new(live)),
+        }
+        self.send(BotRequest::Reload)
+    }
+
+    /// The settings of the latest reload not yet applied (for the bot's loop).
+    pub fn take_reload(&self) -> Option<crate::bot::reload::LiveSettings> {
+        match self.shared.reload.lock() {
+            Ok(mut r) => r.take().map(|b| *b),
+            Err(poisoned) => poisoned.into_inner().take().map(|b| *b),
+        }
     }
 
     /// Asks the bot to give the port back and end (what SIGTERM does).

@@ -56,7 +56,12 @@ pub struct DetectReport {
     pub pause_ms: Option<u64>,
     /// What went wrong, as one sentence.
     pub error: Option<String>,
+    /// What to look at next, when there is something to say (no port: power, lsusb, udev).
+    pub hint: Option<String>,
 }
+
+/// What to check when the port does not exist.
+pub const NO_PORT_HINT: &str = "is the modem powered (a HAT needs its power key pressed or its power jumper set)? `lsusb` lists a SIM7600 as 1e0e:9001 once it is up; with the udev rule installed its AT port is /dev/sim7600-at (`ls -l /dev/sim7600-at /dev/ttyUSB*`)";
 
 /// Why the probe gave no identity.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -124,8 +129,19 @@ pub fn run(config: &Config, port: Option<&Path>) -> DetectReport {
         smstools_was_active: None,
         pause_ms: None,
         error: None,
+        hint: None,
     };
     let port_path = settings.port.clone();
+    // No port, no modem: nothing to ask, and no reason to stop smstools for it.
+    if !port_path.exists() {
+        report.verdict = Verdict::NoAnswer;
+        report.error = Some(format!(
+            "{} does not exist: no modem there; smstools was not touched",
+            port_path.display()
+        ));
+        report.hint = Some(NO_PORT_HINT.to_owned());
+        return report;
+    }
     let mut lease = match PortLease::acquire(settings) {
         Ok(l) => l,
         Err(e) => {
@@ -193,12 +209,43 @@ pub fn render(report: &DetectReport) -> String {
     if let Some(e) = &report.error {
         out.push_str(&format!("error: {e}\n"));
     }
+    if let Some(h) = &report.hint {
+        out.push_str(&format!("hint: {h}\n"));
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_port_is_no_answer_with_a_hint_and_smstools_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let touched = dir.path().join("stopped");
+        let config = Config {
+            marker_dir: dir.path().join("markers"),
+            handoff: crate::handoff::BackendSpec::Commands {
+                stop: vec!["touch".into(), touched.display().to_string()],
+                start: vec!["true".into()],
+                status: vec!["true".into()],
+            },
+            ..Config::default()
+        };
+        let port = dir.path().join("ttyUSB2");
+        let report = run(&config, Some(&port));
+        assert_eq!(report.verdict.exit_code(), 2);
+        assert!(report.error.as_deref().unwrap().contains("does not exist"));
+        let text = render(&report);
+        assert!(
+            text.contains("hint:") && text.contains("lsusb") && text.contains("/dev/sim7600-at"),
+            "{text}"
+        );
+        assert!(
+            !touched.exists(),
+            "smstools was stopped for a port that is not there"
+        );
+    }
     use heapless::String as HString;
 
     fn id(m: &str, model: &str) -> Identity {

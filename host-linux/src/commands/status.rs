@@ -3,6 +3,12 @@
 //! plus the restore markers, and which of the seed's expected states this is. The facts
 //! are gathered here; the state is decided by [`seed_state`], a pure function. Status
 //! is read-only: it reports a stale marker rather than restoring it.
+//!
+//! Status never guesses: a systemctl that fails (no such unit, no systemd as PID 1, no
+//! permission) is an error shown with systemctl's words, never "inactive", and a user who
+//! may not read other processes' descriptors is told so instead of "holders: none". The
+//! state is then [`SeedState::Unknown`] (exit status [`EXIT_UNKNOWN`]), not
+//! "inconsistent".
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,6 +26,11 @@ use crate::holders::{self, Holder};
 pub const SYSTEMD_RUNTIME_DIR: &str = "/run/systemd/system";
 /// The command name smsd's processes show in /proc.
 pub const SMSD_COMMAND: &str = "smsd";
+/// Exit status of `status` for "inconsistent".
+pub const EXIT_INCONSISTENT: u8 = 1;
+/// Exit status of `status` when a fact could not be read (systemctl failed, or the
+/// holders of the port cannot all be seen without root): the state is unknown.
+pub const EXIT_UNKNOWN: u8 = 2;
 
 /// The voice bot's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,7 +63,8 @@ impl BotState {
         }
     }
 
-    /// The state from `systemctl is-active`'s output.
+    /// The state from an ActiveState word (`systemctl is-active`'s output, or the value
+    /// of `systemctl show`'s `ActiveState=`).
     pub fn from_is_active(output: &str) -> BotState {
         match output.lines().next().map(str::trim) {
             Some("active" | "reloading" | "refreshing") => BotState::Active,
@@ -69,7 +81,7 @@ impl BotState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BotEvidence {
-    /// `systemctl is-active <bot_unit>`.
+    /// `systemctl show <bot_unit>`'s ActiveState.
     Systemd,
     /// No systemd: a live owner of a restore marker for the port is the bot.
     Marker,
@@ -105,10 +117,14 @@ pub struct StatusFacts {
     pub smstools_error: Option<String>,
     /// The voice bot.
     pub bot: BotState,
+    /// Why the bot's state is unknown (systemctl failed, with its message).
+    pub bot_error: Option<String>,
     /// How the bot's state was found.
     pub bot_evidence: BotEvidence,
-    /// Who holds the port.
+    /// Who holds the port (of the processes this user may look at).
     pub holders: Vec<Holder>,
+    /// Processes whose descriptors this user may not read: any of them may hold the port.
+    pub holders_hidden: u32,
     /// The restore markers.
     pub markers: Vec<MarkerView>,
 }
@@ -127,6 +143,8 @@ pub enum SeedState {
     VoiceBotStopped,
     /// None of the above, and why.
     Inconsistent(String),
+    /// A fact could not be read, so no state can be concluded; why.
+    Unknown(String),
 }
 
 impl SeedState {
@@ -138,6 +156,17 @@ impl SeedState {
             SeedState::VoiceBotActive => "voice bot active".into(),
             SeedState::VoiceBotStopped => "voice bot stopped (smstools serves the modem)".into(),
             SeedState::Inconsistent(why) => format!("inconsistent: {why}"),
+            SeedState::Unknown(why) => format!("unknown: {why}"),
+        }
+    }
+
+    /// The exit status of `sim7600 status` for this state: 0, [`EXIT_INCONSISTENT`] or
+    /// [`EXIT_UNKNOWN`].
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SeedState::Inconsistent(_) => EXIT_INCONSISTENT,
+            SeedState::Unknown(_) => EXIT_UNKNOWN,
+            _ => 0,
         }
     }
 }
@@ -154,7 +183,7 @@ fn list(holders: &[&Holder]) -> String {
 pub fn seed_state(f: &StatusFacts) -> SeedState {
     let port = f.port.display();
     let Some(sms) = f.smstools_active else {
-        return SeedState::Inconsistent(format!(
+        return SeedState::Unknown(format!(
             "cannot tell whether smstools is active: {}",
             f.smstools_error.as_deref().unwrap_or("no answer")
         ));
@@ -172,6 +201,9 @@ pub fn seed_state(f: &StatusFacts) -> SeedState {
             m.path.display()
         ));
     }
+    if let Some(e) = &f.bot_error {
+        return SeedState::Unknown(format!("cannot tell whether the voice bot runs: {e}"));
+    }
     let bot_on = f.bot == BotState::Active;
     let bot_starting = matches!(f.bot, BotState::Activating);
     let bot_off = matches!(f.bot, BotState::Inactive | BotState::Failed);
@@ -186,6 +218,12 @@ pub fn seed_state(f: &StatusFacts) -> SeedState {
                 f.bot.name()
             )),
         };
+    }
+    if f.holders_hidden > 0 {
+        return SeedState::Unknown(format!(
+            "cannot tell who holds {port}: {}",
+            hidden_reason(f.holders_hidden)
+        ));
     }
     let foreign: Vec<&Holder> = f
         .holders
@@ -245,15 +283,82 @@ pub fn seed_state(f: &StatusFacts) -> SeedState {
     }
 }
 
+fn hidden_reason(hidden: u32) -> String {
+    format!(
+        "this user may not read the descriptors of {hidden} process{} (run `sim7600 status` as root)",
+        if hidden == 1 { "" } else { "es" }
+    )
+}
+
+/// The `systemctl show` command line that asks for `unit`'s load and active state.
+pub fn show_argv(systemctl: &str, unit: &str) -> Vec<String> {
+    vec![
+        systemctl.to_owned(),
+        "show".into(),
+        "--property=LoadState".into(),
+        "--property=ActiveState".into(),
+        "--".into(),
+        unit.to_owned(),
+    ]
+}
+
+/// `unit`'s ActiveState from `systemctl show`'s output, or why there is none: a unit
+/// systemd does not know (`LoadState=not-found`) is an error, never "inactive".
+pub fn active_state(unit: &str, output: &str) -> Result<String, String> {
+    let value = |key: &str| {
+        output
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    if value("LoadState").as_deref() == Some("not-found") {
+        return Err(format!("systemd has no unit {unit} (LoadState=not-found)"));
+    }
+    value("ActiveState")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| format!("systemctl gave no ActiveState for {unit}: {output:?}"))
+}
+
+/// Asks systemctl for `unit`'s ActiveState; every failure is an error with systemctl's
+/// own words.
+pub fn unit_active_state(systemctl: &str, unit: &str, timeout: Duration) -> Result<String, String> {
+    let argv = show_argv(systemctl, unit);
+    let finished = run_program(&argv, timeout).map_err(|e| e.to_string())?;
+    if !finished.status.success() {
+        return Err(format!(
+            "`{}` failed ({}): {}",
+            crate::handoff::run::show_argv(&argv),
+            finished.status,
+            // One line: the message is quoted in the status line and the state's reason.
+            finished
+                .output
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    active_state(unit, &finished.output)
+}
+
 /// Gathers the facts for `port` (or the configured one). `systemd` says whether systemd
 /// is PID 1 (see [`systemd_booted`]); without it the bot's state comes from the markers.
 pub fn gather(config: &Config, port: Option<&Path>, systemd: bool) -> StatusFacts {
     let port = port.map_or_else(|| config.port.clone(), Path::to_path_buf);
     let timeout = Duration::from_millis(config.timeouts.command_ms);
     let backend = Backend::new(config.handoff.clone(), timeout);
-    let (smstools_active, smstools_error) = match backend.is_active() {
+    let smstools = match &config.handoff {
+        // `show`, not `is-active`: is-active calls a unit systemd does not know inactive.
+        BackendSpec::Systemctl { unit, systemctl } => {
+            unit_active_state(&systemctl.to_string_lossy(), unit.as_str(), timeout)
+                .map(|state| matches!(state.as_str(), "active" | "reloading" | "refreshing"))
+        }
+        _ => backend.is_active().map_err(|e| e.to_string()),
+    };
+    let (smstools_active, smstools_error) = match smstools {
         Ok(a) => (Some(a), None),
-        Err(e) => (None, Some(e.to_string())),
+        Err(e) => (None, Some(e)),
     };
     let mut markers = Vec::new();
     match markers_in(&config.marker_dir) {
@@ -275,21 +380,16 @@ pub fn gather(config: &Config, port: Option<&Path>, systemd: bool) -> StatusFact
         }
         Err(e) => log::warn!("{e}"),
     }
+    let mut bot_error = None;
     let (bot, bot_evidence) = if systemd {
         let systemctl = match &config.handoff {
             BackendSpec::Systemctl { systemctl, .. } => systemctl.to_string_lossy().into_owned(),
             _ => "systemctl".to_owned(),
         };
-        let argv = vec![
-            systemctl,
-            "is-active".into(),
-            "--".into(),
-            config.bot_unit.as_str().to_owned(),
-        ];
-        let state = match run_program(&argv, timeout) {
-            Ok(f) => BotState::from_is_active(&f.output),
+        let state = match unit_active_state(&systemctl, config.bot_unit.as_str(), timeout) {
+            Ok(word) => BotState::from_is_active(&word),
             Err(e) => {
-                log::warn!("{e}");
+                bot_error = Some(e);
                 BotState::Unknown
             }
         };
@@ -306,13 +406,13 @@ pub fn gather(config: &Config, port: Option<&Path>, systemd: bool) -> StatusFact
         )
     };
     let port_present = port.exists();
-    let holders = if port_present {
-        holders::holders_of(&port).unwrap_or_else(|e| {
+    let scan = if port_present {
+        holders::scan(&port).unwrap_or_else(|e| {
             log::warn!("{e}");
-            Vec::new()
+            holders::HolderScan::default()
         })
     } else {
-        Vec::new()
+        holders::HolderScan::default()
     };
     StatusFacts {
         port,
@@ -320,8 +420,10 @@ pub fn gather(config: &Config, port: Option<&Path>, systemd: bool) -> StatusFact
         smstools_active,
         smstools_error,
         bot,
+        bot_error,
         bot_evidence,
-        holders,
+        holders: scan.holders,
+        holders_hidden: scan.hidden,
         markers,
     }
 }
@@ -342,18 +444,35 @@ pub fn render(config: &Config, f: &StatusFacts, state: &SeedState) -> String {
     let sms = match f.smstools_active {
         Some(true) => "active".to_owned(),
         Some(false) => "inactive".to_owned(),
-        None => format!("unknown ({})", f.smstools_error.as_deref().unwrap_or("?")),
+        None => format!(
+            "error: {}",
+            f.smstools_error.as_deref().unwrap_or("no answer")
+        ),
     };
     out.push_str(&format!(
         "smstools:  {sms} ({})\n",
         config.handoff.describe()
     ));
     let how = match f.bot_evidence {
-        BotEvidence::Systemd => format!("systemctl is-active {}", config.bot_unit),
+        BotEvidence::Systemd => format!("systemctl show {}", config.bot_unit),
         BotEvidence::Marker => "no systemd: from the restore markers".to_owned(),
     };
-    out.push_str(&format!("voice bot: {} ({how})\n", f.bot.name()));
-    if f.holders.is_empty() {
+    match &f.bot_error {
+        Some(e) => out.push_str(&format!("voice bot: error: {e} ({how})\n")),
+        None => out.push_str(&format!("voice bot: {} ({how})\n", f.bot.name())),
+    }
+    if f.holders_hidden > 0 {
+        let hs: Vec<&Holder> = f.holders.iter().collect();
+        out.push_str(&format!(
+            "holders:   unknown: {}; seen: {}\n",
+            hidden_reason(f.holders_hidden),
+            if hs.is_empty() {
+                "none".to_owned()
+            } else {
+                list(&hs)
+            }
+        ));
+    } else if f.holders.is_empty() {
         out.push_str("holders:   none\n");
     } else {
         let hs: Vec<&Holder> = f.holders.iter().collect();
@@ -387,8 +506,10 @@ mod tests {
             smstools_active: Some(sms),
             smstools_error: None,
             bot,
+            bot_error: None,
             bot_evidence: BotEvidence::Systemd,
             holders: Vec::new(),
+            holders_hidden: 0,
             markers: Vec::new(),
         }
     }
@@ -501,15 +622,92 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_smstools_state_is_inconsistent_with_the_reason() {
+    fn an_unknown_smstools_state_is_unknown_with_the_reason() {
         let mut f = facts(true, true, BotState::Inactive);
         f.smstools_active = None;
-        f.smstools_error = Some("`systemctl is-active -- smstools` did not finish".into());
+        f.smstools_error = Some("`systemctl show -- smstools` did not finish".into());
         let s = seed_state(&f);
         assert!(
-            matches!(s, SeedState::Inconsistent(ref why) if why.contains("did not finish")),
+            matches!(s, SeedState::Unknown(ref why) if why.contains("did not finish")),
             "{s:?}"
         );
+        assert_eq!(s.exit_code(), EXIT_UNKNOWN);
+    }
+
+    #[test]
+    fn a_failing_systemctl_for_the_bot_is_unknown_not_inactive() {
+        let mut f = facts(true, true, BotState::Unknown);
+        f.bot_error = Some("systemd has no unit sim7600-voice-bot".into());
+        let s = seed_state(&f);
+        assert!(
+            matches!(s, SeedState::Unknown(ref why) if why.contains("has no unit")),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn holders_hidden_from_this_user_make_the_state_unknown() {
+        let mut f = facts(true, true, BotState::Inactive);
+        f.holders_hidden = 40;
+        let s = seed_state(&f);
+        assert!(
+            matches!(s, SeedState::Unknown(ref why) if why.contains("40 processes") && why.contains("as root")),
+            "{s:?}"
+        );
+        assert_eq!(s.exit_code(), 2);
+        assert_eq!(SeedState::Inconsistent(String::new()).exit_code(), 1);
+        assert_eq!(SeedState::VoiceBotStopped.exit_code(), 0);
+    }
+
+    #[test]
+    fn under_systemd_a_systemctl_that_fails_for_the_bot_is_shown_as_an_error() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let systemctl = dir.path().join("systemctl");
+        // smstools is known and active; the bot's unit is asked of a bus that refuses.
+        std::fs::write(
+            &systemctl,
+            "#!/bin/sh\ncase \"$5\" in\n smstools) echo LoadState=loaded; echo ActiveState=active ;;\n              *) echo 'Failed to connect to bus: Permission denied' >&2; exit 1 ;;\nesac\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config = Config {
+            marker_dir: dir.path().join("markers"),
+            handoff: BackendSpec::Systemctl {
+                unit: crate::handoff::UnitName::try_from("smstools".to_owned()).unwrap(),
+                systemctl: systemctl.clone(),
+            },
+            ..Config::default()
+        };
+        let f = gather(&config, Some(&dir.path().join("ttyUSB2")), true);
+        assert_eq!(f.smstools_active, Some(true), "{f:?}");
+        assert_eq!(f.bot, BotState::Unknown);
+        let e = f.bot_error.clone().unwrap();
+        assert!(e.contains("Permission denied"), "{e}");
+        let state = seed_state(&f);
+        assert!(matches!(state, SeedState::Unknown(_)), "{state:?}");
+        let text = render(&config, &f, &state);
+        assert!(
+            text.contains("voice bot: error: ") && text.contains("Permission denied"),
+            "{text}"
+        );
+        assert!(!text.contains("voice bot: inactive"), "{text}");
+    }
+
+    #[test]
+    fn systemctl_show_is_read_and_an_unknown_unit_is_an_error() {
+        assert_eq!(
+            active_state("smstools", "LoadState=loaded\nActiveState=active\n"),
+            Ok("active".into())
+        );
+        assert_eq!(
+            active_state("smstools", "ActiveState=failed\nLoadState=loaded\n"),
+            Ok("failed".into())
+        );
+        let err =
+            active_state("smstools", "LoadState=not-found\nActiveState=inactive\n").unwrap_err();
+        assert!(err.contains("no unit smstools"), "{err}");
+        assert!(active_state("smstools", "").is_err());
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct Webhooks {
     workers: Vec<JoinHandle<()>>,
     /// Each thread sends its index and counts here when it ends.
     ended: mpsc::Receiver<(usize, DeliveryCounts)>,
+    /// The threads' subscriptions, to end them without closing the bus ([`Webhooks::retire`]).
+    subscriptions: Vec<std::sync::Arc<crate::events::bus::Subscription>>,
 }
 
 /// A delivery thread could not be started.
@@ -84,13 +86,15 @@ impl Webhooks {
             bus: bus.clone(),
             workers: Vec::with_capacity(settings.webhooks.len()),
             ended,
+            subscriptions: Vec::with_capacity(settings.webhooks.len()),
         };
         for (n, url) in settings.webhooks.iter().enumerate() {
-            let subscription = bus.subscribe(
+            let subscription = std::sync::Arc::new(bus.subscribe(
                 &format!("webhook {url}"),
                 settings.queue_len,
                 Overflow::DropOldest,
-            );
+            ));
+            hooks.subscriptions.push(subscription.clone());
             let agent = agent(settings.timeout());
             let url_owned = url.clone();
             let retry = settings.retry();
@@ -120,8 +124,22 @@ impl Webhooks {
         self.stop()
     }
 
+    /// Ends these webhooks alone, the bus staying open for the rest (a reload's new
+    /// webhooks, `GET /events`): each thread delivers what it has queued within the grace,
+    /// as at shutdown.
+    pub fn retire(mut self) -> Vec<Option<DeliveryCounts>> {
+        for s in &self.subscriptions {
+            s.close();
+        }
+        self.wait_for_workers()
+    }
+
     fn stop(&mut self) -> Vec<Option<DeliveryCounts>> {
         self.bus.close();
+        self.wait_for_workers()
+    }
+
+    fn wait_for_workers(&mut self) -> Vec<Option<DeliveryCounts>> {
         let workers = std::mem::take(&mut self.workers);
         let deadline = Instant::now() + SHUTDOWN_GRACE + Duration::from_secs(1);
         let mut counts: Vec<Option<DeliveryCounts>> = vec![None; workers.len()];
@@ -362,6 +380,41 @@ mod tests {
         assert_eq!(first["text"], "message 0");
         drop(got);
         t.join().unwrap();
+    }
+
+    #[test]
+    fn retired_webhooks_end_alone_and_the_bus_serves_their_successors() {
+        let (old_url, old_got, old_t) = receiver(vec![]);
+        let (new_url, new_got, new_t) = receiver(vec![]);
+        let bus = EventBus::new();
+        // Another consumer (as `GET /events`) that must outlive the swap.
+        let stream = bus.subscribe("events stream", 16, Overflow::DropOldest);
+        let old = Webhooks::start(&bus, &settings(&old_url, 0)).unwrap();
+        bus.publish(None, sms(0));
+        hil_wait(|| !old_got.lock().unwrap().is_empty());
+        // A reload: the new webhooks first, then the old ones retire.
+        let new = Webhooks::start(&bus, &settings(&new_url, 0)).unwrap();
+        let counts = old.retire();
+        assert_eq!(
+            counts,
+            [Some(DeliveryCounts {
+                delivered: 1,
+                failed: 0
+            })]
+        );
+        bus.publish(None, sms(1));
+        hil_wait(|| !new_got.lock().unwrap().is_empty());
+        assert_eq!(
+            old_got.lock().unwrap().len(),
+            1,
+            "a retired webhook got more"
+        );
+        assert!(!stream.is_closed(), "retiring webhooks closed the bus");
+        assert_eq!(stream.queued(), 2);
+        new.shutdown();
+        assert!(stream.is_closed());
+        old_t.join().unwrap();
+        new_t.join().unwrap();
     }
 
     #[test]

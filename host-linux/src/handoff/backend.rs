@@ -262,8 +262,8 @@ impl Backend {
         match &self.spec {
             BackendSpec::Systemctl { unit, systemctl } => {
                 let argv = Self::systemctl_argv(systemctl, "is-active", unit);
-                // is-active exits 0 for active and non-zero (3) for anything else.
-                Ok(run(&argv, self.command_timeout)?.status.success())
+                let finished = run(&argv, self.command_timeout)?;
+                systemctl_is_active(&argv, finished)
             }
             BackendSpec::Commands { status, .. } => {
                 Ok(run(status, self.command_timeout)?.status.success())
@@ -358,6 +358,24 @@ impl Backend {
     /// Names what failed to stop or start, for messages.
     pub fn describe(&self) -> String {
         self.spec.describe()
+    }
+}
+
+/// What `systemctl is-active` said: exit 0 active, 3 not active (inactive, failed, or a
+/// unit systemd does not know); any other status is systemctl failing (no systemd as PID
+/// 1, no bus, no permission), an error with its message, never "not active".
+pub fn systemctl_is_active(
+    argv: &[String],
+    finished: super::run::Finished,
+) -> Result<bool, HandoffError> {
+    match finished.status.code() {
+        Some(0) => Ok(true),
+        Some(3) => Ok(false),
+        _ => Err(HandoffError::CommandFailed {
+            argv: show_argv(argv),
+            status: finished.status.to_string(),
+            output: finished.output,
+        }),
     }
 }
 
@@ -641,6 +659,32 @@ mod tests {
         assert_eq!(parse_stat_ppid("77 (smsd) S 76 77 77 0"), Some(76));
         assert_eq!(parse_stat_ppid("77 (sm) sd) S 5 77"), Some(5));
         assert_eq!(parse_stat_ppid("77 (smsd)"), None);
+    }
+
+    #[test]
+    fn a_failing_systemctl_is_an_error_not_an_inactive_smstools() {
+        let stand_in = |script: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("systemctl");
+            fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+            let backend = Backend::new(
+                BackendSpec::Systemctl {
+                    unit: default_unit(),
+                    systemctl: path,
+                },
+                Duration::from_secs(5),
+            );
+            (dir, backend.is_active())
+        };
+        assert!(stand_in("echo active").1.unwrap());
+        assert!(!stand_in("echo inactive; exit 3").1.unwrap());
+        let (_dir, err) = stand_in(
+            "echo 'System has not been booted with systemd as init system (PID 1). Can'\\''t operate.' >&2; exit 1",
+        );
+        let text = err.unwrap_err().to_string();
+        assert!(text.contains("not been booted with systemd"), "{text}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Running the external programs of a handoff backend (`systemctl`, `service`, the rig's
 //! scripts): always as a process with an argument vector, never through a shell, always
-//! with a bounded wait, with the program's output kept for the error message.
+//! with a bounded wait, with the program's output kept for the error message, and
+//! always with a clean signal mask ([`crate::signals::clean_child`]): an smsd started by a
+//! start script must stop on the SIGTERM of the next stop.
 //!
 //! The output goes to an anonymous temporary file rather than a pipe: a start script that
 //! leaves a daemon behind (smsd forks) would keep a pipe open, and reading it would hang
@@ -60,7 +62,7 @@ pub fn run(argv: &[String], timeout: Duration) -> Result<Finished, HandoffError>
     let mut log = tempfile::tempfile().map_err(spawn_err)?;
     let out = log.try_clone().map_err(spawn_err)?;
     let err = log.try_clone().map_err(spawn_err)?;
-    let mut child = Command::new(program)
+    let mut child = crate::signals::clean_child(&mut Command::new(program))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
@@ -187,6 +189,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("/no/such/systemctl"), "{err}");
+    }
+
+    #[test]
+    fn a_start_script_runs_with_no_signal_blocked() {
+        // This thread blocks what the program's threads block.
+        let mut set = nix::sys::signal::SigSet::empty();
+        set.add(Signal::SIGTERM);
+        set.add(Signal::SIGINT);
+        std::thread::spawn(move || {
+            nix::sys::signal::pthread_sigmask(
+                nix::sys::signal::SigmaskHow::SIG_BLOCK,
+                Some(&set),
+                None,
+            )
+            .unwrap();
+            let f = run_ok(
+                &argv(&["sh", "-c", "exec grep SigBlk /proc/self/status"]),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+            assert_eq!(f.output, "SigBlk:\t0000000000000000");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -53,9 +53,8 @@
 //! `Received:`; two messages from the same sender with the same text and the same
 //! service centre second count as one.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use modem_core::pdu::{
@@ -64,6 +63,7 @@ use modem_core::pdu::{
 
 use super::SpoolError;
 use super::charset::{encode_iso_8859_15, encode_ucs2_be};
+use super::safe_fs::{Opened, SpoolDir, Whose};
 
 /// The ledger of delivered messages, a hidden file in the incoming folder.
 pub const LEDGER_FILE: &str = ".sim7600-delivered";
@@ -72,6 +72,9 @@ pub const LEDGER_FILE: &str = ".sim7600-delivered";
 pub const LEDGER_KEEP: usize = 2000;
 /// The ledger is compacted to [`LEDGER_KEEP`] lines when it grows beyond this.
 pub const LEDGER_COMPACT_AT: usize = 2 * LEDGER_KEEP;
+/// The largest ledger read: [`LEDGER_COMPACT_AT`] lines of a message of 255 parts each
+/// (about 4.4 KB a line) fit.
+pub const MAX_LEDGER_BYTES: u64 = 32 * 1024 * 1024;
 /// Suffix of the hidden temporary name of a file being written.
 pub const TEMP_SUFFIX: &str = ".sim7600-tmp";
 /// Attempts at a fresh random name before giving up (a clash is one in 56 billion).
@@ -449,10 +452,12 @@ pub enum Delivery {
 /// smsd's incoming folder as the bot writes it.
 #[derive(Debug)]
 pub struct Inbox {
-    dir: PathBuf,
+    dir: SpoolDir,
     modem: ModemIdentity,
     /// What was delivered, oldest first.
     ledger: Vec<LedgerEntry>,
+    /// The ledger file, opened once (created at the first delivery).
+    ledger_file: Option<File>,
 }
 
 /// One delivered message in the ledger: `<fingerprint> <file name> [<part key>...]`.
@@ -472,12 +477,6 @@ impl LedgerEntry {
         l.push('\n');
         l
     }
-}
-
-fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(SpoolError::io("cannot fsync the folder", dir))
 }
 
 /// Six characters from smsd's mkstemp alphabet, fresh each call.
@@ -502,18 +501,38 @@ fn random_suffix() -> String {
         .collect()
 }
 
-/// Renames `from` to `to` unless `to` exists (Linux renameat2 RENAME_NOREPLACE): a file
-/// of the spool is never silently replaced. `Ok(false)` when `to` exists.
-pub(crate) fn rename_no_replace(from: &Path, to: &Path) -> Result<bool, SpoolError> {
-    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
-    match renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE) {
-        Ok(()) => Ok(true),
-        Err(nix::errno::Errno::EEXIST) => Ok(false),
-        Err(e) => Err(SpoolError::Io {
-            action: "cannot rename into",
-            path: to.to_path_buf(),
-            source: e.into(),
-        }),
+/// Opens the ledger once, for reading and appending, never through a link; what is not
+/// a regular file of one link under its name was planted (the bot only ever writes a
+/// regular file there) and is removed, unread, with a warning.
+fn open_ledger(dir: &SpoolDir) -> Result<(Option<File>, Vec<LedgerEntry>), SpoolError> {
+    let path = dir.join(LEDGER_FILE);
+    match dir.open_regular_append(LEDGER_FILE, MAX_LEDGER_BYTES, Whose::Bots)? {
+        Opened::Gone => Ok((None, Vec::new())),
+        Opened::Refused(why) => {
+            log::warn!(
+                "spool: {} is not the delivery ledger the bot writes ({why}); removed unread",
+                path.display()
+            );
+            dir.remove(LEDGER_FILE)?;
+            dir.sync()?;
+            Ok((None, Vec::new()))
+        }
+        Opened::File(mut file) => {
+            let bytes = match file
+                .read_all()
+                .map_err(SpoolError::io("cannot read", &path))?
+            {
+                Ok(bytes) => bytes,
+                Err(why) => {
+                    return Err(SpoolError::Io {
+                        action: "will not read",
+                        path,
+                        source: std::io::Error::other(why.to_string()),
+                    });
+                }
+            };
+            Ok((Some(file.into_file()), read_ledger(&bytes)))
+        }
     }
 }
 
@@ -521,16 +540,13 @@ impl Inbox {
     /// The inbox of `dir` (smsd's incoming folder) for `modem`; reads the ledger and
     /// finishes or removes what a crash left half-written.
     pub fn open(dir: &Path, modem: ModemIdentity) -> Result<Inbox, SpoolError> {
-        let ledger_path = dir.join(LEDGER_FILE);
-        let ledger = match File::open(&ledger_path) {
-            Ok(f) => read_ledger(f, &ledger_path)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(SpoolError::io("cannot read", &ledger_path)(e)),
-        };
+        let dir = SpoolDir::open(dir)?;
+        let (ledger_file, ledger) = open_ledger(&dir)?;
         let mut inbox = Inbox {
-            dir: dir.to_path_buf(),
+            dir,
             modem,
             ledger,
+            ledger_file,
         };
         inbox.recover()?;
         Ok(inbox)
@@ -538,7 +554,7 @@ impl Inbox {
 
     /// The folder.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// The modem the files name.
@@ -552,37 +568,34 @@ impl Inbox {
     }
 
     fn recover(&mut self) -> Result<(), SpoolError> {
-        let entries =
-            std::fs::read_dir(&self.dir).map_err(SpoolError::io("cannot list", &self.dir))?;
-        for entry in entries {
-            let entry = entry.map_err(SpoolError::io("cannot list", &self.dir))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for name in self.dir.names(usize::MAX)? {
             let Some(final_name) = name
                 .strip_prefix('.')
                 .and_then(|n| n.strip_suffix(TEMP_SUFFIX))
             else {
                 continue;
             };
-            let temp = entry.path();
             if self.ledger.iter().any(|e| e.name == final_name) {
                 // Promised in the ledger: finish the delivery.
-                let target = self.dir.join(final_name);
-                if !rename_no_replace(&temp, &target)? {
+                if !self.dir.rename_no_replace(&name, &self.dir, final_name)? {
                     // The file is in place already (a rename that did happen): the
                     // temporary copy is a leftover.
-                    std::fs::remove_file(&temp).map_err(SpoolError::io("cannot remove", &temp))?;
+                    self.dir.remove(&name)?;
                 }
                 log::info!(
                     "spool: finished the delivery of {} after a crash",
-                    target.display()
+                    self.dir.join(final_name).display()
                 );
             } else {
                 // Never promised: the message is still on the SIM and will be read again.
-                std::fs::remove_file(&temp).map_err(SpoolError::io("cannot remove", &temp))?;
-                log::info!("spool: removed half-written {}", temp.display());
+                self.dir.remove(&name)?;
+                log::info!(
+                    "spool: removed half-written {}",
+                    self.dir.join(&name).display()
+                );
             }
         }
-        sync_dir(&self.dir)
+        self.dir.sync()
     }
 
     /// Writes `sms` into the folder, exactly once (see the module docs). Delete the
@@ -603,35 +616,30 @@ impl Inbox {
         }
         for _ in 0..NAME_ATTEMPTS {
             let name = format!("{}.{}", self.modem.name, random_suffix());
-            let target = self.dir.join(&name);
-            if target.exists() {
+            if self.dir.stat(&name)?.is_some() {
                 continue;
             }
-            let temp = self.dir.join(format!(".{name}{TEMP_SUFFIX}"));
-            write_new_file(&temp, &rendered.bytes)?;
+            let temp = format!(".{name}{TEMP_SUFFIX}");
+            self.dir.create_new(&temp, &rendered.bytes)?;
             self.append_ledger(LedgerEntry {
                 fingerprint: rendered.fingerprint,
                 name: name.clone(),
                 parts: sms.part_keys.clone(),
             })?;
-            if rename_no_replace(&temp, &target)? {
-                sync_dir(&self.dir)?;
+            if self.dir.rename_no_replace(&temp, &self.dir, &name)? {
+                self.dir.sync()?;
                 self.compact_ledger_if_needed()?;
-                return Ok(Delivery::Written(target));
+                return Ok(Delivery::Written(self.dir.join(&name)));
             }
             // Someone took the name between the check and the rename: try another; the
             // ledger line for this name is harmless (no temporary file will match it).
-            std::fs::remove_file(&temp).map_err(SpoolError::io("cannot remove", &temp))?;
+            self.dir.remove(&temp)?;
         }
         Err(SpoolError::Io {
             action: "cannot find a free file name in",
-            path: self.dir.clone(),
+            path: self.dir.path().to_path_buf(),
             source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
         })
-    }
-
-    fn ledger_path(&self) -> PathBuf {
-        self.dir.join(LEDGER_FILE)
     }
 
     /// The file a PDU with this [`part_key`] was delivered in, if it was: such a part
@@ -645,15 +653,17 @@ impl Inbox {
     }
 
     fn append_ledger(&mut self, entry: LedgerEntry) -> Result<(), SpoolError> {
-        let path = self.ledger_path();
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o644)
-            .open(&path)
-            .map_err(SpoolError::io("cannot open", &path))?;
-        f.write_all(entry.line().as_bytes())
-            .and_then(|()| f.sync_all())
+        let path = self.dir.join(LEDGER_FILE);
+        let file = match &mut self.ledger_file {
+            Some(f) => f,
+            slot @ None => {
+                let created = self.dir.create(LEDGER_FILE)?;
+                self.dir.sync()?;
+                slot.insert(created)
+            }
+        };
+        file.write_all(entry.line().as_bytes())
+            .and_then(|()| file.sync_all())
             .map_err(SpoolError::io("cannot append to", &path))?;
         self.ledger.push(entry);
         Ok(())
@@ -666,19 +676,26 @@ impl Inbox {
         let drop = self.ledger.len() - LEDGER_KEEP;
         self.ledger.drain(..drop);
         let text: String = self.ledger.iter().map(LedgerEntry::line).collect();
-        let path = self.ledger_path();
-        let temp = self.dir.join(format!("{LEDGER_FILE}.new"));
-        let _ = std::fs::remove_file(&temp);
-        write_new_file(&temp, text.as_bytes())?;
-        std::fs::rename(&temp, &path).map_err(SpoolError::io("cannot rename into", &path))?;
-        sync_dir(&self.dir)
+        let temp = format!("{LEDGER_FILE}.new");
+        self.dir.remove(&temp)?;
+        let mut file = self.dir.create(&temp)?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(SpoolError::io("cannot write", &self.dir.join(&temp)))?;
+        self.dir
+            .rename(&temp, &self.dir, LEDGER_FILE)
+            .map_err(SpoolError::nix(
+                "cannot rename into",
+                &self.dir.join(LEDGER_FILE),
+            ))?;
+        self.ledger_file = Some(file);
+        self.dir.sync()
     }
 }
 
-fn read_ledger(f: File, path: &Path) -> Result<Vec<LedgerEntry>, SpoolError> {
+fn read_ledger(bytes: &[u8]) -> Vec<LedgerEntry> {
     let mut out = Vec::new();
-    for line in BufReader::new(f).lines() {
-        let line = line.map_err(SpoolError::io("cannot read", path))?;
+    for line in String::from_utf8_lossy(bytes).lines() {
         // A torn last line (crash during the append) lacks its newline and may be cut
         // anywhere: its temporary file is then removed by recovery and the message read
         // again. A cut inside the part keys only forgets those keys.
@@ -702,30 +719,7 @@ fn read_ledger(f: File, path: &Path) -> Result<Vec<LedgerEntry>, SpoolError> {
             parts,
         });
     }
-    Ok(out)
-}
-
-/// Creates `path` (which must not exist), writes `bytes` and fsyncs it.
-/// When the bot runs as root, the file gets its folder's owner and group: the spool's
-/// files then belong to smsd's user (Debian: `smsd`) as if smsd had written them.
-pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), SpoolError> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)
-        .map_err(SpoolError::io("cannot create", path))?;
-    if nix::unistd::geteuid().is_root()
-        && let Some(dir) = path.parent()
-    {
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(dir).map_err(SpoolError::io("cannot read", dir))?;
-        std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()))
-            .map_err(SpoolError::io("cannot give its folder's owner to", path))?;
-    }
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(SpoolError::io("cannot write", path))
+    out
 }
 
 #[cfg(test)]
@@ -906,17 +900,67 @@ mod tests {
         if !nix::unistd::geteuid().is_root() {
             // Not root: the file is the writer's, like any file it creates; checked too.
             let dir = tempfile::tempdir().unwrap();
-            write_new_file(&dir.path().join("f"), b"x").unwrap();
+            SpoolDir::open(dir.path())
+                .unwrap()
+                .create_new("f", b"x")
+                .unwrap();
             let meta = std::fs::metadata(dir.path().join("f")).unwrap();
             assert_eq!(meta.uid(), nix::unistd::geteuid().as_raw());
             return;
         }
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::chown(dir.path(), Some(4242), Some(4343)).unwrap();
-        write_new_file(&dir.path().join("f"), b"x").unwrap();
+        SpoolDir::open(dir.path())
+            .unwrap()
+            .create_new("f", b"x")
+            .unwrap();
         let meta = std::fs::metadata(dir.path().join("f")).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (4242, 4343));
-        assert_eq!(meta.mode() & 0o777, 0o644);
+        // smsd's mode, whatever the bot's umask.
+        assert_eq!(meta.mode() & 0o7777, 0o644);
+    }
+
+    #[test]
+    fn a_link_planted_as_the_ledger_is_never_written_or_read_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let incoming = dir.path().join("incoming");
+        std::fs::create_dir(&incoming).unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "0000000000000001 GSM1.forged\n").unwrap();
+        std::os::unix::fs::symlink(&outside, incoming.join(LEDGER_FILE)).unwrap();
+        let mut inbox = Inbox::open(&incoming, modem()).unwrap();
+        assert!(inbox.ledger.is_empty(), "nothing read through the link");
+        let sms = ReceivedSms::from_deliver(&Deliver::from_hex(HOW_ARE_YOU).unwrap());
+        assert!(matches!(
+            inbox.deliver(&sms, received()).unwrap(),
+            Delivery::Written(_)
+        ));
+        assert_eq!(
+            std::fs::read_to_string(&outside).unwrap(),
+            "0000000000000001 GSM1.forged\n",
+            "nothing appended outside the spool"
+        );
+        let ledger = std::fs::symlink_metadata(incoming.join(LEDGER_FILE)).unwrap();
+        assert!(ledger.file_type().is_file(), "a ledger of the bot's own");
+    }
+
+    #[test]
+    fn a_fifo_planted_as_the_ledger_does_not_block_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        nix::unistd::mkfifo(
+            &path.join(LEDGER_FILE),
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+        )
+        .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(Inbox::open(&path, modem()).map(|i| i.ledger.len()));
+        });
+        let opened = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("opening the inbox blocked on a FIFO for 5 s");
+        assert_eq!(opened.unwrap(), 0);
     }
 
     #[test]

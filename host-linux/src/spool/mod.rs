@@ -13,6 +13,9 @@
 //!   convention and completing it, crash-safe (see its docs for the guarantees);
 //! - [`receive`]: which SIM slots a received message came from, so a part is deleted
 //!   from the SIM only after its whole message is in incoming/;
+//! - [`safe_fs`]: every file access in smsd's folders, opened once without following a
+//!   link or blocking, judged by `fstat` on the descriptor, created with `O_EXCL`, so that
+//!   whoever may write into the spool cannot steer the bot (which runs as root);
 //! - [`watch`]: inotify on outgoing/ and checked/, no polling;
 //! - [`charset`]: ISO-8859-15, smsd's 8-bit charset.
 //!
@@ -25,6 +28,7 @@ pub mod incoming;
 pub mod outbox;
 pub mod outgoing;
 pub mod receive;
+pub mod safe_fs;
 pub mod watch;
 
 use std::path::{Path, PathBuf};

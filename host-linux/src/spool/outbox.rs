@@ -40,14 +40,18 @@
 //! So after a crash at any point, and the recovery, a file is either back in outgoing/
 //! (or checked/) unsent, or in sent/ (or failed/), never both.
 
-use std::fs::File;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::SpoolError;
 use super::conf::SmsdConf;
-use super::incoming::{ModemIdentity, rename_no_replace, write_new_file};
-use super::outgoing::{OutgoingMessage, SendOutcome, render_failed, render_sent};
+use super::incoming::ModemIdentity;
+use super::outgoing::{
+    MAX_OUTGOING_BYTES, OutgoingMessage, SendOutcome, render_failed, render_sent,
+};
+use super::safe_fs::{Opened, Refusal, SpoolDir, SpoolFile, Whose};
 
 /// The most files one scan of outgoing/ and checked/ looks at: a bounded rescan; files
 /// beyond are seen by the next scan, after these are done.
@@ -56,6 +60,12 @@ pub const MAX_SCAN: usize = 10_000;
 pub const LOCK_OWNER: &str = "sim7600";
 /// The suffix of smsd's lock files.
 pub const LOCK_SUFFIX: &str = ".LOCK";
+/// The largest `.LOCK` file read when looking for the bot's own dead locks (a pid and a
+/// word).
+pub const MAX_LOCK_BYTES: u64 = 64;
+/// The largest sent/ or failed/ file the bot copies between file systems: an outgoing
+/// file with smsd's added headers (a few hundred bytes, a reason of the modem's).
+pub const MAX_DECIDED_BYTES: u64 = 2 * MAX_OUTGOING_BYTES;
 
 const CLAIMED: &str = "claimed";
 const SENDING: &str = "sending";
@@ -76,20 +86,6 @@ fn parse_hidden(file_name: &str) -> Option<(&str, &str)> {
     (!name.is_empty()).then_some((name, stage))
 }
 
-fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(SpoolError::io("cannot fsync the folder", dir))
-}
-
-fn remove_if_present(path: &Path) -> Result<(), SpoolError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(SpoolError::io("cannot remove", path)(e)),
-    }
-}
-
 /// Where a claimed file is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimStage {
@@ -103,7 +99,7 @@ pub enum ClaimStage {
 /// claimed (a crash does the same); [`Outbox::recover`] resolves it.
 #[derive(Debug)]
 pub struct Claim {
-    dir: PathBuf,
+    dir: SpoolDir,
     name: String,
     stage: ClaimStage,
     raw: Vec<u8>,
@@ -119,7 +115,7 @@ impl Claim {
 
     /// The folder it came from.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// Where it is in its life.
@@ -133,20 +129,19 @@ impl Claim {
         self.message.as_ref()
     }
 
-    /// The file's bytes.
+    /// The file's bytes, as read from the descriptor the claim opened.
     pub fn raw(&self) -> &[u8] {
         &self.raw
     }
 
-    fn path(&self, stage: &str) -> PathBuf {
-        self.dir.join(hidden(&self.name, stage))
-    }
-
-    fn current_path(&self) -> PathBuf {
-        self.path(match self.stage {
-            ClaimStage::Claimed => CLAIMED,
-            ClaimStage::Sending => SENDING,
-        })
+    fn current_name(&self) -> String {
+        hidden(
+            &self.name,
+            match self.stage {
+                ClaimStage::Claimed => CLAIMED,
+                ClaimStage::Sending => SENDING,
+            },
+        )
     }
 
     /// Call right before the first part goes to the modem: from now on a crash means the
@@ -155,10 +150,11 @@ impl Claim {
         if self.stage == ClaimStage::Sending {
             return Ok(());
         }
-        let from = self.path(CLAIMED);
-        let to = self.path(SENDING);
-        std::fs::rename(&from, &to).map_err(SpoolError::io("cannot rename into", &to))?;
-        sync_dir(&self.dir)?;
+        let to = hidden(&self.name, SENDING);
+        self.dir
+            .rename(&hidden(&self.name, CLAIMED), &self.dir, &to)
+            .map_err(SpoolError::nix("cannot rename into", &self.dir.join(&to)))?;
+        self.dir.sync()?;
         self.stage = ClaimStage::Sending;
         Ok(())
     }
@@ -191,7 +187,8 @@ pub enum Recovered {
         /// Where it is now.
         path: PathBuf,
     },
-    /// A temporary file or a dead process's `.LOCK` was removed.
+    /// A temporary file, a dead process's `.LOCK`, or something under the bot's hidden
+    /// names that the bot never writes (a link, a FIFO: planted) was removed.
     Removed {
         /// The file removed.
         path: PathBuf,
@@ -215,6 +212,8 @@ pub struct Outbox {
     pub modem: ModemIdentity,
     /// The modem's `report =`.
     pub report_default: bool,
+    /// Files left alone already reported (device, inode, size): each is logged once.
+    left_alone: Arc<Mutex<HashSet<(u64, u64, u64)>>>,
 }
 
 impl Outbox {
@@ -229,6 +228,7 @@ impl Outbox {
             outgoing_utf8: conf.outgoing_utf8,
             modem,
             report_default,
+            left_alone: Arc::default(),
         }
     }
 
@@ -237,26 +237,50 @@ impl Outbox {
         [&self.checked, &self.outgoing]
     }
 
+    /// Logs, once per file, that `path` is left alone and why.
+    fn leave_alone(&self, path: &Path, key: (u64, u64, u64), why: &Refusal) {
+        let mut seen = self
+            .left_alone
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= MAX_SCAN {
+            seen.clear();
+        }
+        if seen.insert(key) {
+            log::warn!(
+                "spool: {} is left alone, unread: {why}; smsd takes it when it has the modem \
+                 again",
+                path.display()
+            );
+        }
+    }
+
     /// Files waiting to be sent, oldest first (smsd's order), at most [`MAX_SCAN`]:
-    /// visible regular files without a `.LOCK`, in checked/ and outgoing/.
+    /// visible regular files without a `.LOCK`, in checked/ and outgoing/. What the bot
+    /// does not read (links, FIFOs, hard links, files larger than an SMS file can be) is
+    /// skipped, logged once, and left for smsd.
     pub fn pending(&self) -> Result<Vec<PathBuf>, SpoolError> {
         let mut found: Vec<(SystemTime, PathBuf)> = Vec::new();
-        for dir in self.folders() {
-            let entries = std::fs::read_dir(dir).map_err(SpoolError::io("cannot list", dir))?;
-            for entry in entries.take(MAX_SCAN) {
-                let entry = entry.map_err(SpoolError::io("cannot list", dir))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if !is_candidate_name(&name) || dir.join(format!("{name}{LOCK_SUFFIX}")).exists() {
+        for path in self.folders() {
+            let dir = SpoolDir::open(path)?;
+            for name in dir.names(MAX_SCAN)? {
+                if !is_candidate_name(&name) || dir.stat(&format!("{name}{LOCK_SUFFIX}"))?.is_some()
+                {
                     continue;
                 }
-                let Ok(meta) = entry.metadata() else { continue };
-                if !meta.is_file() {
+                let Some(stat) = dir.stat(&name)? else {
+                    continue;
+                };
+                if let Some(why) = dir.judge(&stat, MAX_OUTGOING_BYTES, Whose::Dropped) {
+                    self.leave_alone(&dir.join(&name), stat_key(&stat), &why);
                     continue;
                 }
-                found.push((
-                    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                    entry.path(),
-                ));
+                let modified = SystemTime::UNIX_EPOCH
+                    + std::time::Duration::from_secs(u64::try_from(stat.st_mtime).unwrap_or(0))
+                    + std::time::Duration::from_nanos(
+                        u64::try_from(stat.st_mtime_nsec).unwrap_or(0),
+                    );
+                found.push((modified, dir.join(&name)));
             }
         }
         found.sort();
@@ -264,20 +288,28 @@ impl Outbox {
         Ok(found.into_iter().map(|(_, p)| p).collect())
     }
 
-    /// Claims `path` (a file in outgoing/ or checked/). `Ok(None)` when it is gone or
-    /// locked by someone else (smsd): nothing to do with it now.
+    /// Claims `path` (a file in outgoing/ or checked/). `Ok(None)` when it is gone,
+    /// locked by someone else (smsd), or not a file the bot reads (left alone, logged):
+    /// nothing to do with it now.
+    ///
+    /// The file is opened once, under smsd's `.LOCK`, without following a link or
+    /// blocking, and judged by `fstat` on that descriptor; its bytes come from that
+    /// descriptor. It is then renamed to its hidden claimed name, and kept only if that
+    /// name now holds the very file that was read: a file swapped in between is put back
+    /// under its name, unread.
     pub fn claim(&self, path: &Path) -> Result<Option<Claim>, SpoolError> {
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        let (Some(dir_path), Some(name)) = (path.parent(), path.file_name()) else {
             return Ok(None);
         };
         let name = name.to_string_lossy().into_owned();
         if !is_candidate_name(&name) {
             return Ok(None);
         }
-        let lock = dir.join(format!("{name}{LOCK_SUFFIX}"));
+        let dir = SpoolDir::open(dir_path)?;
+        let lock = format!("{name}{LOCK_SUFFIX}");
         // smsd's lockfile(): O_EXCL, "<pid> <owner>\n", fsync.
         let content = format!("{} {LOCK_OWNER}\n", std::process::id());
-        match write_new_file(&lock, content.as_bytes()) {
+        match dir.create_new(&lock, content.as_bytes()) {
             Ok(()) => {}
             Err(SpoolError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::AlreadyExists =>
@@ -286,27 +318,14 @@ impl Outbox {
             }
             Err(e) => return Err(e),
         }
-        let claimed = dir.join(hidden(&name, CLAIMED));
-        let moved = match rename_no_replace(path, &claimed) {
-            Ok(true) => sync_dir(dir).map(|()| true),
-            Ok(false) => Err(SpoolError::Io {
-                action: "an earlier claim is still unresolved at",
-                path: claimed.clone(),
-                source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
-            }),
-            Err(SpoolError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        };
-        remove_if_present(&lock)?;
-        if !moved? {
+        let taken = self.take_locked(&dir, &name, path);
+        dir.remove(&lock)?;
+        let Some(raw) = taken? else {
             return Ok(None);
-        }
-        let raw = std::fs::read(&claimed).map_err(SpoolError::io("cannot read", &claimed))?;
+        };
         let message = OutgoingMessage::parse(&raw, path, self.outgoing_utf8);
         Ok(Some(Claim {
-            dir: dir.to_path_buf(),
+            dir,
             name,
             stage: ClaimStage::Claimed,
             raw,
@@ -315,12 +334,102 @@ impl Outbox {
         }))
     }
 
+    /// Under the lock: reads `name` from one descriptor and renames it to its claimed
+    /// name; the bytes, or `None` when there is nothing to send.
+    fn take_locked(
+        &self,
+        dir: &SpoolDir,
+        name: &str,
+        path: &Path,
+    ) -> Result<Option<Vec<u8>>, SpoolError> {
+        let Some((file, raw)) = self.read_once(dir, name, path)? else {
+            return Ok(None);
+        };
+        Ok(self.hide_if_same(dir, name, &file, path)?.then_some(raw))
+    }
+
+    /// Opens `name` once and reads it from that descriptor, if it is a file the bot reads
+    /// (otherwise it is left alone and logged once).
+    fn read_once(
+        &self,
+        dir: &SpoolDir,
+        name: &str,
+        path: &Path,
+    ) -> Result<Option<(SpoolFile, Vec<u8>)>, SpoolError> {
+        let mut file = match dir.open_regular(name, MAX_OUTGOING_BYTES, Whose::Dropped)? {
+            Opened::File(f) => f,
+            Opened::Gone => return Ok(None),
+            Opened::Refused(why) => {
+                // Keyed as the scan keys it (lstat), so that it is logged once.
+                if let Some(stat) = dir.stat(name)? {
+                    self.leave_alone(path, stat_key(&stat), &why);
+                }
+                return Ok(None);
+            }
+        };
+        let (dev, ino) = file.identity();
+        match file
+            .read_all()
+            .map_err(SpoolError::io("cannot read", path))?
+        {
+            Ok(raw) => Ok(Some((file, raw))),
+            Err(why) => {
+                // It grew past the limit while it was read: the scan keys it by its new
+                // size, so this is logged once too.
+                let size = match &why {
+                    Refusal::TooLarge { size, .. } => *size,
+                    _ => file.size(),
+                };
+                self.leave_alone(path, (dev, ino, size), &why);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Renames `name` to its claimed name, and keeps it there only if it is the very file
+    /// `file` was read from (the descriptor, still open, keeps its inode number from being
+    /// reused); a file swapped in since is put back under its name. Whether it was claimed.
+    fn hide_if_same(
+        &self,
+        dir: &SpoolDir,
+        name: &str,
+        file: &SpoolFile,
+        path: &Path,
+    ) -> Result<bool, SpoolError> {
+        let claimed = hidden(name, CLAIMED);
+        match dir.rename_no_replace(name, dir, &claimed) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(SpoolError::Io {
+                    action: "an earlier claim is still unresolved at",
+                    path: dir.join(&claimed),
+                    source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+                });
+            }
+            Err(SpoolError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        }
+        if !dir.holds(&claimed, file)? {
+            let back = return_to_folder(dir, &claimed, name)?;
+            log::warn!(
+                "spool: {} was replaced while the bot took it; put back unread as {}",
+                path.display(),
+                back.display()
+            );
+            dir.sync()?;
+            return Ok(false);
+        }
+        dir.sync()?;
+        Ok(true)
+    }
+
     /// Puts a claimed file back where it was, unsent (the bot stops before sending it).
     /// A file whose sending began goes back too, and will be sent again.
     pub fn release(&self, claim: Claim) -> Result<PathBuf, SpoolError> {
-        let from = claim.current_path();
-        let path = return_to_folder(&from, &claim.dir, &claim.name)?;
-        sync_dir(&claim.dir)?;
+        let path = return_to_folder(&claim.dir, &claim.current_name(), &claim.name)?;
+        claim.dir.sync()?;
         Ok(path)
     }
 
@@ -351,62 +460,115 @@ impl Outbox {
                 (render_failed(&claim.raw, reason, *at, modem), FAILED)
             }
         };
-        let decided = claim.path(stage);
-        let temp = claim.path(&format!("{stage}{TMP}"));
-        remove_if_present(&temp)?;
-        write_new_file(&temp, &bytes)?;
-        std::fs::rename(&temp, &decided).map_err(SpoolError::io("cannot rename into", &decided))?;
-        sync_dir(&claim.dir)?;
+        let dir = &claim.dir;
+        let decided = hidden(&claim.name, stage);
+        let temp = hidden(&claim.name, &format!("{stage}{TMP}"));
+        dir.remove(&temp)?;
+        dir.create_new(&temp, &bytes)?;
+        dir.rename(&temp, dir, &decided)
+            .map_err(SpoolError::nix("cannot rename into", &dir.join(&decided)))?;
+        dir.sync()?;
         // The outcome is decided and durable: the claimed copy goes.
-        remove_if_present(&claim.current_path())?;
-        sync_dir(&claim.dir)?;
-        self.finish(&claim.dir, &claim.name, stage)
+        dir.remove(&claim.current_name())?;
+        dir.sync()?;
+        self.finish(dir, &claim.name, stage)
     }
 
-    /// Moves a decided `-sent`/`-failed` file into its folder.
-    fn finish(&self, dir: &Path, name: &str, stage: &str) -> Result<Option<PathBuf>, SpoolError> {
-        let decided = dir.join(hidden(name, stage));
+    /// Moves a decided `-sent`/`-failed` file into its folder. `Ok(None)`: deleted (no
+    /// such folder configured, or it was not a file the bot wrote).
+    fn finish(
+        &self,
+        dir: &SpoolDir,
+        name: &str,
+        stage: &str,
+    ) -> Result<Option<PathBuf>, SpoolError> {
+        let decided = hidden(name, stage);
+        // The bot writes a decided file as a regular file of one link; anything else
+        // under that name was planted, and is neither moved nor read.
+        if let Some(stat) = dir.stat(&decided)?
+            && let Some(why) = dir.judge(&stat, MAX_DECIDED_BYTES, Whose::Bots)
+        {
+            log::warn!(
+                "spool: {} is not a file the bot wrote ({why}); removed",
+                dir.join(&decided).display()
+            );
+            dir.remove(&decided)?;
+            dir.sync()?;
+            return Ok(None);
+        }
         let target_dir = if stage == SENT {
             &self.sent
         } else {
             &self.failed
         };
-        let Some(target_dir) = target_dir else {
+        let Some(target_path) = target_dir else {
             // smsd deletes sent and failed files when it has no folder for them.
-            remove_if_present(&decided)?;
-            sync_dir(dir)?;
+            dir.remove(&decided)?;
+            dir.sync()?;
             return Ok(None);
         };
-        let target = target_dir.join(name);
-        match std::fs::rename(&decided, &target) {
+        let target_dir = SpoolDir::open(target_path)?;
+        match dir.rename(&decided, &target_dir, name) {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {
-                // Another file system: copy durably under a hidden name, then rename.
-                let bytes =
-                    std::fs::read(&decided).map_err(SpoolError::io("cannot read", &decided))?;
-                let temp = target_dir.join(format!(".{name}.sim7600{TMP}"));
-                remove_if_present(&temp)?;
-                write_new_file(&temp, &bytes)?;
-                std::fs::rename(&temp, &target)
-                    .map_err(SpoolError::io("cannot rename into", &target))?;
-                sync_dir(target_dir)?;
-                remove_if_present(&decided)?;
+            Err(nix::errno::Errno::EXDEV) => {
+                // Another file system: copy durably under a hidden name, then rename;
+                // read from one descriptor that was judged, never through a link.
+                let mut file = match dir.open_regular(&decided, MAX_DECIDED_BYTES, Whose::Bots)? {
+                    Opened::File(f) => f,
+                    Opened::Gone => return Ok(None),
+                    Opened::Refused(why) => {
+                        log::warn!(
+                            "spool: {} is not a file the bot wrote ({why}); removed",
+                            dir.join(&decided).display()
+                        );
+                        dir.remove(&decided)?;
+                        dir.sync()?;
+                        return Ok(None);
+                    }
+                };
+                let bytes = match file
+                    .read_all()
+                    .map_err(SpoolError::io("cannot read", &dir.join(&decided)))?
+                {
+                    Ok(b) => b,
+                    Err(why) => {
+                        return Err(SpoolError::Io {
+                            action: "will not copy",
+                            path: dir.join(&decided),
+                            source: std::io::Error::other(why.to_string()),
+                        });
+                    }
+                };
+                let temp = format!(".{name}.sim7600{TMP}");
+                target_dir.remove(&temp)?;
+                target_dir.create_new(&temp, &bytes)?;
+                target_dir
+                    .rename(&temp, &target_dir, name)
+                    .map_err(SpoolError::nix(
+                        "cannot rename into",
+                        &target_dir.join(name),
+                    ))?;
+                target_dir.sync()?;
+                dir.remove(&decided)?;
             }
-            Err(e) => return Err(SpoolError::io("cannot rename into", &target)(e)),
+            Err(e) => {
+                return Err(SpoolError::nix(
+                    "cannot rename into",
+                    &target_dir.join(name),
+                )(e));
+            }
         }
-        sync_dir(target_dir)?;
-        sync_dir(dir)?;
-        Ok(Some(target))
+        target_dir.sync()?;
+        dir.sync()?;
+        Ok(Some(target_dir.join(name)))
     }
 
     /// Resolves everything a crash left in outgoing/ and checked/ (see the module docs).
     pub fn recover(&self) -> Result<Vec<Recovered>, SpoolError> {
         let mut done = Vec::new();
-        for dir in self.folders() {
-            let mut names: Vec<String> = std::fs::read_dir(dir)
-                .map_err(SpoolError::io("cannot list", dir))?
-                .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-                .collect();
+        for path in self.folders() {
+            let dir = SpoolDir::open(path)?;
+            let mut names = dir.names(usize::MAX)?;
             names.sort();
             // Decided outcomes first: they make the other names of the same file moot.
             for stage in [SENT, FAILED] {
@@ -415,9 +577,9 @@ impl Outbox {
                         && s == stage
                     {
                         for other in [CLAIMED, SENDING] {
-                            remove_if_present(&dir.join(hidden(name, other)))?;
+                            dir.remove(&hidden(name, other))?;
                         }
-                        let to = self.finish(dir, name, stage)?;
+                        let to = self.finish(&dir, name, stage)?;
                         done.push(Recovered::Finished {
                             name: name.to_string(),
                             to,
@@ -426,18 +588,17 @@ impl Outbox {
                 }
             }
             for file in &names {
-                let path = dir.join(file);
-                if !path.exists() {
+                if dir.stat(file)?.is_none() {
                     continue;
                 }
                 if let Some((name, stage)) = parse_hidden(file) {
                     match stage {
                         CLAIMED => {
-                            let path = return_to_folder(&path, dir, name)?;
+                            let path = return_to_folder(&dir, file, name)?;
                             done.push(Recovered::ReturnedUnsent { path });
                         }
                         SENDING => {
-                            let path = return_to_folder(&path, dir, name)?;
+                            let path = return_to_folder(&dir, file, name)?;
                             log::warn!(
                                 "spool: {} was being sent when the bot stopped; it will be sent \
                                  again (parts may arrive twice)",
@@ -446,20 +607,34 @@ impl Outbox {
                             done.push(Recovered::ReturnedMaybeSent { path });
                         }
                         s if s.ends_with(TMP) => {
-                            remove_if_present(&path)?;
-                            done.push(Recovered::Removed { path });
+                            dir.remove(file)?;
+                            done.push(Recovered::Removed {
+                                path: dir.join(file),
+                            });
                         }
                         _ => {}
                     }
-                } else if file.ends_with(LOCK_SUFFIX) && is_dead_bot_lock(&path) {
-                    remove_if_present(&path)?;
-                    done.push(Recovered::Removed { path });
+                } else if file.ends_with(LOCK_SUFFIX) && is_dead_bot_lock(&dir, file)? {
+                    dir.remove(file)?;
+                    done.push(Recovered::Removed {
+                        path: dir.join(file),
+                    });
                 }
             }
-            sync_dir(dir)?;
+            dir.sync()?;
         }
         Ok(done)
     }
+}
+
+/// What identifies a file left alone in the log-once set: device, inode, size.
+fn stat_key(stat: &nix::sys::stat::FileStat) -> (u64, u64, u64) {
+    #[allow(clippy::useless_conversion)] // dev_t and ino_t are u64 on some targets only
+    (
+        u64::from(stat.st_dev),
+        u64::from(stat.st_ino),
+        u64::try_from(stat.st_size).unwrap_or(0),
+    )
 }
 
 /// A name smsd would send: visible, not a lock file.
@@ -467,36 +642,43 @@ fn is_candidate_name(name: &str) -> bool {
     !name.starts_with('.') && !name.ends_with(LOCK_SUFFIX)
 }
 
-/// A `.LOCK` this program wrote whose process no longer runs.
-fn is_dead_bot_lock(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return false;
+/// A `.LOCK` this program wrote whose process no longer runs. Read from one descriptor,
+/// never blocking: a FIFO or a link under a `.LOCK` name is not the bot's.
+fn is_dead_bot_lock(dir: &SpoolDir, name: &str) -> Result<bool, SpoolError> {
+    let Opened::File(mut file) = dir.open_regular(name, MAX_LOCK_BYTES, Whose::Bots)? else {
+        return Ok(false);
     };
+    let Ok(Ok(bytes)) = file.read_all() else {
+        return Ok(false);
+    };
+    let text = String::from_utf8_lossy(&bytes);
     let mut words = text.split_whitespace();
-    match (
-        words.next().and_then(|p| p.parse::<i32>().ok()),
-        words.next(),
-    ) {
-        (Some(pid), Some(LOCK_OWNER)) => {
-            // Signal 0 checks existence; ESRCH: gone.
-            matches!(
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
-                Err(nix::errno::Errno::ESRCH)
-            )
-        }
-        _ => false,
-    }
+    Ok(
+        match (
+            words.next().and_then(|p| p.parse::<i32>().ok()),
+            words.next(),
+        ) {
+            (Some(pid), Some(LOCK_OWNER)) => {
+                // Signal 0 checks existence; ESRCH: gone.
+                matches!(
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+                    Err(nix::errno::Errno::ESRCH)
+                )
+            }
+            _ => false,
+        },
+    )
 }
 
-/// Renames `from` back to `dir/name`; if a new file of that name arrived meanwhile,
-/// to `dir/name.N` (never replacing a file).
-fn return_to_folder(from: &Path, dir: &Path, name: &str) -> Result<PathBuf, SpoolError> {
-    let mut target = dir.join(name);
+/// Renames `from` back to `name`; if a new file of that name arrived meanwhile, to
+/// `name.N` (never replacing a file). Returns the path it has now.
+fn return_to_folder(dir: &SpoolDir, from: &str, name: &str) -> Result<PathBuf, SpoolError> {
+    let mut target = name.to_string();
     for n in 1..=1000 {
-        if rename_no_replace(from, &target)? {
-            return Ok(target);
+        if dir.rename_no_replace(from, dir, &target)? {
+            return Ok(dir.join(&target));
         }
-        target = dir.join(format!("{name}.{n}"));
+        target = format!("{name}.{n}");
     }
     Err(SpoolError::Io {
         action: "cannot find a free name to put back",
@@ -509,6 +691,7 @@ fn return_to_folder(from: &Path, dir: &Path, name: &str) -> Result<PathBuf, Spoo
 mod tests {
     use super::*;
     use crate::spool::incoming::SpoolTime;
+    use std::fs::File;
     use std::time::Duration;
 
     struct Spool {
@@ -533,6 +716,7 @@ mod tests {
                 imei: Some("351602000330570".into()),
             },
             report_default: false,
+            left_alone: Arc::default(),
         };
         Spool { _dir: dir, outbox }
     }
@@ -675,10 +859,10 @@ mod tests {
             if stop_after >= 3 {
                 // The outcome decided, the claimed copy not yet removed.
                 let bytes = render_sent(claim.raw(), &s.outbox.modem, at(), Duration::ZERO, None);
-                std::fs::write(claim.path(SENT), bytes).unwrap();
+                std::fs::write(claim.dir.join(&hidden(&claim.name, SENT)), bytes).unwrap();
             }
             if stop_after >= 4 {
-                std::fs::remove_file(claim.current_path()).unwrap();
+                std::fs::remove_file(claim.dir.join(&claim.current_name())).unwrap();
             }
             if stop_after >= 5 {
                 s.outbox.complete(claim, &sent()).unwrap();
@@ -725,7 +909,7 @@ mod tests {
         std::fs::write(&file, "To: 49\n\nx").unwrap();
         let mut claim = s.outbox.claim(&file).unwrap().unwrap();
         claim.begin_sending().unwrap();
-        std::fs::write(claim.path("sent-tmp"), "half").unwrap();
+        std::fs::write(claim.dir.join(&hidden(&claim.name, "sent-tmp")), "half").unwrap();
         drop(claim);
         s.outbox.recover().unwrap();
         assert_eq!(names(&s.outbox.outgoing), ["m"]);
@@ -765,6 +949,174 @@ mod tests {
                 .unwrap()
                 .ends_with("old")
         );
+    }
+
+    /// Runs `f` on a thread and fails (instead of hanging the suite) when it has not
+    /// returned within a few seconds: a FIFO opened for reading blocks until a writer
+    /// comes.
+    fn within_seconds<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("{what} blocked for 5 s"))
+    }
+
+    fn root_only_secret(s: &Spool) -> PathBuf {
+        let secret = s._dir.path().join("secret");
+        std::fs::write(&secret, "To: 4915199999999\n\nroot:$6$hash:19000::::::\n").unwrap();
+        std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        secret
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_link_after_the_scan_is_never_read_through_it() {
+        let s = spool(true);
+        let secret = root_only_secret(&s);
+        let file = s.outbox.outgoing.join("m");
+        std::fs::write(&file, "To: 491721234567\n\nharmless").unwrap();
+        assert_eq!(s.outbox.pending().unwrap(), vec![file.clone()]);
+        // The writer swaps the file for a link between the scan and the claim.
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&secret, &file).unwrap();
+        assert!(s.outbox.claim(&file).unwrap().is_none());
+        assert!(
+            std::fs::symlink_metadata(&file)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "left where it was"
+        );
+        assert_eq!(names(&s.outbox.outgoing), ["m"]);
+        assert!(s.outbox.pending().unwrap().is_empty(), "never a candidate");
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_fifo_after_the_scan_does_not_block_the_claim() {
+        let s = spool(true);
+        let file = s.outbox.outgoing.join("m");
+        std::fs::write(&file, "To: 491721234567\n\nharmless").unwrap();
+        assert_eq!(s.outbox.pending().unwrap(), vec![file.clone()]);
+        std::fs::remove_file(&file).unwrap();
+        nix::unistd::mkfifo(&file, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+        let outbox = s.outbox.clone();
+        let claimed = within_seconds("claiming a FIFO", move || {
+            outbox.claim(&file).unwrap().is_none()
+        });
+        assert!(claimed, "a FIFO is not claimed");
+        assert_eq!(names(&s.outbox.outgoing), ["m"]);
+    }
+
+    #[test]
+    fn a_fifo_named_like_a_lock_does_not_block_recovery() {
+        let s = spool(true);
+        let lock = s.outbox.outgoing.join("m.LOCK");
+        nix::unistd::mkfifo(&lock, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+        let outbox = s.outbox.clone();
+        let recovered = within_seconds("recovering past a FIFO .LOCK", move || {
+            outbox.recover().unwrap()
+        });
+        assert!(recovered.is_empty(), "{recovered:?}");
+        assert!(lock.exists(), "not the bot's lock: left alone");
+    }
+
+    #[test]
+    fn a_planted_decided_link_never_copies_its_target_into_sent() {
+        let s = spool(true);
+        let secret = root_only_secret(&s);
+        std::os::unix::fs::symlink(&secret, s.outbox.outgoing.join(".x.sim7600-sent")).unwrap();
+        let rec = s.outbox.recover().unwrap();
+        assert_eq!(
+            rec,
+            [Recovered::Finished {
+                name: "x".into(),
+                to: None
+            }]
+        );
+        assert!(names(s.outbox.sent.as_ref().unwrap()).is_empty());
+        assert!(names(&s.outbox.outgoing).is_empty(), "the link is removed");
+        assert!(secret.exists(), "its target untouched");
+    }
+
+    #[test]
+    fn a_planted_decided_link_with_sent_on_another_file_system_is_not_copied() {
+        let s = spool(true);
+        let secret = root_only_secret(&s);
+        // /dev/shm is a tmpfs: another file system than the temporary folder's.
+        let other = tempfile::tempdir_in("/dev/shm")
+            .expect("this test needs /dev/shm (a tmpfs) for a sent/ on another file system");
+        let mut outbox = s.outbox.clone();
+        outbox.sent = Some(other.path().to_path_buf());
+        let dev = |p: &Path| std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(p).unwrap());
+        assert_ne!(
+            dev(&outbox.outgoing),
+            dev(other.path()),
+            "/dev/shm and {} are one file system: this test needs two",
+            outbox.outgoing.display()
+        );
+        std::os::unix::fs::symlink(&secret, outbox.outgoing.join(".x.sim7600-sent")).unwrap();
+        outbox.recover().unwrap();
+        assert!(names(other.path()).is_empty(), "nothing copied into sent/");
+        // A decided file the bot wrote is copied across as before.
+        let file = outbox.outgoing.join("ok");
+        std::fs::write(&file, "To: 49\n\nx").unwrap();
+        let claim = outbox.claim(&file).unwrap().unwrap();
+        let to = outbox.complete(claim, &sent()).unwrap().unwrap();
+        assert_eq!(to, other.path().join("ok"));
+        assert!(std::fs::read_to_string(&to).unwrap().ends_with("\n\nx"));
+    }
+
+    #[test]
+    fn a_file_larger_than_an_sms_file_can_be_is_left_alone_unread() {
+        let s = spool(true);
+        let file = s.outbox.outgoing.join("big");
+        let mut bytes = b"To: 491721234567\n\n".to_vec();
+        let limit = crate::spool::outgoing::MAX_OUTGOING_BYTES;
+        bytes.resize(usize::try_from(limit).unwrap() + 1, b'x');
+        std::fs::write(&file, &bytes).unwrap();
+        assert!(s.outbox.pending().unwrap().is_empty());
+        assert!(s.outbox.claim(&file).unwrap().is_none());
+        assert_eq!(names(&s.outbox.outgoing), ["big"]);
+        assert!(names(s.outbox.failed.as_ref().unwrap()).is_empty());
+        assert_eq!(std::fs::read(&file).unwrap(), bytes, "untouched");
+    }
+
+    #[test]
+    fn a_hard_link_to_another_file_is_left_alone_unread() {
+        let s = spool(true);
+        let secret = root_only_secret(&s);
+        let file = s.outbox.outgoing.join("m");
+        std::fs::hard_link(&secret, &file).unwrap();
+        assert!(s.outbox.pending().unwrap().is_empty());
+        assert!(s.outbox.claim(&file).unwrap().is_none());
+        assert_eq!(names(&s.outbox.outgoing), ["m"]);
+    }
+
+    #[test]
+    fn a_file_swapped_between_its_read_and_its_claim_is_put_back_unread() {
+        let s = spool(true);
+        let path = s.outbox.outgoing.join("m");
+        std::fs::write(&path, "To: 491721234567\n\nread").unwrap();
+        let dir = SpoolDir::open(&s.outbox.outgoing).unwrap();
+        let (file, raw) = s.outbox.read_once(&dir, "m", &path).unwrap().unwrap();
+        assert_eq!(raw, b"To: 491721234567\n\nread");
+        // Swapped for another file after the read, before the rename.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "To: 4915199999999\n\nswapped in").unwrap();
+        assert!(!s.outbox.hide_if_same(&dir, "m", &file, &path).unwrap());
+        assert_eq!(names(&s.outbox.outgoing), ["m"]);
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .ends_with("swapped in"),
+            "put back as it was"
+        );
+        // Not swapped: claimed.
+        let (file, _) = s.outbox.read_once(&dir, "m", &path).unwrap().unwrap();
+        assert!(s.outbox.hide_if_same(&dir, "m", &file, &path).unwrap());
+        assert_eq!(names(&s.outbox.outgoing), [".m.sim7600-claimed"]);
     }
 
     #[test]

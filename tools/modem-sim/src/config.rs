@@ -52,6 +52,89 @@ pub enum ExterntoneReply {
     Error,
 }
 
+/// The SMS storage the modem keeps received messages in, as `+CPMS` and `+CMTI` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub enum Storage {
+    /// `"SM"`, the SIM.
+    #[default]
+    #[serde(rename = "SM")]
+    Sim,
+    /// `"ME"`, the modem's own memory (ModemManager's captures show `+CMTI: "ME",1`).
+    #[serde(rename = "ME")]
+    Modem,
+}
+
+impl Storage {
+    /// The name the modem prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::Sim => "SM",
+            Storage::Modem => "ME",
+        }
+    }
+}
+
+/// Where the simulator says things the way real SIM7600s were seen to say them in public
+/// captures (docs/hil.md lists the sources). [`Behaviour::simulator`] is the simulator's own
+/// way, [`Behaviour::real_modem`] all of the real ones at once; each field switches one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Behaviour {
+    /// After `ATA`: `VOICE CALL: BEGIN` before the `OK`, the `+CLCC` after it (otherwise
+    /// both follow the `OK`).
+    pub begin_before_ok: bool,
+    /// After `AT+CHUP` (or `ATH` with `AT+CVHU=0`): `+CLCC` and `VOICE CALL: END:
+    /// <duration>` before the `OK`, and no `NO CARRIER` (otherwise all three follow the
+    /// `OK`).
+    pub end_before_ok: bool,
+    /// The `+CLCC` index of an incoming call (the simulator's own: 1; real captures: 3, 4).
+    pub call_id: u8,
+    /// Type 128 (unknown type, unknown plan) for a shown number, as in
+    /// `+CLCC: 4,1,4,0,0,"08020866256",128` (otherwise 145 for `+...`, 129 for others).
+    pub shown_number_type_128: bool,
+    /// The storage received messages go to.
+    pub storage: Storage,
+    /// URCs (by their start, `+RXDTMF`, `+CRING`) framed `\r\r\n...\r\r\n`.
+    pub cr_cr_lf_urcs: Vec<String>,
+    /// A stored message is announced as `+CMTI: ,-1`, without its place (reported from a
+    /// SIMCom modem of the same family; not part of [`Behaviour::real_modem`], which keeps
+    /// to what SIM7600 captures show).
+    pub unlocated_cmti: bool,
+}
+
+impl Behaviour {
+    /// The simulator's own way.
+    pub fn simulator() -> Behaviour {
+        Behaviour {
+            begin_before_ok: false,
+            end_before_ok: false,
+            call_id: 1,
+            shown_number_type_128: false,
+            storage: Storage::Sim,
+            cr_cr_lf_urcs: Vec::new(),
+            unlocated_cmti: false,
+        }
+    }
+
+    /// Every real-modem behaviour the simulator models.
+    pub fn real_modem() -> Behaviour {
+        Behaviour {
+            begin_before_ok: true,
+            end_before_ok: true,
+            call_id: 4,
+            shown_number_type_128: true,
+            storage: Storage::Modem,
+            cr_cr_lf_urcs: vec!["+RXDTMF".into(), "+CRING".into()],
+            unlocated_cmti: false,
+        }
+    }
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour::simulator()
+    }
+}
+
 /// Everything [`crate::Simulator::start`] needs.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -77,6 +160,8 @@ pub struct SimConfig {
     pub audio_link: Option<PathBuf>,
     /// AT+CPCMREG=1 this soon after a call connected is refused (`+CME ERROR: 3`).
     pub pcm_ready_after: Duration,
+    /// How it words and orders what it says ([`Behaviour::simulator`] by default).
+    pub behaviour: Behaviour,
 }
 
 impl Default for SimConfig {
@@ -93,6 +178,7 @@ impl Default for SimConfig {
             record: None,
             audio_link: None,
             pcm_ready_after: DEFAULT_PCM_READY_AFTER,
+            behaviour: Behaviour::simulator(),
         }
     }
 }

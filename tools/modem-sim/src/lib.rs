@@ -15,7 +15,7 @@ pub mod modem;
 pub mod pdu;
 pub mod sim;
 
-pub use config::{ExterntoneReply, Identity, SimConfig};
+pub use config::{Behaviour, ExterntoneReply, Identity, SimConfig, Storage};
 pub use control::{ControlCommand, ControlError};
 pub use modem::{Modem, ModemState};
 pub use sim::{SimError, SimHandle, SimState, Simulator};

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use modem_sim::config::{DEFAULT_PCM_READY_AFTER, DEFAULT_RING_INTERVAL, DEFAULT_SIM_CAPACITY};
 use modem_sim::control::PROTOCOL_HELP;
-use modem_sim::{ExterntoneReply, Identity, SimConfig, Simulator};
+use modem_sim::{Behaviour, ExterntoneReply, Identity, SimConfig, Simulator, Storage};
 use nix::sys::signal::{SigSet, Signal};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -69,6 +69,67 @@ struct Args {
     /// The service centre number stored SMS carry.
     #[arg(long, default_value = "+31624000000")]
     smsc: String,
+    /// Behave like the real SIM7600s of public captures in every way the simulator models
+    /// (the options below then change one behaviour each).
+    #[arg(long)]
+    real_modem: bool,
+    /// After ATA, VOICE CALL: BEGIN before the OK and +CLCC after it.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    begin_before_ok: Option<bool>,
+    /// After AT+CHUP, +CLCC and VOICE CALL: END: <duration> before the OK, no NO CARRIER.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    end_before_ok: Option<bool>,
+    /// The +CLCC index of an incoming call.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=7))]
+    call_id: Option<u8>,
+    /// Number type 128 for a shown caller number.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    shown_number_type_128: Option<bool>,
+    /// The storage received messages go to, as +CPMS and +CMTI name it.
+    #[arg(long, value_enum)]
+    storage: Option<StorageArg>,
+    /// Frame URCs starting with PREFIX as \r\r\n...\r\r\n (repeatable; replaces the list).
+    #[arg(long = "cr-cr-lf-urc", value_name = "PREFIX")]
+    cr_cr_lf_urcs: Vec<String>,
+    /// Announce a stored SMS as "+CMTI: ,-1", without its place.
+    #[arg(long)]
+    unlocated_cmti: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StorageArg {
+    /// "SM", the SIM.
+    Sm,
+    /// "ME", the modem's memory.
+    Me,
+}
+
+impl Args {
+    /// The profile, then each option given on top of it.
+    fn behaviour(&self) -> Behaviour {
+        let mut b = if self.real_modem {
+            Behaviour::real_modem()
+        } else {
+            Behaviour::simulator()
+        };
+        b.begin_before_ok = self.begin_before_ok.unwrap_or(b.begin_before_ok);
+        b.end_before_ok = self.end_before_ok.unwrap_or(b.end_before_ok);
+        b.call_id = self.call_id.unwrap_or(b.call_id);
+        b.shown_number_type_128 = self
+            .shown_number_type_128
+            .unwrap_or(b.shown_number_type_128);
+        if let Some(storage) = self.storage {
+            b.storage = match storage {
+                StorageArg::Sm => Storage::Sim,
+                StorageArg::Me => Storage::Modem,
+            };
+        }
+        if !self.cr_cr_lf_urcs.is_empty() {
+            b.cr_cr_lf_urcs = self.cr_cr_lf_urcs.clone();
+        }
+        b.unlocated_cmti |= self.unlocated_cmti;
+        b
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -81,6 +142,7 @@ fn main() -> anyhow::Result<()> {
     if args.ring_interval_ms == 0 {
         anyhow::bail!("--ring-interval-ms must be at least 1");
     }
+    let behaviour = args.behaviour();
     let config = SimConfig {
         identity: Identity {
             manufacturer: args.manufacturer,
@@ -102,6 +164,7 @@ fn main() -> anyhow::Result<()> {
         record: args.record,
         audio_link: args.audio_link,
         pcm_ready_after: Duration::from_millis(args.pcm_ready_after_ms),
+        behaviour,
     };
     let sim = Simulator::start(config).context("cannot start the simulator")?;
     println!("{}", sim.port().display());

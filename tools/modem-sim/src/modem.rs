@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{ExterntoneReply, Identity, SimConfig};
+use crate::config::{Behaviour, ExterntoneReply, Identity, SimConfig};
 use crate::control::{ControlCommand, ControlError};
 use crate::pdu::{self, Alphabet, Concat, SmsTime};
 
@@ -104,8 +104,8 @@ struct Call {
 }
 
 impl Call {
-    fn number_type(&self) -> u8 {
-        if self.withheld {
+    fn number_type(&self, behaviour: &Behaviour) -> u8 {
+        if self.withheld || behaviour.shown_number_type_128 {
             128
         } else if self.number.starts_with('+') {
             145
@@ -250,6 +250,8 @@ pub struct ModemState {
     pub stalled: bool,
     /// The AT command lines received, oldest first (at most [`COMMAND_HISTORY`]).
     pub commands: Vec<String>,
+    /// How it words and orders what it says.
+    pub behaviour: Behaviour,
 }
 
 #[derive(Debug, Clone)]
@@ -462,6 +464,7 @@ pub struct Modem {
     default_ring_interval: Duration,
     cvhu_default: u8,
     pcm_ready_after: Duration,
+    behaviour: Behaviour,
     settings: Settings,
     clvl: u8,
     input: Input,
@@ -497,6 +500,7 @@ impl Modem {
             default_ring_interval: config.ring_interval,
             cvhu_default: config.cvhu_default,
             pcm_ready_after: config.pcm_ready_after,
+            behaviour: config.behaviour.clone(),
             settings: Settings::power_up(config.cvhu_default),
             clvl: 4,
             input: Input::Command,
@@ -722,9 +726,19 @@ impl Modem {
     }
 
     fn urc(&mut self, line: &str) {
-        self.out.extend_from_slice(b"\r\n");
+        let framing: &[u8] = if self
+            .behaviour
+            .cr_cr_lf_urcs
+            .iter()
+            .any(|start| line.starts_with(start.as_str()))
+        {
+            b"\r\r\n"
+        } else {
+            b"\r\n"
+        };
+        self.out.extend_from_slice(framing);
         self.out.extend_from_slice(line.as_bytes());
-        self.out.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(framing);
     }
 
     fn raw_final(&mut self, code: &str) {
@@ -922,20 +936,24 @@ impl Modem {
             )),
             ("+CNMI", Test) => self.info("+CNMI: (0-3),(0-3),(0-3),(0-2),(0-1)".into()),
             ("+CPMS", Read) => {
-                let (u, t) = (self.used(), self.sim.len());
+                let (u, t, m) = (self.used(), self.sim.len(), self.behaviour.storage.name());
                 self.info(format!(
-                    "+CPMS: \"SM\",{u},{t},\"SM\",{u},{t},\"SM\",{u},{t}"
+                    "+CPMS: \"{m}\",{u},{t},\"{m}\",{u},{t},\"{m}\",{u},{t}"
                 ));
             }
             ("+CPMS", Set(a)) => {
                 let p = params(&a);
-                if p.is_empty() || p.len() > 3 || p.iter().any(|m| !m.eq_ignore_ascii_case("SM")) {
+                let m = self.behaviour.storage.name();
+                if p.is_empty() || p.len() > 3 || p.iter().any(|s| !s.eq_ignore_ascii_case(m)) {
                     return Err(AtError::Cms(CMS_NOT_SUPPORTED));
                 }
                 let (u, t) = (self.used(), self.sim.len());
                 self.info(format!("+CPMS: {u},{t},{u},{t},{u},{t}"));
             }
-            ("+CPMS", Test) => self.info("+CPMS: (\"SM\"),(\"SM\"),(\"SM\")".into()),
+            ("+CPMS", Test) => {
+                let m = self.behaviour.storage.name();
+                self.info(format!("+CPMS: (\"{m}\"),(\"{m}\"),(\"{m}\")"));
+            }
             ("+CSCA", Read) => {
                 let toa = if self.smsc.starts_with('+') { 145 } else { 129 };
                 self.info(format!("+CSCA: \"{}\",{toa}", self.smsc));
@@ -961,7 +979,11 @@ impl Modem {
 
     fn clcc_for(&self, c: &Call, stat: u8) -> String {
         let number = if c.withheld { "" } else { c.number.as_str() };
-        format!("+CLCC: 1,1,{stat},0,0,\"{number}\",{}", c.number_type())
+        format!(
+            "+CLCC: {},1,{stat},0,0,\"{number}\",{}",
+            self.behaviour.call_id,
+            c.number_type(&self.behaviour)
+        )
     }
 
     fn report_clcc(&mut self, stat: u8, after_final: bool) {
@@ -983,7 +1005,11 @@ impl Modem {
                 c.status = CallStatus::Active;
                 c.next_ring = None;
                 c.answered_at = Some(now);
-                self.after_final.push("VOICE CALL: BEGIN".into());
+                if self.behaviour.begin_before_ok {
+                    self.urc("VOICE CALL: BEGIN");
+                } else {
+                    self.after_final.push("VOICE CALL: BEGIN".into());
+                }
                 self.report_clcc(0, true);
                 Flow::Continue
             }
@@ -996,13 +1022,19 @@ impl Modem {
         let Some(answered_at) = self.call.as_ref().map(|c| c.answered_at) else {
             return;
         };
-        self.report_clcc(6, true);
+        let before_ok = self.behaviour.end_before_ok;
+        self.report_clcc(6, !before_ok);
         if let Some(at) = answered_at {
-            self.after_final.push(format!(
+            let end = format!(
                 "VOICE CALL: END: {}",
                 hhmmss(now.saturating_duration_since(at))
-            ));
-            self.after_final.push("NO CARRIER".into());
+            );
+            if before_ok {
+                self.urc(&end);
+            } else {
+                self.after_final.push(end);
+                self.after_final.push("NO CARRIER".into());
+            }
         }
         self.call = None;
         self.settings.pcm_audio = false;
@@ -1015,7 +1047,7 @@ impl Modem {
         let clip = format!(
             "+CLIP: \"{}\",{},,,,{}",
             if c.withheld { "" } else { c.number.as_str() },
-            c.number_type(),
+            c.number_type(&self.behaviour),
             u8::from(c.withheld)
         );
         let ring = if self.settings.crc {
@@ -1418,7 +1450,12 @@ impl Modem {
                 });
             }
             if self.settings.cnmi_mt == 1 && self.settings.cnmi_mode != 0 {
-                self.urc(&format!("+CMTI: \"SM\",{i}"));
+                let notice = if self.behaviour.unlocated_cmti {
+                    "+CMTI: ,-1".to_string()
+                } else {
+                    format!("+CMTI: \"{}\",{i}", self.behaviour.storage.name())
+                };
+                self.urc(&notice);
             }
         }
         self.delivered.push(DeliveredSms {
@@ -1470,7 +1507,7 @@ impl Modem {
                 .call
                 .iter()
                 .map(|c| CallState {
-                    id: 1,
+                    id: self.behaviour.call_id,
                     direction: "incoming",
                     status: c.status,
                     number: c.number.clone(),
@@ -1502,6 +1539,7 @@ impl Modem {
             delivered: self.delivered.clone(),
             stalled: self.stall_until.is_some(),
             commands: self.history.iter().cloned().collect(),
+            behaviour: self.behaviour.clone(),
         }
     }
 }
@@ -1519,6 +1557,92 @@ mod tests {
     fn say(m: &mut Modem, now: Instant, line: &str) -> String {
         m.feed(format!("{line}\r").as_bytes(), now);
         String::from_utf8_lossy(&m.take_output()).into_owned()
+    }
+
+    fn real_modem() -> (Modem, Instant) {
+        let config = SimConfig {
+            behaviour: Behaviour::real_modem(),
+            ..SimConfig::default()
+        };
+        let mut m = Modem::new(&config);
+        m.take_output();
+        (m, Instant::now())
+    }
+
+    fn ring_in(m: &mut Modem, now: Instant, number: &str) -> String {
+        let call = ControlCommand::Call {
+            number: number.into(),
+            withheld: false,
+            ring_interval: None,
+        };
+        m.control(&call, now).unwrap();
+        String::from_utf8_lossy(&m.take_output()).into_owned()
+    }
+
+    #[test]
+    fn the_real_modem_profile_answers_hangs_up_and_reports_calls_as_the_captures_show() {
+        let (mut m, now) = real_modem();
+        say(&mut m, now, "ATE0;+CLCC=1;+CLIP=1");
+        let ringing = ring_in(&mut m, now, "+491761234567");
+        assert_eq!(
+            ringing,
+            "\r\n+CLCC: 4,1,4,0,0,\"+491761234567\",128\r\n\r\nRING\r\n\
+             \r\n+CLIP: \"+491761234567\",128,,,,0\r\n"
+        );
+        assert_eq!(
+            say(&mut m, now, "ATA"),
+            "\r\nVOICE CALL: BEGIN\r\n\r\nOK\r\n\r\n+CLCC: 4,1,0,0,0,\"+491761234567\",128\r\n"
+        );
+        m.control(&ControlCommand::Dtmf("5#".into()), now).unwrap();
+        assert_eq!(
+            m.take_output(),
+            b"\r\r\n+RXDTMF: 5\r\r\n\r\r\n+RXDTMF: #\r\r\n"
+        );
+        let later = now + Duration::from_secs(8);
+        assert_eq!(
+            say(&mut m, later, "AT+CHUP"),
+            "\r\n+CLCC: 4,1,6,0,0,\"+491761234567\",128\r\n\r\nVOICE CALL: END: 000008\r\n\r\nOK\r\n"
+        );
+    }
+
+    #[test]
+    fn the_simulators_own_way_keeps_begin_and_end_after_the_ok() {
+        let (mut m, now) = modem();
+        say(&mut m, now, "ATE0;+CLCC=1");
+        ring_in(&mut m, now, "+491761234567");
+        assert_eq!(
+            say(&mut m, now, "ATA"),
+            "\r\nOK\r\n\r\nVOICE CALL: BEGIN\r\n\r\n+CLCC: 1,1,0,0,0,\"+491761234567\",145\r\n"
+        );
+        assert_eq!(
+            say(&mut m, now + Duration::from_secs(8), "AT+CHUP"),
+            "\r\nOK\r\n\r\n+CLCC: 1,1,6,0,0,\"+491761234567\",145\r\n\
+             \r\nVOICE CALL: END: 000008\r\n\r\nNO CARRIER\r\n"
+        );
+    }
+
+    #[test]
+    fn the_real_modem_profile_stores_in_me_and_says_so() {
+        let (mut m, now) = real_modem();
+        say(&mut m, now, "ATE0;+CNMI=2,1");
+        m.control(
+            &ControlCommand::Sms {
+                number: "+4917".into(),
+                text: "hi".into(),
+            },
+            now,
+        )
+        .unwrap();
+        assert_eq!(m.take_output(), b"\r\n+CMTI: \"ME\",0\r\n");
+        assert_eq!(
+            say(&mut m, now, "AT+CPMS?"),
+            "\r\n+CPMS: \"ME\",1,30,\"ME\",1,30,\"ME\",1,30\r\n\r\nOK\r\n"
+        );
+        assert_eq!(
+            say(&mut m, now, "AT+CPMS=\"ME\""),
+            "\r\n+CPMS: 1,30,1,30,1,30\r\n\r\nOK\r\n"
+        );
+        assert_eq!(say(&mut m, now, "AT+CPMS=\"SM\""), "\r\nERROR\r\n");
     }
 
     #[test]
