@@ -127,7 +127,8 @@ fn a_wav_is_heard_as_440_hz_bad_audio_is_400_speech_plays_and_hangup_ends_the_ca
     let mut bot = audio_bot(&rig);
     let status = connected_call(&rig, &mut bot);
     assert_eq!(status["success"], true);
-    let call_id = status["call_id"].as_u64().unwrap();
+    // The bot's id of the call, a string a client sends back as it is.
+    let call_id = status["call_id"].as_str().unwrap().to_owned();
 
     // 1 s of 440 Hz as people have it: 44.1 kHz stereo, converted by the bot.
     let (code, body) = post_bytes(
@@ -352,5 +353,47 @@ fn the_callers_tone_arrives_on_the_live_stream_which_ends_cleanly_with_the_call(
         "live stream: 1 s of 1 kHz received; GET /status answered in {status_took:?} during \
          the stream; the stream ended {ended_after:?} after the caller hung up \
          ({after} bytes after it)"
+    );
+}
+
+#[test]
+fn a_clients_own_call_id_is_echoed_and_speak_and_hangup_act_on_the_current_call() {
+    const THEIRS: &str = "call_1761507557";
+    let (rig, _audio_dir) = audio_rig();
+    let mut bot = audio_bot(&rig);
+    let status = connected_call(&rig, &mut bot);
+    let ours = status["call_id"].as_str().unwrap().to_owned();
+    assert_ne!(ours, THEIRS);
+
+    let before = heard(&rig).audible_frames;
+    let (code, body) = phone_call(
+        &bot,
+        &format!(
+            r#"{{"callId": "{THEIRS}", "action": "speak", "text": "Hello from the client."}}"#
+        ),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["call_id"], THEIRS, "echoed as given: {body}");
+    wait_heard(&rig, "the speech at the modem", |rx| {
+        rx.audible_frames >= before + 25
+    });
+
+    let (code, body) = phone_call(
+        &bot,
+        &format!(r#"{{"callId": "{THEIRS}", "action": "hangup"}}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        (&body["call_id"], &body["message"]),
+        (&Value::from(THEIRS), &Value::from("hanging up"))
+    );
+    let calls = bot.wait_calls(1, WITHIN);
+    assert_eq!(calls[0]["end"], "we_hung_up", "{calls:?}");
+    let log = bot.log_text();
+    assert!(
+        log.contains(&format!(
+            "callId \"{THEIRS}\" is not the bot's id of the current call ({ours})"
+        )),
+        "the mismatch is logged:\n{log}"
     );
 }

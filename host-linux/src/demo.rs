@@ -428,6 +428,7 @@ fn with_bot<W: Write>(
             ),
             token: None,
             speech: None,
+            hosts: crate::api::HostPolicy::default(),
         },
     )
     .map_err(|e| step("starting the HTTP API")(e.to_string()))?;

@@ -86,7 +86,7 @@ impl Stream {
     fn open(api_port: u16) -> Stream {
         let stream = TcpStream::connect(("127.0.0.1", api_port)).unwrap();
         (&stream)
-            .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             .unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
         let g = Arc::clone(&got);

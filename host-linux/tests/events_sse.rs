@@ -41,6 +41,7 @@ fn api(token: Option<&str>) -> Api {
         system_status: Arc::new(|| serde_json::json!({})),
         token: None,
         speech: None,
+        hosts: host_linux::api::HostPolicy::default(),
     };
     let settings = ApiSettings {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -66,7 +67,7 @@ fn subscribe(addr: SocketAddr, auth: Option<&str>) -> (BufReader<TcpStream>, Str
         .unwrap_or_default();
     (&stream)
         .write_all(
-            format!("GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nConnection: close\r\n{auth}\r\n")
+            format!("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nConnection: close\r\n{auth}\r\n")
                 .as_bytes(),
         )
         .unwrap();
@@ -188,7 +189,7 @@ fn streams_do_not_take_the_apis_workers_and_one_too_many_gets_503() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     status
-        .write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut answer = String::new();
     let _ = status.read_to_string(&mut answer);
@@ -216,7 +217,7 @@ fn post_to_the_stream_is_405() {
     let mut s = TcpStream::connect(api.server.local_addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(
-        b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        b"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     )
     .unwrap();
     let mut answer = String::new();

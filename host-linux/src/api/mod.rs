@@ -1,42 +1,67 @@
 //! The bot's HTTP API (127.0.0.1:8088 by default): SMS while the bot owns the port, its
 //! status and its call log.
 //!
-//! This module owns the listening socket and the threads that serve it ([`ApiServer`]);
-//! what each path means is [`routes`], sans-I/O; the `[api]` table is [`settings`]. The
-//! API never talks to the modem: `POST /sms` writes the message durably into the queue
-//! ([`crate::sms_queue`]) and wakes the bot, whose loop is the port's only writer; `GET
-//! /status` and `GET /calls` read what the bot publishes ([`crate::bot::BotState`]).
+//! This module owns the listening socket and the server that answers on it
+//! ([`ApiServer`]); what each path means is [`routes`], sans-I/O; the `[api]` table is
+//! [`settings`]. The API never talks to the modem: `POST /sms` writes the message durably
+//! into the queue ([`crate::sms_queue`]) and wakes the bot, whose loop is the port's only
+//! writer; `GET /status` and `GET /calls` read what the bot publishes
+//! ([`crate::bot::BotState`]).
 //!
 //! During a call with audio it also plays into the call, hangs it up, speaks text into it
 //! and streams the caller's audio live (docs/audio.md): the call's audio is what the bot
 //! publishes in [`crate::bot::BotState::call_audio`]; speech is synthesized on a thread of
-//! [`speech`], the live stream written by a thread of [`audio_stream`].
+//! [`speech`], the live stream is a body of [`audio_stream`].
 //!
-//! `tiny_http` serves it: a small blocking server, no async runtime, a few threads, so
-//! the bot stays small. Two workers take requests from its queue, so one slow `/status`
-//! (it asks systemctl) does not hold up an SMS; a long response (`GET /events`, `GET
-//! /calls/current/audio`) is handed to a thread of its own (at most eight of each), so
-//! the workers are free for the next request at once.
+//! hyper serves it (HTTP/1.1, upgrades open for WebSockets) on a tokio runtime of one
+//! thread of its own, `api`: connections cost a task, not a thread. The routes, which
+//! block (the queue's fsync, systemctl behind `/status`, decoding a WAV), run on at most
+//! [`ROUTE_THREADS`] threads beside it, started on demand and ended when idle. The limits
+//! that keep one client from stopping the API (`[api]` settings, docs/api.md): a
+//! connection cap (503 beyond it), a head timeout and [`MAX_HEAD_BYTES`] (431 beyond),
+//! a body timeout (408), a body limit checked against the announced length before anything
+//! is read or allocated, and against what arrives for a chunked body (413). The bot's
+//! shutdown stops it: [`ApiServer::shutdown`] closes the socket, lets each connection end
+//! its request, and after [`SHUTDOWN_GRACE`] drops what is left.
 
 pub mod audio_stream;
 pub mod routes;
+mod server;
 pub mod settings;
 pub mod speech;
 
-use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-pub use routes::{ApiContext, ApiRequest, ApiResponse, RequestBody, SystemStatus, handle};
+pub use routes::{
+    ApiContext, ApiRequest, ApiResponse, HostPolicy, RequestBody, SystemStatus, handle,
+};
 pub use settings::{ApiSettings, ApiSettingsError, DEFAULT_LISTEN};
 
-/// Threads that answer requests.
-pub const WORKERS: usize = 2;
-/// How long stopping the API waits for a worker busy with a request (a slow client, a
-/// slow systemctl behind `/status`) before it leaves the worker to finish on its own.
+/// Threads that run the routes at most (started when a request comes, ended after
+/// [`ROUTE_THREAD_IDLE`] without one); a third request waits for one of them.
+pub const ROUTE_THREADS: usize = 2;
+/// How long an idle route thread is kept.
+pub const ROUTE_THREAD_IDLE: Duration = Duration::from_secs(10);
+/// How long stopping the API waits for the requests under way (a slow client, a slow
+/// systemctl behind `/status`) before it drops them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// Largest request head (request line and headers, cookies included); a longer one is
+/// answered 431 after at most this much was buffered.
+pub const MAX_HEAD_BYTES: usize = 32 * 1024;
+/// Connections beyond the cap answered 503 at once; while that many are being refused,
+/// further ones wait in the kernel's listen queue.
+pub const MAX_REFUSING: usize = 32;
+/// How long a connection beyond the cap has to send its request's head before its 503.
+pub const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connections the kernel queues for the server before it accepts them (the kernel's
+/// `net.core.somaxconn` may lower it).
+pub const LISTEN_BACKLOG: u32 = 1024;
+/// File descriptors the bot keeps for itself beside the API's connections (the port, the
+/// spool's files, logs, the pipes of its children).
+pub const RESERVED_FDS: u64 = 64;
 
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,73 +77,86 @@ pub enum ApiError {
         /// What the OS said.
         problem: String,
     },
-    /// A worker thread could not be started.
-    #[error("the HTTP API cannot start its worker thread: {0}")]
+    /// The runtime or its thread could not be started.
+    #[error("the HTTP API cannot start its thread: {0}")]
     Spawn(std::io::Error),
 }
 
-/// The running API. Dropping it (or [`ApiServer::shutdown`]) stops the workers and closes
+/// The running API. Dropping it (or [`ApiServer::shutdown`]) stops the server and closes
 /// the socket.
 pub struct ApiServer {
-    server: Arc<tiny_http::Server>,
-    workers: Vec<JoinHandle<()>>,
-    /// Each worker sends one message here when it ends.
-    ended: mpsc::Receiver<()>,
     addr: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+    /// The server's thread sends one message here when it ends.
+    ended: mpsc::Receiver<()>,
 }
 
 impl std::fmt::Debug for ApiServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiServer")
             .field("addr", &self.addr)
-            .field("workers", &self.workers.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl ApiServer {
     /// Checks `settings` (refusing a non-loopback address without a token), binds, and
-    /// serves `context`. `settings.token` is what requests must carry (the context's token
-    /// is replaced by it).
+    /// serves `context`. `settings.token` is what requests must carry, and the listen
+    /// address and `allowed_hosts` what their `Host` and `Origin` may name (the context's
+    /// token and host policy are replaced by them).
     pub fn start(settings: &ApiSettings, mut context: ApiContext) -> Result<Self, ApiError> {
         settings.validate()?;
         context.token = settings.token.clone();
-        let server = tiny_http::Server::http(settings.listen).map_err(|e| ApiError::Bind {
+        context.hosts = HostPolicy::new(settings.listen, &settings.allowed_hosts);
+        let bind_error = |e: std::io::Error| ApiError::Bind {
             addr: settings.listen,
             problem: e.to_string(),
-        })?;
-        let addr = server.server_addr().to_ip().unwrap_or(settings.listen);
-        let server = Arc::new(server);
-        let (ended_tx, ended) = mpsc::channel();
-        let mut api = Self {
-            server,
-            workers: Vec::with_capacity(WORKERS),
-            ended,
-            addr,
         };
-        for n in 0..WORKERS {
-            let server = Arc::clone(&api.server);
-            let context = context.clone();
-            let limits = BodyLimits {
-                json: settings.max_body_bytes,
-                audio: settings.max_audio_body_bytes,
-            };
-            let ended = ended_tx.clone();
-            let worker = std::thread::Builder::new()
-                .name(format!("api-{n}"))
-                // Requests need little stack; the default 2 MiB would be address space
-                // reserved for nothing.
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    serve(&server, &context, limits);
-                    // The receiver may be gone (the server dropped without waiting).
-                    let _ = ended.send(());
-                })
-                .map_err(ApiError::Spawn)?;
-            api.workers.push(worker);
-        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .max_blocking_threads(ROUTE_THREADS)
+            .thread_keep_alive(ROUTE_THREAD_IDLE)
+            .thread_name("api-route")
+            // Routes need little stack; the default 2 MiB would be address space reserved
+            // for nothing.
+            .thread_stack_size(256 * 1024)
+            .build()
+            .map_err(ApiError::Spawn)?;
+        let listener = {
+            let _inside = runtime.enter();
+            listen(settings.listen).map_err(bind_error)?
+        };
+        let addr = listener.local_addr().unwrap_or(settings.listen);
+        let limits = server::Limits {
+            json: settings.max_body_bytes,
+            audio: settings.max_audio_body_bytes,
+            max_connections: fit_connection_cap(settings.max_connections),
+            header_timeout: Duration::from_secs(settings.header_timeout_s),
+            body_timeout: Duration::from_secs(settings.body_timeout_s),
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (ended_tx, ended) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("api".into())
+            .stack_size(512 * 1024)
+            .spawn(move || {
+                runtime.block_on(server::serve(listener, context, limits, stopped));
+                // What is left (a stream past the grace, a route stuck in systemctl) is
+                // dropped, not waited for.
+                runtime.shutdown_timeout(Duration::from_millis(100));
+                // The receiver may be gone (the server dropped without waiting).
+                let _ = ended_tx.send(());
+            })
+            .map_err(ApiError::Spawn)?;
         log::info!("HTTP API listening on http://{addr}");
-        Ok(api)
+        Ok(Self {
+            addr,
+            stop,
+            thread: Some(thread),
+            ended,
+        })
     }
 
     /// The address it listens on (the real port when 0 was asked for).
@@ -126,7 +164,7 @@ impl ApiServer {
         self.addr
     }
 
-    /// Stops the workers and closes the socket.
+    /// Stops the server and closes the socket.
     pub fn shutdown(self) {
         drop(self);
     }
@@ -134,163 +172,89 @@ impl ApiServer {
 
 impl Drop for ApiServer {
     fn drop(&mut self) {
-        // One unblock per worker: each takes one and returns from recv with an error.
-        for _ in &self.workers {
-            self.server.unblock();
-        }
-        // tiny_http has no read timeout, so a worker can be stuck on a client that sends
-        // its body slowly: wait a bounded time, then leave it (it holds only its request
-        // and a clone of the server, and ends with that request or with the process).
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
-        let mut ended = 0;
-        while ended < self.workers.len() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.ended.recv_timeout(left) {
-                Ok(()) => ended += 1,
-                Err(_) => break,
-            }
-        }
-        if ended < self.workers.len() {
-            log::warn!(
-                "{} HTTP API worker(s) still busy with a request after {} ms; not waiting",
-                self.workers.len() - ended,
-                SHUTDOWN_GRACE.as_millis()
-            );
-            self.workers.clear();
+        // A receiver that is gone means the server ended already.
+        let _ = self.stop.send(true);
+        let Some(thread) = self.thread.take() else {
             return;
-        }
-        for worker in self.workers.drain(..) {
-            if worker.join().is_err() {
-                log::error!("an HTTP API worker panicked");
-            }
-        }
-    }
-}
-
-/// The body limits: `audio` for a WAV played into the call, `json` for the rest.
-#[derive(Debug, Clone, Copy)]
-struct BodyLimits {
-    json: usize,
-    audio: usize,
-}
-
-/// A worker: answers requests until unblocked.
-fn serve(server: &tiny_http::Server, context: &ApiContext, limits: BodyLimits) {
-    loop {
-        let request = match server.recv() {
-            Ok(request) => request,
-            Err(e) => {
-                log::debug!("HTTP API worker ends: {e}");
-                return;
-            }
         };
-        answer(request, context, limits);
+        let bound = SHUTDOWN_GRACE + Duration::from_secs(1);
+        match self.ended.recv_timeout(bound) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if thread.join().is_err() {
+                    log::error!("the HTTP API's thread panicked");
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => log::warn!(
+                "the HTTP API did not stop within {} ms; not waiting",
+                bound.as_millis()
+            ),
+        }
     }
 }
 
-fn answer(mut request: tiny_http::Request, context: &ApiContext, limits: BodyLimits) {
-    let method = request.method().as_str().to_owned();
-    let url = request.url().to_owned();
-    let authorization = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Authorization"))
-        .map(|h| h.value.as_str().to_owned());
-    let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p);
-    // The audio limit (megabytes) only for a caller who may play: anybody else is
-    // answered 401 after at most the JSON limit was read.
-    let limit = if path == routes::PLAY_PATH && routes::may_enter(context, authorization.as_deref())
-    {
-        limits.audio
+/// Binds `addr` with a listen queue of [`LISTEN_BACKLOG`] (std's is 128: a burst of
+/// connections beyond it would see their handshakes dropped and retried a second later).
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
     } else {
-        limits.json
+        tokio::net::TcpSocket::new_v6()?
     };
-    let body = read_body(&mut request, limit);
-    let response = handle(
-        context,
-        ApiRequest {
-            method: &method,
-            url: &url,
-            authorization: authorization.as_deref(),
-            body,
-        },
-    );
-    log::debug!("{method} {url} -> {}", response.status);
-    if response.status == 200 && path == crate::events::sse::PATH {
-        // A stream of its own thread: this worker is free for the next request at once.
-        crate::events::sse::serve(request, context.bot.events());
-        return;
-    }
-    if response.status == 200 && path == audio_stream::PATH {
-        // The same; the call may have ended since the route looked (then 409).
-        audio_stream::serve(request, context.bot.call_audio());
-        return;
-    }
-    let text = response.body.to_string();
-    let mut headers = vec![header("Content-Type", "application/json")];
-    if let Some(allow) = response.allow {
-        headers.push(header("Allow", allow));
-    }
-    if response.challenge {
-        headers.push(header("WWW-Authenticate", "Bearer"));
-    }
-    if response.status == 413 {
-        // The rest of the body is not wanted; the client should not send another request
-        // behind it on this connection.
-        headers.push(header("Connection", "close"));
-    }
-    let mut reply = tiny_http::Response::from_string(text).with_status_code(response.status);
-    for h in headers.into_iter().flatten() {
-        reply.add_header(h);
-    }
-    if let Err(e) = request.respond(reply) {
-        log::debug!("{method} {url}: the client went away before the answer: {e}");
-    }
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
-/// Reads the body up to `limit` bytes: a declared or actual length beyond it is
-/// [`RequestBody::TooLarge`] (the rest is not read).
-fn read_body(request: &mut tiny_http::Request, limit: usize) -> RequestBody {
-    if request.body_length().is_some_and(|n| n > limit) {
-        return RequestBody::TooLarge { limit };
+/// The connection cap that fits the process's file descriptor limit: the soft limit is
+/// raised (up to the hard one) to hold `wanted` connections, the refusals and the bot's
+/// own files; if the hard limit is too low, the cap is lowered to fit, and said.
+fn fit_connection_cap(wanted: usize) -> usize {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return wanted;
+    };
+    let (cap, raise) = connection_cap(wanted, soft, hard);
+    if let Some(new_soft) = raise {
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, new_soft, hard) {
+            log::warn!("cannot raise the open-file limit from {soft} to {new_soft}: {e}");
+            return connection_cap(wanted, soft, soft).0;
+        }
     }
-    let mut body = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    match request.as_reader().take(cap).read_to_end(&mut body) {
-        Ok(n) if n > limit => RequestBody::TooLarge { limit },
-        Ok(_) => RequestBody::Read(body),
-        Err(e) => RequestBody::Unreadable(e.to_string()),
+    if cap < wanted {
+        log::warn!(
+            "[api] max_connections {wanted} does not fit the open-file limit of {hard} \
+             (LimitNOFILE); the API takes at most {cap} connections"
+        );
     }
+    cap
 }
 
-/// Answers `request` with `status` and `{"error": error}`: how a stream that cannot start
-/// (`GET /events`, `GET /calls/current/audio`) refuses, from its own module. `what` names
-/// the request in the log if the client left before the answer.
-pub(crate) fn refuse(request: tiny_http::Request, status: u16, error: &str, what: &str) {
-    let body = serde_json::json!({ "error": error }).to_string();
-    let mut response = tiny_http::Response::from_string(body).with_status_code(status);
-    if let Some(h) = header("Content-Type", "application/json") {
-        response.add_header(h);
-    }
-    if let Err(e) = request.respond(response) {
-        log::debug!("{what}: the client went away before the {status}: {e}");
-    }
-}
-
-/// A response header. Every name and value passed is an ASCII constant of this module,
-/// which `Header` accepts; a `None` would only drop that header, never panic a worker.
-fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
+/// `(cap, new soft limit if it must be raised)` for `wanted` connections under the
+/// RLIMIT_NOFILE `soft` and `hard` limits.
+fn connection_cap(wanted: usize, soft: u64, hard: u64) -> (usize, Option<u64>) {
+    let extra = RESERVED_FDS + MAX_REFUSING as u64;
+    let needed = (wanted as u64).saturating_add(extra);
+    let limit = needed.min(hard);
+    let raise = (limit > soft).then_some(limit);
+    let room = limit.max(soft).saturating_sub(extra);
+    let floor = *settings::MAX_CONNECTIONS_RANGE.start();
+    let cap = usize::try_from(room)
+        .unwrap_or(usize::MAX)
+        .min(wanted)
+        .max(floor);
+    (cap, raise)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::bot::{BotRequest, BotState, CallLog, CallLogSettings};
+    use crate::events::sse;
     use crate::sms_queue::{SmsPolicy, SmsQueue};
     use futures::StreamExt;
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::net::TcpStream;
+    use std::sync::Arc;
     use std::time::Duration;
 
     fn context(dir: &std::path::Path) -> (ApiContext, crate::bot::BotRequests) {
@@ -309,6 +273,7 @@ mod tests {
             system_status: Arc::new(|| serde_json::json!({})),
             token: None,
             speech: None,
+            hosts: HostPolicy::default(),
         };
         (context, requests)
     }
@@ -337,7 +302,8 @@ mod tests {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        (status, head.to_owned(), body.to_owned())
+        // Header names are case-insensitive: compare them in lower case.
+        (status, head.to_ascii_lowercase(), body.to_owned())
     }
 
     #[test]
@@ -348,12 +314,12 @@ mod tests {
         let api = ApiServer::start(&local(), context).unwrap();
         let body = r#"{"to": "+491721234567", "text": "Hello 😀"}"#;
         let raw = format!(
-            "POST /sms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /sms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         let (status, head, answer) = exchange(api.local_addr(), raw.as_bytes());
         assert_eq!(status, 202, "{head}\n{answer}");
-        assert!(head.contains("Content-Type: application/json"), "{head}");
+        assert!(head.contains("content-type: application/json"), "{head}");
         let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
         assert_eq!(answer["encoding"], "UCS2");
         assert_eq!(queue.active().unwrap().len(), 1);
@@ -372,7 +338,7 @@ mod tests {
         };
         let api = ApiServer::start(&settings, context).unwrap();
         let declared = format!(
-            "POST /sms HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+            "POST /sms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
             MIN_BODY + 1,
             "x".repeat(MIN_BODY + 1)
         );
@@ -381,7 +347,7 @@ mod tests {
         assert!(body.contains("\"field\":\"body\""), "{body}");
 
         // A client that announces 10 MB is answered before it sends any of it.
-        let announced = "POST /sms HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n";
+        let announced = "POST /sms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n";
         let mut stream = TcpStream::connect(api.local_addr()).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -394,7 +360,7 @@ mod tests {
 
         let chunk = "x".repeat(MIN_BODY + 1);
         let chunked = format!(
-            "POST /sms HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+            "POST /sms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
             chunk.len()
         );
         let (status, _, _) = exchange(api.local_addr(), chunked.as_bytes());
@@ -410,13 +376,13 @@ mod tests {
         let api = ApiServer::start(&local(), context).unwrap();
         let (status, head, _) = exchange(
             api.local_addr(),
-            b"GET /sms HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET /sms HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
         );
         assert_eq!(status, 405);
-        assert!(head.contains("Allow: POST"), "{head}");
+        assert!(head.contains("allow: post"), "{head}");
         let (status, _, body) = exchange(
             api.local_addr(),
-            b"GET /favicon.ico HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET /favicon.ico HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
         );
         assert_eq!(status, 404, "{body}");
     }
@@ -430,13 +396,13 @@ mod tests {
         let mut stuck = TcpStream::connect(api.local_addr()).unwrap();
         stuck
             .write_all(
-                b"POST /sms HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n{\"to\": \"+4",
+                b"POST /sms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000\r\n\r\n{\"to\": \"+4",
             )
             .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let (status, _, _) = exchange(
             api.local_addr(),
-            b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
         );
         assert_eq!(status, 200, "the other worker answers");
         let started = std::time::Instant::now();
@@ -447,6 +413,230 @@ mod tests {
             started.elapsed()
         );
         drop(stuck);
+    }
+
+    /// Reads until the peer closes (or 10 s pass); what came.
+    fn read_until_closed(stream: &mut TcpStream) -> String {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[test]
+    fn a_body_sent_too_slowly_is_408_and_its_connection_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (context, _requests) = context(dir.path());
+        let settings = ApiSettings {
+            body_timeout_s: 1,
+            ..local()
+        };
+        let api = ApiServer::start(&settings, context).unwrap();
+        let mut slow = TcpStream::connect(api.local_addr()).unwrap();
+        slow.write_all(
+            b"POST /sms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"to\"",
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let answer = read_until_closed(&mut slow);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("\"field\":\"body\""), "{answer}");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+    }
+
+    #[test]
+    fn a_client_that_sends_no_head_is_closed_at_the_header_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let (context, _requests) = context(dir.path());
+        let settings = ApiSettings {
+            header_timeout_s: 1,
+            ..local()
+        };
+        let api = ApiServer::start(&settings, context).unwrap();
+        let mut idle = TcpStream::connect(api.local_addr()).unwrap();
+        idle.write_all(b"GET /sta").unwrap();
+        let started = std::time::Instant::now();
+        let answer = read_until_closed(&mut idle);
+        assert_eq!(answer, "", "closed without an answer");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+    }
+
+    #[test]
+    fn beyond_the_connection_cap_a_request_is_503_in_json_and_the_api_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (context, _requests) = context(dir.path());
+        let cap = *settings::MAX_CONNECTIONS_RANGE.start();
+        let settings = ApiSettings {
+            max_connections: cap,
+            ..local()
+        };
+        let api = ApiServer::start(&settings, context).unwrap();
+        let held: Vec<_> = (0..cap)
+            .map(|_| TcpStream::connect(api.local_addr()).unwrap())
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let (status, head, body) = exchange(
+            api.local_addr(),
+            b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 503, "{head}\n{body}");
+        assert!(head.contains("retry-after: 1"), "{head}");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("max_connections"),
+            "{body}"
+        );
+        let (status, _, body) = exchange(
+            api.local_addr(),
+            b"POST /send HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 503);
+        assert!(
+            body.contains("\"success\":false"),
+            "the drop-in shape: {body}"
+        );
+        drop(held);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let (status, _, _) = exchange(
+                api.local_addr(),
+                b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            );
+            if status == 200 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "still {status}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    #[test]
+    fn an_unrepresentable_length_is_refused_a_huge_one_413_and_a_huge_head_431() {
+        let dir = tempfile::tempdir().unwrap();
+        let (context, _requests) = context(dir.path());
+        let api = ApiServer::start(&local(), context).unwrap();
+        let (status, _, body) = exchange(
+            api.local_addr(),
+            b"POST /sms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n",
+        );
+        assert_eq!(status, 413, "{body}");
+        // Beyond what hyper can count (u64::MAX - 2): its own 431, before the routes.
+        let (status, _, _) = exchange(
+            api.local_addr(),
+            b"POST /sms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 18446744073709551615\r\n\r\n",
+        );
+        assert_eq!(status, 431);
+        let mut big = TcpStream::connect(api.local_addr()).unwrap();
+        big.write_all(b"GET /status HTTP/1.1\r\nX-Big: ").unwrap();
+        let line = vec![b'a'; 64 * 1024];
+        // The server answers and closes once its head buffer is full; later writes fail.
+        let mut sent = 0;
+        while sent < 4 * 1024 * 1024 && big.write_all(&line).is_ok() {
+            sent += line.len();
+        }
+        let answer = read_until_closed(&mut big);
+        assert!(
+            answer.starts_with("HTTP/1.1 431"),
+            "{answer:?} after {sent} bytes"
+        );
+        let (status, _, _) = exchange(
+            api.local_addr(),
+            b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 200, "the API goes on");
+    }
+
+    #[test]
+    fn a_foreign_host_is_421_a_foreign_origin_403_and_a_form_body_415() {
+        let dir = tempfile::tempdir().unwrap();
+        let (context, _requests) = context(dir.path());
+        let api = ApiServer::start(&local(), context).unwrap();
+        let (status, _, body) = exchange(
+            api.local_addr(),
+            b"GET /status HTTP/1.1\r\nHost: rebind.example:8088\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 421, "{body}");
+        let (status, _, body) = exchange(
+            api.local_addr(),
+            b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://evil.example\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 403, "{body}");
+        let form = "to=%2B4917&text=hi";
+        let raw = format!(
+            "POST /sms HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        );
+        let (status, _, body) = exchange(api.local_addr(), raw.as_bytes());
+        assert_eq!(status, 415, "{body}");
+    }
+
+    #[test]
+    fn events_stream_over_http_and_a_gone_client_leaves_the_bus() {
+        let dir = tempfile::tempdir().unwrap();
+        let (context, _requests) = context(dir.path());
+        let bus = context.bot.events().clone();
+        let api = ApiServer::start(&local(), context).unwrap();
+        let mut client = TcpStream::connect(api.local_addr()).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        client
+            .write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        while !seen.contains(sse::OPENING) {
+            let n = client.read(&mut buf).unwrap();
+            assert!(n > 0, "{seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+        assert!(seen.contains("Content-Type: text/event-stream"), "{seen}");
+        assert_eq!(bus.subscriber_count(), 1);
+        bus.sms_received("+4917", "hallo", "2026-11-24T06:00:00Z");
+        while !seen.contains("\"text\":\"hallo\"") {
+            let n = client.read(&mut buf).unwrap();
+            assert!(n > 0, "{seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        drop(client);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while bus.subscriber_count() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the gone client still holds its place"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn the_connection_cap_fits_the_open_file_limit() {
+        let extra = RESERVED_FDS + MAX_REFUSING as u64;
+        // Room enough: nothing to change.
+        assert_eq!(connection_cap(512, 20_000, 20_000), (512, None));
+        // systemd's default soft limit: raised up to what is needed.
+        assert_eq!(
+            connection_cap(512, 1024, 524_288),
+            (512, None),
+            "1024 holds 512 and the rest"
+        );
+        assert_eq!(
+            connection_cap(2000, 1024, 524_288),
+            (2000, Some(2000 + extra))
+        );
+        // A hard limit too low: the cap shrinks to fit.
+        assert_eq!(connection_cap(512, 256, 256), (256 - extra as usize, None));
     }
 
     #[test]
@@ -493,13 +683,13 @@ mod tests {
         let api = ApiServer::start(&settings, context).unwrap();
         let (status, head, _) = exchange(
             api.local_addr(),
-            b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
         );
         assert_eq!(status, 401);
-        assert!(head.contains("WWW-Authenticate: Bearer"), "{head}");
+        assert!(head.contains("www-authenticate: bearer"), "{head}");
         let (status, _, body) = exchange(
             api.local_addr(),
-            b"GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer abcdefghijklmnopqrstuvwxyz\r\nConnection: close\r\n\r\n",
+            b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer abcdefghijklmnopqrstuvwxyz\r\nConnection: close\r\n\r\n",
         );
         assert_eq!(status, 200, "{body}");
     }

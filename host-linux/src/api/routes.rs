@@ -3,12 +3,18 @@
 //!
 //! This module owns what each path means and every rule about bad input, so the whole
 //! table of errors is unit-tested without a socket:
-//! - authorization first (a configured token is required on every request, even for an
+//! - where the request comes from, first: a `Host` that is not a name of this API (DNS
+//!   rebinding: a web page whose name resolves to 127.0.0.1) is 421, an `Origin` of
+//!   another site (a web page in a browser on the host) is 403 ([`HostPolicy`]);
+//! - authorization next (a configured token is required on every request, even for an
 //!   unknown path, so an unauthenticated caller learns nothing about the routes): 401;
 //! - unknown path: 404; known path, wrong method: 405 with `Allow`;
-//! - body beyond the limit: 413; not JSON, not an object: 400 naming `body`; a missing,
-//!   extra or mistyped field: 400 naming it; a bad number or text: 400 naming `to` or
-//!   `text` (`message` on the drop-in paths) with the planner's reason.
+//! - a body of the wrong type: 415 naming `content-type` (JSON paths want
+//!   `application/json`, the WAV path `audio/wav`);
+//! - body beyond the limit: 413; not sent in time: 408; not JSON, not an object: 400
+//!   naming `body`; a key twice: 400 naming the key; a missing, extra or mistyped field:
+//!   400 naming it; a bad number or text: 400 naming `to` or `text` (`message` on the
+//!   drop-in paths) with the planner's reason.
 //!
 //! Native paths answer errors as `{"error": "...", "field": "..."}`; the drop-in paths of
 //! the unified API (`/send`, `/send_sms`, `/pi_send_message`) answer in their own shape,
@@ -22,8 +28,11 @@
 //! unified API's `POST /phone_call` (speech through [`super::speech`]) and `GET
 //! /phone_call/status`. Without a connected call with audio they answer 409.
 
+use std::cell::RefCell;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 
 use super::audio_stream;
@@ -65,6 +74,103 @@ pub struct ApiContext {
     /// Speech for `POST /phone_call` (the `[audio]` TTS command); `None` when call audio
     /// is off.
     pub speech: Option<Speaker>,
+    /// The names a request's `Host` and `Origin` may carry (the server sets it from the
+    /// `[api]` settings, as it does the token).
+    pub hosts: HostPolicy,
+}
+
+/// Which `Host` and `Origin` a request may carry: see [`HostPolicy::allows_host`] and
+/// [`HostPolicy::allows_origin`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPolicy {
+    /// The address the API listens on.
+    pub listen: SocketAddr,
+    /// Further host names (`[api] allowed_hosts`), lower case, without a trailing dot.
+    pub names: Vec<String>,
+}
+
+impl Default for HostPolicy {
+    fn default() -> Self {
+        Self::new(super::settings::DEFAULT_LISTEN, &[])
+    }
+}
+
+impl HostPolicy {
+    /// The policy of an API listening on `listen` and also reached as `names`.
+    pub fn new(listen: SocketAddr, names: &[String]) -> Self {
+        Self {
+            listen,
+            names: names
+                .iter()
+                .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// Whether `authority` (a `Host` header: a name or IP literal, an optional port) names
+    /// this API: an IP literal of the listen address (any, when it listens on every
+    /// address; any loopback one, when it listens on loopback), `localhost` and
+    /// `*.localhost` (which browsers never send to the network), or a configured name.
+    /// Any other name is what a DNS-rebinding page sends.
+    pub fn allows_host(&self, authority: &str) -> bool {
+        let Some(name) = host_of(authority) else {
+            return false;
+        };
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty() {
+            return false;
+        }
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            let listen = self.listen.ip();
+            return ip == listen
+                || listen.is_unspecified()
+                || (ip.is_loopback() && listen.is_loopback());
+        }
+        name == "localhost" || name.ends_with(".localhost") || self.names.contains(&name)
+    }
+
+    /// Whether a request from a browser page of `origin` may be served: only the API's own
+    /// origin (`http(s)://` and the very `Host` the request names) or a configured name.
+    /// `null` (a sandboxed or local-file page), another scheme, another port of the same
+    /// machine, or any other site is refused.
+    pub fn allows_origin(&self, origin: &str, host: Option<&str>) -> bool {
+        let origin = origin.trim();
+        let Some(authority) = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+        else {
+            return false;
+        };
+        if authority.is_empty() || authority.contains(['/', '@', '?', '#']) {
+            return false;
+        }
+        let same = host.is_some_and(|h| h.trim().eq_ignore_ascii_case(authority))
+            && self.allows_host(authority);
+        let listed = host_of(authority).is_some_and(|name| {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            self.names.contains(&name)
+        });
+        same || listed
+    }
+}
+
+/// The host part of `host[:port]` or `[v6]:port`; `None` when it is malformed.
+fn host_of(authority: &str) -> Option<&str> {
+    let authority = authority.trim();
+    let digits = |port: &str| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (ip, after) = rest.split_once(']')?;
+        return match after.strip_prefix(':') {
+            None if after.is_empty() => Some(ip),
+            Some(port) if digits(port) => Some(ip),
+            _ => None,
+        };
+    }
+    match authority.split_once(':') {
+        None => Some(authority),
+        Some((host, port)) if digits(port) => Some(host),
+        Some(_) => None,
+    }
 }
 
 impl std::fmt::Debug for ApiContext {
@@ -89,6 +195,11 @@ pub enum RequestBody {
     },
     /// The body could not be read (the client went away mid-body).
     Unreadable(String),
+    /// The body did not arrive within `[api] body_timeout_s`.
+    TimedOut {
+        /// The timeout, in seconds.
+        seconds: u64,
+    },
 }
 
 /// A request, as far as the routes care.
@@ -100,8 +211,30 @@ pub struct ApiRequest<'a> {
     pub url: &'a str,
     /// The `Authorization` header, if any.
     pub authorization: Option<&'a str>,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<&'a str>,
+    /// The `Origin` header, if any (browsers send it with every cross-site request).
+    pub origin: Option<&'a str>,
+    /// The `Host` header (or the authority of an absolute request URI), if any.
+    pub host: Option<&'a str>,
     /// The body.
     pub body: RequestBody,
+}
+
+impl<'a> ApiRequest<'a> {
+    /// A request with no headers but `Authorization`: what a program on the host (curl)
+    /// sends to a path without a body.
+    pub fn new(method: &'a str, url: &'a str, body: RequestBody) -> Self {
+        Self {
+            method,
+            url,
+            authorization: None,
+            content_type: None,
+            origin: None,
+            host: None,
+            body,
+        }
+    }
 }
 
 /// A response: status, JSON body, and the headers that depend on the route.
@@ -184,25 +317,54 @@ impl Fault {
     }
 }
 
-/// Answers one request.
-pub fn handle(context: &ApiContext, request: ApiRequest<'_>) -> ApiResponse {
-    let (path, query) = request.url.split_once('?').unwrap_or((request.url, ""));
-    let shape = if UNIFIED_SEND_PATHS.contains(&path) {
+fn shape_of(path: &str) -> Shape {
+    if UNIFIED_SEND_PATHS.contains(&path) {
         Shape::Unified
     } else if PHONE_CALL_PATHS.contains(&path) {
         Shape::PhoneCall
     } else {
         Shape::Native
-    };
+    }
+}
+
+/// Answers one request.
+pub fn handle(context: &ApiContext, request: ApiRequest<'_>) -> ApiResponse {
+    let (path, query) = request.url.split_once('?').unwrap_or((request.url, ""));
+    let shape = shape_of(path);
     let mut response = route(context, &request, path, query, shape);
     if shape == Shape::PhoneCall {
         // Every answer of the unified call paths names the call, success or not.
         if let Some(map) = response.body.as_object_mut() {
             map.entry("call_id")
-                .or_insert_with(|| context.bot.events().current_call_id().into());
+                .or_insert_with(|| current_call_id(context));
         }
     }
     response
+}
+
+/// A refusal the server makes before the routes see the request (too many connections:
+/// 503), in the error shape of the path of `url`.
+pub fn refusal(url: &str, status: u16, message: &str) -> ApiResponse {
+    let path = url.split_once('?').map_or(url, |(p, _)| p);
+    let shape = shape_of(path);
+    let mut response = Fault::plain(status, message).into_response(shape);
+    if shape == Shape::PhoneCall {
+        if let Some(map) = response.body.as_object_mut() {
+            map.insert("call_id".into(), Value::Null);
+        }
+    }
+    response
+}
+
+/// The current call's id as the API and the events show it (a string), or `null`.
+fn current_call_id(context: &ApiContext) -> Value {
+    context
+        .bot
+        .events()
+        .current_call_id()
+        .map_or(Value::Null, |id| {
+            crate::events::model::call_id_text(id).into()
+        })
 }
 
 fn route(
@@ -212,6 +374,32 @@ fn route(
     query: &str,
     shape: Shape,
 ) -> ApiResponse {
+    if let Some(host) = request.host {
+        if !context.hosts.allows_host(host) {
+            return Fault::field(
+                421,
+                "host",
+                format!(
+                    "Host {host:?} is not a name of this API: use its address or localhost, \
+                     or list the name in [api] allowed_hosts"
+                ),
+            )
+            .into_response(shape);
+        }
+    }
+    if let Some(origin) = request.origin {
+        if !context.hosts.allows_origin(origin, request.host) {
+            return Fault::field(
+                403,
+                "origin",
+                format!(
+                    "requests from web pages of {origin:?} are refused: this API serves \
+                     programs on the host, not other sites"
+                ),
+            )
+            .into_response(shape);
+        }
+    }
     if !may_enter(context, request.authorization) {
         let mut response = Fault::field(
             401,
@@ -240,6 +428,17 @@ fn route(
         response.allow = Some(allow);
         return response;
     }
+    let wanted = match path {
+        "/sms" | "/phone_call" => Some(Media::Json),
+        PLAY_PATH => Some(Media::Wav),
+        p if UNIFIED_SEND_PATHS.contains(&p) => Some(Media::Json),
+        _ => None,
+    };
+    if let Some(wanted) = wanted {
+        if let Err(fault) = wanted.check(request.content_type) {
+            return fault.into_response(shape);
+        }
+    }
     let result = match path {
         "/sms" => post_sms(context, &request.body),
         "/status" => Ok(status(context)),
@@ -253,7 +452,7 @@ fn route(
         HANGUP_PATH => hang_up_current(context),
         // Accepted here (token, method, a call with audio); the server streams it.
         audio_stream::PATH => listen(context, query),
-        "/phone_call" => phone_call(context, &request.body),
+        "/phone_call" => Ok(phone_call(context, &request.body)),
         "/phone_call/status" => Ok(phone_call_status(context)),
         p if UNIFIED_SEND_PATHS.contains(&p) => unified_send(context, &request.body),
         p => get_sms(context, p.strip_prefix("/sms/").unwrap_or_default()),
@@ -294,6 +493,56 @@ fn authorized(header: Option<&str>, token: &str) -> bool {
         == 0
 }
 
+/// What a path's body must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    /// `application/json` (any parameters, such as `charset=utf-8`).
+    Json,
+    /// A WAV file: `audio/wav` or its aliases, or `application/octet-stream`.
+    Wav,
+}
+
+impl Media {
+    /// 415 naming `content-type` unless `content_type` is this. A type a browser page may
+    /// send without asking first (form or plain text) never passes.
+    fn check(self, content_type: Option<&str>) -> Result<(), Fault> {
+        let essence = content_type.map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+        let ok = matches!(
+            (self, essence.as_deref()),
+            (Media::Json, Some("application/json"))
+                | (
+                    Media::Wav,
+                    Some(
+                        "audio/wav"
+                            | "audio/x-wav"
+                            | "audio/wave"
+                            | "audio/vnd.wave"
+                            | "application/octet-stream",
+                    ),
+                )
+        );
+        if ok {
+            return Ok(());
+        }
+        let given = content_type.map_or_else(|| "none".to_owned(), |c| format!("{c:?}"));
+        let wanted = match self {
+            Media::Json => "`Content-Type: application/json`",
+            Media::Wav => "`Content-Type: audio/wav`",
+        };
+        Err(Fault::field(
+            415,
+            "content-type",
+            format!("this path takes a body sent with {wanted}; the request's type is {given}"),
+        ))
+    }
+}
+
 /// The body as a JSON object, or the fault naming `body`.
 fn json_object(body: &RequestBody) -> Result<Map<String, Value>, Fault> {
     let bytes = match body {
@@ -312,6 +561,7 @@ fn json_object(body: &RequestBody) -> Result<Map<String, Value>, Fault> {
                 format!("the request body could not be read: {why}"),
             ));
         }
+        RequestBody::TimedOut { seconds } => return Err(timed_out(*seconds)),
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Fault::field(
@@ -320,12 +570,17 @@ fn json_object(body: &RequestBody) -> Result<Map<String, Value>, Fault> {
             "the request body is empty: a JSON object was expected",
         ));
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        Fault::field(
+    let value = parse_unique(bytes).map_err(|e| match e {
+        JsonFault::Duplicate(key) => Fault::field(
+            400,
+            &key,
+            format!("the request body names \"{key}\" twice: each key may appear once"),
+        ),
+        JsonFault::Syntax(e) => Fault::field(
             400,
             "body",
             format!("the request body is not valid JSON: {e}"),
-        )
+        ),
     })?;
     match value {
         Value::Object(map) => Ok(map),
@@ -337,6 +592,117 @@ fn json_object(body: &RequestBody) -> Result<Map<String, Value>, Fault> {
                 json_kind(&other)
             ),
         )),
+    }
+}
+
+fn timed_out(seconds: u64) -> Fault {
+    Fault::field(
+        408,
+        "body",
+        format!("the request body did not arrive within {seconds} s ([api] body_timeout_s)"),
+    )
+}
+
+/// Why a body is not one JSON value.
+#[derive(Debug)]
+enum JsonFault {
+    /// An object names this key twice (serde_json would keep the last silently).
+    Duplicate(String),
+    /// Not JSON.
+    Syntax(serde_json::Error),
+}
+
+/// Parses `bytes` as one JSON value, refusing an object that names a key twice (at any
+/// depth): `{"to": "+49...", "to": "+1..."}` must not send to whichever came last.
+fn parse_unique(bytes: &[u8]) -> Result<Value, JsonFault> {
+    let duplicate = RefCell::new(None);
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = UniqueKeys {
+        duplicate: &duplicate,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|value| deserializer.end().map(|()| value));
+    match (parsed, duplicate.into_inner()) {
+        (_, Some(key)) => Err(JsonFault::Duplicate(key)),
+        (Ok(value), None) => Ok(value),
+        (Err(e), None) => Err(JsonFault::Syntax(e)),
+    }
+}
+
+/// A JSON value whose objects may not repeat a key; the first repeated key is left in
+/// `duplicate`.
+struct UniqueKeys<'a> {
+    duplicate: &'a RefCell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for UniqueKeys<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeys<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // JSON has no NaN or infinity, so every parsed float is a number.
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(UniqueKeys {
+            duplicate: self.duplicate,
+        })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                let error = A::Error::custom(format!("duplicate key {key:?}"));
+                *self.duplicate.borrow_mut() = Some(key);
+                return Err(error);
+            }
+            let value = map.next_value_seed(UniqueKeys {
+                duplicate: self.duplicate,
+            })?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -652,6 +1018,7 @@ fn play(context: &ApiContext, query: &str, body: &RequestBody) -> Result<ApiResp
                 format!("the request body could not be read: {why}"),
             ));
         }
+        RequestBody::TimedOut { seconds } => return Err(timed_out(*seconds)),
     };
     // The body is checked before the call, so that bad audio is a 400 whether or not a
     // call runs; without a call it is decoded for the default (narrowband) format. The
@@ -699,7 +1066,7 @@ fn hang_up_current(context: &ApiContext) -> Result<ApiResponse, Fault> {
         202,
         json!({
             "hang_up": "requested",
-            "call_id": context.bot.events().current_call_id(),
+            "call_id": current_call_id(context),
         }),
     ))
 }
@@ -721,7 +1088,7 @@ fn listen(context: &ApiContext, query: &str) -> Result<ApiResponse, Fault> {
     let audio = current_audio(context)?;
     Ok(ApiResponse::json(
         200,
-        json!({ "stream": audio_stream::head(audio.format()) }),
+        json!({ "stream": audio_stream::content_type(audio.format()) }),
     ))
 }
 
@@ -736,27 +1103,22 @@ fn optional_string<'a>(
     }
 }
 
-/// `callId`: a whole number, as a number or a string of digits; `null` or absent: the
-/// current call.
-fn call_id_field(object: &Map<String, Value>) -> Result<Option<u64>, Fault> {
-    let bad = |what: String| {
-        Fault::field(
+/// `callId`: whatever string or number the client uses for the call (its own, such as
+/// `"call_1761507557"`, or the `call_id` of the events), echoed back as given; `null` or
+/// absent: none. Anything else is 400.
+fn call_id_field(object: &Map<String, Value>) -> Result<Option<Value>, Fault> {
+    match object.get("callId") {
+        None | Some(Value::Null) => Ok(None),
+        Some(id @ (Value::String(_) | Value::Number(_))) => Ok(Some(id.clone())),
+        Some(other) => Err(Fault::field(
             400,
             "callId",
             format!(
-                "\"callId\" must be a call's id (a whole number, as GET /phone_call/status shows it), not {what}"
+                "\"callId\" must be a string or a number (the call's id as the client knows \
+                 it), not {}",
+                json_kind(other)
             ),
-        )
-    };
-    match object.get("callId") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| bad(n.to_string())),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| bad(format!("{s:?}"))),
-        Some(other) => Err(bad(json_kind(other).to_owned())),
+        )),
     }
 }
 
@@ -770,9 +1132,28 @@ enum PhoneAction {
 /// `POST /phone_call {"callId", "action": "speak"|"hangup", "text", "priority":
 /// "normal"|"high", "language"}` → 200 `{"success": true, "message", "call_id",
 /// "queue_size"}`. A speak request is answered once its text is checked and queued for
-/// synthesis ([`super::speech`]); other fields are ignored, as on `/send`.
-fn phone_call(context: &ApiContext, body: &RequestBody) -> Result<ApiResponse, Fault> {
+/// synthesis ([`super::speech`]); other fields are ignored, as on `/send`. It acts on the
+/// current call whatever `callId` says (a client's own id for the call is common; a
+/// mismatch is logged); every answer's `call_id` is the `callId` as given, or the current
+/// call's id without one.
+fn phone_call(context: &ApiContext, body: &RequestBody) -> ApiResponse {
+    let mut echo = None;
+    let result = phone_call_action(context, body, &mut echo);
+    let mut response = result.unwrap_or_else(|fault| fault.into_response(Shape::PhoneCall));
+    if let (Some(id), Some(map)) = (echo, response.body.as_object_mut()) {
+        map.insert("call_id".into(), id);
+    }
+    response
+}
+
+fn phone_call_action(
+    context: &ApiContext,
+    body: &RequestBody,
+    echo: &mut Option<Value>,
+) -> Result<ApiResponse, Fault> {
     let object = json_object(body)?;
+    // Read first, so that every answer, an error too, echoes it.
+    *echo = call_id_field(&object)?;
     let action = match string_field(&object, "action")? {
         "speak" => PhoneAction::Speak,
         "hangup" => PhoneAction::HangUp,
@@ -796,7 +1177,6 @@ fn phone_call(context: &ApiContext, body: &RequestBody) -> Result<ApiResponse, F
         }
     };
     let language = optional_string(&object, "language")?;
-    let asked_call = call_id_field(&object)?;
     let text = match action {
         PhoneAction::Speak => {
             let text = string_field(&object, "text")?;
@@ -815,17 +1195,18 @@ fn phone_call(context: &ApiContext, body: &RequestBody) -> Result<ApiResponse, F
         PhoneAction::HangUp => None,
     };
     let current = context.bot.events().current_call_id();
-    if let Some(asked) = asked_call {
-        if current != Some(asked) {
-            let now = current.map_or_else(
-                || "there is no call".to_owned(),
-                |c| format!("the current call is {c}"),
+    if let Some(asked) = echo.as_ref() {
+        let asked_text = match asked {
+            Value::String(s) => s.trim().to_owned(),
+            other => other.to_string(),
+        };
+        let current_text = current.map(crate::events::model::call_id_text);
+        if current_text.as_deref() != Some(asked_text.as_str()) {
+            log::info!(
+                "POST /phone_call: callId {asked} is not the bot's id of the current call ({}); \
+                 acting on the current call",
+                current_text.as_deref().unwrap_or("there is no call")
             );
-            return Err(Fault::field(
-                409,
-                "callId",
-                format!("call {asked} is not the current call ({now})"),
-            ));
         }
     }
     let Some(text) = text else {
@@ -839,7 +1220,7 @@ fn phone_call(context: &ApiContext, body: &RequestBody) -> Result<ApiResponse, F
             json!({
                 "success": true,
                 "message": "hanging up",
-                "call_id": current,
+                "call_id": current_call_id(context),
                 "queue_size": queue_size,
             }),
         ));
@@ -874,7 +1255,7 @@ fn phone_call(context: &ApiContext, body: &RequestBody) -> Result<ApiResponse, F
             } else {
                 "queued for speech"
             },
-            "call_id": current,
+            "call_id": current_call_id(context),
             "queue_size": audio.writer_status().queue.queued,
             "pending_speech": speech.pending(),
         }),
@@ -912,7 +1293,7 @@ fn phone_call_status(context: &ApiContext) -> ApiResponse {
         json!({
             "success": true,
             "message": message,
-            "call_id": context.bot.events().current_call_id(),
+            "call_id": current_call_id(context),
             "queue_size": writer.as_ref().map_or(0, |w| w.queue.queued),
             "state": state,
             "audio": audio.is_some(),
@@ -954,11 +1335,21 @@ mod tests {
             system_status: Arc::new(|| json!({ "smstools_active": false })),
             token: None,
             speech: Some(Speaker::new(crate::audio::TtsCommand::default())),
+            hosts: HostPolicy::default(),
         };
         Rig {
             _dir: dir,
             context,
             _requests: requests,
+        }
+    }
+
+    /// The type a well-behaved client sends to `url`.
+    fn type_for(url: &str) -> &'static str {
+        if url.starts_with(PLAY_PATH) {
+            "audio/wav"
+        } else {
+            "application/json"
         }
     }
 
@@ -969,6 +1360,9 @@ mod tests {
                 method,
                 url,
                 authorization: None,
+                content_type: Some(type_for(url)),
+                origin: None,
+                host: Some("127.0.0.1:8088"),
                 body: RequestBody::Read(body.as_bytes().to_vec()),
             },
         )
@@ -1216,19 +1610,20 @@ mod tests {
                 400,
                 Some("language"),
             ),
+            // Any string or number is a call id (acted on the current call: none here).
             (
                 "POST",
                 "/phone_call",
                 r#"{"action": "speak", "text": "hi", "callId": "abc"}"#,
-                400,
-                Some("callId"),
+                409,
+                None,
             ),
             (
                 "POST",
                 "/phone_call",
                 r#"{"action": "hangup", "callId": -1}"#,
-                400,
-                Some("callId"),
+                409,
+                None,
             ),
             (
                 "POST",
@@ -1248,9 +1643,31 @@ mod tests {
             (
                 "POST",
                 "/phone_call",
-                r#"{"action": "hangup", "callId": "3"}"#,
-                409,
+                r#"{"action": "hangup", "callId": true}"#,
+                400,
                 Some("callId"),
+            ),
+            // A key twice is refused naming it, before anything else is looked at.
+            (
+                "POST",
+                "/sms",
+                r#"{"to": "+4917", "text": "hi", "to": "+1900"}"#,
+                400,
+                Some("to"),
+            ),
+            (
+                "POST",
+                "/send",
+                r#"{"to": "+4917", "message": "a", "message": "b"}"#,
+                400,
+                None,
+            ),
+            (
+                "POST",
+                "/phone_call",
+                r#"{"action": "speak", "action": "hangup"}"#,
+                400,
+                Some("action"),
             ),
             ("GET", "/phone_call", "", 405, None),
             ("POST", "/phone_call/status", "", 405, None),
@@ -1281,6 +1698,9 @@ mod tests {
                 method: "POST",
                 url: "/sms",
                 authorization: None,
+                content_type: Some("application/json"),
+                origin: None,
+                host: None,
                 body: RequestBody::TooLarge { limit: 16384 },
             },
         );
@@ -1451,6 +1871,9 @@ mod tests {
                 method: "POST",
                 url,
                 authorization: None,
+                content_type: Some(type_for(url)),
+                origin: None,
+                host: None,
                 body: RequestBody::Read(body),
             },
         )
@@ -1491,6 +1914,9 @@ mod tests {
                 method: "POST",
                 url: PLAY_PATH,
                 authorization: None,
+                content_type: Some("audio/wav"),
+                origin: None,
+                host: None,
                 body: RequestBody::TooLarge { limit: 65536 },
             },
         );
@@ -1594,6 +2020,9 @@ mod tests {
                     method: "GET",
                     url,
                     authorization,
+                    content_type: Some("application/json"),
+                    origin: None,
+                    host: None,
                     body: RequestBody::Read(Vec::new()),
                 },
             )
@@ -1622,6 +2051,9 @@ mod tests {
                 method: "POST",
                 url: "/send",
                 authorization: None,
+                content_type: Some("application/json"),
+                origin: None,
+                host: None,
                 body: RequestBody::Read(Vec::new()),
             },
         );
@@ -1765,5 +2197,255 @@ mod tests {
                 .state,
             SmsState::Failed
         );
+    }
+
+    fn request<'a>(
+        method: &'a str,
+        url: &'a str,
+        content_type: Option<&'a str>,
+        origin: Option<&'a str>,
+        host: Option<&'a str>,
+        body: &str,
+    ) -> ApiRequest<'a> {
+        ApiRequest {
+            method,
+            url,
+            authorization: None,
+            content_type,
+            origin,
+            host,
+            body: RequestBody::Read(body.as_bytes().to_vec()),
+        }
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_type_is_415_naming_the_content_type() {
+        let rig = rig();
+        let c = &rig.context;
+        let sms = r#"{"to": "+4917", "text": "hi"}"#;
+        for (url, content_type, status) in [
+            ("/sms", None, 415),
+            ("/sms", Some("text/plain"), 415),
+            ("/sms", Some("application/x-www-form-urlencoded"), 415),
+            ("/sms", Some("multipart/form-data; boundary=x"), 415),
+            ("/sms", Some("application/json"), 202),
+            ("/sms", Some("Application/JSON; charset=utf-8"), 202),
+            ("/send", Some("text/plain;charset=UTF-8"), 415),
+            ("/phone_call", None, 415),
+            (PLAY_PATH, Some("application/json"), 415),
+            (PLAY_PATH, Some("text/plain"), 415),
+            (PLAY_PATH, None, 415),
+        ] {
+            let r = handle(c, request("POST", url, content_type, None, None, sms));
+            assert_eq!(r.status, status, "{url} {content_type:?}: {}", r.body);
+            if status == 415 {
+                let field = if url == "/send" {
+                    Value::Null
+                } else {
+                    json!("content-type")
+                };
+                assert_eq!(r.body["field"], field, "{}", r.body);
+                assert!(r.body["error"].as_str().unwrap().contains("Content-Type"));
+            }
+        }
+        // A WAV type passes to the body's own check (not a WAV: 400).
+        for wav in [
+            "audio/wav",
+            "audio/x-wav",
+            "audio/wave",
+            "application/octet-stream",
+        ] {
+            let r = handle(c, request("POST", PLAY_PATH, Some(wav), None, None, "x"));
+            assert_eq!((r.status, &r.body["field"]), (400, &json!("body")), "{wav}");
+        }
+        // Paths without a body do not care.
+        let r = handle(c, request("GET", "/status", None, None, None, ""));
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            c.queue.active().unwrap().len(),
+            2,
+            "only the JSON ones queued"
+        );
+    }
+
+    #[test]
+    fn a_foreign_host_is_421_and_a_foreign_origin_403_before_the_token() {
+        let mut rig = rig();
+        rig.context.token = Some(TOKEN.into());
+        let c = &rig.context;
+        let json = Some("application/json");
+        for host in [
+            "evil.example",
+            "evil.example:8088",
+            "127.0.0.1.nip.io:8088",
+            "192.168.1.20:8088",
+            "[::1",
+            "localhost:80:80",
+            "",
+        ] {
+            let r = handle(c, request("GET", "/status", None, None, Some(host), ""));
+            assert_eq!(r.status, 421, "Host {host:?}: {}", r.body);
+            assert_eq!(r.body["field"], "host");
+        }
+        for origin in [
+            "https://evil.example",
+            "null",
+            "http://localhost:3000",
+            "http://127.0.0.1:8089",
+            "file://",
+            "chrome-extension://abc",
+            "http://127.0.0.1:8088/path",
+        ] {
+            let r = handle(
+                c,
+                request(
+                    "POST",
+                    "/sms",
+                    json,
+                    Some(origin),
+                    Some("127.0.0.1:8088"),
+                    "{}",
+                ),
+            );
+            assert_eq!(r.status, 403, "Origin {origin:?}: {}", r.body);
+            assert_eq!(r.body["field"], "origin");
+        }
+        let r = handle(
+            c,
+            request(
+                "POST",
+                "/send",
+                json,
+                Some("https://evil.example"),
+                None,
+                "{}",
+            ),
+        );
+        assert_eq!(r.status, 403);
+        assert_eq!(r.body["success"], false, "the drop-in shape");
+        // Names of this API get as far as the token check.
+        for (host, origin) in [
+            ("127.0.0.1:8088", None),
+            ("127.0.0.1", None),
+            ("localhost:8088", None),
+            ("LOCALHOST.", None),
+            ("bot.localhost:8088", None),
+            ("[::1]:8088", None),
+            ("127.0.0.1:8088", Some("http://127.0.0.1:8088")),
+            ("localhost:8088", Some("http://localhost:8088")),
+        ] {
+            let r = handle(c, request("GET", "/status", None, origin, Some(host), ""));
+            assert_eq!(r.status, 401, "{host} {origin:?}: {}", r.body);
+        }
+        // No Host at all (HTTP/1.0, a program): allowed.
+        let r = handle(c, request("GET", "/status", None, None, None, ""));
+        assert_eq!(r.status, 401);
+    }
+
+    #[test]
+    fn listening_on_every_address_allows_ip_literals_and_the_configured_names() {
+        let policy = HostPolicy::new(
+            "0.0.0.0:8088".parse().unwrap(),
+            &["Bot.Example.".to_owned()],
+        );
+        assert!(policy.allows_host("192.168.1.20:8088"));
+        assert!(policy.allows_host("[fe80::1]:8088"));
+        assert!(policy.allows_host("bot.example"));
+        assert!(policy.allows_host("BOT.example:443"));
+        assert!(!policy.allows_host("evil.example"));
+        assert!(!policy.allows_host("bot.example.evil.example"));
+        assert!(policy.allows_origin("https://bot.example", Some("127.0.0.1:8088")));
+        assert!(policy.allows_origin("http://192.168.1.20:8088", Some("192.168.1.20:8088")));
+        assert!(!policy.allows_origin("http://192.168.1.20:8080", Some("192.168.1.20:8088")));
+        let loopback = HostPolicy::new("127.0.0.1:8088".parse().unwrap(), &[]);
+        assert!(!loopback.allows_host("192.168.1.20:8088"));
+        assert!(loopback.allows_host("127.0.0.2:8088"));
+        assert!(!loopback.allows_host("bot.example"));
+    }
+
+    #[test]
+    fn a_key_named_twice_at_any_depth_is_refused_naming_it() {
+        let rig = rig();
+        let r = call(
+            &rig.context,
+            "POST",
+            "/sms",
+            r#"{"to": "+491721234567", "text": "hi", "to": "+19005550100"}"#,
+        );
+        assert_eq!(r.status, 400);
+        assert_eq!(r.body["field"], "to");
+        assert_eq!(
+            r.body["error"],
+            "the request body names \"to\" twice: each key may appear once"
+        );
+        assert!(rig.context.queue.active().unwrap().is_empty());
+        assert!(matches!(
+            parse_unique(br#"{"a": [{"b": 1, "b": 2}]}"#),
+            Err(JsonFault::Duplicate(k)) if k == "b"
+        ));
+        assert_eq!(
+            parse_unique(br#"{"a": [1, 2.5, "x", null, true, {"b": {}}], "c": -3}"#).unwrap(),
+            json!({"a": [1, 2.5, "x", null, true, {"b": {}}], "c": -3})
+        );
+        assert!(matches!(parse_unique(b"{} x"), Err(JsonFault::Syntax(_))));
+        assert!(matches!(
+            parse_unique(b"{\"a\": "),
+            Err(JsonFault::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn the_clients_own_call_id_is_accepted_echoed_and_acted_on_the_current_call() {
+        let rig = rig();
+        let audio = live_call(&rig);
+        let bus = rig.context.bot.events();
+        bus.call_event(&modem_core::call::CallEvent::Answered {
+            caller: modem_core::call::Caller::Unknown,
+            rings: 1,
+        });
+        let current = crate::events::model::call_id_text(bus.current_call_id().unwrap());
+        for (body, echoed) in [
+            (
+                r#"{"callId": "call_1761507557", "action": "speak", "text": "hello"}"#,
+                json!("call_1761507557"),
+            ),
+            (
+                r#"{"callId": 1761507557, "action": "speak", "text": "hello"}"#,
+                json!(1761507557),
+            ),
+            (
+                r#"{"action": "speak", "text": "hello"}"#,
+                json!(current.clone()),
+            ),
+        ] {
+            let r = call(&rig.context, "POST", "/phone_call", body);
+            assert_eq!(r.status, 200, "{body}: {}", r.body);
+            assert_eq!(r.body["call_id"], echoed, "{}", r.body);
+        }
+        let r = call(
+            &rig.context,
+            "POST",
+            "/phone_call",
+            r#"{"callId": "call_1761507557", "action": "hangup"}"#,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["call_id"], "call_1761507557");
+        assert_eq!(r.body["message"], "hanging up");
+        // The bot's own id, as the events carry it, is a string too.
+        let status = call(&rig.context, "GET", "/phone_call/status", "");
+        assert_eq!(status.body["call_id"], json!(current));
+        // An error echoes it as well.
+        let r = call(
+            &rig.context,
+            "POST",
+            "/phone_call",
+            r#"{"callId": "call_1761507557", "action": "dance"}"#,
+        );
+        assert_eq!(
+            (r.status, &r.body["call_id"]),
+            (400, &json!("call_1761507557"))
+        );
+        rig.context.bot.set_call_audio(None);
+        drop(audio);
     }
 }

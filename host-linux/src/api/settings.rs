@@ -1,5 +1,6 @@
 //! The `[api]` table of the configuration file: where the HTTP API listens, its bearer
-//! token and its body size limits (JSON requests, and WAV bodies played into a call).
+//! token, its body size limits (JSON requests, and WAV bodies played into a call), its
+//! connection cap and timeouts, and the host names it answers to.
 //!
 //! This module owns [`ApiSettings`], its defaults and its validation. The one rule with
 //! teeth: an address other than loopback needs a token (the bot refuses to start without
@@ -31,6 +32,20 @@ pub const MAX_MAX_AUDIO_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub const MIN_TOKEN_LEN: usize = 16;
 /// Longest accepted token.
 pub const MAX_TOKEN_LEN: usize = 512;
+/// Default cap on open connections (event streams included); one more is answered 503.
+/// Room for 300 idle clients and 50 slow ones beside the real traffic.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Accepted range of `max_connections`.
+pub const MAX_CONNECTIONS_RANGE: std::ops::RangeInclusive<usize> = 16..=16384;
+/// Default time a client has to send a request's head (request line and headers), from
+/// its connection or from the end of its previous request.
+pub const DEFAULT_HEADER_TIMEOUT_S: u64 = 10;
+/// Default time a client has to send a request's whole body once its head is read.
+pub const DEFAULT_BODY_TIMEOUT_S: u64 = 30;
+/// Accepted range of both timeouts, in seconds.
+pub const TIMEOUT_RANGE_S: std::ops::RangeInclusive<u64> = 1..=3600;
+/// Most names `allowed_hosts` may list.
+pub const MAX_ALLOWED_HOSTS: usize = 64;
 
 /// The `[api]` table.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +61,18 @@ pub struct ApiSettings {
     /// Largest WAV body of `POST /calls/current/play`, in bytes; a bigger one is
     /// answered 413.
     pub max_audio_body_bytes: usize,
+    /// Most connections open at once (event and audio streams included); one more is
+    /// answered 503.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's head; then the connection is closed.
+    pub header_timeout_s: u64,
+    /// Seconds a client has to send a request's body once its head is read; then it is
+    /// answered 408 and the connection is closed.
+    pub body_timeout_s: u64,
+    /// Host names (besides `localhost`, the listen address and, when listening on every
+    /// address, any IP literal) that a request's `Host` and `Origin` may name: the names
+    /// under which the API is reached on a network or through a reverse proxy.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ApiSettings {
@@ -55,6 +82,10 @@ impl Default for ApiSettings {
             token: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_audio_body_bytes: DEFAULT_MAX_AUDIO_BODY_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout_s: DEFAULT_HEADER_TIMEOUT_S,
+            body_timeout_s: DEFAULT_BODY_TIMEOUT_S,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -67,6 +98,10 @@ impl std::fmt::Debug for ApiSettings {
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_audio_body_bytes", &self.max_audio_body_bytes)
+            .field("max_connections", &self.max_connections)
+            .field("header_timeout_s", &self.header_timeout_s)
+            .field("body_timeout_s", &self.body_timeout_s)
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish()
     }
 }
@@ -104,6 +139,49 @@ impl ApiSettings {
                 ),
             });
         }
+        if !MAX_CONNECTIONS_RANGE.contains(&self.max_connections) {
+            return Err(ApiSettingsError {
+                key: "max_connections",
+                problem: format!(
+                    "{} is out of range: allowed {}..={}",
+                    self.max_connections,
+                    MAX_CONNECTIONS_RANGE.start(),
+                    MAX_CONNECTIONS_RANGE.end()
+                ),
+            });
+        }
+        for (key, value) in [
+            ("header_timeout_s", self.header_timeout_s),
+            ("body_timeout_s", self.body_timeout_s),
+        ] {
+            if !TIMEOUT_RANGE_S.contains(&value) {
+                return Err(ApiSettingsError {
+                    key,
+                    problem: format!(
+                        "{value} is out of range: allowed {}..={} seconds",
+                        TIMEOUT_RANGE_S.start(),
+                        TIMEOUT_RANGE_S.end()
+                    ),
+                });
+            }
+        }
+        if self.allowed_hosts.len() > MAX_ALLOWED_HOSTS {
+            return Err(ApiSettingsError {
+                key: "allowed_hosts",
+                problem: format!(
+                    "lists {} names, more than the {MAX_ALLOWED_HOSTS} allowed",
+                    self.allowed_hosts.len()
+                ),
+            });
+        }
+        if let Some(bad) = self.allowed_hosts.iter().find(|h| !is_host_name(h)) {
+            return Err(ApiSettingsError {
+                key: "allowed_hosts",
+                problem: format!(
+                    "{bad:?} is not a host name (letters, digits, '-' and '.', without a port)"
+                ),
+            });
+        }
         match &self.token {
             None if !self.listen.ip().is_loopback() => Err(ApiSettingsError {
                 key: "token",
@@ -117,6 +195,19 @@ impl ApiSettings {
             Some(token) => check_token(token),
         }
     }
+}
+
+/// A DNS name as `allowed_hosts` takes it: labels of letters, digits and `-`, no port.
+fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.trim_end_matches('.').split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 fn check_token(token: &str) -> Result<(), ApiSettingsError> {
@@ -182,6 +273,14 @@ mod tests {
                 "max_audio_body_bytes = 1024",
                 "max_audio_body_bytes",
                 "out of range",
+            ),
+            ("max_connections = 2", "max_connections", "out of range"),
+            ("header_timeout_s = 0", "header_timeout_s", "out of range"),
+            ("body_timeout_s = 7200", "body_timeout_s", "out of range"),
+            (
+                "allowed_hosts = [\"bot.example:8088\"]",
+                "allowed_hosts",
+                "not a host name",
             ),
         ] {
             let settings: ApiSettings = toml::from_str(toml_text).unwrap();

@@ -340,6 +340,7 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
             .audio
             .as_ref()
             .map(|plan| crate::api::speech::Speaker::new(plan.config.tts.clone())),
+        hosts: crate::api::HostPolicy::default(),
     };
     let api = match ApiServer::start(&api_settings, context) {
         Ok(api) => api,

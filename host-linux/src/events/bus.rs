@@ -11,6 +11,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use modem_core::call::CallEvent;
@@ -45,6 +46,16 @@ struct QueueState {
     closed: bool,
     /// Dropped as too slow ([`Overflow::Disconnect`]).
     disconnected: bool,
+    /// The task waiting in [`Subscription::poll_recv`], woken with the condition variable.
+    waker: Option<Waker>,
+}
+
+impl QueueState {
+    fn wake(&mut self) {
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -78,6 +89,7 @@ impl Queue {
                     state.dropped = state.dropped.saturating_add(1);
                     state.closed = true;
                     state.disconnected = true;
+                    state.wake();
                     drop(state);
                     self.ready.notify_all();
                     return false;
@@ -85,13 +97,17 @@ impl Queue {
             }
         }
         state.events.push_back(Arc::clone(event));
+        state.wake();
         drop(state);
         self.ready.notify_all();
         true
     }
 
     fn close(&self) {
-        self.lock().closed = true;
+        let mut state = self.lock();
+        state.closed = true;
+        state.wake();
+        drop(state);
         self.ready.notify_all();
     }
 }
@@ -301,6 +317,23 @@ impl Subscription {
                 Err(p) => p.into_inner().0,
             };
         }
+    }
+
+    /// The next event, or [`Recv::Closed`], for a task: `Pending` (and a wake-up when an
+    /// event comes or the queue closes) while there is neither. Never [`Recv::Timeout`].
+    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Recv> {
+        let mut state = self.queue.lock();
+        if let Some(event) = state.events.pop_front() {
+            return Poll::Ready(Recv::Event(event));
+        }
+        if state.closed {
+            return Poll::Ready(Recv::Closed);
+        }
+        match &state.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => state.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// The next event without waiting.

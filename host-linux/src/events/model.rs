@@ -20,10 +20,24 @@ pub struct Event {
     /// When it was published, RFC 3339 UTC with milliseconds.
     pub at: String,
     /// The call it belongs to (`null` for an SMS): the same for every event of one call.
+    /// Written as a string ([`call_id_text`]), which a client sends back as `callId`.
+    #[serde(serialize_with = "serialize_call_id")]
     pub call_id: Option<u64>,
     /// What happened, with its `type`.
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+/// A call's id as the events and the API show it: its number as a string (`"3"`).
+pub fn call_id_text(id: u64) -> String {
+    id.to_string()
+}
+
+fn serialize_call_id<S: serde::Serializer>(id: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match id {
+        Some(id) => s.serialize_str(&call_id_text(*id)),
+        None => s.serialize_none(),
+    }
 }
 
 impl Event {
@@ -312,7 +326,8 @@ mod tests {
     }
 
     #[test]
-    fn the_json_of_a_ringing_withheld_call_names_its_type_and_why_no_number() {
+    fn the_json_of_a_ringing_withheld_call_names_its_type_and_why_no_number_and_its_call_as_a_string()
+     {
         let event = Event {
             id: 7,
             at: "2026-11-24T06:00:00.123Z".into(),
@@ -328,7 +343,7 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({
-                "id": 7, "at": "2026-11-24T06:00:00.123Z", "call_id": 3,
+                "id": 7, "at": "2026-11-24T06:00:00.123Z", "call_id": "3",
                 "type": "ringing", "caller": null, "caller_id": "withheld", "ring": 1
             })
         );

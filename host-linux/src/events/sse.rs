@@ -1,28 +1,32 @@
 //! `GET /events`: the events as server-sent events (`text/event-stream`).
 //!
 //! This module owns the stream's wire format ([`frame`], [`KEEP_ALIVE`], sans-I/O) and
-//! the serving of one client ([`serve`]): the API's worker hands the request over and is
-//! free at once; a thread of this module writes the response head and then one frame per
-//! event (`id:` and one `data:` line of JSON), with a keep-alive comment after every
-//! [`KEEP_ALIVE_EVERY`] of silence, flushing each. tiny_http's own chunked writer is not
-//! used because it holds back 8 KiB before it sends anything; the body simply ends with
-//! the connection (`Connection: close`), as HTTP/1.1 allows.
+//! one client's stream ([`EventStream`]): the API's server subscribes with [`subscribe`]
+//! once the route accepted the request, and sends the stream's chunks as the response
+//! body: an opening comment, then one frame per event (`id:` and one `data:` line of
+//! JSON), with a keep-alive comment after every [`KEEP_ALIVE_EVERY`] of silence. No thread
+//! is spent on a client: the stream waits on its bus queue and on a timer.
 //!
-//! A client is dropped, never the bot: a gone client fails a write and its thread ends; a
-//! slow one whose queue of [`CLIENT_QUEUE_EVENTS`] fills is dropped from the bus at once
-//! (the thread ends at its next write, or when the kernel gives up on the connection),
-//! and at most [`MAX_CLIENTS`] streams run at once.
+//! The policy (documented in docs/events.md): at most [`MAX_CLIENTS`] streams at once,
+//! each also one of the API's connections (`[api] max_connections`); a client is dropped,
+//! never the bot: a client that goes away is noticed by the server at once (the
+//! connection's end) or at the latest by the next keep-alive's failed write, and its
+//! subscription ends with it; a slow one whose queue of [`CLIENT_QUEUE_EVENTS`] fills is
+//! dropped from the bus at once and its stream ends.
 
-use std::io::Write;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use hyper::body::Bytes;
 
 use super::bus::{EventBus, Overflow, Recv, SubscribeError, Subscription};
 use super::model::Event;
 
 /// The path.
 pub const PATH: &str = "/events";
-/// Streams at once; one more is answered 503.
-pub const MAX_CLIENTS: usize = 8;
+/// Streams at once; one more is answered 503. Each is also one of the API's connections.
+pub const MAX_CLIENTS: usize = 64;
 /// Events queued per client; a client that falls this far behind is dropped.
 pub const CLIENT_QUEUE_EVENTS: usize = 256;
 /// Silence after which a keep-alive comment is sent (proxies and clients see the
@@ -30,8 +34,16 @@ pub const CLIENT_QUEUE_EVENTS: usize = 256;
 pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
 /// The keep-alive comment.
 pub const KEEP_ALIVE: &str = ": keep-alive\n\n";
+/// The first bytes of the body: the client sees the stream open before any event.
+pub const OPENING: &str = ": stream open\n\n";
 /// The subscriber label of stream clients on the bus.
 pub const LABEL: &str = "sse";
+/// The response headers besides the status.
+pub const HEADERS: [(&str, &str); 3] = [
+    ("Content-Type", "text/event-stream"),
+    ("Cache-Control", "no-cache"),
+    ("X-Accel-Buffering", "no"),
+];
 
 /// One event as a frame of the stream: `id: <id>` and `data: <json>` (the JSON is one
 /// line: serde_json escapes every newline inside strings).
@@ -39,85 +51,82 @@ pub fn frame(event: &Event) -> String {
     format!("id: {}\ndata: {}\n\n", event.id, event.to_json())
 }
 
-/// The response head: 200, the stream's type, no caching, the body ending at close.
-pub fn head() -> &'static str {
-    concat!(
-        "HTTP/1.1 200 OK\r\n",
-        "Content-Type: text/event-stream\r\n",
-        "Cache-Control: no-cache\r\n",
-        "Connection: close\r\n",
-        "X-Accel-Buffering: no\r\n",
-        "\r\n",
-        // The first bytes tell the client the stream is open, even before any event.
-        ": stream open\n\n"
-    )
-}
-
 /// Why a stream could not start: 503 with this sentence.
 pub fn refusal(error: &SubscribeError) -> String {
     format!("GET /events: {error}")
 }
 
-/// Writes the stream for `subscription` to `out` until the client goes, the client falls
-/// behind, or the bus closes. Returns why it ended, for the log.
-pub fn stream(
-    out: &mut dyn Write,
-    subscription: &Subscription,
-    keep_alive: Duration,
-) -> &'static str {
-    if write_flush(out, head().as_bytes()).is_err() {
-        return "the client went away";
-    }
-    loop {
-        let bytes = match subscription.recv_timeout(keep_alive) {
-            Recv::Event(event) => frame(&event),
-            Recv::Timeout => KEEP_ALIVE.to_owned(),
-            Recv::Closed if subscription.was_disconnected() => {
-                return "the client fell behind and was dropped";
-            }
-            Recv::Closed => return "the bot stops",
-        };
-        if write_flush(out, bytes.as_bytes()).is_err() {
-            return "the client went away";
-        }
-    }
-}
-
-fn write_flush(out: &mut dyn Write, bytes: &[u8]) -> std::io::Result<()> {
-    out.write_all(bytes)?;
-    out.flush()
-}
-
-/// Serves `request` (an authorized `GET /events`) from `bus` on a thread of its own, so
-/// the API's worker is free at once. Too many clients, or a bot that stops: 503.
-pub fn serve(request: tiny_http::Request, bus: &EventBus) {
-    let subscription = match bus.subscribe_limited(
+/// Subscribes `peer` (for the log) to `bus`; refused when [`MAX_CLIENTS`] streams run or
+/// the bot stops. Call it inside the API's runtime (the stream's timer needs it).
+pub fn subscribe(bus: &EventBus, peer: String) -> Result<EventStream, SubscribeError> {
+    let subscription = bus.subscribe_limited(
         LABEL,
         CLIENT_QUEUE_EVENTS,
         Overflow::Disconnect,
         MAX_CLIENTS,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            crate::api::refuse(request, 503, &refusal(&e), "GET /events");
-            return;
+    )?;
+    log::info!("GET /events: {peer} subscribed");
+    Ok(EventStream::new(subscription, KEEP_ALIVE_EVERY, peer))
+}
+
+/// One client's stream: see the module documentation. Dropping it (the client went away,
+/// the server stops) leaves the bus.
+#[derive(Debug)]
+pub struct EventStream {
+    subscription: Subscription,
+    keep_alive: Duration,
+    silence: Pin<Box<tokio::time::Sleep>>,
+    opened: bool,
+    /// Why it ended, for the log; until then, a drop means the client went away.
+    why: &'static str,
+    peer: String,
+}
+
+impl EventStream {
+    fn new(subscription: Subscription, keep_alive: Duration, peer: String) -> Self {
+        Self {
+            subscription,
+            keep_alive,
+            silence: Box::pin(tokio::time::sleep(keep_alive)),
+            opened: false,
+            why: "the client went away",
+            peer,
         }
-    };
-    let peer = request
-        .remote_addr()
-        .map_or_else(|| "a client".to_owned(), ToString::to_string);
-    let spawned = std::thread::Builder::new()
-        .name("sse".into())
-        .stack_size(128 * 1024)
-        .spawn(move || {
-            log::info!("GET /events: {peer} subscribed");
-            let mut out = request.into_writer();
-            let why = stream(&mut out, &subscription, KEEP_ALIVE_EVERY);
-            log::info!("GET /events: {peer}'s stream ended: {why}");
-        });
-    if let Err(e) = spawned {
-        // The request went into the closure that was not run: the connection closes.
-        log::error!("GET /events: cannot start the stream's thread: {e}");
+    }
+
+    /// The next bytes of the body; `None` once the stream ends (the bus closed, or this
+    /// client was dropped for falling behind).
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if !self.opened {
+            self.opened = true;
+            return Poll::Ready(Some(Bytes::from_static(OPENING.as_bytes())));
+        }
+        let text = match self.subscription.poll_recv(cx) {
+            Poll::Ready(Recv::Event(event)) => frame(&event),
+            Poll::Ready(Recv::Closed) => {
+                self.why = if self.subscription.was_disconnected() {
+                    "the client fell behind and was dropped"
+                } else {
+                    "the bot stops"
+                };
+                return Poll::Ready(None);
+            }
+            Poll::Ready(Recv::Timeout) | Poll::Pending => {
+                if self.silence.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                KEEP_ALIVE.to_owned()
+            }
+        };
+        let next = tokio::time::Instant::now() + self.keep_alive;
+        self.silence.as_mut().reset(next);
+        Poll::Ready(Some(Bytes::from(text)))
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        log::info!("GET /events: {}'s stream ended: {}", self.peer, self.why);
     }
 }
 
@@ -125,33 +134,33 @@ pub fn serve(request: tiny_http::Request, bus: &EventBus) {
 mod tests {
     use super::*;
     use crate::events::model::EventKind;
-    use std::sync::{Arc, Mutex};
-
-    /// A writer whose bytes the test reads, and that fails once told the client left.
-    #[derive(Clone, Default)]
-    struct Client {
-        bytes: Arc<Mutex<Vec<u8>>>,
-        gone: Arc<Mutex<bool>>,
-    }
-
-    impl Write for Client {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            if *self.gone.lock().unwrap() {
-                return Err(std::io::ErrorKind::BrokenPipe.into());
-            }
-            self.bytes.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     fn sms(n: u32) -> EventKind {
         EventKind::SmsReceived {
             from: "+491761234567".into(),
             text: format!("line one\nline {n}"),
             time: "2026-11-24T06:00:00Z".into(),
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    /// The body's chunks until it ends or `bound` passes (then `None` closes the list).
+    async fn collect(stream: &mut EventStream, bound: Duration) -> (Vec<String>, bool) {
+        let mut chunks = Vec::new();
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            let next = std::future::poll_fn(|cx| stream.poll_chunk(cx));
+            match tokio::time::timeout_at(deadline, next).await {
+                Ok(Some(bytes)) => chunks.push(String::from_utf8(bytes.to_vec()).unwrap()),
+                Ok(None) => return (chunks, true),
+                Err(_) => return (chunks, false),
+            }
         }
     }
 
@@ -178,52 +187,58 @@ mod tests {
     }
 
     #[test]
-    fn a_client_sees_the_head_events_and_keep_alives_then_the_end_when_the_bot_stops() {
-        let bus = EventBus::new();
-        let sub = bus.subscribe(LABEL, 16, Overflow::Disconnect);
-        let client = Client::default();
-        let mut out = client.clone();
-        let t = std::thread::spawn(move || stream(&mut out, &sub, Duration::from_millis(20)));
-        bus.publish(None, sms(1));
-        std::thread::sleep(Duration::from_millis(100));
-        bus.publish(None, sms(2));
-        bus.close();
-        assert_eq!(t.join().unwrap(), "the bot stops");
-        let text = String::from_utf8(client.bytes.lock().unwrap().clone()).unwrap();
-        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
-        assert!(text.contains("Content-Type: text/event-stream\r\n"));
-        let one = text.find("id: 1\n").unwrap();
-        let alive = text[one..].find(KEEP_ALIVE).unwrap() + one;
-        let two = text.find("id: 2\n").unwrap();
-        assert!(one < alive && alive < two, "{text}");
+    fn a_client_sees_the_opening_events_and_keep_alives_then_the_end_when_the_bot_stops() {
+        runtime().block_on(async {
+            let bus = EventBus::new();
+            let sub = bus.subscribe(LABEL, 16, Overflow::Disconnect);
+            let mut stream = EventStream::new(sub, Duration::from_millis(20), "test".into());
+            bus.publish(None, sms(1));
+            let (first, ended) = collect(&mut stream, Duration::from_millis(70)).await;
+            assert!(!ended);
+            bus.publish(None, sms(2));
+            bus.close();
+            let (rest, ended) = collect(&mut stream, Duration::from_secs(5)).await;
+            assert!(ended, "the stream ends when the bus closes");
+            assert_eq!(stream.why, "the bot stops");
+            let text: String = first.into_iter().chain(rest).collect();
+            assert!(text.starts_with(OPENING), "{text}");
+            let one = text.find("id: 1\n").unwrap();
+            let alive = text[one..].find(KEEP_ALIVE).unwrap() + one;
+            let two = text.find("id: 2\n").unwrap();
+            assert!(one < alive && alive < two, "{text}");
+        });
     }
 
     #[test]
-    fn a_client_that_went_away_ends_its_stream_and_leaves_the_bus() {
-        let bus = EventBus::new();
-        let sub = bus.subscribe(LABEL, 16, Overflow::Disconnect);
-        let client = Client::default();
-        *client.gone.lock().unwrap() = true;
-        let mut out = client.clone();
-        assert_eq!(
-            stream(&mut out, &sub, Duration::from_millis(10)),
-            "the client went away"
-        );
-        drop(sub);
-        assert_eq!(bus.subscriber_count(), 0);
+    fn a_subscription_past_the_limit_is_refused_and_a_dropped_stream_frees_its_place() {
+        runtime().block_on(async {
+            let bus = EventBus::new();
+            let streams: Vec<_> = (0..MAX_CLIENTS)
+                .map(|n| subscribe(&bus, format!("client {n}")).unwrap())
+                .collect();
+            let refused = subscribe(&bus, "one more".into()).unwrap_err();
+            assert!(
+                refusal(&refused).contains("64 sse subscribers"),
+                "{refused}"
+            );
+            drop(streams);
+            assert_eq!(bus.subscriber_count(), 0, "a gone client leaves the bus");
+            assert!(subscribe(&bus, "later".into()).is_ok());
+        });
     }
 
     #[test]
     fn a_client_that_falls_behind_is_told_why_its_stream_ended() {
-        let bus = EventBus::new();
-        let sub = bus.subscribe(LABEL, 2, Overflow::Disconnect);
-        for n in 0..3 {
-            bus.publish(None, sms(n));
-        }
-        let mut out = Client::default();
-        assert_eq!(
-            stream(&mut out, &sub, Duration::from_millis(10)),
-            "the client fell behind and was dropped"
-        );
+        runtime().block_on(async {
+            let bus = EventBus::new();
+            let sub = bus.subscribe(LABEL, 2, Overflow::Disconnect);
+            for n in 0..3 {
+                bus.publish(None, sms(n));
+            }
+            let mut stream = EventStream::new(sub, Duration::from_millis(10), "slow".into());
+            let (_, ended) = collect(&mut stream, Duration::from_secs(5)).await;
+            assert!(ended);
+            assert_eq!(stream.why, "the client fell behind and was dropped");
+        });
     }
 }

@@ -1,8 +1,9 @@
 //! The voice bot's HTTP API request validation (`host_linux::api::routes::handle`, the
 //! sans-I/O router behind 127.0.0.1:8088) on arbitrary requests: any method, the known
-//! paths with arbitrary ids and queries or arbitrary paths, any authorization header, and
-//! bodies that are arbitrary bytes or JSON objects with the API's field names and values of
-//! any JSON type (numbers and texts of any alphabet and length).
+//! paths with arbitrary ids and queries or arbitrary paths, any authorization, content
+//! type, origin and host header, and bodies that are arbitrary bytes or JSON objects with
+//! the API's field names and values of any JSON type (numbers and texts of any alphabet
+//! and length), duplicate keys included.
 //!
 //! Checks beyond "never panics": every answer is a JSON object with a status of a known
 //! family; an error names itself in the shape of its path (`{"error", "field"?}` natively,
@@ -16,7 +17,8 @@ use std::sync::Arc;
 
 use arbitrary::Arbitrary;
 use host_linux::api::routes::{
-    ApiContext, ApiRequest, PHONE_CALL_PATHS, RequestBody, UNIFIED_SEND_PATHS, handle,
+    ApiContext, ApiRequest, HostPolicy, PHONE_CALL_PATHS, RequestBody, UNIFIED_SEND_PATHS,
+    handle,
 };
 use host_linux::api::speech::Speaker;
 use host_linux::audio::TtsCommand;
@@ -43,6 +45,14 @@ const PATHS: [&str; 14] = [
     "/",
     "/sms/1764000000000-1-0001",
 ];
+const CONTENT_TYPES: [&str; 5] = [
+    "application/json",
+    "application/json; charset=utf-8",
+    "audio/wav",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+];
+const HOSTS: [&str; 4] = ["127.0.0.1:8088", "localhost", "[::1]:8088", "evil.example"];
 const KEYS: [&str; 10] = [
     "to", "text", "message", "number", "id", "callId", "action", "priority", "language",
     "interrupt",
@@ -64,8 +74,10 @@ enum Body {
     Raw(Vec<u8>),
     Object(Vec<(u8, JsonValue)>),
     OtherKey(String, JsonValue),
+    Twice(u8, JsonValue, JsonValue),
     TooLarge(u16),
     Unreadable(String),
+    TimedOut(u8),
 }
 
 #[derive(Debug, Arbitrary)]
@@ -77,6 +89,11 @@ struct Input {
     token_required: bool,
     authorization: Option<String>,
     right_token: bool,
+    content_type: Option<u8>,
+    raw_content_type: Option<String>,
+    origin: Option<String>,
+    host: Option<u8>,
+    raw_host: Option<String>,
     body: Body,
 }
 
@@ -108,6 +125,7 @@ fn fixture() -> Fixture {
         token: None,
         // No call runs, so nothing is ever synthesized; the requests are still checked.
         speech: Some(Speaker::new(TtsCommand::default())),
+        hosts: HostPolicy::default(),
     };
     let guarded = ApiContext {
         token: Some(TOKEN.to_owned()),
@@ -151,10 +169,24 @@ fn body(b: &Body) -> RequestBody {
             map.insert(key.clone(), value(v));
             RequestBody::Read(Value::Object(map).to_string().into_bytes())
         }
+        Body::Twice(key, a, b) => {
+            let key = KEYS[usize::from(*key) % KEYS.len()];
+            let text = format!(
+                "{{{}: {}, {}: {}}}",
+                Value::from(key),
+                value(a),
+                Value::from(key),
+                value(b)
+            );
+            RequestBody::Read(text.into_bytes())
+        }
         Body::TooLarge(limit) => RequestBody::TooLarge {
             limit: usize::from(*limit),
         },
         Body::Unreadable(why) => RequestBody::Unreadable(why.clone()),
+        Body::TimedOut(seconds) => RequestBody::TimedOut {
+            seconds: u64::from(*seconds),
+        },
     }
 }
 
@@ -179,12 +211,25 @@ fuzz_target!(|input: Input| {
         } else {
             input.authorization.clone()
         };
+        let content_type = match (&input.raw_content_type, input.content_type) {
+            (Some(raw), _) => Some(raw.as_str()),
+            (None, Some(n)) => Some(CONTENT_TYPES[usize::from(n) % CONTENT_TYPES.len()]),
+            (None, None) => None,
+        };
+        let host = match (&input.raw_host, input.host) {
+            (Some(raw), _) => Some(raw.as_str()),
+            (None, Some(n)) => Some(HOSTS[usize::from(n) % HOSTS.len()]),
+            (None, None) => None,
+        };
         let response = handle(
             context,
             ApiRequest {
                 method,
                 url: &url,
                 authorization: authorization.as_deref(),
+                content_type,
+                origin: input.origin.as_deref(),
+                host,
                 body: body(&input.body),
             },
         );
@@ -193,7 +238,8 @@ fuzz_target!(|input: Input| {
         assert!(
             matches!(
                 status,
-                200 | 202 | 400 | 401 | 404 | 405 | 409 | 413 | 500 | 503 | 507
+                200 | 202 | 400 | 401 | 403 | 404 | 405 | 408 | 409 | 413 | 415 | 421 | 500
+                    | 503 | 507
             ),
             "unexpected status {status}: {}",
             response.body
@@ -230,14 +276,23 @@ fuzz_target!(|input: Input| {
             _ => None,
         };
         if status == 202 || (status == 200 && unified) {
+            assert!(
+                content_type.is_some_and(|c| c
+                    .split(';')
+                    .next()
+                    .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))),
+                "a queued SMS came with the JSON type, not {content_type:?}"
+            );
+            assert!(
+                host.is_none_or(|h| h != "evil.example"),
+                "a foreign Host never queues"
+            );
             let id = queued_id.expect("a queued SMS is answered with its id");
             let read = handle(
                 context,
                 ApiRequest {
-                    method: "GET",
-                    url: &format!("/sms/{id}"),
                     authorization: Some(&format!("Bearer {TOKEN}")),
-                    body: RequestBody::Read(Vec::new()),
+                    ..ApiRequest::new("GET", &format!("/sms/{id}"), RequestBody::Read(Vec::new()))
                 },
             );
             assert_eq!(
