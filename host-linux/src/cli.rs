@@ -165,7 +165,7 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
         return match decode::run(input, &mut *out) {
             Ok(_) => Ok(0),
             Err(e) => {
-                log::error!("{e}");
+                crate::logging::fatal(&e);
                 Ok(1)
             }
         };
@@ -183,7 +183,7 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
         return match crate::demo::run(options, &mut *out, shutdown) {
             Ok(()) => Ok(0),
             Err(e) => {
-                log::error!("demo: {e}");
+                crate::logging::fatal(&format_args!("demo: {e}"));
                 Ok(1)
             }
         };
@@ -222,7 +222,7 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
                 Ok(0)
             }
             Err(e) => {
-                log::error!("restore failed: {e}");
+                crate::logging::fatal(&format_args!("restore failed: {e}"));
                 if json {
                     print_json(out, &serde_json::json!({ "error": e.to_string() }))?;
                 }
@@ -247,7 +247,7 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
                     Ok(0)
                 }
                 Err(e) => {
-                    log::error!("{e}");
+                    crate::logging::fatal(&e);
                     Ok(3)
                 }
             }
