@@ -2,7 +2,7 @@
 //! (flags override it), run the subcommand, print, and map the outcome to an exit status.
 //!
 //! Exit statuses: `detect` 0 SIM7600, 1 other modem, 2 no answer, 3 handoff failed;
-//! `status` 0 for one of the seed's states, 1 for "inconsistent", 2 for "unknown" (a
+//! `status` 0 for one of the expected states, 1 for "inconsistent", 2 for "unknown" (a
 //! systemctl that failed, or holders this user may not see); `voice-bot` as
 //! [`crate::bot::exit_code`] says; `restore` 0, or 1 when
 //! a restore failed; `decode` 0, or 1 when the capture could not be read; `hold` 0 after
@@ -83,7 +83,7 @@ pub enum Command {
         /// The AT port (overrides the config).
         #[arg(long, value_name = "PATH")]
         port: Option<PathBuf>,
-        /// The seed's voice_config.json (overrides the config).
+        /// A voice_config.json to read `answer_after_rings` from (overrides `voice_config`).
         #[arg(long, value_name = "FILE")]
         voice_config: Option<PathBuf>,
         /// Where the HTTP API listens (overrides `[api] listen`).
@@ -99,7 +99,7 @@ pub enum Command {
     /// through the HTTP API, the port back to smstools; each phase with its timing. Needs
     /// no modem and no config. Exit 0 when every phase worked.
     Demo {
-        /// The seed's answer_after_rings for the demo's modem.
+        /// The demo modem's answer_after_rings.
         #[arg(long, value_name = "N", default_value_t = modem_core::config::DEFAULT_ANSWER_AFTER_RINGS)]
         rings: u8,
         /// Use the stand-in smstools even when smsd is installed.

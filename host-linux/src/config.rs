@@ -1,13 +1,13 @@
 //! The `sim7600` configuration: one TOML file (default /etc/sim7600/config.toml, or
 //! `--config FILE`), every key optional with the defaults below, unknown keys refused,
-//! and the seed's `voice_config.json` read as it is. This module owns reading and
+//! and an existing `voice_config.json` (`{"answer_after_rings": 3}`) read as it is when
+//! `voice_config` names it. This module owns reading and
 //! validating both; a bad file is refused at start with the file, the key and what is
 //! wrong. dist/config.example.toml documents every key.
 //!
 //! ```toml
 //! port = "/dev/ttyUSB2"
 //! marker_dir = "/run/sim7600"
-//! voice_config = "/home/rom/voice_config.json"
 //! bot_unit = "sim7600-voice-bot"
 //!
 //! [handoff]
@@ -33,8 +33,6 @@ use crate::handoff::{BackendSpec, HandoffTimeouts, LeaseSettings, UnitName};
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/sim7600/config.toml";
 /// The AT port unless configured.
 pub const DEFAULT_PORT: &str = "/dev/ttyUSB2";
-/// The seed's voice settings file.
-pub const DEFAULT_VOICE_CONFIG: &str = "/home/rom/voice_config.json";
 /// The voice bot's systemd unit.
 pub const DEFAULT_BOT_UNIT: &str = "sim7600-voice-bot";
 /// The longest accepted timeout: an hour (a bound that long is a typo).
@@ -76,9 +74,6 @@ fn default_port() -> PathBuf {
 }
 fn default_marker_dir() -> PathBuf {
     PathBuf::from(crate::handoff::DEFAULT_MARKER_DIR)
-}
-fn default_voice_config() -> PathBuf {
-    PathBuf::from(DEFAULT_VOICE_CONFIG)
 }
 fn default_bot_unit() -> UnitName {
     UnitName::try_from(DEFAULT_BOT_UNIT.to_owned())
@@ -134,9 +129,10 @@ pub struct Config {
     /// Where restore markers live.
     #[serde(default = "default_marker_dir")]
     pub marker_dir: PathBuf,
-    /// The seed's voice settings (`{"answer_after_rings": 3}`).
-    #[serde(default = "default_voice_config")]
-    pub voice_config: PathBuf,
+    /// A voice settings file (`{"answer_after_rings": 3}`) read as it is; none by
+    /// default (`[bot] answer_after_rings` says the same in this file).
+    #[serde(default)]
+    pub voice_config: Option<PathBuf>,
     /// The voice bot's systemd unit, for `sim7600 status`.
     #[serde(default = "default_bot_unit")]
     pub bot_unit: UnitName,
@@ -175,7 +171,7 @@ impl Default for Config {
         Config {
             port: default_port(),
             marker_dir: default_marker_dir(),
-            voice_config: default_voice_config(),
+            voice_config: None,
             bot_unit: default_bot_unit(),
             handoff: BackendSpec::default(),
             timeouts: TimeoutsMs::default(),
@@ -227,10 +223,13 @@ impl Config {
             problem,
         };
         for (key, path) in [
-            ("port", &self.port),
-            ("marker_dir", &self.marker_dir),
-            ("voice_config", &self.voice_config),
-        ] {
+            ("port", Some(&self.port)),
+            ("marker_dir", Some(&self.marker_dir)),
+            ("voice_config", self.voice_config.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(key, path)| Some((key, path?)))
+        {
             if path.as_os_str().is_empty() {
                 return Err(invalid(key, "must not be empty".into()));
             }
@@ -281,7 +280,7 @@ impl Config {
     }
 }
 
-/// Why the seed's voice_config.json cannot be used.
+/// Why a voice_config.json cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum VoiceConfigError {
     /// The file could not be read.
@@ -315,7 +314,7 @@ pub enum VoiceConfigError {
 /// The keys of voice_config.json this program reads.
 pub const VOICE_CONFIG_KEYS: [&str; 1] = ["answer_after_rings"];
 
-/// Reads the seed's voice_config.json as it is. `answer_after_rings` (an integer,
+/// Reads a voice_config.json as it is. `answer_after_rings` (an integer,
 /// 0..=255) is the one key read; missing, it is the seed's 3. Other keys are tolerated
 /// and reported in the second value (the file is shared with the seed's other tools,
 /// which may keep their own settings there).
@@ -514,11 +513,11 @@ mod tests {
     }
 
     fn voice(text: &str) -> Result<(VoiceConfig, Vec<String>), VoiceConfigError> {
-        parse_voice_config(text, Path::new("/home/rom/voice_config.json"))
+        parse_voice_config(text, Path::new("/etc/sim7600/voice_config.json"))
     }
 
     #[test]
-    fn the_seeds_voice_config_is_read_as_it_is() {
+    fn an_existing_voice_config_is_read_as_it_is() {
         let (c, ignored) = voice("{\"answer_after_rings\": 3}").unwrap();
         assert_eq!(c.answer_after_rings(), 3);
         assert!(ignored.is_empty());

@@ -119,7 +119,7 @@ enum BenchError {
         problem: String,
         log: PathBuf,
     },
-    #[error("seed probe on {port}: {problem}")]
+    #[error("baseline probe on {port}: {problem}")]
     SeedProbe { port: PathBuf, problem: String },
     #[error("usage: rig-bench [--runs N] (N a whole number >= {MIN_RUNS}); {problem}")]
     Usage { problem: String },
@@ -155,7 +155,7 @@ impl Strategy {
             Strategy::Commands => "ours: command backend",
             Strategy::Systemctl => "ours: systemctl backend",
             Strategy::SuspendFile => "ours: suspend-file backend",
-            Strategy::Seed => "seed's strategy",
+            Strategy::Seed => "baseline (stop, sleep, restart)",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `sim7600 voice-bot`: from the config file and the flags to a running bot, and from how
 //! it ended to the exit status.
 //!
-//! This module owns the assembly only: the `[bot]` table and the seed's voice_config.json
+//! This module owns the assembly only: the `[bot]` table and a voice_config.json
 //! become [`BotOptions`], the call log and the SMS queue are opened, the HTTP API is
 //! started beside the bot, the first shutdown signal is forwarded to the bot's loop, and
 //! [`super::run`] does the rest. Exit statuses are [`super::exit_code`]'s.
@@ -64,6 +64,12 @@ pub enum SetupError {
     /// The `[audio]` settings cannot work (a greeting that is not audio, ...).
     #[error(transparent)]
     Audio(#[from] crate::audio::session::AudioConfigError),
+    /// The settings contradict each other.
+    #[error("config: {problem}")]
+    Conflict {
+        /// What contradicts what.
+        problem: String,
+    },
     /// `--listen` is not an address.
     #[error("--listen {value:?} is not ADDR:PORT: {problem}")]
     Listen {
@@ -74,13 +80,12 @@ pub enum SetupError {
     },
 }
 
-/// The seed's `answer_after_rings` from `file`: the file's value, or the seed's 3 (with a
-/// warning) when the file does not exist; a file that exists but is unusable is an error.
+/// `answer_after_rings` from a voice_config.json: the file's value, or the default 3 (with
+/// a warning) when the file does not exist; a file that exists but is unusable is an error.
 pub fn answer_after_rings(file: &Path) -> Result<u8, crate::config::VoiceConfigError> {
     if !file.exists() {
         log::warn!(
-            "voice config {} does not exist: answering after {DEFAULT_ANSWER_AFTER_RINGS} rings \
-             (the seed's default)",
+            "voice config {} does not exist: answering after {DEFAULT_ANSWER_AFTER_RINGS} rings",
             file.display()
         );
         return Ok(DEFAULT_ANSWER_AFTER_RINGS);
@@ -96,13 +101,28 @@ pub fn answer_after_rings(file: &Path) -> Result<u8, crate::config::VoiceConfigE
     Ok(voice.answer_after_rings())
 }
 
+/// The rings to answer on: `[bot] answer_after_rings`, or the voice_config.json named by
+/// `--voice-config` or `voice_config` (read only when named), or 3. Both saying different
+/// numbers is refused: which one was meant cannot be told.
+pub fn rings(config: &Config, flag: Option<&Path>) -> Result<u8, SetupError> {
+    let file = flag.or(config.voice_config.as_deref());
+    let from_file = file.map(answer_after_rings).transpose()?;
+    match (config.bot.answer_after_rings, from_file, file) {
+        (Some(ours), Some(theirs), Some(file)) if ours != theirs => Err(SetupError::Conflict {
+            problem: format!(
+                "[bot] answer_after_rings = {ours} but {} says {theirs}: keep one of them",
+                file.display()
+            ),
+        }),
+        (Some(ours), _, _) => Ok(ours),
+        (None, Some(theirs), _) => Ok(theirs),
+        (None, None, _) => Ok(DEFAULT_ANSWER_AFTER_RINGS),
+    }
+}
+
 /// The bot's options from the config and the flags.
 pub fn options(config: &Config, args: &VoiceBotArgs) -> Result<BotOptions, SetupError> {
-    let voice_file = args
-        .voice_config
-        .clone()
-        .unwrap_or_else(|| config.voice_config.clone());
-    let rings = answer_after_rings(&voice_file)?;
+    let rings = rings(config, args.voice_config.as_deref())?;
     let voice = config.bot.voice_config(rings)?;
     Ok(BotOptions {
         lease: config.lease_settings(args.port.as_deref()),
@@ -405,7 +425,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_missing_voice_config_means_the_seeds_three_rings() {
+    fn a_missing_voice_config_means_three_rings() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
             answer_after_rings(&dir.path().join("absent.json")).unwrap(),
@@ -414,7 +434,42 @@ mod tests {
     }
 
     #[test]
-    fn the_seeds_voice_config_is_read_as_it_is() {
+    fn rings_come_from_the_config_or_a_named_voice_config_and_never_from_a_home_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("voice_config.json");
+        std::fs::write(&file, r#"{"answer_after_rings": 5}"#).unwrap();
+        let parse = |text: &str| Config::parse(text, Path::new("c.toml")).unwrap();
+        let none = parse("");
+        assert_eq!(none.voice_config, None, "no voice_config.json unless named");
+        assert_eq!(rings(&none, None).unwrap(), 3);
+        assert_eq!(
+            rings(&parse("[bot]\nanswer_after_rings = 2\n"), None).unwrap(),
+            2
+        );
+        let named = parse(&format!(
+            "voice_config = {:?}\n",
+            file.display().to_string()
+        ));
+        assert_eq!(rings(&named, None).unwrap(), 5);
+        assert_eq!(rings(&none, Some(&file)).unwrap(), 5, "--voice-config");
+        let both_same = parse(&format!(
+            "voice_config = {:?}\n[bot]\nanswer_after_rings = 5\n",
+            file.display().to_string()
+        ));
+        assert_eq!(rings(&both_same, None).unwrap(), 5);
+        let both_differ = parse(&format!(
+            "voice_config = {:?}\n[bot]\nanswer_after_rings = 2\n",
+            file.display().to_string()
+        ));
+        let err = rings(&both_differ, None).unwrap_err().to_string();
+        assert!(
+            err.contains("answer_after_rings = 2") && err.contains("says 5"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_existing_voice_config_is_read_as_it_is() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("voice_config.json");
         std::fs::write(&file, r#"{"answer_after_rings": 5, "greeting": "hi"}"#).unwrap();
