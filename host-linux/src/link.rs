@@ -28,7 +28,13 @@ use atat::AtatIngress;
 use modem_core::driver::{ModemClient, ModemIngress, ModemUrcChannel, Resources, Sim7600};
 use serialport::{DataBits, FlowControl, Parity, StopBits, TTYPort};
 
-#[cfg(not(any(target_arch = "powerpc", target_arch = "powerpc64")))]
+#[cfg(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_arch = "arm",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
 pub mod plain_termios;
 
 /// The SIM7600's AT port speed (USB ignores it; a UART needs it).
@@ -120,14 +126,31 @@ pub enum LinkError {
 pub fn open_exclusive(port: &Path) -> Result<TTYPort, LinkError> {
     match open_with_serialport(port) {
         Ok(tty) => Ok(tty),
-        #[cfg(not(any(target_arch = "powerpc", target_arch = "powerpc64")))]
-        Err(failure) => {
-            plain_termios::open_after_failure(port, failure, plain_termios::probe_termios2)
-        }
-        // serialport uses the classic termios calls on powerpc: nothing to fall back to.
-        #[cfg(any(target_arch = "powerpc", target_arch = "powerpc64"))]
-        Err(failure) => Err(failure),
+        Err(failure) => open_without_termios2(port, failure),
     }
+}
+
+#[cfg(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_arch = "arm",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
+fn open_without_termios2(port: &Path, failure: LinkError) -> Result<TTYPort, LinkError> {
+    plain_termios::open_after_failure(port, failure, plain_termios::probe_termios2)
+}
+
+/// Elsewhere the kernel's struct termios has another layout: no fallback.
+#[cfg(not(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_arch = "arm",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+)))]
+fn open_without_termios2(_port: &Path, failure: LinkError) -> Result<TTYPort, LinkError> {
+    Err(failure)
 }
 
 fn open_with_serialport(port: &Path) -> Result<TTYPort, LinkError> {

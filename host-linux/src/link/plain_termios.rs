@@ -2,21 +2,23 @@
 //!
 //! serialport 4.10 sets the line (8N1, no flow control, the speed) on Linux through the
 //! termios2 ioctls `TCGETS2`/`TCSETS2` only. Not every Linux ABI has them:
-//! - qemu-user up to at least 7.2 (Debian 12's `qemu-aarch64-static`, which runs the
-//!   arm64 build in the package check) translates no termios2 ioctl: `qemu-aarch64-static
-//!   -d unimp` logs `Unsupported ioctl: cmd=0xffffffff802c542a` (`TCGETS2` on arm64) and
-//!   the program gets ENOSYS, so serialport's open fails with "Function not implemented"
-//!   after it already set TIOCEXCL and the flock. Distributions carry the patches that add
-//!   termios2 to linux-user from qemu 10.1 on (AOSC-Dev/aosc-os-abbs#14046).
-//! - A tty layer without them (WSL 1's serial ports, microsoft/WSL#2595; seccomp
-//!   filters that allow only `TCGETS`, per rustix#1147) answers ENOTTY, as Linux does for
-//!   any ioctl a tty does not know.
+//! - qemu-user: Debian 12's `qemu-aarch64-static` 7.2, which runs the arm64 build in the
+//!   package check, translates no termios2 ioctl: `qemu-aarch64-static -d unimp` logs
+//!   `Unsupported ioctl: cmd=0xffffffff802c542a` (`TCGETS2` on arm64) and the program
+//!   gets ENOSYS, so serialport's open fails with "Function not implemented" after it
+//!   already set TIOCEXCL and the flock. Upstream qemu still lacked termios2 in 10.1:
+//!   AOSC-Dev/aosc-os-abbs#14046 adds the patches to its qemu 10.1.2 package.
+//! - A tty layer without them answers ENOTTY, as Linux does for any ioctl a tty does not
+//!   know (WSL 1's serial ports: "Inappropriate ioctl for device", microsoft/WSL#2595).
 //!
 //! termios2 is only needed for speeds without a `Bnnn` constant; 115200 has one
-//! (`B115200`), so the classic `TCGETS`/`TCSETS` (`tcgetattr`/`tcsetattr`, which glibc
-//! itself uses) set exactly the same line. [`open_after_failure`] is the fallback: it runs
-//! only after serialport's open failed, asks the port itself whether `TCGETS2` is what it
-//! lacks, and only then opens it with the classic calls. Where termios2 works (every real
+//! (`B115200`), so the classic ioctls `TCGETS`/`TCSETS` set exactly the same line.
+//! [`open_after_failure`] is the fallback: it runs only after serialport's open failed,
+//! asks the port itself whether `TCGETS2` is what it lacks, and only then opens it with
+//! the classic ioctls. It issues them itself, on the kernel's own `struct termios`, rather
+//! than through the C library's `tcgetattr`/`tcsetattr`: glibc moves those to termios2
+//! too (the reason the AOSC change above patches qemu), which would
+//! leave the fallback with the same missing ioctl. Where termios2 works (every current
 //! arm64 or x86_64 kernel), nothing here runs and the open is serialport's alone.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
@@ -24,17 +26,34 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::libc;
 use nix::sys::stat::Mode;
-use nix::sys::termios::{
-    BaudRate, ControlFlags, InputFlags, SetArg, Termios, cfmakeraw, cfsetspeed, tcgetattr,
-    tcsetattr,
-};
 use serialport::{SerialPort as _, TTYPort};
 
 use super::{LinkError, READ_TIMEOUT};
 
-/// The speed of the classic termios line: [`super::BAUD_RATE`] as its `Bnnn` constant.
-pub const BAUD: BaudRate = BaudRate::B115200;
+/// Control characters in the kernel's `struct termios` (asm-generic/termbits.h `NCCS`).
+pub const KERNEL_NCCS: usize = 19;
+
+/// The kernel's `struct termios` as `TCGETS`/`TCSETS` read and write it on the
+/// architectures with asm-generic termbits (x86, arm, arm64, riscv): not the C library's
+/// larger `struct termios`, whose layout and use of the speed fields are its own.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KernelTermios {
+    /// Input modes.
+    pub iflag: libc::tcflag_t,
+    /// Output modes.
+    pub oflag: libc::tcflag_t,
+    /// Control modes, the speed (`CBAUD`, `CIBAUD`) included.
+    pub cflag: libc::tcflag_t,
+    /// Local modes.
+    pub lflag: libc::tcflag_t,
+    /// Line discipline.
+    pub line: libc::cc_t,
+    /// Control characters.
+    pub cc: [libc::cc_t; KERNEL_NCCS],
+}
 
 /// Whether `TCGETS2` failing with `errno` means the port (or the emulator under this
 /// program) does not know termios2: ENOSYS from qemu-user, ENOTTY from a tty layer that
@@ -43,33 +62,68 @@ pub fn termios2_missing(errno: Errno) -> bool {
     matches!(errno, Errno::ENOSYS | Errno::ENOTTY)
 }
 
-/// `t` made the line serialport sets: raw (no echo, no line editing, no translation),
-/// receiver on, modem control lines ignored, 8 data bits, no parity (parity errors
-/// ignored), 1 stop bit, no hardware or software flow control, [`BAUD`] both ways.
-pub fn raw_8n1(t: &mut Termios) -> Result<(), Errno> {
-    cfmakeraw(t);
-    t.control_flags |= ControlFlags::CREAD | ControlFlags::CLOCAL | ControlFlags::CS8;
-    t.control_flags &= !(ControlFlags::PARENB
-        | ControlFlags::PARODD
-        | ControlFlags::CSTOPB
-        | ControlFlags::CRTSCTS);
-    t.input_flags &= !(InputFlags::INPCK | InputFlags::IXON | InputFlags::IXOFF);
-    t.input_flags |= InputFlags::IGNPAR;
-    cfsetspeed(t, BAUD)
+/// `t` made the line serialport sets: raw as `cfmakeraw` makes it (no echo, no line
+/// editing, no signals, no translation, reads return after 1 byte), receiver on, modem
+/// control lines ignored, 8 data bits, no parity (parity errors ignored), 1 stop bit, no
+/// hardware or software flow control, 115200 baud both ways (`B115200`; the input
+/// speed follows the output speed when `CIBAUD` is 0).
+pub fn raw_8n1(t: &mut KernelTermios) {
+    t.iflag &= !(libc::IGNBRK
+        | libc::BRKINT
+        | libc::PARMRK
+        | libc::ISTRIP
+        | libc::INLCR
+        | libc::IGNCR
+        | libc::ICRNL
+        | libc::IXON
+        | libc::IXOFF
+        | libc::INPCK);
+    t.iflag |= libc::IGNPAR;
+    t.oflag &= !libc::OPOST;
+    t.lflag &= !(libc::ECHO | libc::ECHONL | libc::ICANON | libc::ISIG | libc::IEXTEN);
+    t.cflag &= !(libc::CSIZE
+        | libc::PARENB
+        | libc::PARODD
+        | libc::CSTOPB
+        | libc::CRTSCTS
+        | libc::CBAUD
+        | libc::CIBAUD);
+    t.cflag |= libc::CS8 | libc::CREAD | libc::CLOCAL | libc::B115200;
+    t.cc[libc::VMIN] = 1;
+    t.cc[libc::VTIME] = 0;
 }
+
+nix::ioctl_read!(tcgets2, b'T', 0x2A, libc::termios2);
+nix::ioctl_read_bad!(tcgets, libc::TCGETS, KernelTermios);
+nix::ioctl_write_ptr_bad!(tcsets, libc::TCSETS, KernelTermios);
 
 /// Asks the port for its termios2 settings: `Ok` when it has them.
 pub fn probe_termios2(fd: BorrowedFd<'_>) -> Result<(), Errno> {
-    nix::ioctl_read!(tcgets2, b'T', 0x2A, nix::libc::termios2);
-    let mut settings = std::mem::MaybeUninit::<nix::libc::termios2>::uninit();
+    let mut settings = std::mem::MaybeUninit::<libc::termios2>::uninit();
     // SAFETY: `fd` is an open descriptor for the duration of the borrow, and the pointer
     // is to a writable buffer of exactly `struct termios2`, the size TCGETS2 (0x2A, with
     // that size in its number) writes; the contents are never read.
     unsafe { tcgets2(fd.as_raw_fd(), settings.as_mut_ptr()) }.map(drop)
 }
 
+/// The port's line settings, with `TCGETS`.
+pub fn get(fd: BorrowedFd<'_>) -> Result<KernelTermios, Errno> {
+    let mut t = KernelTermios::default();
+    // SAFETY: `fd` is open for the borrow; `t` is the kernel's struct termios (repr(C),
+    // the asm-generic layout this module is built for), which TCGETS fills.
+    unsafe { tcgets(fd.as_raw_fd(), &mut t) }?;
+    Ok(t)
+}
+
+/// Sets the port's line at once, with `TCSETS` (`tcsetattr(TCSANOW)`).
+pub fn set(fd: BorrowedFd<'_>, t: &KernelTermios) -> Result<(), Errno> {
+    // SAFETY: `fd` is open for the borrow; TCSETS only reads the kernel struct termios
+    // that `t` is.
+    unsafe { tcsets(fd.as_raw_fd(), t) }.map(drop)
+}
+
 /// After serialport failed to open `port` with `failure`: opens it exclusively with the
-/// classic termios calls when `probe` (asking the port for `TCGETS2`) says termios2 is
+/// classic termios ioctls when `probe` (asking the port for `TCGETS2`) says termios2 is
 /// what it lacks ([`termios2_missing`]); otherwise returns `failure` as it was.
 pub fn open_after_failure(
     port: &Path,
@@ -112,15 +166,15 @@ fn open_fd(port: &Path, fd: OwnedFd) -> Result<TTYPort, LinkError> {
     // SAFETY: `tty` owns the descriptor and outlives every use of this borrow.
     #[allow(unsafe_code)]
     let fd = unsafe { BorrowedFd::borrow_raw(tty.as_raw_fd()) };
-    let mut t = tcgetattr(fd).map_err(|e| err("tcgetattr", e.to_string()))?;
-    raw_8n1(&mut t).map_err(|e| err("cfsetspeed", e.to_string()))?;
-    tcsetattr(fd, SetArg::TCSANOW, &t).map_err(|e| err("tcsetattr", e.to_string()))?;
-    // tcsetattr succeeds when any one change took: read back, as serialport does.
-    let applied = tcgetattr(fd).map_err(|e| err("tcgetattr", e.to_string()))?;
-    if !same_line(&applied, &t) {
+    let mut t = get(fd).map_err(|e| err("TCGETS", e.to_string()))?;
+    raw_8n1(&mut t);
+    set(fd, &t).map_err(|e| err("TCSETS", e.to_string()))?;
+    // TCSETS succeeds when any one change took: read back, as serialport does.
+    let applied = get(fd).map_err(|e| err("TCGETS", e.to_string()))?;
+    if applied != t {
         return Err(err(
-            "tcsetattr",
-            "the port did not take 115200 8N1 raw".into(),
+            "TCSETS",
+            format!("the port did not take 115200 8N1 raw: asked {t:?}, has {applied:?}"),
         ));
     }
     fcntl(fd, FcntlArg::F_SETFL(OFlag::empty()))
@@ -130,21 +184,13 @@ fn open_fd(port: &Path, fd: OwnedFd) -> Result<TTYPort, LinkError> {
     Ok(tty)
 }
 
-/// Whether two settings give the same line (flags and speeds; control characters aside).
-fn same_line(a: &Termios, b: &Termios) -> bool {
-    use nix::sys::termios::{cfgetispeed, cfgetospeed};
-    a.input_flags == b.input_flags
-        && a.output_flags == b.output_flags
-        && a.control_flags == b.control_flags
-        && a.local_flags == b.local_flags
-        && cfgetispeed(a) == cfgetispeed(b)
-        && cfgetospeed(a) == cfgetospeed(b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nix::sys::termios::{LocalFlags, OutputFlags, cfgetispeed, cfgetospeed};
+    use nix::sys::termios::{
+        BaudRate, ControlFlags, InputFlags, LocalFlags, OutputFlags, cfgetispeed, cfgetospeed,
+        tcgetattr,
+    };
     use std::path::PathBuf;
 
     /// A pty in its default (cooked, 38400) mode; the slave's path is the "port".
@@ -177,46 +223,69 @@ mod tests {
     }
 
     #[test]
+    fn the_kernel_struct_has_the_asm_generic_size() {
+        // 4 flags of 4 bytes, c_line, c_cc[19]: what TCGETS (no size in its number) writes.
+        assert_eq!(std::mem::size_of::<KernelTermios>(), 36);
+    }
+
+    #[test]
     fn the_classic_settings_are_115200_8n1_raw_without_flow_control() {
-        let (_master, _path, slave) = cooked_port();
-        let mut t = tcgetattr(&slave).unwrap();
-        t.control_flags |= ControlFlags::PARENB | ControlFlags::CSTOPB | ControlFlags::CRTSCTS;
-        t.input_flags |= InputFlags::IXON | InputFlags::INPCK;
-        raw_8n1(&mut t).unwrap();
-        assert!(
-            t.control_flags
-                .contains(ControlFlags::CS8 | ControlFlags::CREAD | ControlFlags::CLOCAL)
+        let mut t = KernelTermios {
+            iflag: libc::ICRNL | libc::IXON | libc::INPCK | libc::BRKINT,
+            oflag: libc::OPOST | libc::ONLCR,
+            cflag: libc::B38400 | libc::CS7 | libc::PARENB | libc::CSTOPB | libc::CRTSCTS,
+            lflag: libc::ICANON | libc::ECHO | libc::ISIG | libc::IEXTEN,
+            line: 0,
+            cc: [0; KERNEL_NCCS],
+        };
+        raw_8n1(&mut t);
+        assert_eq!(t.cflag & libc::CBAUD, libc::B115200);
+        assert_eq!(
+            t.cflag & libc::CIBAUD,
+            0,
+            "input speed follows the output speed"
         );
-        for off in [
-            ControlFlags::PARENB,
-            ControlFlags::CSTOPB,
-            ControlFlags::CRTSCTS,
-        ] {
-            assert!(!t.control_flags.contains(off), "{off:?}");
-        }
-        assert!(
-            !t.input_flags
-                .intersects(InputFlags::IXON | InputFlags::IXOFF | InputFlags::INPCK)
+        assert_eq!(t.cflag & libc::CSIZE, libc::CS8);
+        let on = libc::CREAD | libc::CLOCAL;
+        assert_eq!(t.cflag & on, on);
+        assert_eq!(t.cflag & (libc::PARENB | libc::CSTOPB | libc::CRTSCTS), 0);
+        assert_eq!(t.iflag, libc::IGNPAR);
+        assert_eq!(t.oflag & libc::OPOST, 0);
+        assert_eq!(
+            t.lflag & (libc::ICANON | libc::ECHO | libc::ISIG | libc::IEXTEN),
+            0
         );
-        assert!(
-            !t.local_flags
-                .intersects(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG)
-        );
-        assert!(!t.output_flags.contains(OutputFlags::OPOST));
-        assert_eq!(cfgetispeed(&t), BaudRate::B115200);
-        assert_eq!(cfgetospeed(&t), BaudRate::B115200);
+        assert_eq!((t.cc[6], t.cc[5]), (1, 0), "VMIN 1, VTIME 0");
     }
 
     #[test]
     fn without_termios2_the_port_opens_set_and_exclusive() {
-        let (_master, path, _slave) = cooked_port();
+        let (_master, path, slave) = cooked_port();
         let tty = open_after_failure(&path, failure(&path), |_| Err(Errno::ENOSYS)).unwrap();
+        // The C library reads back the line the classic ioctls set.
+        let t = tcgetattr(&slave).unwrap();
+        assert_eq!(cfgetospeed(&t), BaudRate::B115200);
+        assert_eq!(cfgetispeed(&t), BaudRate::B115200);
+        assert!(
+            t.control_flags
+                .contains(ControlFlags::CS8 | ControlFlags::CLOCAL)
+        );
+        assert!(
+            !t.control_flags
+                .intersects(ControlFlags::PARENB | ControlFlags::CRTSCTS)
+        );
+        assert!(
+            !t.local_flags
+                .intersects(LocalFlags::ICANON | LocalFlags::ECHO)
+        );
+        assert!(!t.output_flags.contains(OutputFlags::OPOST));
+        assert!(
+            !t.input_flags
+                .intersects(InputFlags::IXON | InputFlags::ICRNL)
+        );
         // SAFETY: `tty` owns the descriptor for the whole test.
         #[allow(unsafe_code)]
         let fd = unsafe { BorrowedFd::borrow_raw(tty.as_raw_fd()) };
-        let t = tcgetattr(fd).unwrap();
-        assert_eq!(cfgetospeed(&t), BaudRate::B115200);
-        assert!(!t.local_flags.contains(LocalFlags::ICANON));
         let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL).unwrap());
         assert!(!flags.contains(OFlag::O_NONBLOCK), "{flags:?}");
         assert_eq!(tty.timeout(), READ_TIMEOUT);
