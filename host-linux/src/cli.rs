@@ -4,7 +4,7 @@
 //! Exit statuses: `detect` 0 SIM7600, 1 other modem, 2 no answer, 3 handoff failed;
 //! `status` 0 for one of the seed's states, 1 for "inconsistent"; `restore` 0, or 1 when
 //! a restore failed; `decode` 0, or 1 when the capture could not be read; `hold` 0 after
-//! an orderly release. Every command: 64 for bad usage, 78 for a bad config file.
+//! an orderly release; `list` 0, or 1 when sysfs cannot be read. Every command: 64 for bad usage, 78 for a bad config file.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{decode, detect, hold, restore, status};
+use crate::commands::{decode, detect, hold, list, restore, status};
 use crate::config::{Config, ConfigError};
 use crate::signals::Shutdown;
 
@@ -99,6 +99,14 @@ pub enum Command {
         /// Use the stand-in smstools even when smsd is installed.
         #[arg(long)]
         simulated_smstools: bool,
+    },
+    /// Every SIMCom modem on this host: USB path, vendor:product, IMEI (when its AT port is
+    /// free, from the bot that runs it, or recorded earlier), AT and audio ports by USB
+    /// interface and who holds them. Opens only ports nobody holds.
+    List {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Decode raw bytes captured from a SIM7600 port: one JSON object per line.
     Decode {
@@ -206,6 +214,23 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
                 status::SeedState::Inconsistent(_)
             )))
         }
+        Command::List { json } => match list::run(&config) {
+            Ok(modems) => {
+                if json {
+                    print_json(out, &serde_json::json!({ "modems": modems }))?;
+                } else {
+                    print(out, &list::render(&modems))?;
+                }
+                Ok(0)
+            }
+            Err(e) => {
+                log::error!("{e}");
+                if json {
+                    print_json(out, &serde_json::json!({ "error": e.to_string() }))?;
+                }
+                Ok(1)
+            }
+        },
         Command::Restore {
             json,
             smstools_conf,

@@ -17,6 +17,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod events;
+pub mod fleet;
 pub mod handoff;
 pub mod holders;
 pub mod link;

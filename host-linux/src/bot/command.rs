@@ -56,6 +56,9 @@ pub enum SetupError {
     /// The `[audio]` settings cannot work (a greeting that is not audio, ...).
     #[error(transparent)]
     Audio(#[from] crate::audio::session::AudioConfigError),
+    /// The modem named by IMEI or USB path is not present (or not known) now.
+    #[error("cannot find the modem: {0}")]
+    Modem(#[from] crate::fleet::identity::IdentityError),
     /// `--listen` is not an address.
     #[error("--listen {value:?} is not ADDR:PORT: {problem}")]
     Listen {
@@ -96,8 +99,24 @@ pub fn options(config: &Config, args: &VoiceBotArgs) -> Result<BotOptions, Setup
         .unwrap_or_else(|| config.voice_config.clone());
     let rings = answer_after_rings(&voice_file)?;
     let voice = config.bot.voice_config(rings)?;
+    let selector = config.modem_selector(args.port.as_deref());
+    let (port, mut modem) = crate::fleet::ModemPlan::resolve(selector, config.fleet.clone())?;
+    if !matches!(modem.selector, crate::fleet::ModemSelector::Port(_)) {
+        log::info!(
+            "{}: AT port {} (USB path {})",
+            modem.selector,
+            port.display(),
+            modem.usb_path.as_deref().unwrap_or("?")
+        );
+    }
+    let listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| config.api.listen.to_string());
+    modem.api = Some(listen);
     Ok(BotOptions {
-        lease: config.lease_settings(args.port.as_deref()),
+        lease: config.lease_settings(Some(&port)),
+        modem,
         voice,
         smstools_conf: config
             .bot
@@ -196,6 +215,11 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
     });
     let (options, api_settings, queue) = match setup {
         Ok(s) => s,
+        // A modem not (yet) present is no config error: a restart may find it.
+        Err(e @ SetupError::Modem(_)) => {
+            log::error!("{e}");
+            return exit_code::FAILURE;
+        }
         Err(e) => {
             log::error!("{e}");
             return exit_code::CONFIG;
