@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{decode, detect, hold, list, restore, status};
+use crate::commands::{decode, detect, hold, list, restore, status, watch};
 use crate::config::{Config, ConfigError};
 use crate::signals::Shutdown;
 
@@ -105,6 +105,20 @@ pub enum Command {
     /// interface and who holds them. Opens only ports nobody holds.
     List {
         /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// While no bot holds the port: restart smstools (through the `[handoff]` backend)
+    /// whenever smsd holds a port that vanished (a USB re-enumeration), which smsd never
+    /// recovers from by itself. Runs until SIGTERM/SIGINT, or looks once.
+    WatchSmstools {
+        /// Look once, print the outcome, exit 0 (1 when a restart failed).
+        #[arg(long)]
+        once: bool,
+        /// Seconds between two looks.
+        #[arg(long, value_name = "S", default_value_t = 10)]
+        interval_s: u64,
+        /// Print each outcome as one JSON line.
         #[arg(long)]
         json: bool,
     },
@@ -212,6 +226,42 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
             Ok(u8::from(matches!(
                 state,
                 status::SeedState::Inconsistent(_)
+            )))
+        }
+        Command::WatchSmstools {
+            once,
+            interval_s,
+            json,
+        } => {
+            let mut failed_output = None;
+            let mut report = |o: &watch::WatchOutcome| {
+                let text = if json {
+                    serde_json::to_string(o).map(|t| format!("{t}\n"))
+                } else {
+                    Ok(format!("{o:?}\n"))
+                };
+                match text {
+                    Ok(t) => {
+                        if let Err(e) = print(out, &t) {
+                            failed_output = Some(e);
+                        }
+                    }
+                    Err(e) => failed_output = Some(CliError::Json(e)),
+                }
+            };
+            let last = watch::run(
+                &config,
+                Duration::from_secs(interval_s.max(1)),
+                once,
+                shutdown,
+                &mut report,
+            );
+            if let Some(e) = failed_output {
+                return Err(e);
+            }
+            Ok(u8::from(matches!(
+                last,
+                watch::WatchOutcome::RestartFailed { .. }
             )))
         }
         Command::List { json } => match list::run(&config) {

@@ -577,8 +577,10 @@ impl Bot<'_> {
         let outcome = loop {
             match action {
                 Action::TryAgain => break Ok(false),
+                // A modem that restarts on the same descriptor is initialised there; one
+                // that drops off USB ends the next session as a lost port.
                 Action::ResetModem => match open.map(|tty| send_modem_reset(tty, path)) {
-                    Some(Ok(())) => break Ok(true),
+                    Some(Ok(())) => break Ok(false),
                     Some(Err(e)) => {
                         log::warn!("modem reset on {}: {e}", path.display());
                         action = supervisor.action_failed(self.now_ms());

@@ -1,5 +1,5 @@
 //! The work of each `sim7600` subcommand, callable from tests: `detect`, `status`,
-//! `restore`, `decode`, `list`, and the diagnostic `hold`. Each returns a report (serializable
+//! `restore`, `decode`, `list`, `watch-smstools`, and the diagnostic `hold`. Each returns a report (serializable
 //! for `--json`) and renders it for a person; the CLI ([`crate::cli`]) only dispatches.
 
 pub mod decode;
@@ -8,3 +8,4 @@ pub mod hold;
 pub mod list;
 pub mod restore;
 pub mod status;
+pub mod watch;
