@@ -60,8 +60,12 @@ fn read_authorized(fifo: &Path, within: Duration) -> String {
         }
         let _ = tx.send(text);
     });
-    rx.recv_timeout(within)
-        .unwrap_or_else(|_| panic!("the bot wrote nothing to {} within {within:?}", "authorized"))
+    rx.recv_timeout(within).unwrap_or_else(|_| {
+        panic!(
+            "the bot wrote nothing to {} within {within:?}",
+            "authorized"
+        )
+    })
 }
 
 fn wait_log(bot: &Bot, what: &str, within: Duration) {
@@ -72,7 +76,10 @@ fn wait_log(bot: &Bot, what: &str, within: Duration) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("no {what:?} in the bot's log within {within:?}:\n{}", bot.log_text());
+    panic!(
+        "no {what:?} in the bot's log within {within:?}:\n{}",
+        bot.log_text()
+    );
 }
 
 #[test]
@@ -141,11 +148,20 @@ fn a_modem_named_by_imei_comes_back_through_reopen_modem_reset_and_usb_reset() {
         .output()
         .unwrap();
     let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
-    assert_eq!(listed["modems"][0]["imei_source"], "running_bot", "{listed}");
-    assert_eq!(listed["modems"][0]["ports"][0]["holders"][0]["pid"], bot.pid);
+    assert_eq!(
+        listed["modems"][0]["imei_source"], "running_bot",
+        "{listed}"
+    );
+    assert_eq!(
+        listed["modems"][0]["ports"][0]["holders"][0]["pid"],
+        bot.pid
+    );
 
     // 1. A stall shorter than the re-open step.
-    rig.sim().unwrap().stall(Duration::from_millis(1500)).unwrap();
+    rig.sim()
+        .unwrap()
+        .stall(Duration::from_millis(1500))
+        .unwrap();
     wait_log(&bot, "ms (re-open)", Duration::from_secs(15));
     bot.wait_status("running again", Duration::from_secs(10), |s| {
         s["phase"] == "running"
@@ -163,7 +179,10 @@ fn a_modem_named_by_imei_comes_back_through_reopen_modem_reset_and_usb_reset() {
     // 3. A hang that ignores CFUN: only a USB reset brings it back, on a new node.
     rig.sim().unwrap().ignore_cfun(true).unwrap();
     rig.sim().unwrap().hang().unwrap();
-    let authorized = sys.join("bus/usb/devices").join(USB_PATH).join("authorized");
+    let authorized = sys
+        .join("bus/usb/devices")
+        .join(USB_PATH)
+        .join("authorized");
     assert_eq!(read_authorized(&authorized, Duration::from_secs(60)), "0");
     // The kernel unbinds: the interface and its node go.
     std::fs::remove_dir_all(sys.join("bus/usb/devices").join(format!("{USB_PATH}:1.2"))).unwrap();
@@ -179,7 +198,64 @@ fn a_modem_named_by_imei_comes_back_through_reopen_modem_reset_and_usb_reset() {
     let log = bot.log_text();
     assert!(log.contains("ttyUSB7 is back"), "{log}");
     assert_eq!(
-        bot.stop_with(Signal::SIGTERM, Duration::from_secs(15)).code(),
+        bot.stop_with(Signal::SIGTERM, Duration::from_secs(15))
+            .code(),
         Some(0)
     );
+}
+
+#[test]
+fn smsd_left_on_a_vanished_port_gets_smstools_restarted_and_serves_the_new_one() {
+    let mut rig = rig();
+    let smsd = rig.start_smsd().unwrap();
+    let backend = bot_support::smsd_backend(smsd);
+    let before =
+        hil_tests::wait::wait_until_port_held(rig.port(), Duration::from_secs(20)).unwrap();
+    let config = rig.dir().join("watch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "port = {}\nmarker_dir = {}\n{backend}",
+            q(rig.port()),
+            q(&rig.dir().join("run-sim7600"))
+        ),
+    )
+    .unwrap();
+    let watch = |config: &Path| {
+        let out = Command::new(hil_tests::sim7600_bin().unwrap())
+            .arg("--config")
+            .arg(config)
+            .args(["watch-smstools", "--once", "--json"])
+            .output()
+            .unwrap();
+        let line: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        (out.status.code(), line)
+    };
+    // A healthy smsd is left alone.
+    let (code, outcome) = watch(&config);
+    assert_eq!(
+        (code, outcome["outcome"].as_str()),
+        (Some(0), Some("healthy"))
+    );
+
+    // The modem re-enumerates: smsd keeps the deleted node.
+    rig.sim().unwrap().reenumerate().unwrap();
+    let (code, outcome) = watch(&config);
+    assert_eq!(code, Some(0), "{outcome}");
+    assert_eq!(outcome["outcome"], "restarted", "{outcome}");
+    assert!(
+        outcome["stale"][0]["vanished"][0]
+            .as_str()
+            .is_some_and(|p| p.starts_with("/dev/pts/")),
+        "{outcome}"
+    );
+    // The restarted smsd holds the new node and serves it.
+    let after = hil_tests::wait::wait_until_port_held(rig.port(), Duration::from_secs(20)).unwrap();
+    assert_ne!(after, before);
+    let smsd = rig.smsd().unwrap();
+    smsd.queue_sms("after-reenumeration", "491721234567", "still here")
+        .unwrap();
+    smsd.wait_for_sent("after-reenumeration", Duration::from_secs(30))
+        .unwrap();
 }

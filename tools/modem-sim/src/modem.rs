@@ -1610,7 +1610,10 @@ mod tests {
         assert_eq!(say(&mut m, now, "AT"), "", "hung");
         assert!(m.state().stalled);
         let out = say(&mut m, now, "AT+CFUN=1,1");
-        assert!(out.starts_with("\r\nOK\r\n") && out.contains("RDY"), "{out:?}");
+        assert!(
+            out.starts_with("\r\nOK\r\n") && out.contains("RDY"),
+            "{out:?}"
+        );
         // Restarted: echo is back on (power-up settings) and the modem answers.
         assert_eq!(say(&mut m, now, "AT"), "AT\r\r\nOK\r\n");
     }
@@ -1621,7 +1624,11 @@ mod tests {
         say(&mut m, now, "ATE0");
         m.control(&ControlCommand::CfunIgnored(true), now).unwrap();
         assert_eq!(say(&mut m, now, "AT+CFUN=1,1"), "\r\nOK\r\n");
-        assert_eq!(say(&mut m, now, "AT"), "\r\nOK\r\n", "no restart: echo still off");
+        assert_eq!(
+            say(&mut m, now, "AT"),
+            "\r\nOK\r\n",
+            "no restart: echo still off"
+        );
         m.control(&ControlCommand::Hang, now).unwrap();
         assert_eq!(say(&mut m, now, "AT+CFUN=1,1"), "");
         assert_eq!(say(&mut m, now, "AT"), "");
