@@ -180,6 +180,10 @@ pub struct Config {
     /// see `crate::fleet::settings`.
     #[serde(default)]
     pub fleet: crate::fleet::FleetSettings,
+    /// MQTT (`[mqtt]`: broker url, topic prefix, credentials, Home Assistant discovery);
+    /// see `crate::mqtt::settings`.
+    #[serde(default)]
+    pub mqtt: crate::mqtt::MqttSettings,
 }
 
 impl Default for Config {
@@ -200,6 +204,7 @@ impl Default for Config {
             dtmf: crate::events::DtmfMenu::default(),
             audio: crate::audio::AudioConfig::default(),
             fleet: crate::fleet::FleetSettings::default(),
+            mqtt: crate::mqtt::MqttSettings::default(),
         }
     }
 }
@@ -284,6 +289,9 @@ impl Config {
         }
         if let Err(e) = self.fleet.validate() {
             return Err(invalid(&format!("fleet.{}", e.key), e.problem));
+        }
+        if let Err(e) = self.mqtt.validate() {
+            return Err(invalid(&format!("mqtt.{}", e.key), e.problem));
         }
         if self.imei.is_some() && self.usb_path.is_some() {
             return Err(invalid(

@@ -21,6 +21,7 @@ pub mod fleet;
 pub mod handoff;
 pub mod holders;
 pub mod link;
+pub mod mqtt;
 pub mod signals;
 pub mod sms_queue;
 pub mod spool;

@@ -264,6 +264,25 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
             return exit_code::FAILURE;
         }
     };
+    // MQTT subscribes before the bot runs too; it connects once the modem told its IMEI.
+    let mqtt = crate::mqtt::Mqtt::start(
+        &config.mqtt,
+        crate::mqtt::MqttContext {
+            bot: state.clone(),
+            queue: queue.clone(),
+            policy: config.sms.policy(),
+            configured_imei: config.imei.clone(),
+        },
+    );
+    let mqtt = match mqtt {
+        Ok(m) => m,
+        Err(e) => {
+            log::error!("{e}");
+            webhooks.shutdown();
+            api.shutdown();
+            return exit_code::CONFIG;
+        }
+    };
     let outcome = run_until_signal(
         &options,
         &state,
@@ -275,6 +294,9 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
     // Closes the bus: `GET /events` streams end, webhooks get a grace to deliver the last
     // events (the call that ended as the bot stopped).
     webhooks.shutdown();
+    if let Some(mqtt) = mqtt {
+        mqtt.shutdown();
+    }
     api.shutdown();
     match outcome {
         Ok(stopped) => {

@@ -131,8 +131,10 @@ mod tests {
     #[test]
     fn a_healthy_smsd_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.marker_dir = dir.path().join("markers");
+        let config = Config {
+            marker_dir: dir.path().join("markers"),
+            ..Config::default()
+        };
         // An empty proc: no smsd at all.
         std::fs::create_dir_all(dir.path().join("proc")).unwrap();
         assert_eq!(
