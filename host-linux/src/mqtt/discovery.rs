@@ -194,7 +194,7 @@ pub fn messages(
         let to_json = Value::from(to).to_string();
         out.push(make(
             "notify",
-            "sms",
+            "send_sms",
             json!({
                 "name": format!("SMS to {to}"),
                 "command_topic": topics.sms_send(),
