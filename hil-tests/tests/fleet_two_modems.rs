@@ -125,7 +125,6 @@ fn two_bots_take_only_their_modems_and_smsd_keeps_the_other() {
     // smsd still serves modem 2: an SMS there lands in incoming/ as GSM2's.
     assert_eq!(holders_of(&port_2), smsd_on_2, "smsd keeps GSM2");
     sim_2.sms("+31641600986", "to modem two, smsd").unwrap();
-    let st = sim_2.state().unwrap();
     wait_incoming(&incoming, "GSM2", "to modem two, smsd");
 
     let mut bot_2 = Bot::start(&files_2);
