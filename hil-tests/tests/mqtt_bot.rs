@@ -250,3 +250,67 @@ fn a_bot_on_mosquitto_is_a_home_assistant_device_that_sends_sms_and_reports_call
             .then_some(())
     });
 }
+
+/// `mqtts://` with the broker's CA in `ca_file`: the bot comes online over TLS, with its
+/// user and password; with another CA it refuses the broker's certificate and says so.
+#[test]
+fn a_bot_reaches_the_broker_over_tls_and_refuses_a_certificate_it_cannot_trust() {
+    let rig = rig();
+    let (broker, tls_port, ca) = Broker::start_tls(rig.dir());
+    let other_ca = mqtt_support::make_ca(rig.dir(), "other-ca");
+    let watcher = Watcher::connect(&broker, "tls-watcher", &[&format!("{BASE}/availability")]);
+    let run = |ca: &std::path::Path| {
+        let files = write_config(
+            &rig,
+            &BotSetup {
+                answer_after_rings: 2,
+                bot: String::new(),
+                handoff: bot_support::flag_backend(&rig),
+            },
+        );
+        let mut text = std::fs::read_to_string(&files.config).unwrap();
+        text.push_str(&format!(
+            "\n[mqtt]\nurl = \"mqtts://{}:{}@127.0.0.1:{tls_port}\"\nca_file = {}\ndiscovery = false\n",
+            mqtt_support::USER,
+            mqtt_support::PASSWORD,
+            bot_support::q(ca)
+        ));
+        std::fs::write(&files.config, text).unwrap();
+        Bot::start(&files)
+    };
+
+    let bot = run(&other_ca);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !bot.log_text().contains("mqtt:")
+        || !bot.log_text().to_lowercase().contains("certificate")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no certificate error logged:\n{}",
+            bot.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        watcher.last(&format!("{BASE}/availability")).is_none(),
+        "{:?}",
+        watcher.seen()
+    );
+    assert_eq!(
+        bot.stop_with(nix::sys::signal::Signal::SIGTERM, WITHIN)
+            .code(),
+        Some(0)
+    );
+
+    let bot = run(&ca);
+    watcher.wait("online over TLS", WITHIN, |seen| {
+        seen.iter()
+            .any(|s| s.topic == format!("{BASE}/availability") && s.payload == "online")
+            .then_some(())
+    });
+    assert_eq!(
+        bot.stop_with(nix::sys::signal::Signal::SIGTERM, WITHIN)
+            .code(),
+        Some(0)
+    );
+}

@@ -41,9 +41,112 @@ fn mosquitto() -> PathBuf {
     );
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl: {e} (`apt-get install openssl`)"));
+    assert!(out.status.success(), "openssl {args:?}: {out:?}");
+}
+
+/// A CA (`<name>.pem`, `<name>.key`) made with openssl in `dir`.
+pub fn make_ca(dir: &Path, name: &str) -> PathBuf {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+        ],
+    );
+    dir.join(format!("{name}.pem"))
+}
+
 impl Broker {
     /// Starts mosquitto with a password file in `dir`, waits until it accepts.
     pub fn start(dir: &Path) -> Broker {
+        Broker::start_with(dir, "")
+    }
+
+    /// Also a TLS listener (certificate for 127.0.0.1 signed by a CA made here, `ca.pem`);
+    /// returns the broker, the TLS port and the CA file.
+    pub fn start_tls(dir: &Path) -> (Broker, u16, PathBuf) {
+        let ca = make_ca(dir, "ca");
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+                "-out",
+                "server.pem",
+            ],
+        );
+        let tls_port = free_port();
+        let listener = format!(
+            "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+            ca.display(),
+            dir.join("server.pem").display(),
+            dir.join("server.key").display()
+        );
+        let broker = Broker::start_with(dir, &listener);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not listen on {tls_port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (broker, tls_port, ca)
+    }
+
+    fn start_with(dir: &Path, more: &str) -> Broker {
         let binary = mosquitto();
         let passwd = dir.join("mosquitto.passwd");
         let made = Command::new("mosquitto_passwd")
@@ -58,11 +161,13 @@ impl Broker {
             .local_addr()
             .unwrap()
             .port();
+        // `user root`: run as root, mosquitto would switch to its own user before reading
+        // the key in this private folder; as anyone else the line changes nothing.
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\npersistence false\n",
+                "user root\nallow_anonymous false\npassword_file {}\npersistence false\nlistener {port} 127.0.0.1\n{more}",
                 passwd.display()
             ),
         )
