@@ -209,15 +209,17 @@ fn smsd_left_on_a_vanished_port_gets_smstools_restarted_and_serves_the_new_one()
     let mut rig = rig();
     let smsd = rig.start_smsd().unwrap();
     let backend = bot_support::smsd_backend(smsd);
+    let smsd_conf = smsd.conf();
     let before =
         hil_tests::wait::wait_until_port_held(rig.port(), Duration::from_secs(20)).unwrap();
     let config = rig.dir().join("watch.toml");
     std::fs::write(
         &config,
         format!(
-            "port = {}\nmarker_dir = {}\n{backend}",
+            "port = {}\nmarker_dir = {}\n{backend}\n[bot]\nsmstools_conf = {}\n",
             q(rig.port()),
-            q(&rig.dir().join("run-sim7600"))
+            q(&rig.dir().join("run-sim7600")),
+            q(&smsd_conf)
         ),
     )
     .unwrap();

@@ -83,11 +83,11 @@ fn a_bot_on_mosquitto_is_a_home_assistant_device_that_sends_sms_and_reports_call
         "home-assistant",
         &[&format!("{BASE}/#"), "homeassistant/#"],
     );
-    let configs = ha.wait("11 discovery messages", WITHIN, |seen| {
+    let configs = ha.wait("12 discovery messages", WITHIN, |seen| {
         let d = discovery(seen);
-        (d.len() >= 11).then_some(d)
+        (d.len() >= 12).then_some(d)
     });
-    assert_eq!(configs.len(), 11, "{configs:#?}");
+    assert_eq!(configs.len(), 12, "{configs:#?}");
     for c in &configs {
         assert!(c.retain, "{} not retained", c.topic);
         let component = c.topic.split('/').nth(1).unwrap();
@@ -118,6 +118,7 @@ fn a_bot_on_mosquitto_is_a_home_assistant_device_that_sends_sms_and_reports_call
     let state = json(&state);
     assert_eq!(state["imei"], IMEI);
     assert_eq!(state["phase"], "running");
+    assert_eq!(state["network"], "home", "{state}");
 
     // An SMS through sms/send: answered on the reply topic, sent by the modem.
     ha.publish(
@@ -212,7 +213,7 @@ fn a_bot_on_mosquitto_is_a_home_assistant_device_that_sends_sms_and_reports_call
     let before = discovery(&ha.seen()).len();
     ha.publish("homeassistant/status", false, "online");
     ha.wait("discovery again", WITHIN, |seen| {
-        (discovery(seen).len() >= before + 11).then_some(())
+        (discovery(seen).len() >= before + 12).then_some(())
     });
 
     // kill -9: the broker publishes the last will.

@@ -781,6 +781,7 @@ impl Bot<'_> {
                 .record(imei, &self.options.lease.port, now_rfc3339());
         }
         let signal = link.modem.signal_quality().await.ok();
+        let network = link.modem.registration().await.ok().map(network_word);
         link.set_cmd_cooldown(link::LINK_CMD_COOLDOWN);
         let identity = ModemIdentity {
             manufacturer: identity.manufacturer.to_string(),
@@ -812,6 +813,7 @@ impl Bot<'_> {
                 });
             }
             s.init_warnings = warnings;
+            s.network = network;
             s.last_modem_answer = Some(now);
             s.phase = BotPhase::Running;
             if reconnected {
@@ -1001,6 +1003,11 @@ impl Bot<'_> {
                     s.last_modem_answer = Some(at);
                 });
                 self.notifier.alive();
+                // The registration is reported, never a health failure of its own.
+                if let Ok(status) = link.modem.registration().await {
+                    let word = network_word(status);
+                    self.state.update(|s| s.network = Some(word));
+                }
                 if self.sim_rescan_owed {
                     self.spool_start(link).await;
                 }
@@ -1232,6 +1239,20 @@ fn log_audio_end(
         }
         Some(Err(e)) => log::warn!("call audio: {e}"),
         None => {}
+    }
+}
+
+/// The registration as the state and the MQTT `network` sensor say it.
+fn network_word(status: modem_core::command::network::types::RegistrationStatus) -> String {
+    use modem_core::command::network::types::RegistrationStatus as R;
+    match status {
+        R::NotRegistered => "not_registered".into(),
+        R::Home => "home".into(),
+        R::Searching => "searching".into(),
+        R::Denied => "denied".into(),
+        R::Unknown => "unknown".into(),
+        R::Roaming => "roaming".into(),
+        R::Other(n) => format!("other_{n}"),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `sim7600 watch-smstools`: while no bot holds the port, smsd is watched for a port that
+//! `sim7600 watch-smstools`: while no bot holds the port, smsd (the one running with `[bot]
+//! smstools_conf`, default /etc/smsd.conf) is watched for a port that
 //! vanished under it (after a USB re-enumeration the kernel removed its tty and smsd,
 //! which never reopens by itself, keeps writing into the deleted node). Such an smsd gets
 //! smstools restarted through the configured handoff backend (systemctl: a restart of
@@ -67,7 +68,7 @@ pub fn check_once(config: &Config, proc_root: &Path) -> WatchOutcome {
         Ok(None) => {}
         Err(e) => log::warn!("{e}: looking at smsd all the same"),
     }
-    let stale = smsd_watch::stale_holders(proc_root, SMSD_COMMAND);
+    let stale = smsd_watch::stale_holders(proc_root, SMSD_COMMAND, &config.bot.smstools_conf);
     if stale.is_empty() {
         return WatchOutcome::Healthy;
     }

@@ -27,8 +27,38 @@ pub fn vanished_tty(link: &Path) -> Option<PathBuf> {
         .then(|| PathBuf::from(node))
 }
 
-/// The processes called `command` under `proc_root` that hold vanished ttys.
-pub fn stale_holders(proc_root: &Path, command: &str) -> Vec<StaleHolder> {
+/// smsd's configuration when its command line names none.
+pub const SMSD_DEFAULT_CONF: &str = "/etc/smsd.conf";
+
+/// The configuration an smsd command line (`/proc/PID/cmdline`, NUL-separated) names:
+/// `-c FILE` or `-cFILE`, else smsd's default.
+pub fn conf_of_cmdline(cmdline: &[u8]) -> PathBuf {
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    for (i, arg) in args.iter().enumerate() {
+        if *arg == b"-c" {
+            if let Some(next) = args.get(i + 1) {
+                return PathBuf::from(String::from_utf8_lossy(next).into_owned());
+            }
+        } else if let Some(rest) = arg.strip_prefix(b"-c")
+            && !rest.is_empty()
+        {
+            return PathBuf::from(String::from_utf8_lossy(rest).into_owned());
+        }
+    }
+    PathBuf::from(SMSD_DEFAULT_CONF)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// The processes called `command` under `proc_root`, running with the configuration
+/// `conf`, that hold vanished ttys (another smsd on the host, with its own configuration,
+/// is not this watcher's).
+pub fn stale_holders(proc_root: &Path, command: &str, conf: &Path) -> Vec<StaleHolder> {
     let Ok(entries) = fs::read_dir(proc_root) else {
         return Vec::new();
     };
@@ -44,6 +74,10 @@ pub fn stale_holders(proc_root: &Path, command: &str) -> Vec<StaleHolder> {
         let comm = fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
         let comm = comm.trim_end();
         if comm != command {
+            continue;
+        }
+        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if !same_file(&conf_of_cmdline(&cmdline), conf) {
             continue;
         }
         let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
@@ -74,6 +108,22 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     #[test]
+    fn the_configuration_is_read_from_the_command_line() {
+        assert_eq!(
+            conf_of_cmdline(b"/usr/sbin/smsd\0-c\0/srv/a.conf\0-p\0/run/x\0"),
+            PathBuf::from("/srv/a.conf")
+        );
+        assert_eq!(
+            conf_of_cmdline(b"smsd\0-c/srv/b.conf\0"),
+            PathBuf::from("/srv/b.conf")
+        );
+        assert_eq!(
+            conf_of_cmdline(b"/usr/sbin/smsd\0-n\0MAINPROCESS\0"),
+            PathBuf::from(SMSD_DEFAULT_CONF)
+        );
+    }
+
+    #[test]
     fn deleted_ttys_are_told_from_live_ones_and_other_files() {
         assert_eq!(
             vanished_tty(Path::new("/dev/ttyUSB2 (deleted)")),
@@ -95,6 +145,12 @@ mod tests {
             let p = proc_root.join(pid);
             fs::create_dir_all(p.join("fd")).unwrap();
             fs::write(p.join("comm"), format!("{comm}\n")).unwrap();
+            let cmdline = if pid == "103" {
+                "/usr/sbin/smsd\0-c\0/srv/other-smsd.conf\0".to_owned()
+            } else {
+                "/usr/sbin/smsd\0-p/run/smsd.pid\0".to_owned()
+            };
+            fs::write(p.join("cmdline"), cmdline).unwrap();
             for (i, l) in links.iter().enumerate() {
                 symlink(l, p.join("fd").join(i.to_string())).unwrap();
             }
@@ -106,7 +162,9 @@ mod tests {
         );
         mk("101", "smsd", &["/dev/ttyUSB7"]);
         mk("102", "minicom", &["/dev/ttyUSB3 (deleted)"]);
-        let found = stale_holders(proc_root, "smsd");
+        // Another smsd, with its own configuration: not ours.
+        mk("103", "smsd", &["/dev/ttyUSB9 (deleted)"]);
+        let found = stale_holders(proc_root, "smsd", Path::new(SMSD_DEFAULT_CONF));
         assert_eq!(
             found,
             [StaleHolder {

@@ -4,7 +4,7 @@
 //! ([`super::topics`]) and all with the bot's `availability` topic (so that the last
 //! will greys them out when the bot dies).
 //!
-//! Per modem: sensors (signal, state, call, last caller, SMS received/sent/failed), an
+//! Per modem: sensors (signal, network, state, call, last caller, SMS received/sent/failed), an
 //! event entity for calls and one for SMS, a button that hangs up, and, when
 //! `notify_to` is set, a notify entity whose message is sent as an SMS to that number.
 //! Topics: `<discovery_prefix>/<component>/sim7600_<imei>/<object>/config`.
@@ -99,6 +99,16 @@ pub fn messages(
                 "unit_of_measurement": "dBm",
                 "state_class": "measurement",
                 "entity_category": "diagnostic",
+            }),
+        ),
+        make(
+            "sensor",
+            "network",
+            json!({
+                "name": "Network",
+                "state_topic": state,
+                "value_template": "{{ value_json.network or 'unknown' }}",
+                "icon": "mdi:signal-cellular-3",
             }),
         ),
         make(

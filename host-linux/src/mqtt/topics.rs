@@ -5,7 +5,7 @@
 //! | topic | retained | what |
 //! | --- | --- | --- |
 //! | `availability` | yes | `online`, or `offline` (also the broker's last will) |
-//! | `state` | yes | JSON: phase, signal, current call, last caller, SMS counters |
+//! | `state` | yes | JSON: phase, signal, network, current call, last caller, SMS counters |
 //! | `events/call` | no | JSON event with `event_type`: ringing, caller_identified, answered, dtmf, ended, missed |
 //! | `events/sms` | no | sms_received, sms_sent, sms_failed |
 //! | `events/modem` | no | modem_lost, recovery_step, recovery_step_skipped, modem_back, modem_gone |
@@ -160,6 +160,8 @@ pub struct StatePayload {
     pub signal_dbm: Option<i16>,
     /// RSSI index.
     pub rssi: Option<u8>,
+    /// The network registration (`home`, `roaming`, `searching`, ...).
+    pub network: Option<String>,
     /// `idle`, `ringing` or `active`.
     pub call: String,
     /// The caller of the call in progress.
@@ -202,6 +204,7 @@ impl StatePayload {
             port: s.port.display().to_string(),
             signal_dbm: s.signal.as_ref().and_then(|q| q.dbm),
             rssi: s.signal.as_ref().and_then(|q| q.rssi),
+            network: s.network.clone(),
             call,
             caller,
             last_caller,
