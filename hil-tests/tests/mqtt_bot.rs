@@ -315,3 +315,41 @@ fn a_bot_reaches_the_broker_over_tls_and_refuses_a_certificate_it_cannot_trust()
         Some(0)
     );
 }
+
+/// No broker at the url: the bot runs and answers calls all the same, and says why MQTT
+/// does not connect.
+#[test]
+fn a_broker_that_is_not_there_holds_up_nothing() {
+    let rig = rig();
+    let files = write_config(
+        &rig,
+        &BotSetup {
+            answer_after_rings: 2,
+            bot: String::new(),
+            handoff: bot_support::flag_backend(&rig),
+        },
+    );
+    // A port nobody listens on.
+    let port = bot_support::free_port();
+    let mut text = std::fs::read_to_string(&files.config).unwrap();
+    text.push_str(&format!("\n[mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\n"));
+    std::fs::write(&files.config, text).unwrap();
+    let mut bot = Bot::start(&files);
+    rig.sim().unwrap().call("+4930123456", false, None).unwrap();
+    bot.wait_status("an answered call", WITHIN, |s| {
+        s["current_call"]["state"] == "active"
+    });
+    rig.sim().unwrap().hangup().unwrap();
+    let calls = bot.wait_calls(1, WITHIN);
+    assert_eq!(calls[0]["answered"], true);
+    let log = bot.log_text();
+    assert!(
+        log.contains("mqtt:") && log.contains("trying again"),
+        "{log}"
+    );
+    assert_eq!(
+        bot.stop_with(nix::sys::signal::Signal::SIGTERM, WITHIN)
+            .code(),
+        Some(0)
+    );
+}
