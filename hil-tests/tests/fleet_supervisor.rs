@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bot_support;
+mod mqtt_support;
 
 use std::io::Read;
 use std::os::unix::fs::symlink;
@@ -87,11 +88,17 @@ fn a_modem_named_by_imei_comes_back_through_reopen_modem_reset_and_usb_reset() {
     let rig = rig();
     let (sys, dev) = fake_sysfs(&rig, "ttyUSB2");
     let ids = rig.dir().join("modems");
+    // Every step is an event: watched on the bot's MQTT topic for modem events.
+    let broker = mqtt_support::Broker::start(rig.dir());
+    let events_topic = format!("sim7600/{IMEI}/events/modem");
+    let watcher = mqtt_support::Watcher::connect(&broker, "supervisor-watch", &[&events_topic]);
     let fleet = format!(
-        "\n[fleet]\nsysfs_root = {}\ndev_root = {}\nidentity_dir = {}\nreenumerate_timeout_s = 10\n",
+        "\n[fleet]\nsysfs_root = {}\ndev_root = {}\nidentity_dir = {}\nreenumerate_timeout_s = 10\n\
+         \n[mqtt]\nurl = \"{}\"\ndiscovery = false\n",
         q(&sys),
         q(&dev),
-        q(&ids)
+        q(&ids),
+        broker.url()
     );
     let files = write_config(
         &rig,
@@ -197,6 +204,43 @@ fn a_modem_named_by_imei_comes_back_through_reopen_modem_reset_and_usb_reset() {
     assert_eq!(hil_tests::wait::holders_of(rig.port()), vec![bot.pid]);
     let log = bot.log_text();
     assert!(log.contains("ttyUSB7 is back"), "{log}");
+    let events = watcher.wait("three modem_back events", Duration::from_secs(10), |seen| {
+        let events: Vec<serde_json::Value> = seen
+            .iter()
+            .map(|s| serde_json::from_str(&s.payload).unwrap())
+            .collect();
+        (events
+            .iter()
+            .filter(|e| e["event_type"] == "modem_back")
+            .count()
+            >= 3)
+            .then_some(events)
+    });
+    let of = |kind: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["event_type"] == kind)
+            .map(|e| e["step"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        of("modem_back"),
+        ["reopen", "modem_reset", "usb_reset"],
+        "{events:#?}"
+    );
+    assert_eq!(
+        of("recovery_step"),
+        [
+            "reopen",
+            "reopen",
+            "modem_reset",
+            "reopen",
+            "modem_reset",
+            "usb_reset"
+        ],
+        "{events:#?}"
+    );
+    assert_eq!(of("modem_lost").len(), 3, "{events:#?}");
     assert_eq!(
         bot.stop_with(Signal::SIGTERM, Duration::from_secs(15))
             .code(),

@@ -109,8 +109,9 @@ pub enum Command {
         json: bool,
     },
     /// While no bot holds the port: restart smstools (through the `[handoff]` backend)
-    /// whenever smsd holds a port that vanished (a USB re-enumeration), which smsd never
-    /// recovers from by itself. Runs until SIGTERM/SIGINT, or looks once.
+    /// whenever the smsd of `[bot] smstools_conf` holds a port that vanished (a USB
+    /// re-enumeration), which smsd never recovers from by itself. Runs until
+    /// SIGTERM/SIGINT, or looks once.
     WatchSmstools {
         /// Look once, print the outcome, exit 0 (1 when a restart failed).
         #[arg(long)]

@@ -556,8 +556,10 @@ impl Bot<'_> {
     }
 
     /// A try to bring the modem back failed: the supervisor decides the next step and this
-    /// carries it out. `open`: the descriptor still open (a silent modem). `Ok(true)`: a
-    /// reset was done, the port must be looked for anew; `Err`: every step is spent.
+    /// carries it out. `open`: the descriptor still open (a silent modem). `Ok(true)`: the
+    /// USB device was reset, the port must be looked for anew (a modem reset keeps the
+    /// descriptor: a modem that drops off USB ends the next session); `Err`: every step
+    /// is spent.
     fn supervise(
         &mut self,
         open: Option<&TTYPort>,
