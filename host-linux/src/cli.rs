@@ -6,7 +6,7 @@
 //! systemctl that failed, or holders this user may not see); `voice-bot` as
 //! [`crate::bot::exit_code`] says; `restore` 0, or 1 when
 //! a restore failed; `decode` 0, or 1 when the capture could not be read; `hold` 0 after
-//! an orderly release. Every command: 64 for bad usage, 78 for a bad config file.
+//! an orderly release; `list` 0, or 1 when sysfs cannot be read. Every command: 64 for bad usage, 78 for a bad config file.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{decode, detect, hold, restore, status};
+use crate::commands::{decode, detect, hold, list, restore, status, watch};
 use crate::config::{Config, ConfigError};
 use crate::signals::Shutdown;
 
@@ -105,6 +105,29 @@ pub enum Command {
         /// Use the stand-in smstools even when smsd is installed.
         #[arg(long)]
         simulated_smstools: bool,
+    },
+    /// Every SIMCom modem on this host: USB path, vendor:product, IMEI (when its AT port is
+    /// free, from the bot that runs it, or recorded earlier), AT and audio ports by USB
+    /// interface and who holds them. Opens only ports nobody holds.
+    List {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// While no bot holds the port: restart smstools (through the `[handoff]` backend)
+    /// whenever the smsd of `[bot] smstools_conf` holds a port that vanished (a USB
+    /// re-enumeration), which smsd never recovers from by itself. Runs until
+    /// SIGTERM/SIGINT, or looks once.
+    WatchSmstools {
+        /// Look once, print the outcome, exit 0 (1 when a restart failed).
+        #[arg(long)]
+        once: bool,
+        /// Seconds between two looks.
+        #[arg(long, value_name = "S", default_value_t = 10)]
+        interval_s: u64,
+        /// Print each outcome as one JSON line.
+        #[arg(long)]
+        json: bool,
     },
     /// Decode raw bytes captured from a SIM7600 port: one JSON object per line.
     Decode {
@@ -209,6 +232,59 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
             }
             Ok(state.exit_code())
         }
+        Command::WatchSmstools {
+            once,
+            interval_s,
+            json,
+        } => {
+            let mut failed_output = None;
+            let mut report = |o: &watch::WatchOutcome| {
+                let text = if json {
+                    serde_json::to_string(o).map(|t| format!("{t}\n"))
+                } else {
+                    Ok(format!("{o:?}\n"))
+                };
+                match text {
+                    Ok(t) => {
+                        if let Err(e) = print(out, &t) {
+                            failed_output = Some(e);
+                        }
+                    }
+                    Err(e) => failed_output = Some(CliError::Json(e)),
+                }
+            };
+            let last = watch::run(
+                &config,
+                Duration::from_secs(interval_s.max(1)),
+                once,
+                shutdown,
+                &mut report,
+            );
+            if let Some(e) = failed_output {
+                return Err(e);
+            }
+            Ok(u8::from(matches!(
+                last,
+                watch::WatchOutcome::RestartFailed { .. }
+            )))
+        }
+        Command::List { json } => match list::run(&config) {
+            Ok(modems) => {
+                if json {
+                    print_json(out, &serde_json::json!({ "modems": modems }))?;
+                } else {
+                    print(out, &list::render(&modems))?;
+                }
+                Ok(0)
+            }
+            Err(e) => {
+                log::error!("{e}");
+                if json {
+                    print_json(out, &serde_json::json!({ "error": e.to_string() }))?;
+                }
+                Ok(1)
+            }
+        },
         Command::Restore {
             json,
             smstools_conf,

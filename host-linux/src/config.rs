@@ -126,6 +126,14 @@ pub struct Config {
     /// The SIM7600's AT port (a udev symlink is fine).
     #[serde(default = "default_port")]
     pub port: PathBuf,
+    /// The modem named by its IMEI instead of `port`: its AT port is looked up at start
+    /// and after every re-enumeration (see `crate::fleet`).
+    #[serde(default)]
+    pub imei: Option<String>,
+    /// The modem named by its USB path (`1-1.2`, `sim7600 list` shows it) instead of
+    /// `port`.
+    #[serde(default)]
+    pub usb_path: Option<String>,
     /// Where restore markers live.
     #[serde(default = "default_marker_dir")]
     pub marker_dir: PathBuf,
@@ -164,12 +172,22 @@ pub struct Config {
     /// `crate::audio::session::AudioConfig`.
     #[serde(default)]
     pub audio: crate::audio::AudioConfig,
+    /// Several modems (`[fleet]`: sysfs root, identity records, the supervisor's steps);
+    /// see `crate::fleet::settings`.
+    #[serde(default)]
+    pub fleet: crate::fleet::FleetSettings,
+    /// MQTT (`[mqtt]`: broker url, topic prefix, credentials, Home Assistant discovery);
+    /// see `crate::mqtt::settings`.
+    #[serde(default)]
+    pub mqtt: crate::mqtt::MqttSettings,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             port: default_port(),
+            imei: None,
+            usb_path: None,
             marker_dir: default_marker_dir(),
             voice_config: None,
             bot_unit: default_bot_unit(),
@@ -181,6 +199,8 @@ impl Default for Config {
             events: crate::events::EventsSettings::default(),
             dtmf: crate::events::DtmfMenu::default(),
             audio: crate::audio::AudioConfig::default(),
+            fleet: crate::fleet::FleetSettings::default(),
+            mqtt: crate::mqtt::MqttSettings::default(),
         }
     }
 }
@@ -266,7 +286,37 @@ impl Config {
         if let Err(e) = self.dtmf.validate() {
             return Err(invalid(&format!("dtmf.\"{}\"", e.key), e.problem));
         }
+        if let Err(e) = self.fleet.validate() {
+            return Err(invalid(&format!("fleet.{}", e.key), e.problem));
+        }
+        if let Err(e) = self.mqtt.validate() {
+            return Err(invalid(&format!("mqtt.{}", e.key), e.problem));
+        }
+        if self.imei.is_some() && self.usb_path.is_some() {
+            return Err(invalid(
+                "imei",
+                "name the modem by `imei` or by `usb_path`, not both".into(),
+            ));
+        }
+        if let Some(imei) = &self.imei {
+            crate::fleet::identity::validate_imei(imei).map_err(|p| invalid("imei", p))?;
+        }
+        if let Some(usb) = &self.usb_path {
+            crate::fleet::sysfs::validate_usb_path(usb).map_err(|p| invalid("usb_path", p))?;
+        }
         Ok(())
+    }
+
+    /// How the config names the modem: `imei` or `usb_path` when given, else `port`;
+    /// `port_flag` (`--port`) overrides them all.
+    pub fn modem_selector(&self, port_flag: Option<&Path>) -> crate::fleet::ModemSelector {
+        use crate::fleet::ModemSelector;
+        match (port_flag, &self.imei, &self.usb_path) {
+            (Some(p), _, _) => ModemSelector::Port(p.to_path_buf()),
+            (None, Some(imei), _) => ModemSelector::Imei(imei.clone()),
+            (None, None, Some(usb)) => ModemSelector::UsbPath(usb.clone()),
+            (None, None, None) => ModemSelector::Port(self.port.clone()),
+        }
     }
 
     /// The lease settings for `port` (the config's port unless a flag overrides it).
@@ -380,6 +430,36 @@ mod tests {
         assert!(
             matches!(c.handoff, BackendSpec::Systemctl { ref unit, .. } if unit.as_str() == "smstools")
         );
+    }
+
+    #[test]
+    fn a_modem_named_by_imei_or_usb_path_but_not_both() {
+        use crate::fleet::ModemSelector;
+        let c = parse("imei = \"351602000330570\"\n").unwrap();
+        assert_eq!(
+            c.modem_selector(None),
+            ModemSelector::Imei("351602000330570".into())
+        );
+        assert_eq!(
+            c.modem_selector(Some(Path::new("/dev/x"))),
+            ModemSelector::Port("/dev/x".into())
+        );
+        let c = parse("usb_path = \"1-1.2\"\n[fleet]\nsysfs_root = \"/tmp/sys\"\n").unwrap();
+        assert_eq!(
+            c.modem_selector(None),
+            ModemSelector::UsbPath("1-1.2".into())
+        );
+        assert_eq!(c.fleet.sysfs_root, Path::new("/tmp/sys"));
+        let both = parse("imei = \"351602000330570\"\nusb_path = \"1-1.2\"\n");
+        assert!(both.unwrap_err().to_string().contains("not both"));
+        let bad = parse("imei = \"12ab\"\n").unwrap_err().to_string();
+        assert!(bad.contains("key `imei`") && bad.contains("12ab"), "{bad}");
+        let bad = parse("usb_path = \"ttyUSB2\"\n").unwrap_err().to_string();
+        assert!(bad.contains("key `usb_path`"), "{bad}");
+        let bad = parse("[fleet]\nreenumerate_timeout_s = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("fleet.reenumerate_timeout_s"), "{bad}");
     }
 
     #[test]

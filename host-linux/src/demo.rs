@@ -399,6 +399,7 @@ fn with_bot<W: Write>(
         smstools_conf: smstools.conf(),
         dtmf: crate::events::PreparedMenu::default(),
         audio: None,
+        modem: crate::fleet::ModemPlan::for_port(port),
     };
     let queue = SmsQueue::open(&dir.join("state/sms-queue"))
         .map_err(|e| step("opening the SMS queue")(e.to_string()))?;

@@ -70,6 +70,9 @@ pub enum SetupError {
         /// What contradicts what.
         problem: String,
     },
+    /// The modem named by IMEI or USB path is not present (or not known) now.
+    #[error("cannot find the modem: {0}")]
+    Modem(#[from] crate::fleet::identity::IdentityError),
     /// `--listen` is not an address.
     #[error("--listen {value:?} is not ADDR:PORT: {problem}")]
     Listen {
@@ -124,8 +127,24 @@ pub fn rings(config: &Config, flag: Option<&Path>) -> Result<u8, SetupError> {
 pub fn options(config: &Config, args: &VoiceBotArgs) -> Result<BotOptions, SetupError> {
     let rings = rings(config, args.voice_config.as_deref())?;
     let voice = config.bot.voice_config(rings)?;
+    let selector = config.modem_selector(args.port.as_deref());
+    let (port, mut modem) = crate::fleet::ModemPlan::resolve(selector, config.fleet.clone())?;
+    if !matches!(modem.selector, crate::fleet::ModemSelector::Port(_)) {
+        log::info!(
+            "{}: AT port {} (USB path {})",
+            modem.selector,
+            port.display(),
+            modem.usb_path.as_deref().unwrap_or("?")
+        );
+    }
+    let listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| config.api.listen.to_string());
+    modem.api = Some(listen);
     Ok(BotOptions {
-        lease: config.lease_settings(args.port.as_deref()),
+        lease: config.lease_settings(Some(&port)),
+        modem,
         voice,
         smstools_conf: config
             .bot
@@ -335,6 +354,11 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
     });
     let (options, api_settings, queue) = match setup {
         Ok(s) => s,
+        // A modem not (yet) present is no config error: a restart may find it.
+        Err(e @ SetupError::Modem(_)) => {
+            log::error!("{e}");
+            return exit_code::FAILURE;
+        }
         Err(e) => {
             log::error!("{e}");
             return exit_code::CONFIG;
@@ -385,6 +409,25 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
         api.shutdown();
         return code;
     }
+    // MQTT subscribes before the bot runs too; it connects once the modem told its IMEI.
+    let mqtt = crate::mqtt::Mqtt::start(
+        &config.mqtt,
+        crate::mqtt::MqttContext {
+            bot: state.clone(),
+            queue: queue.clone(),
+            policy: config.sms.policy(),
+            configured_imei: config.imei.clone(),
+        },
+    );
+    let mqtt = match mqtt {
+        Ok(m) => m,
+        Err(e) => {
+            log::error!("{e}");
+            webhooks.shutdown();
+            api.shutdown();
+            return exit_code::CONFIG;
+        }
+    };
     let mut events = config.events.clone();
     let outcome = run_until_signal(
         &options,
@@ -398,6 +441,9 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
     // Closes the bus: `GET /events` streams end, webhooks get a grace to deliver the last
     // events (the call that ended as the bot stopped).
     webhooks.shutdown();
+    if let Some(mqtt) = mqtt {
+        mqtt.shutdown();
+    }
     api.shutdown();
     match outcome {
         Ok(stopped) => {

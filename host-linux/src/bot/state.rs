@@ -119,6 +119,9 @@ pub struct BotSnapshot {
     pub sms_failed: u64,
     /// SMS written into smstools' incoming/ folder since start (whole messages).
     pub sms_received: u64,
+    /// The network registration at the last health check (`AT+CREG?`): `home`,
+    /// `roaming`, `searching`, `denied`, `not_registered`, `unknown`, `other_<n>`.
+    pub network: Option<String>,
 }
 
 /// A request to the bot's loop.
@@ -181,6 +184,7 @@ impl BotState {
             sms_sent: 0,
             sms_failed: 0,
             sms_received: 0,
+            network: None,
         };
         let shared = Shared {
             snapshot: Mutex::new(snapshot),
