@@ -434,7 +434,7 @@ impl Bot<'_> {
         if let Some(queue) = self.queue {
             let report = queue.recover()?;
             if report != Default::default() {
-                log::warn!("SMS queue after an unclean stop: {report:?}");
+                log::warn!("SMS queue after an unclean stop: {report}");
             }
         }
         let path = self.options.lease.port.clone();
@@ -965,9 +965,12 @@ impl Bot<'_> {
                         // Closing the port does not end a call: the modem keeps it, and no
                         // end will be seen to log.
                         log::warn!(
-                            "shutting down during a {:?} call from {}: the modem keeps it; \
+                            "shutting down during a {} call from {}: the modem keeps it; \
                              it is not in the call log",
-                            call.state,
+                            match call.state {
+                                crate::bot::CurrentCallState::Ringing => "ringing",
+                                crate::bot::CurrentCallState::Active => "connected",
+                            },
                             call.caller.as_deref().unwrap_or("(unknown)")
                         );
                     }
@@ -1244,7 +1247,7 @@ impl Bot<'_> {
         loop {
             while let Some(event) = self.machine.poll_event() {
                 let now = now_rfc3339();
-                log::info!("call: {event:?}");
+                log::info!("call: {event}");
                 self.state.events().call_event(&event);
                 if let modem_core::call::CallEvent::Dtmf { key } = event {
                     self.on_key(key);
