@@ -89,6 +89,35 @@ pub enum Urc {
     NewMessage(NewMessage),
     /// `+RXDTMF: <key>`: the caller pressed a key.
     Dtmf(DtmfKey),
+    /// `+CUSD: <m>[,"<str>",<dcs>]`: the network's answer to a USSD request
+    /// (`AT+CUSD=1,...`), or a USSD message it started.
+    Ussd(UssdReply),
+}
+
+/// Longest USSD text kept from a `+CUSD` line: 182 GSM characters of the network's reply
+/// (3GPP TS 23.038 §6.1.2.3), or 80 UCS-2 characters in hex (320 digits), with room.
+pub const USSD_TEXT_CAPACITY: usize = 400;
+
+/// What a `+CUSD` line says (3GPP TS 27.007 §7.15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct UssdReply {
+    /// `<m>`: 0 no further action, 1 the network waits for an answer, 2 the network ended
+    /// the session, 3 another client answered, 4 not supported, 5 the network timed out.
+    pub status: u8,
+    /// `<str>` as printed (text, or hex when the character set or `<dcs>` asks for it).
+    pub text: Option<String<USSD_TEXT_CAPACITY>>,
+    /// `<dcs>`: the data coding scheme (15 the GSM default alphabet, 72 UCS-2).
+    pub dcs: Option<u8>,
+}
+
+impl UssdReply {
+    /// Whether the network gave an answer rather than a refusal (`<m>` 0, 1 or 2 with a
+    /// text).
+    pub fn is_answer(&self) -> bool {
+        self.status <= 2 && self.text.is_some()
+    }
 }
 
 /// The SIM's state from `+CPIN:` (3GPP TS 27.007 §8.3).
@@ -469,7 +498,7 @@ pub fn urc_name(line: &[u8]) -> Option<&'static str> {
         "NO ANSWER",
         "VOICE CALL",
     ];
-    const PREFIXED: [&str; 7] = [
+    const PREFIXED: [&str; 8] = [
         "+CPIN",
         "+CRING",
         "+CLIP",
@@ -477,6 +506,7 @@ pub fn urc_name(line: &[u8]) -> Option<&'static str> {
         "+CMTI",
         "+RXDTMF",
         "MISSED_CALL",
+        "+CUSD",
     ];
     if let Some(word) = EXACT.iter().find(|w| line == w.as_bytes()) {
         return Some(word);
@@ -537,6 +567,7 @@ impl Urc {
                 .map(Self::CallStatus)
                 .map_err(malformed),
             "+CMTI" => parse_cmti(params(text, name)).map_err(malformed),
+            "+CUSD" => parse_cusd(params(text, name)).map_err(malformed),
             "+RXDTMF" => {
                 let key = params(text, name).trim().trim_matches('"');
                 match key.as_bytes() {
@@ -554,6 +585,39 @@ impl Urc {
 /// The text after `NAME:`; `urc_name` has checked that the colon is there.
 fn params<'a>(text: &'a str, name: &str) -> &'a str {
     after_prefix(text, name).unwrap_or("")
+}
+
+/// `<m>[,"<str>"[,<dcs>]]`: the text is everything between the first and the last quote,
+/// so a reply that itself contains a comma or a quote is kept whole.
+fn parse_cusd(params: &str) -> Result<Urc, &'static str> {
+    let params = params.trim();
+    let (status, rest) = match params.split_once(',') {
+        Some((status, rest)) => (status.trim(), Some(rest.trim())),
+        None => (params, None),
+    };
+    let status: u8 = status.parse().map_err(|_| "<m> is not a number")?;
+    if status > 5 {
+        return Err("<m> is not 0-5");
+    }
+    let (text, dcs) = match rest {
+        None => (None, None),
+        Some(rest) => {
+            let open = rest.find('"').ok_or("<str> is not quoted")?;
+            let close = rest
+                .rfind('"')
+                .filter(|&c| c > open)
+                .ok_or("<str> has no closing quote")?;
+            let text = rest.get(open + 1..close).ok_or("<str> is not quoted")?;
+            let tail = rest.get(close + 1..).unwrap_or("").trim();
+            let dcs = match tail.strip_prefix(',').map(str::trim) {
+                None | Some("") => None,
+                Some(d) => Some(d.parse::<u8>().map_err(|_| "<dcs> is not a number")?),
+            };
+            let text = String::try_from(text).map_err(|_| "<str> too long")?;
+            (Some(text), dcs)
+        }
+    };
+    Ok(Urc::Ussd(UssdReply { status, text, dcs }))
 }
 
 /// `VOICE CALL:\s*([A-Z]+)(?::\s*(\d+))?`, ModemManager's pattern.
