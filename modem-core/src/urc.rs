@@ -94,9 +94,12 @@ pub enum Urc {
     Ussd(UssdReply),
 }
 
-/// Longest USSD text kept from a `+CUSD` line: 182 GSM characters of the network's reply
-/// (3GPP TS 23.038 §6.1.2.3), or 80 UCS-2 characters in hex (320 digits), with room.
-pub const USSD_TEXT_CAPACITY: usize = 400;
+/// Longest USSD text kept from a `+CUSD` line: 182 characters, the most a USSD string
+/// holds in the GSM alphabet (3GPP TS 23.038 §6.1.2.3), printed as text in the modem's
+/// default character set. A longer `<str>` (a UCS-2 reply printed as hex beyond 45
+/// characters) makes the line malformed. The bound keeps a [`Urc`] small: the URC channel
+/// holds [`URC_CAPACITY`](crate::driver::URC_CAPACITY) of them.
+pub const USSD_TEXT_CAPACITY: usize = 182;
 
 /// What a `+CUSD` line says (3GPP TS 27.007 §7.15).
 #[derive(Debug, Clone, PartialEq, Eq)]
