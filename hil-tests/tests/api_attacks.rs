@@ -93,7 +93,10 @@ fn an_absurd_content_length_is_refused_and_the_bot_lives_on() {
         let (status, head, _) = exchange(bot.addr, raw.as_bytes()).unwrap();
         assert_eq!(status, 431, "{head}");
     }
-    assert!(bot.child.as_mut().unwrap().try_wait().unwrap().is_none(), "the bot runs");
+    assert!(
+        bot.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "the bot runs"
+    );
     status_answers_within(&bot, Duration::from_secs(2));
     let (status, answer) = bot.http(
         "POST",
@@ -214,7 +217,9 @@ fn hundreds_of_idle_connections_are_refused_or_queued_never_the_end_of_the_api()
     busy.write_all(status_request(addr).as_bytes()).unwrap();
     let answer = read_to_close(&mut busy, Duration::from_secs(10));
     assert!(
-        answer.is_empty() || answer.starts_with("HTTP/1.1 503") || answer.starts_with("HTTP/1.1 200"),
+        answer.is_empty()
+            || answer.starts_with("HTTP/1.1 503")
+            || answer.starts_with("HTTP/1.1 200"),
         "{answer}"
     );
     if answer.starts_with("HTTP/1.1 503") {
@@ -334,7 +339,11 @@ fn a_web_page_cannot_send_sms_by_type_origin_or_a_rebound_name() {
     let own = bot.addr.to_string();
     // A form post or a plain-text fetch, which a page may send without asking first.
     let (status, answer) = post(&own, "Content-Type: text/plain;charset=UTF-8\r\n");
-    assert_eq!((status, &answer["field"]), (415, &"content-type".into()), "{answer}");
+    assert_eq!(
+        (status, &answer["field"]),
+        (415, &"content-type".into()),
+        "{answer}"
+    );
     let (status, answer) = post(&own, "Content-Type: application/x-www-form-urlencoded\r\n");
     assert_eq!(status, 415, "{answer}");
     // A page of another site.
@@ -342,11 +351,19 @@ fn a_web_page_cannot_send_sms_by_type_origin_or_a_rebound_name() {
         &own,
         "Content-Type: application/json\r\nOrigin: https://evil.example\r\n",
     );
-    assert_eq!((status, &answer["field"]), (403, &"origin".into()), "{answer}");
+    assert_eq!(
+        (status, &answer["field"]),
+        (403, &"origin".into()),
+        "{answer}"
+    );
     // A page whose own name was made to resolve to 127.0.0.1 (DNS rebinding).
     let rebound = format!("rebind.evil.example:{}", bot.addr.port());
     let (status, answer) = post(&rebound, "Content-Type: application/json\r\n");
-    assert_eq!((status, &answer["field"]), (421, &"host".into()), "{answer}");
+    assert_eq!(
+        (status, &answer["field"]),
+        (421, &"host".into()),
+        "{answer}"
+    );
     assert_eq!(queued(&rig), 0, "nothing was queued");
     // The program on the host is served.
     let (status, answer) = post(

@@ -364,7 +364,9 @@ fn a_clients_own_call_id_is_echoed_and_speak_and_hangup_act_on_the_current_call(
     let before = heard(&rig).audible_frames;
     let (code, body) = phone_call(
         &bot,
-        &format!(r#"{{"callId": "{THEIRS}", "action": "speak", "text": "Hello from the client."}}"#),
+        &format!(
+            r#"{{"callId": "{THEIRS}", "action": "speak", "text": "Hello from the client."}}"#
+        ),
     );
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["call_id"], THEIRS, "echoed as given: {body}");
@@ -377,12 +379,17 @@ fn a_clients_own_call_id_is_echoed_and_speak_and_hangup_act_on_the_current_call(
         &format!(r#"{{"callId": "{THEIRS}", "action": "hangup"}}"#),
     );
     assert_eq!(code, 200, "{body}");
-    assert_eq!((&body["call_id"], &body["message"]), (&Value::from(THEIRS), &Value::from("hanging up")));
+    assert_eq!(
+        (&body["call_id"], &body["message"]),
+        (&Value::from(THEIRS), &Value::from("hanging up"))
+    );
     let calls = bot.wait_calls(1, WITHIN);
     assert_eq!(calls[0]["end"], "we_hung_up", "{calls:?}");
     let log = bot.log_text();
     assert!(
-        log.contains(&format!("callId \"{THEIRS}\" is not the bot's id of the current call ({ours})")),
+        log.contains(&format!(
+            "callId \"{THEIRS}\" is not the bot's id of the current call ({ours})"
+        )),
         "the mismatch is logged:\n{log}"
     );
 }

@@ -33,7 +33,8 @@ const BOT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The bound on one `/status`.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The slow clients' request head, sent one byte a second.
-const SLOW_HEAD: &[u8] = b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: abcdefghijklmnopqrstuvwxyz\r\n\r\n";
+const SLOW_HEAD: &[u8] =
+    b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: abcdefghijklmnopqrstuvwxyz\r\n\r\n";
 
 #[derive(Debug)]
 struct Options {
@@ -53,9 +54,7 @@ fn parse_options() -> Result<Options, String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut args = args.iter();
     while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = || {
             value
                 .parse::<u64>()
@@ -176,8 +175,8 @@ fn slow_clients(addr: SocketAddr, n: usize, seen: Arc<Seen>, stop: Arc<AtomicBoo
         for slot in &mut clients {
             let done = match slot {
                 Some((s, since, sent)) => {
-                    let wrote = *sent < SLOW_HEAD.len()
-                        && s.write_all(&SLOW_HEAD[*sent..=*sent]).is_ok();
+                    let wrote =
+                        *sent < SLOW_HEAD.len() && s.write_all(&SLOW_HEAD[*sent..=*sent]).is_ok();
                     if wrote {
                         *sent += 1;
                     }
@@ -343,7 +342,11 @@ fn run() -> Result<(), String> {
     let _ = idle.join();
     let _ = slow.join();
     all.sort();
-    let mut lifetimes = seen.slow_lifetimes.lock().map(|l| l.clone()).unwrap_or_default();
+    let mut lifetimes = seen
+        .slow_lifetimes
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
     lifetimes.sort();
     println!(
         "/status: {} answers, p50 {} ms, p99 {} ms, max {} ms; {not_200} not 200, {failures} failed",
@@ -359,14 +362,23 @@ fn run() -> Result<(), String> {
         proc_status(pid, "VmHWM").unwrap_or(0)
     );
     if lifetimes.is_empty() {
-        println!("slow connections: none was closed by the bot within {} s", options.seconds);
+        println!(
+            "slow connections: none was closed by the bot within {} s",
+            options.seconds
+        );
     } else {
         println!(
             "slow connections closed by the bot: {}, after {} / {} / {} s (min / median / max); {} had sent their whole head",
             lifetimes.len(),
             ms(lifetimes[0]).parse::<f64>().unwrap_or(0.0) / 1000.0,
-            ms(percentile(&lifetimes, 50.0)).parse::<f64>().unwrap_or(0.0) / 1000.0,
-            ms(lifetimes[lifetimes.len() - 1]).parse::<f64>().unwrap_or(0.0) / 1000.0,
+            ms(percentile(&lifetimes, 50.0))
+                .parse::<f64>()
+                .unwrap_or(0.0)
+                / 1000.0,
+            ms(lifetimes[lifetimes.len() - 1])
+                .parse::<f64>()
+                .unwrap_or(0.0)
+                / 1000.0,
             seen.slow_completed.load(Ordering::Relaxed)
         );
     }

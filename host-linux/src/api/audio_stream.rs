@@ -232,6 +232,10 @@ mod tests {
         let refusal = start(None, "test".into()).unwrap_err();
         assert_eq!(refusal.status(), 409);
         assert_eq!(StreamRefusal::TooMany(8).status(), 503);
-        assert!(StreamRefusal::TooMany(8).to_string().contains("8 audio streams"));
+        assert!(
+            StreamRefusal::TooMany(8)
+                .to_string()
+                .contains("8 audio streams")
+        );
     }
 }

@@ -224,7 +224,10 @@ fn connection_cap(wanted: usize, soft: u64, hard: u64) -> (usize, Option<u64>) {
     let raise = (limit > soft).then_some(limit);
     let room = limit.max(soft).saturating_sub(extra);
     let floor = *settings::MAX_CONNECTIONS_RANGE.start();
-    let cap = usize::try_from(room).unwrap_or(usize::MAX).min(wanted).max(floor);
+    let cap = usize::try_from(room)
+        .unwrap_or(usize::MAX)
+        .min(wanted)
+        .max(floor);
     (cap, raise)
 }
 
@@ -232,12 +235,12 @@ fn connection_cap(wanted: usize, soft: u64, hard: u64) -> (usize, Option<u64>) {
 mod tests {
     use super::*;
     use crate::bot::{BotRequest, BotState, CallLog, CallLogSettings};
-    use crate::sms_queue::{SmsPolicy, SmsQueue};
     use crate::events::sse;
+    use crate::sms_queue::{SmsPolicy, SmsQueue};
     use futures::StreamExt;
-    use std::sync::Arc;
     use std::io::{Read, Write};
     use std::net::TcpStream;
+    use std::sync::Arc;
     use std::time::Duration;
 
     fn context(dir: &std::path::Path) -> (ApiContext, crate::bot::BotRequests) {
@@ -484,7 +487,10 @@ mod tests {
             b"POST /send HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         );
         assert_eq!(status, 503);
-        assert!(body.contains("\"success\":false"), "the drop-in shape: {body}");
+        assert!(
+            body.contains("\"success\":false"),
+            "the drop-in shape: {body}"
+        );
         drop(held);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {
@@ -525,7 +531,10 @@ mod tests {
             sent += line.len();
         }
         let answer = read_until_closed(&mut big);
-        assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?} after {sent} bytes");
+        assert!(
+            answer.starts_with("HTTP/1.1 431"),
+            "{answer:?} after {sent} bytes"
+        );
         let (status, _, _) = exchange(
             api.local_addr(),
             b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",

@@ -35,6 +35,8 @@ use std::sync::Arc;
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 
+mod outbound;
+
 use super::audio_stream;
 use super::speech::{Speaker, SpeechError, SpeechJob};
 use crate::audio::{CallAudio, PlayError, TtsError, decode_wav};
@@ -362,7 +364,9 @@ fn current_call_id(context: &ApiContext) -> Value {
         .bot
         .events()
         .current_call_id()
-        .map_or(Value::Null, |id| crate::events::model::call_id_text(id).into())
+        .map_or(Value::Null, |id| {
+            crate::events::model::call_id_text(id).into()
+        })
 }
 
 fn route(
@@ -409,6 +413,18 @@ fn route(
         return response;
     }
     let allow = match path {
+        // GET lists the calls, POST dials.
+        "/calls" if request.method == "POST" => "POST",
+        "/calls" if request.method != "GET" => {
+            let mut response = Fault::plain(
+                405,
+                format!("/calls takes GET or POST, not {}", request.method),
+            )
+            .into_response(shape);
+            response.allow = Some("GET, POST");
+            return response;
+        }
+        "/ussd" => "POST",
         "/sms" => "POST",
         "/status" | "/calls" | crate::events::sse::PATH => "GET",
         PLAY_PATH | HANGUP_PATH | "/phone_call" => "POST",
@@ -427,7 +443,8 @@ fn route(
         return response;
     }
     let wanted = match path {
-        "/sms" | "/phone_call" => Some(Media::Json),
+        "/sms" | "/phone_call" | "/ussd" => Some(Media::Json),
+        "/calls" if request.method == "POST" => Some(Media::Json),
         PLAY_PATH => Some(Media::Wav),
         p if UNIFIED_SEND_PATHS.contains(&p) => Some(Media::Json),
         _ => None,
@@ -445,6 +462,8 @@ fn route(
             200,
             json!({ "stream": "text/event-stream" }),
         )),
+        "/calls" if request.method == "POST" => outbound::post_calls(context, &request.body),
+        "/ussd" => outbound::post_ussd(context, &request.body),
         "/calls" => calls(context, query),
         PLAY_PATH => play(context, query, &request.body),
         HANGUP_PATH => hang_up_current(context),
@@ -504,14 +523,22 @@ impl Media {
     /// 415 naming `content-type` unless `content_type` is this. A type a browser page may
     /// send without asking first (form or plain text) never passes.
     fn check(self, content_type: Option<&str>) -> Result<(), Fault> {
-        let essence = content_type
-            .map(|c| c.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        let essence = content_type.map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
         let ok = match (self, essence.as_deref()) {
             (Media::Json, Some("application/json")) => true,
             (
                 Media::Wav,
                 Some(
-                    "audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave"
+                    "audio/wav"
+                    | "audio/x-wav"
+                    | "audio/wave"
+                    | "audio/vnd.wave"
                     | "application/octet-stream",
                 ),
             ) => true,
@@ -1785,6 +1812,7 @@ mod tests {
         rig.context.bot.set_call_audio(Some(Arc::clone(&audio)));
         rig.context.bot.update(|s| {
             s.current_call = Some(crate::bot::CurrentCall {
+                to: None,
                 state: crate::bot::CurrentCallState::Active,
                 caller: Some("+4917".into()),
                 caller_id: CallerIdKind::Number,
@@ -1933,7 +1961,13 @@ mod tests {
             }
             v
         });
-        assert_eq!(asked, [Some(crate::bot::BotRequest::HangUp); 2]);
+        assert_eq!(
+            asked,
+            [
+                Some(crate::bot::BotRequest::HangUp),
+                Some(crate::bot::BotRequest::HangUp)
+            ]
+        );
         rig.context.bot.set_call_audio(None);
         drop(audio);
     }
@@ -2082,6 +2116,7 @@ mod tests {
                 .bot
                 .call_log()
                 .append(&CallRecord {
+                    to: None,
                     started_at: format!("2026-11-24T05:0{n}:00Z"),
                     ended_at: format!("2026-11-24T05:0{n}:30Z"),
                     caller: Some(format!("+4917{n}")),
@@ -2200,14 +2235,23 @@ mod tests {
             }
         }
         // A WAV type passes to the body's own check (not a WAV: 400).
-        for wav in ["audio/wav", "audio/x-wav", "audio/wave", "application/octet-stream"] {
+        for wav in [
+            "audio/wav",
+            "audio/x-wav",
+            "audio/wave",
+            "application/octet-stream",
+        ] {
             let r = handle(c, request("POST", PLAY_PATH, Some(wav), None, None, "x"));
             assert_eq!((r.status, &r.body["field"]), (400, &json!("body")), "{wav}");
         }
         // Paths without a body do not care.
         let r = handle(c, request("GET", "/status", None, None, None, ""));
         assert_eq!(r.status, 200);
-        assert_eq!(c.queue.active().unwrap().len(), 2, "only the JSON ones queued");
+        assert_eq!(
+            c.queue.active().unwrap().len(),
+            2,
+            "only the JSON ones queued"
+        );
     }
 
     #[test]
@@ -2240,14 +2284,28 @@ mod tests {
         ] {
             let r = handle(
                 c,
-                request("POST", "/sms", json, Some(origin), Some("127.0.0.1:8088"), "{}"),
+                request(
+                    "POST",
+                    "/sms",
+                    json,
+                    Some(origin),
+                    Some("127.0.0.1:8088"),
+                    "{}",
+                ),
             );
             assert_eq!(r.status, 403, "Origin {origin:?}: {}", r.body);
             assert_eq!(r.body["field"], "origin");
         }
         let r = handle(
             c,
-            request("POST", "/send", json, Some("https://evil.example"), None, "{}"),
+            request(
+                "POST",
+                "/send",
+                json,
+                Some("https://evil.example"),
+                None,
+                "{}",
+            ),
         );
         assert_eq!(r.status, 403);
         assert_eq!(r.body["success"], false, "the drop-in shape");
@@ -2316,7 +2374,10 @@ mod tests {
             json!({"a": [1, 2.5, "x", null, true, {"b": {}}], "c": -3})
         );
         assert!(matches!(parse_unique(b"{} x"), Err(JsonFault::Syntax(_))));
-        assert!(matches!(parse_unique(b"{\"a\": "), Err(JsonFault::Syntax(_))));
+        assert!(matches!(
+            parse_unique(b"{\"a\": "),
+            Err(JsonFault::Syntax(_))
+        ));
     }
 
     #[test]
@@ -2366,7 +2427,10 @@ mod tests {
             "/phone_call",
             r#"{"callId": "call_1761507557", "action": "dance"}"#,
         );
-        assert_eq!((r.status, &r.body["call_id"]), (400, &json!("call_1761507557")));
+        assert_eq!(
+            (r.status, &r.body["call_id"]),
+            (400, &json!("call_1761507557"))
+        );
         rig.context.bot.set_call_audio(None);
         drop(audio);
     }

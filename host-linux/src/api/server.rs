@@ -265,7 +265,10 @@ async fn respond(
         .authority()
         .map(|a| a.as_str().to_owned())
         .or_else(|| header_text(&parts, header::HOST));
-    let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p).to_owned();
+    let path = url
+        .split_once('?')
+        .map_or(url.as_str(), |(p, _)| p)
+        .to_owned();
     // The audio limit (megabytes) only for a caller who may play: anybody else is
     // answered 401 after at most the JSON limit was read.
     let limit = if path == routes::PLAY_PATH
@@ -369,7 +372,9 @@ fn events(shared: &Shared, peer: SocketAddr) -> Response<ApiBody> {
         Ok(stream) => {
             let mut reply = Response::new(ApiBody::Events(stream));
             for (name, value) in sse::HEADERS {
-                reply.headers_mut().insert(name, HeaderValue::from_static(value));
+                reply
+                    .headers_mut()
+                    .insert(name, HeaderValue::from_static(value));
             }
             reply
         }

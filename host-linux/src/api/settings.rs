@@ -201,14 +201,13 @@ impl ApiSettings {
 fn is_host_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
-        && name
-            .trim_end_matches('.')
-            .split('.')
-            .all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            })
+        && name.trim_end_matches('.').split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 fn check_token(token: &str) -> Result<(), ApiSettingsError> {

@@ -68,6 +68,10 @@ pub enum CurrentCallState {
     Ringing,
     /// It is connected.
     Active,
+    /// A call the bot dialled, not yet ringing at the far end.
+    Dialing,
+    /// A call the bot dialled rings at the far end.
+    Alerting,
 }
 
 /// The call in progress.
@@ -85,6 +89,9 @@ pub struct CurrentCall {
     pub since: String,
     /// When it was answered, RFC 3339 UTC.
     pub answered_at: Option<String>,
+    /// The number dialled, for a call the bot made; absent for incoming calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
 }
 
 /// Everything the bot publishes, as `GET /status` shows it.
@@ -122,7 +129,7 @@ pub struct BotSnapshot {
 }
 
 /// A request to the bot's loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum BotRequest {
     /// A message was put in the SMS queue: look at the queue now.
     SmsQueued,
@@ -130,6 +137,70 @@ pub enum BotRequest {
     HangUp,
     /// Give the port back and end.
     Shutdown,
+    /// Dial a number.
+    Dial {
+        /// The number: digits with an optional leading `+`.
+        to: String,
+        /// Hang up when the far end has not answered after this many seconds.
+        timeout_s: Option<u32>,
+        /// Told the call's id once the dial started, or why it did not.
+        reply: Reply<Result<u64, DialRefused>>,
+    },
+    /// Send a USSD code and tell the network's answer.
+    Ussd {
+        /// The code (`*100#`).
+        code: String,
+        /// Told the network's answer, or why there is none.
+        reply: Reply<Result<modem_core::urc::UssdReply, UssdFailure>>,
+    },
+}
+
+/// The way back to the thread that asked: a one-answer channel. Requests compare by what
+/// they ask, never by where the answer goes.
+#[derive(Debug)]
+pub struct Reply<T>(pub std::sync::mpsc::SyncSender<T>);
+
+impl<T> Reply<T> {
+    /// A reply channel and the receiver that waits on it.
+    pub fn channel() -> (Self, std::sync::mpsc::Receiver<T>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        (Self(tx), rx)
+    }
+
+    /// Answers; an asker that stopped waiting is no error.
+    pub fn send(self, value: T) {
+        let _ = self.0.try_send(value);
+    }
+}
+
+impl<T> PartialEq for Reply<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for Reply<T> {}
+
+/// Why the bot did not dial.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DialRefused {
+    /// A call rings, is being dialled or is connected: one call at a time.
+    #[error("a call is in progress: one call at a time")]
+    CallInProgress,
+    /// The number cannot be dialled.
+    #[error("\"to\" {0:?} is not a phone number (digits with an optional leading +, at most 20)")]
+    BadNumber(String),
+}
+
+/// Why a USSD request has no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UssdFailure {
+    /// Another USSD request waits for its answer.
+    #[error("another USSD request waits for the network's answer")]
+    Busy,
+    /// The modem refused `AT+CUSD` (during a call, many do), or the code is not one.
+    #[error("the modem refused the USSD request: {0}")]
+    Refused(String),
 }
 
 /// The receiving end of [`BotRequest`]s, owned by the bot's loop.
@@ -260,6 +331,36 @@ impl BotState {
         self.send(BotRequest::HangUp)
     }
 
+    /// Asks the bot to dial `to`; the receiver gets the call's id, or why not. `None`:
+    /// the bot is not running.
+    pub fn dial(
+        &self,
+        to: &str,
+        timeout_s: Option<u32>,
+    ) -> Option<std::sync::mpsc::Receiver<Result<u64, DialRefused>>> {
+        let (reply, rx) = Reply::channel();
+        self.send(BotRequest::Dial {
+            to: to.to_owned(),
+            timeout_s,
+            reply,
+        })
+        .then_some(rx)
+    }
+
+    /// Asks the bot to send the USSD `code`; the receiver gets the network's answer, or
+    /// why there is none. `None`: the bot is not running.
+    pub fn ussd(
+        &self,
+        code: &str,
+    ) -> Option<std::sync::mpsc::Receiver<Result<modem_core::urc::UssdReply, UssdFailure>>> {
+        let (reply, rx) = Reply::channel();
+        self.send(BotRequest::Ussd {
+            code: code.to_owned(),
+            reply,
+        })
+        .then_some(rx)
+    }
+
     /// Asks the bot to give the port back and end (what SIGTERM does).
     pub fn request_shutdown(&self) -> bool {
         self.send(BotRequest::Shutdown)
@@ -302,6 +403,7 @@ mod tests {
         s.update(|snap| {
             snap.phase = BotPhase::Running;
             snap.current_call = Some(CurrentCall {
+                to: None,
                 state: CurrentCallState::Ringing,
                 caller: Some("+491761234567".into()),
                 caller_id: CallerIdKind::Number,

@@ -59,8 +59,12 @@ pub fn refusal(error: &SubscribeError) -> String {
 /// Subscribes `peer` (for the log) to `bus`; refused when [`MAX_CLIENTS`] streams run or
 /// the bot stops. Call it inside the API's runtime (the stream's timer needs it).
 pub fn subscribe(bus: &EventBus, peer: String) -> Result<EventStream, SubscribeError> {
-    let subscription =
-        bus.subscribe_limited(LABEL, CLIENT_QUEUE_EVENTS, Overflow::Disconnect, MAX_CLIENTS)?;
+    let subscription = bus.subscribe_limited(
+        LABEL,
+        CLIENT_QUEUE_EVENTS,
+        Overflow::Disconnect,
+        MAX_CLIENTS,
+    )?;
     log::info!("GET /events: {peer} subscribed");
     Ok(EventStream::new(subscription, KEEP_ALIVE_EVERY, peer))
 }
@@ -213,7 +217,10 @@ mod tests {
                 .map(|n| subscribe(&bus, format!("client {n}")).unwrap())
                 .collect();
             let refused = subscribe(&bus, "one more".into()).unwrap_err();
-            assert!(refusal(&refused).contains("64 sse subscribers"), "{refused}");
+            assert!(
+                refusal(&refused).contains("64 sse subscribers"),
+                "{refused}"
+            );
             drop(streams);
             assert_eq!(bus.subscriber_count(), 0, "a gone client leaves the bus");
             assert!(subscribe(&bus, "later".into()).is_ok());
