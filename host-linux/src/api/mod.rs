@@ -56,6 +56,9 @@ pub const MAX_HEAD_BYTES: usize = 32 * 1024;
 pub const MAX_REFUSING: usize = 32;
 /// How long a connection beyond the cap has to send its request's head before its 503.
 pub const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connections the kernel queues for the server before it accepts them (the kernel's
+/// `net.core.somaxconn` may lower it).
+pub const LISTEN_BACKLOG: u32 = 1024;
 /// File descriptors the bot keeps for itself beside the API's connections (the port, the
 /// spool's files, logs, the pipes of its children).
 pub const RESERVED_FDS: u64 = 64;
@@ -110,9 +113,6 @@ impl ApiServer {
             addr: settings.listen,
             problem: e.to_string(),
         };
-        let listener = std::net::TcpListener::bind(settings.listen).map_err(bind_error)?;
-        listener.set_nonblocking(true).map_err(bind_error)?;
-        let addr = listener.local_addr().unwrap_or(settings.listen);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -126,8 +126,9 @@ impl ApiServer {
             .map_err(ApiError::Spawn)?;
         let listener = {
             let _inside = runtime.enter();
-            tokio::net::TcpListener::from_std(listener).map_err(bind_error)?
+            listen(settings.listen).map_err(bind_error)?
         };
+        let addr = listener.local_addr().unwrap_or(settings.listen);
         let limits = server::Limits {
             json: settings.max_body_bytes,
             audio: settings.max_audio_body_bytes,
@@ -189,6 +190,19 @@ impl Drop for ApiServer {
             ),
         }
     }
+}
+
+/// Binds `addr` with a listen queue of [`LISTEN_BACKLOG`] (std's is 128: a burst of
+/// connections beyond it would see their handshakes dropped and retried a second later).
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// The connection cap that fits the process's file descriptor limit: the soft limit is

@@ -530,20 +530,20 @@ impl Media {
                 .trim()
                 .to_ascii_lowercase()
         });
-        let ok = match (self, essence.as_deref()) {
-            (Media::Json, Some("application/json")) => true,
-            (
-                Media::Wav,
-                Some(
-                    "audio/wav"
-                    | "audio/x-wav"
-                    | "audio/wave"
-                    | "audio/vnd.wave"
-                    | "application/octet-stream",
-                ),
-            ) => true,
-            _ => false,
-        };
+        let ok = matches!(
+            (self, essence.as_deref()),
+            (Media::Json, Some("application/json"))
+                | (
+                    Media::Wav,
+                    Some(
+                        "audio/wav"
+                            | "audio/x-wav"
+                            | "audio/wave"
+                            | "audio/vnd.wave"
+                            | "application/octet-stream",
+                    ),
+                )
+        );
         if ok {
             return Ok(());
         }
