@@ -168,6 +168,10 @@ pub struct Config {
     /// `crate::audio::session::AudioConfig`.
     #[serde(default)]
     pub audio: crate::audio::AudioConfig,
+    /// AI agents (`[agent]`: the Media Streams WebSocket answered calls are streamed to);
+    /// see `crate::agent`.
+    #[serde(default)]
+    pub agent: crate::agent::AgentSettings,
 }
 
 impl Default for Config {
@@ -185,6 +189,7 @@ impl Default for Config {
             events: crate::events::EventsSettings::default(),
             dtmf: crate::events::DtmfMenu::default(),
             audio: crate::audio::AudioConfig::default(),
+            agent: crate::agent::AgentSettings::default(),
         }
     }
 }

@@ -233,6 +233,22 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
             };
         }
     };
+    if let Err(e) = config.agent.check() {
+        log::error!("{e}");
+        return exit_code::CONFIG;
+    }
+    // The agent streams subscribe before the bot runs too.
+    let agents = match crate::agent::Agents::start(
+        &state,
+        &config.agent,
+        config.audio.enabled.then(|| config.audio.tts.clone()),
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            log::error!("cannot start the agent streams: {e}");
+            return exit_code::FAILURE;
+        }
+    };
     // Webhooks subscribe before the bot runs, so they see its first event.
     let webhooks = match crate::events::Webhooks::start(state.events(), &config.events) {
         Ok(w) => w,
@@ -252,6 +268,9 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
     // Closes the bus: `GET /events` streams end, webhooks get a grace to deliver the last
     // events (the call that ended as the bot stopped).
     webhooks.shutdown();
+    if let Some(agents) = agents {
+        agents.shutdown();
+    }
     api.shutdown();
     match outcome {
         Ok(stopped) => {

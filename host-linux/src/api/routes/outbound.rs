@@ -118,8 +118,9 @@ pub(super) fn post_calls(context: &ApiContext, body: &RequestBody) -> Result<Api
 /// The text of a `+CUSD` answer: UCS-2 hex decoded when `<dcs>` says UCS-2 (72), else as
 /// the modem printed it.
 pub fn ussd_text(text: &str, dcs: Option<u8>) -> String {
-    let hex =
-        text.len().is_multiple_of(4) && !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit());
+    let hex = text.len().is_multiple_of(4)
+        && !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_hexdigit());
     if dcs != Some(72) || !hex {
         return text.to_owned();
     }

@@ -1,0 +1,254 @@
+//! The media stream to an AI agent (`[agent] stream_url`), against a WebSocket server
+//! written here as the agent, speaking Twilio Media Streams: `connected`, `start` (SIDs,
+//! `customParameters`, `mediaFormat`), the caller's 1 kHz tone as µ-law `media` echoed
+//! back into the call (the simulator hears 1 kHz), `dtmf`, a `mark` echoed once played,
+//! `stop` and a close when the caller hangs up; the agent closing the socket hangs up; an
+//! agent that cannot be reached gets the fallback played, then the call is hung up.
+#![allow(clippy::unwrap_used)]
+
+mod audio_support;
+mod bot_support;
+
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use audio_support::write_sine_wav;
+use bot_support::{BotSetup, RING, flag_backend, q, write_config};
+use hil_tests::{Rig, SimConfig};
+use serde_json::{Value, json};
+use tungstenite::Message;
+
+const CALLER: &str = "+491761234567";
+
+fn audio_rig() -> (Rig, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = Rig::simulated(SimConfig {
+        ring_interval: RING,
+        audio_link: Some(dir.path().join("ttyUSB4")),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    (rig, dir)
+}
+
+/// The bot's config with call audio and `[agent]`; the bot answers on the first ring.
+fn start_bot(rig: &Rig, agent: &str) -> bot_support::Bot {
+    let files = write_config(
+        rig,
+        &BotSetup {
+            answer_after_rings: 1,
+            bot: String::new(),
+            handoff: flag_backend(rig),
+        },
+    );
+    let audio_port = rig.sim().unwrap().audio_link().unwrap().to_path_buf();
+    let mut text = std::fs::read_to_string(&files.config).unwrap();
+    text.push_str(&format!(
+        "\n[audio]\nenabled = true\nport = {}\n\n[agent]\n{agent}\n",
+        q(&audio_port)
+    ));
+    std::fs::write(&files.config, text).unwrap();
+    bot_support::Bot::start(&files)
+}
+
+/// What the agent did: every message it got, in order, and whether the bot closed.
+struct Seen {
+    messages: Vec<Value>,
+    closed_by_bot: bool,
+}
+
+/// An echo agent on a free port: sends back every `media` payload, and a mark `m1` after
+/// the first 25 media; with `close_after` it closes the socket after that many media.
+fn echo_agent(close_after: Option<usize>) -> (String, mpsc::Receiver<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/stream", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let mut ws = tungstenite::accept(tcp).unwrap();
+        let mut seen = Seen {
+            messages: Vec::new(),
+            closed_by_bot: false,
+        };
+        let mut media = 0;
+        loop {
+            let message = match ws.read() {
+                Ok(Message::Text(t)) => serde_json::from_str::<Value>(t.as_str()).unwrap(),
+                Ok(Message::Close(_)) | Err(_) => {
+                    seen.closed_by_bot = true;
+                    break;
+                }
+                Ok(_) => continue,
+            };
+            let sid = message["streamSid"].clone();
+            if message["event"] == "media" {
+                media += 1;
+                let echo = json!({"event": "media", "streamSid": sid,
+                    "media": {"payload": message["media"]["payload"]}});
+                ws.send(Message::text(echo.to_string())).unwrap();
+                if media == 25 {
+                    let mark = json!({"event": "mark", "streamSid": sid, "mark": {"name": "m1"}});
+                    ws.send(Message::text(mark.to_string())).unwrap();
+                }
+                if close_after == Some(media) {
+                    seen.messages.push(message);
+                    let _ = ws.close(None);
+                    let _ = ws.flush();
+                    break;
+                }
+            }
+            seen.messages.push(message);
+        }
+        tx.send(seen).unwrap();
+    });
+    (url, rx)
+}
+
+fn is_sid(v: &Value, prefix: &str) -> bool {
+    v.as_str().is_some_and(|s| {
+        s.len() == 34
+            && s.starts_with(prefix)
+            && s[2..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+#[test]
+fn the_caller_is_streamed_to_the_agent_and_its_echo_comes_back_into_the_call() {
+    let (rig, _audio_dir) = audio_rig();
+    let sim = rig.sim().unwrap();
+    let (url, seen) = echo_agent(None);
+    let mut bot = start_bot(
+        &rig,
+        &format!("stream_url = {}\n", q(std::path::Path::new(&url))),
+    );
+    sim.tone(1000).unwrap();
+    sim.call(CALLER, false, None).unwrap();
+    bot.wait_status("an answered call", Duration::from_secs(15), |s| {
+        s["current_call"]["state"] == "active"
+    });
+    // The echo: the caller's 1 kHz back at the modem, through µ-law both ways.
+    let rx = audio_support::wait_for("the echoed tone at the modem", || {
+        let rx = sim.state().ok()?.audio?.received;
+        (rx.audible_frames >= 40).then_some(rx)
+    });
+    let hz = rx.dominant_hz.unwrap();
+    assert!((hz - 1000.0).abs() <= 20.0, "{rx:?}");
+    sim.dtmf("5").unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    sim.hangup().unwrap();
+    let seen = seen.recv_timeout(Duration::from_secs(10)).unwrap();
+    let m = &seen.messages;
+    assert_eq!(
+        m[0],
+        json!({"event":"connected","protocol":"Call","version":"1.0.0"})
+    );
+    let start = &m[1];
+    assert_eq!(start["event"], "start");
+    assert!(is_sid(&start["streamSid"], "MZ") && is_sid(&start["start"]["callSid"], "CA"));
+    assert!(is_sid(&start["start"]["accountSid"], "AC"), "{start}");
+    assert_eq!(start["start"]["customParameters"]["From"], CALLER);
+    assert_eq!(start["start"]["customParameters"]["Direction"], "inbound");
+    assert_eq!(
+        start["start"]["mediaFormat"],
+        json!({"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1})
+    );
+    let media: Vec<&Value> = m.iter().filter(|v| v["event"] == "media").collect();
+    assert!(media.len() > 50, "{}", media.len());
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(media[0]["media"]["payload"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(payload.len(), 160);
+    assert_eq!(media[1]["media"]["timestamp"], "20");
+    assert_eq!(media[1]["media"]["chunk"], "2");
+    assert!(
+        m.iter()
+            .any(|v| v["event"] == "dtmf" && v["dtmf"]["digit"] == "5"),
+        "no dtmf"
+    );
+    assert!(
+        m.iter()
+            .any(|v| v["event"] == "mark" && v["mark"]["name"] == "m1"),
+        "mark m1 was not echoed"
+    );
+    assert_eq!(m.last().unwrap()["event"], "stop", "{:?}", m.last());
+    assert!(seen.closed_by_bot);
+}
+
+#[test]
+fn the_agent_closing_the_stream_hangs_the_call_up() {
+    let (rig, _audio_dir) = audio_rig();
+    let sim = rig.sim().unwrap();
+    let (url, seen) = echo_agent(Some(10));
+    let mut bot = start_bot(
+        &rig,
+        &format!("stream_url = {}\n", q(std::path::Path::new(&url))),
+    );
+    sim.call(CALLER, false, None).unwrap();
+    bot.wait_status("an answered call", Duration::from_secs(15), |s| {
+        s["current_call"]["state"] == "active"
+    });
+    seen.recv_timeout(Duration::from_secs(10)).unwrap();
+    let closed = Instant::now();
+    bot.wait_status("the call hung up", Duration::from_secs(5), |s| {
+        s["current_call"].is_null()
+    });
+    assert!(
+        closed.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        closed.elapsed()
+    );
+    assert!(
+        sim.state()
+            .unwrap()
+            .modem
+            .commands
+            .iter()
+            .any(|c| c == "AT+CHUP")
+    );
+}
+
+#[test]
+fn an_agent_that_cannot_be_reached_gets_the_fallback_played_then_the_call_hung_up() {
+    let (rig, _audio_dir) = audio_rig();
+    let sim = rig.sim().unwrap();
+    let fallback = rig.dir().join("sorry.wav");
+    write_sine_wav(&fallback, 8000, 1, 440.0, 0.6);
+    // A port nobody listens on.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut bot = start_bot(
+        &rig,
+        &format!(
+            "stream_url = \"ws://127.0.0.1:{port}/\"\nfallback = {}\n",
+            q(&fallback)
+        ),
+    );
+    sim.call(CALLER, false, None).unwrap();
+    bot.wait_status("an answered call", Duration::from_secs(15), |s| {
+        s["current_call"]["state"] == "active"
+    });
+    bot.wait_status("the call hung up", Duration::from_secs(10), |s| {
+        s["current_call"].is_null()
+    });
+    let state = sim.state().unwrap();
+    let rx = state.audio.unwrap().received;
+    assert_eq!(
+        rx.dominant_hz,
+        Some(440.0),
+        "the fallback was played: {rx:?}"
+    );
+    assert!(rx.audible_frames >= 20, "{rx:?}");
+    assert!(state.modem.commands.iter().any(|c| c == "AT+CHUP"));
+    assert!(
+        bot.log_text().contains("cannot connect"),
+        "{}",
+        bot.log_text()
+    );
+}
