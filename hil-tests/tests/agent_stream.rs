@@ -252,3 +252,48 @@ fn an_agent_that_cannot_be_reached_gets_the_fallback_played_then_the_call_hung_u
         bot.log_text()
     );
 }
+
+#[test]
+fn a_dialled_call_is_streamed_to_the_agent_its_post_named_once_the_far_end_answers() {
+    let (rig, _audio_dir) = audio_rig();
+    let sim = rig.sim().unwrap();
+    let (url, seen) = echo_agent(None);
+    let bot = start_bot(&rig, "");
+    let body = json!({"to": "+4930123456", "stream_url": url}).to_string();
+    let (status, answer) = bot_support::http(bot.api_port, "POST", "/calls", Some(&body)).unwrap();
+    assert_eq!(status, 201, "{answer}");
+    audio_support::wait_for("the far end ringing", || {
+        let calls = sim.state().ok()?.modem.calls;
+        (calls.first()?.direction == "outgoing").then_some(())
+    });
+    sim.tone(1000).unwrap();
+    sim.command(modem_sim::ControlCommand::Answer).unwrap();
+    let rx = audio_support::wait_for("the echoed tone at the modem", || {
+        let rx = sim.state().ok()?.audio?.received;
+        (rx.audible_frames >= 40).then_some(rx)
+    });
+    assert!((rx.dominant_hz.unwrap() - 1000.0).abs() <= 20.0, "{rx:?}");
+    let (status, _) =
+        bot_support::http(bot.api_port, "POST", "/calls/current/hangup", None).unwrap();
+    assert_eq!(status, 202);
+    let seen = seen.recv_timeout(Duration::from_secs(10)).unwrap();
+    let start = &seen.messages[1];
+    assert_eq!(
+        start["start"]["customParameters"]["To"], "+4930123456",
+        "{start}"
+    );
+    assert_eq!(
+        start["start"]["customParameters"]["Direction"],
+        "outbound-api"
+    );
+    assert_eq!(seen.messages.last().unwrap()["event"], "stop");
+    assert!(seen.closed_by_bot);
+    assert!(
+        sim.state()
+            .unwrap()
+            .modem
+            .commands
+            .iter()
+            .any(|c| c == "AT+CHUP")
+    );
+}

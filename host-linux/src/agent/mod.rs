@@ -116,15 +116,14 @@ pub struct Agents {
 }
 
 impl Agents {
-    /// Starts the supervisor when `[agent] stream_url` is set; `None` otherwise.
+    /// Starts the supervisor: a call is streamed to the `stream_url` its `POST /calls`
+    /// named, else to `[agent] stream_url`, else not at all.
     pub fn start(
         state: &BotState,
         settings: &AgentSettings,
         tts: Option<crate::audio::TtsCommand>,
     ) -> std::io::Result<Option<Agents>> {
-        let Some(url) = settings.stream_url.clone() else {
-            return Ok(None);
-        };
+        let default_url = settings.stream_url.clone();
         let subscription = state.events().subscribe("agent", 256, Overflow::DropOldest);
         let state = state.clone();
         let settings = settings.clone();
@@ -152,6 +151,10 @@ impl Agents {
                         };
                     match event.type_name() {
                         "answered" => {
+                            let asked = event.call_id.and_then(|id| state.take_stream_url(id));
+                            let Some(url) = asked.or_else(|| default_url.clone()) else {
+                                continue;
+                            };
                             let parties = parties_of(&json);
                             let (tx, rx) = mpsc::channel();
                             let session = stream::Session {

@@ -214,6 +214,8 @@ struct Shared {
     events: crate::events::EventBus,
     /// The current call's audio, while it runs (set and cleared by the bot's loop only).
     call_audio: Mutex<Option<Arc<CallAudio>>>,
+    /// The agent WebSocket of a dialled call (`POST /calls` `stream_url`), by call id.
+    stream_urls: Mutex<std::collections::HashMap<u64, String>>,
 }
 
 /// The bot's shared handle: see the module documentation.
@@ -254,6 +256,7 @@ impl BotState {
             call_log,
             events: crate::events::EventBus::new(),
             call_audio: Mutex::new(None),
+            stream_urls: Mutex::new(std::collections::HashMap::new()),
         };
         (
             BotState {
@@ -313,6 +316,23 @@ impl BotState {
         match self.shared.call_audio.lock() {
             Ok(mut a) => *a = audio,
             Err(poisoned) => *poisoned.into_inner() = audio,
+        }
+    }
+
+    /// Streams the call `call_id` to `url` once it is answered (instead of `[agent]
+    /// stream_url`).
+    pub fn set_stream_url(&self, call_id: u64, url: String) {
+        match self.shared.stream_urls.lock() {
+            Ok(mut m) => m.insert(call_id, url),
+            Err(poisoned) => poisoned.into_inner().insert(call_id, url),
+        };
+    }
+
+    /// The WebSocket the call `call_id` asked for, taken (it is used once).
+    pub fn take_stream_url(&self, call_id: u64) -> Option<String> {
+        match self.shared.stream_urls.lock() {
+            Ok(mut m) => m.remove(&call_id),
+            Err(poisoned) => poisoned.into_inner().remove(&call_id),
         }
     }
 

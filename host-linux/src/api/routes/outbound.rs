@@ -24,8 +24,8 @@ pub const MAX_DIAL_TIMEOUT_S: u32 = 600;
 
 /// The keys `POST /calls` takes.
 const CALL_KEYS: [&str; 6] = ["to", "timeout_s", "stream_url", "twiml", "say", "play_url"];
-/// The keys of what to do once the far end answers; this bot does not carry them out yet.
-const ANSWER_KEYS: [&str; 4] = ["stream_url", "twiml", "say", "play_url"];
+/// The keys of what to do once the far end answers that this bot does not carry out.
+const ANSWER_KEYS: [&str; 3] = ["twiml", "say", "play_url"];
 
 fn check_keys(object: &Map<String, Value>, allowed: &[&str], path: &str) -> Result<(), Fault> {
     match object.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -60,11 +60,25 @@ pub(super) fn post_calls(context: &ApiContext, body: &RequestBody) -> Result<Api
             key,
             format!(
                 "\"{key}\": this bot places the call and reports its progress as events; \
-                 what to do once it is answered is up to the client (play into it with \
-                 POST /calls/current/play, listen with GET /calls/current/audio)"
+                 once it is answered, stream it to an agent (\"stream_url\"), or play into \
+                 it with POST /calls/current/play and listen with GET /calls/current/audio"
             ),
         ));
     }
+    let stream_url = match object.get("stream_url") {
+        None | Some(Value::Null) => None,
+        Some(_) => {
+            let url = string_field(&object, "stream_url")?;
+            let settings = crate::agent::AgentSettings {
+                stream_url: Some(url.to_owned()),
+                ..Default::default()
+            };
+            settings.check().map_err(|e| {
+                Fault::field(400, "stream_url", e.to_string().replace("[agent] ", ""))
+            })?;
+            Some(url.to_owned())
+        }
+    };
     let timeout_s = match object.get("timeout_s") {
         None | Some(Value::Null) => DEFAULT_DIAL_TIMEOUT_S,
         Some(v) => v
@@ -86,15 +100,20 @@ pub(super) fn post_calls(context: &ApiContext, body: &RequestBody) -> Result<Api
         return Err(Fault::plain(503, "the bot is not running"));
     };
     match answer.recv_timeout(DIAL_WAIT) {
-        Ok(Ok(id)) => Ok(ApiResponse::json(
-            201,
-            json!({
-                "call_id": crate::events::model::call_id_text(id),
-                "to": to,
-                "status": "dialing",
-                "timeout_s": timeout_s,
-            }),
-        )),
+        Ok(Ok(id)) => {
+            if let Some(url) = stream_url {
+                context.bot.set_stream_url(id, url);
+            }
+            Ok(ApiResponse::json(
+                201,
+                json!({
+                    "call_id": crate::events::model::call_id_text(id),
+                    "to": to,
+                    "status": "dialing",
+                    "timeout_s": timeout_s,
+                }),
+            ))
+        }
         Ok(Err(refused @ DialRefused::CallInProgress)) => {
             Err(Fault::plain(409, refused.to_string()))
         }
