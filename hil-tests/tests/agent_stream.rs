@@ -297,3 +297,203 @@ fn a_dialled_call_is_streamed_to_the_agent_its_post_named_once_the_far_end_answe
             .any(|c| c == "AT+CHUP")
     );
 }
+
+const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "s3cret-token";
+
+/// One request with HTTP Basic auth (`auth`) and a form body; status and JSON.
+fn twilio_http(port: u16, method: &str, path: &str, form: &str, auth: bool) -> (u16, Value) {
+    use base64::Engine as _;
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}"));
+    let auth = if auth {
+        format!("Authorization: Basic {basic}\r\n")
+    } else {
+        String::new()
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Content-Type: \
+         application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+        form.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn esc(text: &str) -> String {
+    host_linux::agent::rest::form_escape(text)
+}
+
+/// A status-callback receiver: every request's URL path, signature and form.
+fn callback_receiver() -> (String, mpsc::Receiver<(String, String)>) {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/status", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(mut tcp) = tcp else { return };
+            let mut reader = std::io::BufReader::new(tcp.try_clone().unwrap());
+            let (mut length, mut signature) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if lower.starts_with("x-twilio-signature:") {
+                    signature = line[19..].trim().to_owned();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let _ = tcp.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+            let _ = tx.send((signature, String::from_utf8(body).unwrap()));
+        }
+    });
+    (url, rx)
+}
+
+/// Checks a signature with Python's own hmac, the way twilio-python's RequestValidator
+/// computes it (URL, then the sorted parameters, each key then value).
+fn python_signature_ok(url: &str, form: &str, signature: &str) -> bool {
+    let script = r#"
+import sys, hmac, hashlib, base64, urllib.parse
+url, form, token, sig = sys.argv[1:5]
+params = urllib.parse.parse_qsl(form, keep_blank_values=True)
+data = url + "".join(k + v for k, v in sorted(params))
+calc = base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+sys.exit(0 if hmac.compare_digest(calc, sig) else 1)
+"#;
+    std::process::Command::new("python3")
+        .args(["-c", script, url, form, TOKEN, signature])
+        .status()
+        .expect("python3 is needed to check the callback signatures (apt-get install python3)")
+        .success()
+}
+
+#[test]
+fn the_twilio_rest_subset_dials_streams_hangs_up_sends_sms_and_signs_its_callbacks() {
+    let (rig, _audio_dir) = audio_rig();
+    let sim = rig.sim().unwrap();
+    let (agent_url, seen) = echo_agent(None);
+    let (callback_url, callbacks) = callback_receiver();
+    let bot = start_bot(
+        &rig,
+        &format!("\n[twilio]\naccount_sid = \"{ACCOUNT}\"\nauth_token = \"{TOKEN}\"\n"),
+    );
+    let port = bot.api_port;
+    let calls = format!("/2010-04-01/Accounts/{ACCOUNT}/Calls.json");
+    let (status, body) = twilio_http(port, "POST", &calls, "To=%2B4930123456", false);
+    assert_eq!((status, &body["code"]), (401, &json!(20003)), "{body}");
+
+    let twiml = format!(r#"<Response><Connect><Stream url="{agent_url}"/></Connect></Response>"#);
+    let form = format!(
+        "To=%2B4930123456&From=%2B4917000&Twiml={}&StatusCallback={}&StatusCallbackEvent=ringing&StatusCallbackEvent=answered&StatusCallbackEvent=completed",
+        esc(&twiml),
+        esc(&callback_url)
+    );
+    let (status, call) = twilio_http(port, "POST", &calls, &form, true);
+    assert_eq!(status, 201, "{call}");
+    assert_eq!(call["status"], "queued");
+    assert_eq!(call["direction"], "outbound-api");
+    let sid = call["sid"].as_str().unwrap().to_owned();
+    assert!(is_sid(&call["sid"], "CA"), "{call}");
+    let one = format!("/2010-04-01/Accounts/{ACCOUNT}/Calls/{sid}.json");
+    audio_support::wait_for("ringing", || {
+        (twilio_http(port, "GET", &one, "", true).1["status"] == "ringing").then_some(())
+    });
+    assert!(
+        sim.state()
+            .unwrap()
+            .modem
+            .commands
+            .iter()
+            .any(|c| c == "ATD+4930123456;")
+    );
+    sim.command(modem_sim::ControlCommand::Answer).unwrap();
+    audio_support::wait_for("in progress", || {
+        (twilio_http(port, "GET", &one, "", true).1["status"] == "in-progress").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let (status, body) = twilio_http(port, "POST", &one, "Status=completed", true);
+    assert_eq!(status, 200, "{body}");
+    audio_support::wait_for("AT+CHUP at the modem", || {
+        let commands = sim.state().ok()?.modem.commands;
+        commands.iter().any(|c| c == "AT+CHUP").then_some(())
+    });
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    audio_support::wait_for("completed", || {
+        (twilio_http(port, "GET", &one, "", true).1["status"] == "completed").then_some(())
+    });
+    let seen = seen.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        seen.messages[1]["start"]["callSid"],
+        sid.as_str(),
+        "the stream's CallSid"
+    );
+    assert_eq!(seen.messages[1]["start"]["accountSid"], ACCOUNT);
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let (signature, form) = callbacks.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(
+            python_signature_ok(&callback_url, &form, &signature),
+            "{form} {signature}"
+        );
+        let status = form
+            .split('&')
+            .find_map(|p| p.strip_prefix("CallStatus="))
+            .unwrap()
+            .to_owned();
+        statuses.push(status);
+    }
+    assert_eq!(statuses, ["ringing", "in-progress", "completed"]);
+
+    let missing =
+        format!("/2010-04-01/Accounts/{ACCOUNT}/Calls/CA00000000000000000000000000000000.json");
+    let (status, body) = twilio_http(port, "GET", &missing, "", true);
+    assert_eq!(
+        (status, &body["code"], &body["status"]),
+        (404, &json!(20404), &json!(404))
+    );
+
+    let messages = format!("/2010-04-01/Accounts/{ACCOUNT}/Messages.json");
+    let (status, message) = twilio_http(
+        port,
+        "POST",
+        &messages,
+        "To=%2B491701234567&Body=hello+from+the+agent",
+        true,
+    );
+    assert_eq!(status, 201, "{message}");
+    assert!(is_sid(&message["sid"], "SM"), "{message}");
+    let msg = format!(
+        "/2010-04-01/Accounts/{ACCOUNT}/Messages/{}.json",
+        message["sid"].as_str().unwrap()
+    );
+    audio_support::wait_for("the SMS at the modem", || {
+        let sent = sim.state().ok()?.modem.sent;
+        sent.iter()
+            .any(|s| s.text == "hello from the agent")
+            .then_some(())
+    });
+    audio_support::wait_for("the message sent", || {
+        (twilio_http(port, "GET", &msg, "", true).1["status"] == "sent").then_some(())
+    });
+}

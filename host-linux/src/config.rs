@@ -172,6 +172,10 @@ pub struct Config {
     /// see `crate::agent`.
     #[serde(default)]
     pub agent: crate::agent::AgentSettings,
+    /// The Twilio-shaped REST paths (`[twilio]`: account SID and auth token); see
+    /// `crate::agent::rest`.
+    #[serde(default)]
+    pub twilio: crate::agent::rest::TwilioSettings,
 }
 
 impl Default for Config {
@@ -190,6 +194,7 @@ impl Default for Config {
             dtmf: crate::events::DtmfMenu::default(),
             audio: crate::audio::AudioConfig::default(),
             agent: crate::agent::AgentSettings::default(),
+            twilio: crate::agent::rest::TwilioSettings::default(),
         }
     }
 }

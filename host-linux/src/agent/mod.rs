@@ -10,6 +10,7 @@
 //! path has no async code between the audio port and the socket.
 
 pub mod mulaw;
+pub mod rest;
 pub mod stream;
 pub mod twilio;
 
@@ -166,6 +167,7 @@ impl Agents {
                                 account_sid: account_sid.clone(),
                                 parties,
                                 news: rx,
+                                call_id: event.call_id,
                             };
                             let spawned = std::thread::Builder::new()
                                 .name("agent-stream".into())

@@ -61,6 +61,8 @@ pub struct Session {
     pub(super) account_sid: String,
     pub(super) parties: CallParties,
     pub(super) news: Receiver<CallNews>,
+    /// The bot's id of the call (its `CallSid` follows from it).
+    pub(super) call_id: Option<u64>,
 }
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
@@ -253,7 +255,10 @@ impl Session {
 
     fn serve(&self, socket: &mut Socket, audio: &CallAudio) -> End {
         let format = audio.format();
-        let mut writer = StreamWriter::new(new_sid("CA"), self.account_sid.clone());
+        let call_sid = self
+            .call_id
+            .map_or_else(|| new_sid("CA"), super::twilio::call_sid);
+        let mut writer = StreamWriter::new(call_sid, self.account_sid.clone());
         let caller = match audio.subscribe() {
             Ok(rx) => rx,
             Err(e) => return End::Dropped(format!("cannot hear the call: {e}")),

@@ -27,6 +27,15 @@ pub fn new_sid(prefix: &str) -> String {
     format!("{prefix}{hex}")
 }
 
+/// The `CallSid` of the bot's call `call_id`: `CA`, 16 hex digits drawn once per run of
+/// the bot, and the call id in 16 hex digits; the stream's `start` and the REST paths use
+/// the same, so an agent can hang up the call it streams by its SID.
+pub fn call_sid(call_id: u64) -> String {
+    static SALT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let salt = SALT.get_or_init(|| new_sid("").chars().take(16).collect());
+    format!("CA{salt}{call_id:016x}")
+}
+
 /// Who the call is with, as `customParameters` and the voice webhook tell it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallParties {
@@ -215,6 +224,14 @@ mod tests {
             && s[2..]
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+
+    #[test]
+    fn call_sids_are_stable_per_call_and_twilio_shaped() {
+        assert_eq!(call_sid(7), call_sid(7));
+        assert_ne!(call_sid(7), call_sid(8));
+        assert!(is_sid(&call_sid(7), "CA"), "{}", call_sid(7));
+        assert!(call_sid(7).ends_with("0000000000000007"));
     }
 
     #[test]

@@ -36,6 +36,7 @@ use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 
 mod outbound;
+mod twilio;
 
 use super::audio_stream;
 use super::speech::{Speaker, SpeechError, SpeechJob};
@@ -79,6 +80,9 @@ pub struct ApiContext {
     /// The names a request's `Host` and `Origin` may carry (the server sets it from the
     /// `[api]` settings, as it does the token).
     pub hosts: HostPolicy,
+    /// The Twilio-shaped REST paths' account and the calls they know (`[twilio]`);
+    /// `None`: those paths are not served.
+    pub twilio: Option<crate::agent::rest::TwilioRest>,
 }
 
 /// Which `Host` and `Origin` a request may carry: see [`HostPolicy::allows_host`] and
@@ -253,6 +257,13 @@ pub struct ApiResponse {
 }
 
 impl ApiResponse {
+    fn with_status(mut self, status: u16) -> Self {
+        if self.status == 200 {
+            self.status = status;
+        }
+        self
+    }
+
     fn json(status: u16, body: Value) -> Self {
         Self {
             status,
@@ -402,6 +413,9 @@ fn route(
             .into_response(shape);
         }
     }
+    if path.starts_with(twilio::PREFIX) {
+        return twilio::handle(context, request, path);
+    }
     if !may_enter(context, request.authorization) {
         let mut response = Fault::field(
             401,
@@ -480,10 +494,15 @@ fn route(
 /// Whether a request with this `Authorization` header gets past the token check (always,
 /// when no token is configured). The server asks before it reads a large body.
 pub fn may_enter(context: &ApiContext, authorization: Option<&str>) -> bool {
-    context
-        .token
-        .as_deref()
-        .is_none_or(|token| authorized(authorization, token))
+    let twilio = context
+        .twilio
+        .as_ref()
+        .is_some_and(|t| t.basic_ok(authorization));
+    twilio
+        || context
+            .token
+            .as_deref()
+            .is_none_or(|token| authorized(authorization, token))
 }
 
 /// Constant-time comparison of the presented token with the configured one: the time a
@@ -1329,6 +1348,7 @@ mod tests {
         });
         let (bot, requests) = BotState::new("/dev/ttyUSB2".into(), log);
         let context = ApiContext {
+            twilio: None,
             queue,
             policy: SmsPolicy::default(),
             bot,

@@ -209,9 +209,24 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
     queue.set_on_enqueue(move || {
         wake.sms_queued();
     });
+    let twilio = match config.twilio.account() {
+        Ok(None) => None,
+        Ok(Some((sid, token))) => match crate::agent::rest::TwilioRest::start(&state, sid, token) {
+            Ok(rest) => Some(rest),
+            Err(e) => {
+                log::error!("cannot follow calls for the Twilio paths: {e}");
+                return exit_code::FAILURE;
+            }
+        },
+        Err(e) => {
+            log::error!("{e}");
+            return exit_code::CONFIG;
+        }
+    };
     // The API first: a port already in use, or a public address without a token, is
     // refused before smstools is touched.
     let context = ApiContext {
+        twilio: twilio.clone(),
         queue: queue.clone(),
         policy: config.sms.policy(),
         bot: state.clone(),
@@ -238,9 +253,14 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
         return exit_code::CONFIG;
     }
     // The agent streams subscribe before the bot runs too.
+    // The stream's accountSid is the [twilio] account's when there is one.
+    let mut agent_settings = config.agent.clone();
+    if agent_settings.account_sid.is_none() {
+        agent_settings.account_sid = twilio.as_ref().map(|t| t.account_sid.clone());
+    }
     let agents = match crate::agent::Agents::start(
         &state,
-        &config.agent,
+        &agent_settings,
         config.audio.enabled.then(|| config.audio.tts.clone()),
     ) {
         Ok(a) => a,
