@@ -220,3 +220,50 @@ fn parties_of(event: &serde_json::Value) -> twilio::CallParties {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_that_cannot_work_are_refused_naming_the_key() {
+        let ok = AgentSettings {
+            stream_url: Some("wss://agent.example.org/media".into()),
+            ..AgentSettings::default()
+        };
+        assert!(ok.check().is_ok());
+        assert!(AgentSettings::default().hangup_on_close);
+        for (settings, needle) in [
+            (
+                AgentSettings {
+                    stream_url: Some("http://agent/".into()),
+                    ..AgentSettings::default()
+                },
+                "stream_url",
+            ),
+            (
+                AgentSettings {
+                    account_sid: Some("AC12".into()),
+                    ..AgentSettings::default()
+                },
+                "account_sid",
+            ),
+            (
+                AgentSettings {
+                    fallback: Some("/nonexistent/sorry.wav".into()),
+                    ..AgentSettings::default()
+                },
+                "fallback",
+            ),
+        ] {
+            let e = settings.check().unwrap_err().to_string();
+            assert!(e.contains(needle) && e.contains("[agent]"), "{e}");
+        }
+        let toml: crate::config::Config = toml::from_str(
+            "[agent]\nstream_url = \"ws://127.0.0.1:9/\"\nhangup_on_close = false\n",
+        )
+        .unwrap();
+        assert!(!toml.agent.hangup_on_close);
+        assert!(toml::from_str::<crate::config::Config>("[agent]\nstreamurl = \"x\"\n").is_err());
+    }
+}
