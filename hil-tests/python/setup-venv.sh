@@ -5,9 +5,18 @@
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 venv="$root/target/pyenv"
+pins='"pipecat-ai[websocket]==1.14.0" "twilio==9.13.0" "uvicorn==0.38.0"'
+# Done already with these pins: nothing to fetch.
+if [ -f "$venv/pins" ] && [ "$(cat "$venv/pins")" = "$pins" ]; then
+    echo "pyenv ready: $venv"
+    exit 0
+fi
+if ! python3 -c 'import ensurepip' 2>/dev/null; then
+    echo "setup-venv.sh: python3 cannot make a venv; install it with: apt-get install python3-venv" >&2
+    exit 1
+fi
 python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "pipecat-ai[websocket]==1.14.0" \
-    "twilio==9.13.0" \
-    "uvicorn==0.38.0"
-"$venv/bin/python" -c "import pipecat, twilio, fastapi, uvicorn; print('pyenv ready:', '$venv')"
+eval "\"$venv/bin/pip\" install --quiet --disable-pip-version-check $pins"
+"$venv/bin/python" -c "import pipecat, twilio, fastapi, uvicorn"
+echo "$pins" > "$venv/pins"
+echo "pyenv ready: $venv"
