@@ -497,3 +497,76 @@ fn the_twilio_rest_subset_dials_streams_hangs_up_sends_sms_and_signs_its_callbac
         (twilio_http(port, "GET", &msg, "", true).1["status"] == "sent").then_some(())
     });
 }
+
+#[test]
+fn clear_drops_the_queued_audio_at_once_and_echoes_the_pending_mark() {
+    use base64::Engine as _;
+    let (rig, _audio_dir) = audio_rig();
+    let sim = rig.sim().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/media", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let mut ws = tungstenite::accept(tcp).unwrap();
+        let mut sid = Value::Null;
+        while sid.is_null() {
+            if let Ok(Message::Text(t)) = ws.read() {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["event"] == "start" {
+                    sid = v["streamSid"].clone();
+                }
+            }
+        }
+        // 3 s of 440 Hz as 150 media messages at once, then a mark.
+        for n in 0..150 {
+            let chunk: Vec<u8> = (0..160)
+                .map(|i| {
+                    let t = (n * 160 + i) as f64 / 8000.0;
+                    let s = ((t * 440.0 * std::f64::consts::TAU).sin() * 8000.0) as i16;
+                    host_linux::agent::mulaw::encode(s)
+                })
+                .collect();
+            let payload = base64::engine::general_purpose::STANDARD.encode(chunk);
+            let m = json!({"event":"media","streamSid":sid,"media":{"payload":payload}});
+            ws.send(Message::text(m.to_string())).unwrap();
+        }
+        let mark = json!({"event":"mark","streamSid":sid,"mark":{"name":"after-burst"}});
+        ws.send(Message::text(mark.to_string())).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let cleared = Instant::now();
+        ws.send(Message::text(
+            json!({"event":"clear","streamSid":sid}).to_string(),
+        ))
+        .unwrap();
+        loop {
+            match ws.read() {
+                Ok(Message::Text(t)) => {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    if v["event"] == "mark" {
+                        tx.send((v["mark"]["name"].clone(), cleared.elapsed()))
+                            .unwrap();
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    let mut bot = start_bot(&rig, &format!("stream_url = \"{url}\"\n"));
+    sim.call(CALLER, false, None).unwrap();
+    bot.wait_status("an answered call", Duration::from_secs(15), |s| {
+        s["current_call"]["state"] == "active"
+    });
+    let (name, after_clear) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(name, "after-burst");
+    assert!(after_clear < Duration::from_millis(500), "{after_clear:?}");
+    // Well past the 3 s the burst lasted: only what played before the clear was heard.
+    std::thread::sleep(Duration::from_secs(3));
+    let heard = sim.state().unwrap().audio.unwrap().received;
+    assert!(
+        heard.audible_frames > 5 && heard.audible_frames < 60,
+        "about 0.5 s of the 3 s burst played: {heard:?}"
+    );
+}
