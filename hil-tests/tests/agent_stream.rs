@@ -398,7 +398,9 @@ fn the_twilio_rest_subset_dials_streams_hangs_up_sends_sms_and_signs_its_callbac
     let (status, body) = twilio_http(port, "POST", &calls, "To=%2B4930123456", false);
     assert_eq!((status, &body["code"]), (401, &json!(20003)), "{body}");
 
-    let twiml = format!(r#"<Response><Connect><Stream url="{agent_url}"/></Connect></Response>"#);
+    let twiml = format!(
+        r#"<Response><Connect><Stream url="{agent_url}"><Parameter name="Plan" value="pro"/></Stream></Connect></Response>"#
+    );
     let form = format!(
         "To=%2B4930123456&From=%2B4917000&Twiml={}&StatusCallback={}&StatusCallbackEvent=ringing&StatusCallbackEvent=answered&StatusCallbackEvent=completed",
         esc(&twiml),
@@ -449,6 +451,7 @@ fn the_twilio_rest_subset_dials_streams_hangs_up_sends_sms_and_signs_its_callbac
         "the stream's CallSid"
     );
     assert_eq!(seen.messages[1]["start"]["accountSid"], ACCOUNT);
+    assert_eq!(seen.messages[1]["start"]["customParameters"]["Plan"], "pro");
     let mut statuses = Vec::new();
     for _ in 0..3 {
         let (signature, form) = callbacks.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -569,4 +572,86 @@ fn clear_drops_the_queued_audio_at_once_and_echoes_the_pending_mark() {
         heard.audible_frames > 5 && heard.audible_frames < 60,
         "about 0.5 s of the 3 s burst played: {heard:?}"
     );
+}
+
+#[test]
+fn the_voice_url_is_posted_the_calls_fields_and_its_twiml_is_followed() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let (rig, _audio_dir) = audio_rig();
+    let sim = rig.sim().unwrap();
+    let (agent_url, seen) = echo_agent(None);
+    let wav = rig.dir().join("hello.wav");
+    write_sine_wav(&wav, 8000, 1, 440.0, 0.6);
+    let wav = std::fs::read(&wav).unwrap();
+    let web = TcpListener::bind("127.0.0.1:0").unwrap();
+    let web_url = format!("http://{}", web.local_addr().unwrap());
+    let twiml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Play>{web_url}/hello.wav</Play><Gather input="dtmf"/><Connect><Stream url="{agent_url}"><Parameter name="Plan" value="pro"/></Stream></Connect></Response>"#
+    );
+    let (form_tx, form_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for tcp in web.incoming() {
+            let Ok(mut tcp) = tcp else { return };
+            let mut reader = std::io::BufReader::new(tcp.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let (kind, answer): (&str, Vec<u8>) = if request.starts_with("POST /voice") {
+                let _ = form_tx.send(String::from_utf8(body).unwrap());
+                ("text/xml", twiml.clone().into_bytes())
+            } else {
+                ("audio/wav", wav.clone())
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                answer.len()
+            );
+            let _ = tcp.write_all(head.as_bytes());
+            let _ = tcp.write_all(&answer);
+        }
+    });
+    let mut bot = start_bot(&rig, &format!("voice_url = \"{web_url}/voice\"\n"));
+    sim.call(CALLER, false, None).unwrap();
+    bot.wait_status("an answered call", Duration::from_secs(15), |s| {
+        s["current_call"]["state"] == "active"
+    });
+    let form = form_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    for field in [
+        "CallSid=CA",
+        "AccountSid=AC",
+        "From=%2B491761234567",
+        "Direction=inbound",
+        "CallStatus=in-progress",
+    ] {
+        assert!(form.contains(field), "{field} in {form}");
+    }
+    // <Play>, then the stream: the agent's start carries the <Parameter>.
+    audio_support::wait_for("the stream to start", || {
+        bot.log_text().contains("agent stream to").then_some(())
+    });
+    let rx = sim.state().unwrap().audio.unwrap().received;
+    assert_eq!(rx.dominant_hz, Some(440.0), "<Play> played first: {rx:?}");
+    assert!(
+        bot.log_text().contains("TwiML <Gather>"),
+        "the refused verb is named"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    sim.hangup().unwrap();
+    let seen = seen.recv_timeout(Duration::from_secs(10)).unwrap();
+    let start = &seen.messages[1];
+    assert_eq!(start["start"]["customParameters"]["Plan"], "pro", "{start}");
+    let call_sid = start["start"]["callSid"].as_str().unwrap();
+    assert!(form.contains(&format!("CallSid={call_sid}")), "{form}");
 }

@@ -13,6 +13,7 @@ pub mod mulaw;
 pub mod rest;
 pub mod stream;
 pub mod twilio;
+pub mod twiml;
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -39,6 +40,9 @@ pub struct AgentSettings {
     pub fallback: Option<String>,
     /// The `accountSid` the stream's `start` carries; none: one made up at start.
     pub account_sid: Option<String>,
+    /// Without a stream URL: POST the call's form fields here (`http://`) and follow the
+    /// TwiML answer, as Twilio's voice webhook does.
+    pub voice_url: Option<String>,
 }
 
 impl Default for AgentSettings {
@@ -48,6 +52,7 @@ impl Default for AgentSettings {
             hangup_on_close: true,
             fallback: None,
             account_sid: None,
+            voice_url: None,
         }
     }
 }
@@ -58,6 +63,9 @@ pub enum AgentSettingsError {
     /// `stream_url` is not a WebSocket URL.
     #[error("[agent] stream_url {0:?} is not a ws:// or wss:// URL")]
     StreamUrl(String),
+    /// `voice_url` is not an `http://` URL.
+    #[error("[agent] voice_url {0:?} is not an http:// URL")]
+    VoiceUrl(String),
     /// `account_sid` is not `AC` and 32 hex digits.
     #[error("[agent] account_sid {0:?} is not AC followed by 32 hex digits")]
     AccountSid(String),
@@ -73,6 +81,11 @@ impl AgentSettings {
             let ws = url.starts_with("ws://") || url.starts_with("wss://");
             if !ws || url.parse::<tungstenite::http::Uri>().is_err() {
                 return Err(AgentSettingsError::StreamUrl(url.clone()));
+            }
+        }
+        if let Some(url) = &self.voice_url {
+            if !url.starts_with("http://") || url.parse::<tungstenite::http::Uri>().is_err() {
+                return Err(AgentSettingsError::VoiceUrl(url.clone()));
             }
         }
         if let Some(sid) = &self.account_sid {
@@ -153,14 +166,17 @@ impl Agents {
                     match event.type_name() {
                         "answered" => {
                             let asked = event.call_id.and_then(|id| state.take_stream_url(id));
-                            let Some(url) = asked.or_else(|| default_url.clone()) else {
+                            let url =
+                                asked.or_else(|| default_url.clone().map(|u| (u, Vec::new())));
+                            if url.is_none() && settings.voice_url.is_none() {
                                 continue;
-                            };
+                            }
                             let parties = parties_of(&json);
                             let (tx, rx) = mpsc::channel();
                             let session = stream::Session {
                                 state: state.clone(),
-                                url: url.clone(),
+                                url,
+                                voice_url: settings.voice_url.clone(),
                                 hangup_on_close: settings.hangup_on_close,
                                 fallback: settings.fallback.clone(),
                                 tts: tts.clone(),

@@ -54,7 +54,10 @@ pub enum StreamError {
 #[derive(Debug)]
 pub struct Session {
     pub(super) state: BotState,
-    pub(super) url: String,
+    /// The agent's WebSocket; `None`: ask `voice_url` what to do.
+    pub(super) url: Option<crate::bot::state::StreamTarget>,
+    /// `[agent] voice_url`.
+    pub(super) voice_url: Option<String>,
     pub(super) hangup_on_close: bool,
     pub(super) fallback: Option<String>,
     pub(super) tts: Option<crate::audio::TtsCommand>,
@@ -162,21 +165,153 @@ enum End {
 }
 
 impl Session {
-    /// Runs the stream until the call or the agent ends it.
+    /// Runs the stream (or the voice webhook's TwiML) until the call or the agent ends it.
     pub fn run(self) {
         let Some(audio) = self.wait_for_audio() else {
             return;
         };
-        let mut socket = match connect(&self.url) {
-            Ok(s) => s,
-            Err(e) => {
-                log::error!("{e}: playing the fallback and hanging up");
-                self.fall_back(&audio);
+        match (&self.url, &self.voice_url) {
+            (Some((url, parameters)), _) => self.stream(url, parameters, &audio),
+            (None, Some(voice_url)) => self.follow_voice_url(voice_url, &audio),
+            (None, None) => {}
+        }
+    }
+
+    /// POSTs the call's form fields to `voice_url` and carries out the TwiML answer.
+    fn follow_voice_url(&self, voice_url: &str, audio: &CallAudio) {
+        let call_sid = self
+            .call_id
+            .map_or_else(|| new_sid("CA"), super::twilio::call_sid);
+        let fields = [
+            ("CallSid", call_sid.as_str()),
+            ("AccountSid", self.account_sid.as_str()),
+            ("From", self.parties.from.as_str()),
+            ("To", self.parties.to.as_str()),
+            ("Direction", self.parties.direction),
+            ("CallStatus", "in-progress"),
+        ];
+        let body: String = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", super::rest::form_escape(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .timeout_global(Some(CONNECT_TIMEOUT))
+                .build(),
+        );
+        let twiml = agent
+            .post(voice_url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(body.as_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|mut r| r.body_mut().read_to_string().map_err(|e| e.to_string()));
+        let verbs = match twiml.map(|t| super::twiml::parse(&t).map_err(|e| e.to_string())) {
+            Ok(Ok(verbs)) => verbs,
+            Ok(Err(e)) | Err(e) => {
+                log::error!(
+                    "agent voice_url {voice_url}: {e}: playing the fallback and hanging up"
+                );
+                self.fall_back(audio);
                 return;
             }
         };
-        log::info!("agent stream to {} open", self.url);
-        let end = self.serve(&mut socket, &audio);
+        for verb in verbs {
+            match verb {
+                super::twiml::Verb::Stream { url, parameters } => {
+                    self.stream(&url, &parameters, audio);
+                    return;
+                }
+                super::twiml::Verb::Say(text) => {
+                    let clip = self
+                        .tts
+                        .as_ref()
+                        .map(|t| t.synthesize(&text, audio.format()));
+                    match clip {
+                        Some(Ok(clip)) => {
+                            if !self.play_to_end(audio, clip) {
+                                return;
+                            }
+                        }
+                        Some(Err(e)) => log::warn!("TwiML <Say>: {e}"),
+                        None => log::warn!("TwiML <Say>: no [audio] tts"),
+                    }
+                }
+                super::twiml::Verb::Play(url) => {
+                    let wav = agent
+                        .get(url.as_str())
+                        .call()
+                        .map_err(|e| e.to_string())
+                        .and_then(|mut r| {
+                            r.body_mut()
+                                .with_config()
+                                .limit(32 * 1024 * 1024)
+                                .read_to_vec()
+                                .map_err(|e| e.to_string())
+                        })
+                        .and_then(|bytes| {
+                            crate::audio::decode_wav(&bytes, &url, audio.format())
+                                .map_err(|e| e.to_string())
+                        });
+                    match wav {
+                        Ok(clip) => {
+                            if !self.play_to_end(audio, clip) {
+                                return;
+                            }
+                        }
+                        Err(e) => log::warn!("TwiML <Play> {url}: {e}"),
+                    }
+                }
+                super::twiml::Verb::Pause(seconds) => {
+                    let until = Instant::now() + Duration::from_secs(u64::from(seconds));
+                    while Instant::now() < until {
+                        if let Ok(CallNews::Ended) = self.news.try_recv() {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                super::twiml::Verb::Hangup => break,
+                super::twiml::Verb::Refused(name) => {
+                    log::warn!("TwiML <{name}> from {voice_url} is not supported: skipped")
+                }
+            }
+        }
+        // The end of the document ends the call, as with Twilio.
+        self.state.hang_up();
+    }
+
+    /// Plays `clip` and waits for its end; `false` when the call ended meanwhile.
+    fn play_to_end(&self, audio: &CallAudio, clip: Clip) -> bool {
+        let until = Instant::now() + clip.duration() + Duration::from_secs(1);
+        if audio.play(clip).is_err() {
+            return false;
+        }
+        while Instant::now() < until {
+            let q = audio.writer_status().queue;
+            if q.playing.is_none() && q.queued == 0 {
+                return true;
+            }
+            if let Ok(CallNews::Ended) = self.news.try_recv() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
+    /// The stream to `url` until the call or the agent ends it.
+    fn stream(&self, url: &str, parameters: &[(String, String)], audio: &CallAudio) {
+        let mut socket = match connect(url) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("{e}: playing the fallback and hanging up");
+                self.fall_back(audio);
+                return;
+            }
+        };
+        log::info!("agent stream to {url} open");
+        let end = self.serve(&mut socket, audio, parameters);
         match end {
             End::CallEnded => log::info!("agent stream: the call ended, stream stopped"),
             End::AgentClosed => {
@@ -186,8 +321,8 @@ impl Session {
                 }
             }
             End::Dropped(why) => {
-                log::error!("agent stream to {} dropped: {why}", self.url);
-                self.fall_back(&audio);
+                log::error!("agent stream to {url} dropped: {why}");
+                self.fall_back(audio);
             }
         }
     }
@@ -253,7 +388,12 @@ impl Session {
         self.state.hang_up();
     }
 
-    fn serve(&self, socket: &mut Socket, audio: &CallAudio) -> End {
+    fn serve(
+        &self,
+        socket: &mut Socket,
+        audio: &CallAudio,
+        parameters: &[(String, String)],
+    ) -> End {
         let format = audio.format();
         let call_sid = self
             .call_id
@@ -265,7 +405,7 @@ impl Session {
         };
         let started = Instant::now();
         let connected = writer.connected();
-        let start = writer.start(&self.parties, &[]);
+        let start = writer.start(&self.parties, parameters);
         if let Err(e) = send(socket, connected).and_then(|()| send(socket, start)) {
             return End::Dropped(e);
         }

@@ -128,6 +128,9 @@ pub struct BotSnapshot {
     pub sms_received: u64,
 }
 
+/// An agent's WebSocket and the `customParameters` its stream's `start` adds.
+pub type StreamTarget = (String, Vec<(String, String)>);
+
 /// A request to the bot's loop.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BotRequest {
@@ -215,7 +218,7 @@ struct Shared {
     /// The current call's audio, while it runs (set and cleared by the bot's loop only).
     call_audio: Mutex<Option<Arc<CallAudio>>>,
     /// The agent WebSocket of a dialled call (`POST /calls` `stream_url`), by call id.
-    stream_urls: Mutex<std::collections::HashMap<u64, String>>,
+    stream_urls: Mutex<std::collections::HashMap<u64, StreamTarget>>,
 }
 
 /// The bot's shared handle: see the module documentation.
@@ -321,15 +324,16 @@ impl BotState {
 
     /// Streams the call `call_id` to `url` once it is answered (instead of `[agent]
     /// stream_url`).
-    pub fn set_stream_url(&self, call_id: u64, url: String) {
+    pub fn set_stream_url(&self, call_id: u64, url: String, parameters: Vec<(String, String)>) {
+        let target = (url, parameters);
         match self.shared.stream_urls.lock() {
-            Ok(mut m) => m.insert(call_id, url),
-            Err(poisoned) => poisoned.into_inner().insert(call_id, url),
+            Ok(mut m) => m.insert(call_id, target),
+            Err(poisoned) => poisoned.into_inner().insert(call_id, target),
         };
     }
 
     /// The WebSocket the call `call_id` asked for, taken (it is used once).
-    pub fn take_stream_url(&self, call_id: u64) -> Option<String> {
+    pub fn take_stream_url(&self, call_id: u64) -> Option<StreamTarget> {
         match self.shared.stream_urls.lock() {
             Ok(mut m) => m.remove(&call_id),
             Err(poisoned) => poisoned.into_inner().remove(&call_id),

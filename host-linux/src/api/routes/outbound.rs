@@ -102,7 +102,7 @@ pub(super) fn post_calls(context: &ApiContext, body: &RequestBody) -> Result<Api
     match answer.recv_timeout(DIAL_WAIT) {
         Ok(Ok(id)) => {
             if let Some(url) = stream_url {
-                context.bot.set_stream_url(id, url);
+                context.bot.set_stream_url(id, url, Vec::new());
             }
             Ok(ApiResponse::json(
                 201,

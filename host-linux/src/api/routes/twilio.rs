@@ -92,36 +92,33 @@ fn call_json(rest: &TwilioRest, call: &RestCall) -> Value {
     })
 }
 
-/// The `url` of the `<Stream>` in `<Connect>`, or the TwiML verb this bot does not take.
-pub fn stream_url_of(twiml: &str) -> Result<String, String> {
-    for verb in [
-        "Say", "Play", "Gather", "Dial", "Record", "Enqueue", "Redirect", "Reject", "Pause",
-        "Hangup", "Sms", "Start",
-    ] {
-        if twiml.contains(&format!("<{verb}")) {
-            return Err(format!(
-                "the TwiML verb <{verb}> is not carried out for calls created here: use \
-                 <Connect><Stream url=\"wss://...\"/></Connect>"
-            ));
+/// The `<Stream>` of `<Connect>` (its url and `<Parameter>`s), or the TwiML verb this bot
+/// does not take for a call it creates.
+pub fn stream_of(twiml: &str) -> Result<(String, Vec<(String, String)>), String> {
+    let verbs = crate::agent::twiml::parse(twiml).map_err(|e| e.to_string())?;
+    let mut stream = None;
+    for verb in verbs {
+        match verb {
+            crate::agent::twiml::Verb::Stream { url, parameters } if stream.is_none() => {
+                stream = Some((url, parameters))
+            }
+            other => {
+                let name = match other {
+                    crate::agent::twiml::Verb::Say(_) => "Say".to_owned(),
+                    crate::agent::twiml::Verb::Play(_) => "Play".to_owned(),
+                    crate::agent::twiml::Verb::Pause(_) => "Pause".to_owned(),
+                    crate::agent::twiml::Verb::Hangup => "Hangup".to_owned(),
+                    crate::agent::twiml::Verb::Stream { .. } => "Stream".to_owned(),
+                    crate::agent::twiml::Verb::Refused(name) => name,
+                };
+                return Err(format!(
+                    "the TwiML verb <{name}> is not carried out for calls created here: use \
+                     <Connect><Stream url=\"wss://...\"/></Connect>"
+                ));
+            }
         }
     }
-    let stream = twiml
-        .find("<Stream")
-        .map(|at| &twiml[at..])
-        .ok_or_else(|| "the TwiML has no <Connect><Stream url=\"...\"/>".to_owned())?;
-    let end = stream.find('>').unwrap_or(stream.len());
-    let tag = &stream[..end];
-    let url = tag
-        .find("url=")
-        .and_then(|at| {
-            let rest = &tag[at + 4..];
-            let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-            let rest = &rest[1..];
-            rest.find(quote)
-                .map(|close| rest[..close].replace("&amp;", "&"))
-        })
-        .ok_or_else(|| "<Stream> has no url=\"...\"".to_owned())?;
-    Ok(url)
+    stream.ok_or_else(|| "the TwiML has no <Connect><Stream url=\"...\"/>".to_owned())
 }
 
 /// Serves one request under [`PREFIX`].
@@ -178,9 +175,9 @@ fn create_call(context: &ApiContext, rest: &TwilioRest, request: &ApiRequest<'_>
             "Url is not fetched for calls created here: give the TwiML itself in Twiml",
         );
     }
-    let stream_url = match field(&form, "Twiml").map(stream_url_of) {
+    let stream = match field(&form, "Twiml").map(stream_of) {
         None => None,
-        Some(Ok(url)) => Some(url),
+        Some(Ok(target)) => Some(target),
         Some(Err(why)) => return error(400, 12100, why),
     };
     let timeout_s = match field(&form, "Timeout") {
@@ -204,8 +201,8 @@ fn create_call(context: &ApiContext, rest: &TwilioRest, request: &ApiRequest<'_>
         Ok(Err(refused)) => return error(409, 20409, refused.to_string()),
         Err(_) => return error(503, 20503, "the modem is not available"),
     };
-    if let Some(url) = stream_url {
-        context.bot.set_stream_url(id, url);
+    if let Some((url, parameters)) = stream {
+        context.bot.set_stream_url(id, url, parameters);
     }
     let events: Vec<String> = match field(&form, "StatusCallbackEvent") {
         None => vec!["completed".to_owned()],
@@ -330,17 +327,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_stream_url_comes_out_of_connect_stream_and_other_verbs_are_named() {
+    fn the_stream_and_its_parameters_come_out_of_connect_and_other_verbs_are_named() {
         let twiml = r#"<Response><Connect><Stream url="wss://agent.example/s?a=1&amp;b=2"><Parameter name="k" value="v"/></Stream></Connect></Response>"#;
         assert_eq!(
-            stream_url_of(twiml).unwrap(),
-            "wss://agent.example/s?a=1&b=2"
+            stream_of(twiml).unwrap(),
+            (
+                "wss://agent.example/s?a=1&b=2".to_owned(),
+                vec![("k".to_owned(), "v".to_owned())]
+            )
         );
-        assert!(
-            stream_url_of("<Response><Say>hi</Say></Response>")
-                .unwrap_err()
-                .contains("<Say>")
-        );
-        assert!(stream_url_of("<Response/>").is_err());
+        let say = stream_of("<Response><Say>hi</Say></Response>").unwrap_err();
+        assert!(say.contains("<Say>"), "{say}");
+        assert!(stream_of("<Response></Response>").is_err());
     }
 }
