@@ -655,3 +655,88 @@ fn the_voice_url_is_posted_the_calls_fields_and_its_twiml_is_followed() {
     let call_sid = start["start"]["callSid"].as_str().unwrap();
     assert!(form.contains(&format!("CallSid={call_sid}")), "{form}");
 }
+
+/// The gateway's own round trip: 100 ms bursts of 1 kHz every 500 ms from the simulated
+/// caller, through an echo agent, back at the simulator; the round trip of each burst is
+/// from its start at the caller to the start of its echo at the modem, minus the agent's
+/// time (read to echo sent). `AGENT_BENCH_SECONDS` (default 5; docs/performance.md: 60).
+#[test]
+fn round_trip_through_an_echo_agent_is_under_100_ms_at_p99() {
+    let seconds: u64 = std::env::var("AGENT_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let (rig, _audio_dir) = audio_rig();
+    let sim = rig.sim().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/media", listener.local_addr().unwrap());
+    let (tx, agent_time) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let mut ws = tungstenite::accept(tcp).unwrap();
+        let (mut total, mut n) = (Duration::ZERO, 0u32);
+        loop {
+            let message = match ws.read() {
+                Ok(Message::Text(t)) => t,
+                Ok(_) => continue,
+                Err(_) => break,
+            };
+            let took = Instant::now();
+            let v: Value = serde_json::from_str(message.as_str()).unwrap();
+            if v["event"] == "media" {
+                let echo = json!({"event": "media", "streamSid": v["streamSid"],
+                    "media": {"payload": v["media"]["payload"]}});
+                if ws.send(Message::text(echo.to_string())).is_err() {
+                    break;
+                }
+                total += took.elapsed();
+                n += 1;
+            }
+        }
+        let _ = tx.send(total / n.max(1));
+    });
+    let mut bot = start_bot(&rig, &format!("stream_url = \"{url}\"\n"));
+    let (period, on) = (500u64, 100u32);
+    sim.command(modem_sim::ControlCommand::Bursts {
+        hz: 1000,
+        on_ms: on,
+        period_ms: period as u32,
+    })
+    .unwrap();
+    sim.call(CALLER, false, None).unwrap();
+    bot.wait_status("an answered call", Duration::from_secs(15), |s| {
+        s["current_call"]["state"] == "active"
+    });
+    std::thread::sleep(Duration::from_secs(seconds + 1));
+    let onsets = sim.state().unwrap().audio.unwrap().received.onsets_ms;
+    sim.hangup().unwrap();
+    let agent = agent_time.recv_timeout(Duration::from_secs(10)).unwrap();
+    let mut trips: Vec<f64> = (1..=(seconds * 1000 / period))
+        .filter_map(|k| {
+            let sent = k * period;
+            onsets
+                .iter()
+                .find(|&&o| o >= sent && o < sent + period - u64::from(on))
+                .map(|o| (o - sent) as f64 - agent.as_secs_f64() * 1000.0)
+        })
+        .collect();
+    assert!(
+        trips.len() as u64 >= seconds * 1000 / period - 2,
+        "bursts echoed: {} of {}; onsets {onsets:?}",
+        trips.len(),
+        seconds * 1000 / period
+    );
+    trips.sort_by(f64::total_cmp);
+    let pct = |p: f64| trips[((trips.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "agent round trip over {seconds} s: {} bursts, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms \
+         (agent's own time {:?} per message, subtracted)",
+        trips.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+        agent
+    );
+    assert!(pct(0.99) < 100.0, "p99 {:.1} ms", pct(0.99));
+}

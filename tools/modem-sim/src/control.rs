@@ -55,6 +55,9 @@ line per command: `ok`, `ok <JSON>` for state, or `error <reason>`):
                       start, once audio runs (AT+CPCMREG=1 in an answered call); then silence
   tone <hz>           the caller's audio: a sine of <hz> (20-7900) without end
   silence             the caller's audio: silence
+  bursts <hz> <on-ms> <period-ms>
+                      the caller's audio: <hz> for <on-ms> every <period-ms> from the start
+                      of audio; state's onsets_ms tell when the host's bursts arrived
   state               JSON: port, identity, settings, calls, SIM storage, SMS sent by the
                       host (decoded to number and text), SMS delivered, AT command history,
                       and with --audio-link the audio port: the host's audio received in the
@@ -136,6 +139,15 @@ pub enum ControlCommand {
     Tone(u32),
     /// The caller's audio: silence.
     Silence,
+    /// The caller's audio: bursts of a tone.
+    Bursts {
+        /// The tone, Hz.
+        hz: u32,
+        /// Each burst's length, ms.
+        on_ms: u32,
+        /// From one burst's start to the next, ms.
+        period_ms: u32,
+    },
 }
 
 /// Why a control line or command was refused.
@@ -435,6 +447,28 @@ impl ControlCommand {
                 no_more("silence", args)?;
                 ControlCommand::Silence
             }
+            "bursts" => {
+                let mut n = |what: &str| -> Result<u32, ControlError> {
+                    let a = args
+                        .next()
+                        .ok_or_else(|| bad("bursts", format!("missing <{what}>")))?;
+                    a.parse()
+                        .map_err(|_| bad("bursts", format!("<{what}> {a:?} is not a number")))
+                };
+                let (hz, on_ms, period_ms) = (n("hz")?, n("on-ms")?, n("period-ms")?);
+                if !(MIN_TONE_HZ..=MAX_TONE_HZ).contains(&hz) || on_ms == 0 || on_ms >= period_ms {
+                    return Err(bad(
+                        "bursts",
+                        "needs a tone in range and 0 < <on-ms> < <period-ms>",
+                    ));
+                }
+                no_more("bursts", args)?;
+                ControlCommand::Bursts {
+                    hz,
+                    on_ms,
+                    period_ms,
+                }
+            }
             _ => return Err(ControlError::Unknown(line.chars().take(80).collect())),
         };
         Ok(cmd)
@@ -490,6 +524,11 @@ impl fmt::Display for ControlCommand {
             ControlCommand::Audio(p) => write!(f, "audio {}", p.display()),
             ControlCommand::Tone(hz) => write!(f, "tone {hz}"),
             ControlCommand::Silence => write!(f, "silence"),
+            ControlCommand::Bursts {
+                hz,
+                on_ms,
+                period_ms,
+            } => write!(f, "bursts {hz} {on_ms} {period_ms}"),
         }
     }
 }
@@ -501,6 +540,11 @@ mod tests {
     #[test]
     fn every_command_survives_a_round_trip_through_its_line() {
         let all = [
+            ControlCommand::Bursts {
+                hz: 1000,
+                on_ms: 100,
+                period_ms: 500,
+            },
             ControlCommand::Answer,
             ControlCommand::Busy,
             ControlCommand::NoAnswer,

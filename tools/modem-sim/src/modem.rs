@@ -1511,6 +1511,7 @@ impl Modem {
             | ControlCommand::State
             | ControlCommand::Audio(_)
             | ControlCommand::Tone(_)
+            | ControlCommand::Bursts { .. }
             | ControlCommand::Silence => {
                 return Err(ControlError::Refused(format!(
                     "{cmd} is handled by the port layer"
