@@ -740,3 +740,60 @@ fn round_trip_through_an_echo_agent_is_under_100_ms_at_p99() {
     );
     assert!(pct(0.99) < 100.0, "p99 {:.1} ms", pct(0.99));
 }
+
+#[test]
+fn a_dialled_call_with_play_url_plays_the_wav_to_the_far_end_then_hangs_up() {
+    use std::io::{BufRead as _, Write as _};
+    let (rig, _audio_dir) = audio_rig();
+    let sim = rig.sim().unwrap();
+    let wav = rig.dir().join("notice.wav");
+    write_sine_wav(&wav, 16000, 1, 440.0, 0.6);
+    let wav = std::fs::read(&wav).unwrap();
+    let web = TcpListener::bind("127.0.0.1:0").unwrap();
+    let play_url = format!("http://{}/notice.wav", web.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for tcp in web.incoming() {
+            let Ok(mut tcp) = tcp else { return };
+            let mut reader = std::io::BufReader::new(tcp.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                wav.len()
+            );
+            let _ = tcp.write_all(head.as_bytes());
+            let _ = tcp.write_all(&wav);
+        }
+    });
+    let mut bot = start_bot(&rig, "");
+    let body = json!({"to": "+4930123456", "play_url": play_url}).to_string();
+    let (status, answer) = bot_support::http(bot.api_port, "POST", "/calls", Some(&body)).unwrap();
+    assert_eq!(status, 201, "{answer}");
+    let two = json!({"to": "+4930123456", "say": "hi", "play_url": "http://x/"}).to_string();
+    let (status, refused) = bot_support::http(bot.api_port, "POST", "/calls", Some(&two)).unwrap();
+    assert_eq!(
+        (status, &refused["field"]),
+        (400, &json!("play_url")),
+        "{refused}"
+    );
+    audio_support::wait_for("the far end ringing", || {
+        let calls = sim.state().ok()?.modem.calls;
+        (calls.first()?.direction == "outgoing").then_some(())
+    });
+    sim.command(modem_sim::ControlCommand::Answer).unwrap();
+    bot.wait_status(
+        "the call hung up after the WAV",
+        Duration::from_secs(10),
+        |s| s["current_call"].is_null(),
+    );
+    let state = sim.state().unwrap();
+    let rx = state.audio.unwrap().received;
+    assert_eq!(rx.dominant_hz, Some(440.0), "{rx:?}");
+    assert!(rx.audible_frames >= 20, "{rx:?}");
+    assert!(state.modem.commands.iter().any(|c| c == "AT+CHUP"));
+}

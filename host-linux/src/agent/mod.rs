@@ -165,17 +165,23 @@ impl Agents {
                         };
                     match event.type_name() {
                         "answered" => {
-                            let asked = event.call_id.and_then(|id| state.take_stream_url(id));
-                            let url =
-                                asked.or_else(|| default_url.clone().map(|u| (u, Vec::new())));
-                            if url.is_none() && settings.voice_url.is_none() {
+                            let asked = event.call_id.and_then(|id| state.take_call_plan(id));
+                            let plan = asked.or_else(|| {
+                                default_url.clone().map(|url| {
+                                    vec![twiml::Verb::Stream {
+                                        url,
+                                        parameters: Vec::new(),
+                                    }]
+                                })
+                            });
+                            if plan.is_none() && settings.voice_url.is_none() {
                                 continue;
                             }
                             let parties = parties_of(&json);
                             let (tx, rx) = mpsc::channel();
                             let session = stream::Session {
                                 state: state.clone(),
-                                url,
+                                plan,
                                 voice_url: settings.voice_url.clone(),
                                 hangup_on_close: settings.hangup_on_close,
                                 fallback: settings.fallback.clone(),

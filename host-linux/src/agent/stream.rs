@@ -54,8 +54,8 @@ pub enum StreamError {
 #[derive(Debug)]
 pub struct Session {
     pub(super) state: BotState,
-    /// The agent's WebSocket; `None`: ask `voice_url` what to do.
-    pub(super) url: Option<crate::bot::state::StreamTarget>,
+    /// What to do (a stream, TwiML's verbs); `None`: ask `voice_url`.
+    pub(super) plan: Option<crate::bot::state::CallPlan>,
     /// `[agent] voice_url`.
     pub(super) voice_url: Option<String>,
     pub(super) hangup_on_close: bool,
@@ -170,8 +170,8 @@ impl Session {
         let Some(audio) = self.wait_for_audio() else {
             return;
         };
-        match (&self.url, &self.voice_url) {
-            (Some((url, parameters)), _) => self.stream(url, parameters, &audio),
+        match (&self.plan, &self.voice_url) {
+            (Some(plan), _) => self.carry_out(plan.clone(), "the call's request", &audio),
             (None, Some(voice_url)) => self.follow_voice_url(voice_url, &audio),
             (None, None) => {}
         }
@@ -216,6 +216,17 @@ impl Session {
                 return;
             }
         };
+        self.carry_out(verbs, voice_url, audio);
+    }
+
+    /// Carries out TwiML's verbs in order (`from` names where they came from, for the log);
+    /// the end of them hangs up, as with Twilio.
+    fn carry_out(&self, verbs: Vec<super::twiml::Verb>, from: &str, audio: &CallAudio) {
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .timeout_global(Some(CONNECT_TIMEOUT))
+                .build(),
+        );
         for verb in verbs {
             match verb {
                 super::twiml::Verb::Stream { url, parameters } => {
@@ -273,7 +284,7 @@ impl Session {
                 }
                 super::twiml::Verb::Hangup => break,
                 super::twiml::Verb::Refused(name) => {
-                    log::warn!("TwiML <{name}> from {voice_url} is not supported: skipped")
+                    log::warn!("TwiML <{name}> from {from} is not supported: skipped")
                 }
             }
         }

@@ -128,8 +128,9 @@ pub struct BotSnapshot {
     pub sms_received: u64,
 }
 
-/// An agent's WebSocket and the `customParameters` its stream's `start` adds.
-pub type StreamTarget = (String, Vec<(String, String)>);
+/// What to do once a dialled call is answered: TwiML's verbs, in order (a stream to an
+/// agent, speech, a WAV, a pause, a hang-up).
+pub type CallPlan = Vec<crate::agent::twiml::Verb>;
 
 /// A request to the bot's loop.
 #[derive(Debug, PartialEq, Eq)]
@@ -218,7 +219,7 @@ struct Shared {
     /// The current call's audio, while it runs (set and cleared by the bot's loop only).
     call_audio: Mutex<Option<Arc<CallAudio>>>,
     /// The agent WebSocket of a dialled call (`POST /calls` `stream_url`), by call id.
-    stream_urls: Mutex<std::collections::HashMap<u64, StreamTarget>>,
+    stream_urls: Mutex<std::collections::HashMap<u64, CallPlan>>,
 }
 
 /// The bot's shared handle: see the module documentation.
@@ -322,18 +323,17 @@ impl BotState {
         }
     }
 
-    /// Streams the call `call_id` to `url` once it is answered (instead of `[agent]
-    /// stream_url`).
-    pub fn set_stream_url(&self, call_id: u64, url: String, parameters: Vec<(String, String)>) {
-        let target = (url, parameters);
+    /// What the call `call_id` does once it is answered (instead of `[agent]`'s default).
+    pub fn set_call_plan(&self, call_id: u64, plan: CallPlan) {
+        let target = plan;
         match self.shared.stream_urls.lock() {
             Ok(mut m) => m.insert(call_id, target),
             Err(poisoned) => poisoned.into_inner().insert(call_id, target),
         };
     }
 
-    /// The WebSocket the call `call_id` asked for, taken (it is used once).
-    pub fn take_stream_url(&self, call_id: u64) -> Option<StreamTarget> {
+    /// The plan the call `call_id` asked for, taken (it is used once).
+    pub fn take_call_plan(&self, call_id: u64) -> Option<CallPlan> {
         match self.shared.stream_urls.lock() {
             Ok(mut m) => m.remove(&call_id),
             Err(poisoned) => poisoned.into_inner().remove(&call_id),

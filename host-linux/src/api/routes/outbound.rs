@@ -24,8 +24,71 @@ pub const MAX_DIAL_TIMEOUT_S: u32 = 600;
 
 /// The keys `POST /calls` takes.
 const CALL_KEYS: [&str; 6] = ["to", "timeout_s", "stream_url", "twiml", "say", "play_url"];
-/// The keys of what to do once the far end answers that this bot does not carry out.
-const ANSWER_KEYS: [&str; 3] = ["twiml", "say", "play_url"];
+/// The keys of what to do once the far end answers: at most one.
+const ANSWER_KEYS: [&str; 4] = ["stream_url", "twiml", "say", "play_url"];
+
+/// What the call does once answered, from the one of [`ANSWER_KEYS`] given.
+fn call_plan(object: &Map<String, Value>) -> Result<Option<crate::bot::state::CallPlan>, Fault> {
+    use crate::agent::twiml::Verb;
+    let given: Vec<&str> = ANSWER_KEYS
+        .iter()
+        .copied()
+        .filter(|k| object.get(*k).is_some_and(|v| !v.is_null()))
+        .collect();
+    let key = match given.as_slice() {
+        [] => return Ok(None),
+        [one] => *one,
+        [first, second, ..] => {
+            return Err(Fault::field(
+                400,
+                second,
+                format!("\"{first}\" and \"{second}\": give one of them"),
+            ));
+        }
+    };
+    let value = string_field(object, key)?.to_owned();
+    let url_ok = |scheme: &[&str]| {
+        scheme.iter().any(|s| value.starts_with(s))
+            && value.parse::<tungstenite::http::Uri>().is_ok()
+    };
+    let plan = match key {
+        "stream_url" if url_ok(&["ws://", "wss://"]) => vec![Verb::Stream {
+            url: value,
+            parameters: Vec::new(),
+        }],
+        "stream_url" => {
+            return Err(Fault::field(
+                400,
+                key,
+                format!("\"stream_url\" {value:?} is not a ws:// or wss:// URL"),
+            ));
+        }
+        "play_url" if url_ok(&["http://"]) => vec![Verb::Play(value)],
+        "play_url" => {
+            return Err(Fault::field(
+                400,
+                key,
+                format!("\"play_url\" {value:?} is not an http:// URL of a WAV file"),
+            ));
+        }
+        "say" if !value.trim().is_empty() => vec![Verb::Say(value)],
+        "say" => return Err(Fault::field(400, key, "\"say\" is empty")),
+        _ => {
+            let verbs = crate::agent::twiml::parse(&value)
+                .map_err(|e| Fault::field(400, "twiml", e.to_string()))?;
+            if let Some(Verb::Refused(name)) = verbs.iter().find(|v| matches!(v, Verb::Refused(_)))
+            {
+                return Err(Fault::field(
+                    400,
+                    "twiml",
+                    format!("the TwiML verb <{name}> is not carried out by this bot"),
+                ));
+            }
+            verbs
+        }
+    };
+    Ok(Some(plan))
+}
 
 fn check_keys(object: &Map<String, Value>, allowed: &[&str], path: &str) -> Result<(), Fault> {
     match object.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -51,34 +114,7 @@ pub(super) fn post_calls(context: &ApiContext, body: &RequestBody) -> Result<Api
     let object = json_object(body)?;
     check_keys(&object, &CALL_KEYS, "POST /calls")?;
     let to = string_field(&object, "to")?;
-    if let Some(key) = ANSWER_KEYS
-        .iter()
-        .find(|k| object.get(**k).is_some_and(|v| !v.is_null()))
-    {
-        return Err(Fault::field(
-            501,
-            key,
-            format!(
-                "\"{key}\": this bot places the call and reports its progress as events; \
-                 once it is answered, stream it to an agent (\"stream_url\"), or play into \
-                 it with POST /calls/current/play and listen with GET /calls/current/audio"
-            ),
-        ));
-    }
-    let stream_url = match object.get("stream_url") {
-        None | Some(Value::Null) => None,
-        Some(_) => {
-            let url = string_field(&object, "stream_url")?;
-            let settings = crate::agent::AgentSettings {
-                stream_url: Some(url.to_owned()),
-                ..Default::default()
-            };
-            settings.check().map_err(|e| {
-                Fault::field(400, "stream_url", e.to_string().replace("[agent] ", ""))
-            })?;
-            Some(url.to_owned())
-        }
-    };
+    let plan = call_plan(&object)?;
     let timeout_s = match object.get("timeout_s") {
         None | Some(Value::Null) => DEFAULT_DIAL_TIMEOUT_S,
         Some(v) => v
@@ -101,8 +137,8 @@ pub(super) fn post_calls(context: &ApiContext, body: &RequestBody) -> Result<Api
     };
     match answer.recv_timeout(DIAL_WAIT) {
         Ok(Ok(id)) => {
-            if let Some(url) = stream_url {
-                context.bot.set_stream_url(id, url, Vec::new());
+            if let Some(plan) = plan {
+                context.bot.set_call_plan(id, plan);
             }
             Ok(ApiResponse::json(
                 201,

@@ -202,7 +202,8 @@ fn create_call(context: &ApiContext, rest: &TwilioRest, request: &ApiRequest<'_>
         Err(_) => return error(503, 20503, "the modem is not available"),
     };
     if let Some((url, parameters)) = stream {
-        context.bot.set_stream_url(id, url, parameters);
+        let stream = crate::agent::twiml::Verb::Stream { url, parameters };
+        context.bot.set_call_plan(id, vec![stream]);
     }
     let events: Vec<String> = match field(&form, "StatusCallbackEvent") {
         None => vec!["completed".to_owned()],
