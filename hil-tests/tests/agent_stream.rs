@@ -797,3 +797,30 @@ fn a_dialled_call_with_play_url_plays_the_wav_to_the_far_end_then_hangs_up() {
     assert!(rx.audible_frames >= 20, "{rx:?}");
     assert!(state.modem.commands.iter().any(|c| c == "AT+CHUP"));
 }
+
+#[test]
+fn a_dialled_call_with_say_speaks_to_the_far_end_then_hangs_up() {
+    let (rig, _audio_dir) = audio_rig();
+    let sim = rig.sim().unwrap();
+    let mut bot = start_bot(&rig, "");
+    let body = json!({"to": "+4930123456", "say": "Your parcel has arrived."}).to_string();
+    let (status, answer) = bot_support::http(bot.api_port, "POST", "/calls", Some(&body)).unwrap();
+    assert_eq!(status, 201, "{answer}");
+    audio_support::wait_for("the far end ringing", || {
+        let calls = sim.state().ok()?.modem.calls;
+        (calls.first()?.direction == "outgoing").then_some(())
+    });
+    sim.command(modem_sim::ControlCommand::Answer).unwrap();
+    bot.wait_status(
+        "the call hung up after the speech",
+        Duration::from_secs(15),
+        |s| s["current_call"].is_null(),
+    );
+    let state = sim.state().unwrap();
+    let rx = state.audio.unwrap().received;
+    assert!(
+        rx.audible_frames >= 25,
+        "about a second of speech at least: {rx:?}"
+    );
+    assert!(state.modem.commands.iter().any(|c| c == "AT+CHUP"));
+}
