@@ -129,6 +129,7 @@ pub(super) fn post_calls(context: &ApiContext, body: &RequestBody) -> Result<Api
                 )
             })?,
     };
+    modem_ready(context)?;
     if context.bot.snapshot().current_call.is_some() {
         return Err(Fault::plain(409, DialRefused::CallInProgress.to_string()));
     }
@@ -170,6 +171,17 @@ pub(super) fn post_calls(context: &ApiContext, body: &RequestBody) -> Result<Api
     }
 }
 
+/// 503 unless the bot serves the modem (it starts, reconnects or stops otherwise).
+pub(super) fn modem_ready(context: &ApiContext) -> Result<(), Fault> {
+    match context.bot.snapshot().phase {
+        crate::bot::BotPhase::Running => Ok(()),
+        phase => Err(Fault::plain(
+            503,
+            format!("the modem is not available (the bot is {phase:?})").to_lowercase(),
+        )),
+    }
+}
+
 /// The text of a `+CUSD` answer: UCS-2 hex decoded when `<dcs>` says UCS-2 (72), else as
 /// the modem printed it.
 pub fn ussd_text(text: &str, dcs: Option<u8>) -> String {
@@ -205,6 +217,7 @@ pub(super) fn post_ussd(context: &ApiContext, body: &RequestBody) -> Result<ApiR
             format!("\"code\" {code:?} is not a USSD code (digits, * and #, such as *100#)"),
         ));
     }
+    modem_ready(context)?;
     let Some(answer) = context.bot.ussd(code) else {
         return Err(Fault::plain(503, "the bot is not running"));
     };

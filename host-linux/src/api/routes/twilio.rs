@@ -187,6 +187,11 @@ fn create_call(context: &ApiContext, rest: &TwilioRest, request: &ApiRequest<'_>
             _ => return error(400, 21216, format!("Timeout {t:?} is not 1 to 600 seconds")),
         },
     };
+    if let Err(fault) = super::outbound::modem_ready(context) {
+        let r = fault.into_response(super::Shape::Native);
+        let message = r.body["error"].as_str().unwrap_or("unavailable").to_owned();
+        return error(503, 20503, message);
+    }
     if context.bot.snapshot().current_call.is_some() {
         return error(409, 20409, "a call is in progress: one call at a time");
     }
