@@ -180,6 +180,14 @@ pub struct Config {
     /// see `crate::mqtt::settings`.
     #[serde(default)]
     pub mqtt: crate::mqtt::MqttSettings,
+    /// AI agents (`[agent]`: the Media Streams WebSocket answered calls are streamed to);
+    /// see `crate::agent`.
+    #[serde(default)]
+    pub agent: crate::agent::AgentSettings,
+    /// The Twilio-shaped REST paths (`[twilio]`: account SID and auth token); see
+    /// `crate::agent::rest`.
+    #[serde(default)]
+    pub twilio: crate::agent::rest::TwilioSettings,
 }
 
 impl Default for Config {
@@ -201,6 +209,8 @@ impl Default for Config {
             audio: crate::audio::AudioConfig::default(),
             fleet: crate::fleet::FleetSettings::default(),
             mqtt: crate::mqtt::MqttSettings::default(),
+            agent: crate::agent::AgentSettings::default(),
+            twilio: crate::agent::rest::TwilioSettings::default(),
         }
     }
 }

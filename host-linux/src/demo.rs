@@ -419,6 +419,7 @@ fn with_bot<W: Write>(
     let api = ApiServer::start(
         &api_settings,
         ApiContext {
+            twilio: None,
             queue: queue.clone(),
             policy: SmsSettings::default().policy(),
             bot: state.clone(),

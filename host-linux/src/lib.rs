@@ -9,6 +9,7 @@
 use critical_section as _;
 use embassy_time as _;
 
+pub mod agent;
 pub mod api;
 pub mod audio;
 pub mod bot;

@@ -35,6 +35,7 @@ fn api(token: Option<&str>) -> Api {
         }),
     );
     let context = ApiContext {
+        twilio: None,
         queue: SmsQueue::open(&dir.path().join("queue")).unwrap(),
         policy: SmsPolicy::default(),
         bot: bot.clone(),

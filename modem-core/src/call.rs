@@ -22,8 +22,15 @@
 //! - `AT+CHUP` always hangs up, but the end URCs may be lost with the link: after
 //!   [`HANG_UP_CONFIRM_MS`] without them the call is ended anyway, so the machine never stays
 //!   in a call that is gone.
-//! - `BUSY` and `NO ANSWER` are results of outgoing calls, which this machine does not make:
-//!   they are ignored, and so is a `RING` during an active call (no call waiting).
+//! - Outgoing calls ([`CallMachine::dial`]): `ATD<number>;` answers `OK` at once; the call's
+//!   progress comes as `+CLCC` lines (`AT+CLCC=1`, direction 0: stat 2 dialing, 3 alerting,
+//!   0 active, 6 disconnected) and `VOICE CALL: BEGIN` when the far end answers. A call that
+//!   never connects ends with `BUSY`, `NO ANSWER` or `NO CARRIER` (a rejected or failed
+//!   call); those name the outcome, and a `+CLCC` disconnect without one of them within
+//!   [`DIAL_OUTCOME_GRACE_MS`] ends the attempt as failed. Outside a dial they are ignored.
+//! - One call at a time: a `RING` during a call or a dial is ignored (no call waiting; the
+//!   network gives that caller a busy tone or the modem's call-waiting line, which this
+//!   machine does not take).
 
 use heapless::Deque;
 
@@ -43,6 +50,9 @@ pub const ACTION_QUEUE_LEN: usize = 4;
 /// How long after asking to hang up the machine waits for the modem's end URCs before it
 /// ends the call by itself, in ms.
 pub const HANG_UP_CONFIRM_MS: u64 = 5_000;
+/// How long after a `+CLCC` disconnect of an outgoing call that never connected the machine
+/// waits for `BUSY`, `NO ANSWER` or `NO CARRIER` to say why, in ms.
+pub const DIAL_OUTCOME_GRACE_MS: u64 = 1_000;
 
 /// Who is calling, as far as the modem has said.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -95,6 +105,20 @@ pub enum MissReason {
     Rejected,
 }
 
+/// Why an outgoing call never connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DialFailure {
+    /// The far end is busy (`BUSY`).
+    Busy,
+    /// The far end did not answer (`NO ANSWER`, or the host's answer timeout ran out).
+    NoAnswer,
+    /// The call could not be set up or was rejected (`NO CARRIER`, `ATD` refused).
+    Failed,
+    /// We hung up before it connected ([`CallMachine::request_hang_up`]).
+    Cancelled,
+}
+
 /// What happened to the call, for the host to act on or log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -141,6 +165,30 @@ pub enum CallEvent {
         /// The key: `0`-`9`, `A`-`D`, `*` or `#`.
         key: DtmfKey,
     },
+    /// An outgoing call is being set up ([`CallMachine::dial`]).
+    Dialing {
+        /// The number dialled.
+        number: PhoneNumber,
+    },
+    /// The far end of an outgoing call rings (`+CLCC` stat 3).
+    Alerting {
+        /// The number dialled.
+        number: PhoneNumber,
+    },
+    /// The far end answered an outgoing call. Its end is an [`CallEvent::Ended`] whose
+    /// `caller` is the number dialled and whose [`EndReason::CallerHungUp`] means the far
+    /// end hung up.
+    Connected {
+        /// The number dialled.
+        number: PhoneNumber,
+    },
+    /// An outgoing call ended without connecting.
+    DialFailed {
+        /// The number dialled.
+        number: PhoneNumber,
+        /// Why.
+        reason: DialFailure,
+    },
 }
 
 /// What the host must do now, through the driver.
@@ -152,6 +200,9 @@ pub enum CallAction {
     Answer,
     /// Hang up (`AT+CHUP`).
     HangUp,
+    /// Dial [`CallMachine::dialled_number`] (`ATD<number>;`); a refusal is reported with
+    /// [`CallMachine::dial_failed`].
+    Dial,
 }
 
 /// The state of the one voice call the modem can have.
@@ -170,6 +221,11 @@ pub enum CallState {
         /// When it was answered (host milliseconds).
         since_ms: u64,
     },
+    /// An outgoing call is being set up.
+    Dialing {
+        /// Whether the far end rings.
+        alerting: bool,
+    },
 }
 
 /// The call-relevant meaning of a URC; everything else is ignored.
@@ -185,6 +241,11 @@ enum Signal {
     ListedRinging(Caller),
     ListedGone,
     Dtmf(DtmfKey),
+    OutgoingAlerting,
+    OutgoingActive,
+    OutgoingGone,
+    Busy,
+    NoAnswer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +259,15 @@ enum Phase {
     },
     Active {
         since_ms: u64,
+    },
+    Dialing {
+        alerting: bool,
+        /// When the host's answer timeout runs out.
+        answer_deadline_ms: Option<u64>,
+        /// When `+CLCC` said the call is gone (the outcome line may follow).
+        gone_at_ms: Option<u64>,
+        /// Why we hung up, when we did (cancelled, or the answer timeout).
+        give_up: Option<DialFailure>,
     },
 }
 
@@ -220,11 +290,11 @@ fn signal_of(urc: &Urc) -> Option<Signal> {
         Urc::MissedCall(missed) => Signal::Missed(caller_of_number(missed.number.as_ref())),
         Urc::CallStatus(status) => return listed_signal(status),
         Urc::Dtmf(key) => Signal::Dtmf(*key),
-        // Data-call rings, outgoing-call results and start-up/SMS lines are not about an
-        // incoming voice call.
+        Urc::Busy => Signal::Busy,
+        Urc::NoAnswer => Signal::NoAnswer,
+        // Data-call rings and start-up/SMS/USSD lines are not about a voice call.
         Urc::CellularRing(RingType::Other(_))
-        | Urc::Busy
-        | Urc::NoAnswer
+        | Urc::Ussd(_)
         | Urc::VoiceCallOther { .. }
         | Urc::Ready
         | Urc::SimStatus(_)
@@ -252,10 +322,21 @@ fn caller_of_clip(id: &CallerId) -> Caller {
     }
 }
 
-/// A `+CLCC` line about an incoming voice call; outgoing, data and waiting calls are not
-/// this machine's business.
+/// A `+CLCC` line about a voice call; data calls and waiting calls are not this machine's
+/// business.
 fn listed_signal(status: &CallStatus) -> Option<Signal> {
-    if status.direction != CallDirection::MobileTerminated || status.mode != CallMode::Voice {
+    if status.mode != CallMode::Voice {
+        return None;
+    }
+    if status.direction == CallDirection::MobileOriginated {
+        return match status.state {
+            ListedState::Alerting => Some(Signal::OutgoingAlerting),
+            ListedState::Active => Some(Signal::OutgoingActive),
+            ListedState::Disconnected => Some(Signal::OutgoingGone),
+            _ => None,
+        };
+    }
+    if status.direction != CallDirection::MobileTerminated {
         return None;
     }
     let caller = match (status.validity, &status.number) {
@@ -283,6 +364,10 @@ pub struct CallMachine {
     phase: Phase,
     caller: Caller,
     hang_up: Option<HangUpRequest>,
+    /// Whether the current (or last) call is one we dialled.
+    outgoing: bool,
+    /// The number of the current (or last) outgoing call.
+    dialled: PhoneNumber,
     /// When the last call that ended unanswered finished: trailing end lines and a late
     /// `MISSED_CALL` inside the ring-silence window belong to it.
     last_miss_ms: Option<u64>,
@@ -302,6 +387,8 @@ impl CallMachine {
             phase: Phase::Idle,
             caller: Caller::Unknown,
             hang_up: None,
+            outgoing: false,
+            dialled: PhoneNumber::new(),
             last_miss_ms: None,
             events: Deque::new(),
             actions: Deque::new(),
@@ -315,6 +402,60 @@ impl CallMachine {
             Phase::Idle => CallState::Idle,
             Phase::Ringing { rings, .. } => CallState::Ringing { rings },
             Phase::Active { since_ms } => CallState::Active { since_ms },
+            Phase::Dialing { alerting, .. } => CallState::Dialing { alerting },
+        }
+    }
+
+    /// Whether the current (or last) call is one we dialled.
+    pub fn is_outgoing(&self) -> bool {
+        self.outgoing
+    }
+
+    /// The number to dial while an outgoing call is being set up (for
+    /// [`CallAction::Dial`]).
+    pub fn dialled_number(&self) -> Option<&PhoneNumber> {
+        match self.phase {
+            Phase::Dialing { .. } => Some(&self.dialled),
+            _ => None,
+        }
+    }
+
+    /// Starts an outgoing call to `number` at `now_ms`: [`CallEvent::Dialing`] and
+    /// [`CallAction::Dial`]. When `answer_timeout_ms` is given and the far end has not
+    /// answered by then, the machine hangs up and reports [`DialFailure::NoAnswer`].
+    /// Returns `false` (and does nothing) when there is a call already: one call at a time.
+    pub fn dial(
+        &mut self,
+        now_ms: u64,
+        number: PhoneNumber,
+        answer_timeout_ms: Option<u64>,
+    ) -> bool {
+        self.handle_timeout(now_ms);
+        if self.phase != Phase::Idle {
+            return false;
+        }
+        self.outgoing = true;
+        self.caller = Caller::Number(number.clone());
+        self.dialled = number.clone();
+        self.hang_up = None;
+        self.last_miss_ms = None;
+        self.phase = Phase::Dialing {
+            alerting: false,
+            answer_deadline_ms: answer_timeout_ms.map(|t| now_ms.saturating_add(t)),
+            gone_at_ms: None,
+            give_up: None,
+        };
+        self.push_event(CallEvent::Dialing { number });
+        self.push_action(CallAction::Dial);
+        true
+    }
+
+    /// Reports that `ATD` failed (`reason`: [`DialFailure::Busy`] when it answered `BUSY`,
+    /// and so on; [`DialFailure::Failed`] for an error).
+    pub fn dial_failed(&mut self, now_ms: u64, reason: DialFailure) {
+        self.handle_timeout(now_ms);
+        if matches!(self.phase, Phase::Dialing { .. }) {
+            self.finish_dial(reason);
         }
     }
 
@@ -363,6 +504,19 @@ impl CallMachine {
                         .map(|max| since_ms.saturating_add(max))
                 }
             }
+            Phase::Dialing {
+                answer_deadline_ms,
+                gone_at_ms,
+                give_up,
+                ..
+            } => [
+                gone_at_ms.map(|t| t.saturating_add(DIAL_OUTCOME_GRACE_MS)),
+                answer_deadline_ms.filter(|_| give_up.is_none()),
+                self.hang_up_deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
         }
     }
 
@@ -411,6 +565,23 @@ impl CallMachine {
                     }
                 }
             },
+            Phase::Dialing {
+                answer_deadline_ms,
+                gone_at_ms,
+                give_up,
+                ..
+            } => {
+                let gone_due =
+                    gone_at_ms.is_some_and(|t| now_ms >= t.saturating_add(DIAL_OUTCOME_GRACE_MS));
+                let confirm_due = self
+                    .hang_up_deadline()
+                    .is_some_and(|deadline| now_ms >= deadline);
+                if gone_due || confirm_due {
+                    self.finish_dial(give_up.unwrap_or(DialFailure::Failed));
+                } else if give_up.is_none() && answer_deadline_ms.is_some_and(|t| now_ms >= t) {
+                    self.give_up_dial(now_ms, DialFailure::NoAnswer);
+                }
+            }
         }
     }
 
@@ -449,6 +620,12 @@ impl CallMachine {
         self.handle_timeout(now_ms);
         match self.phase {
             Phase::Idle => false,
+            Phase::Dialing { give_up, .. } => {
+                if give_up.is_none() {
+                    self.give_up_dial(now_ms, DialFailure::Cancelled);
+                }
+                true
+            }
             Phase::Ringing {
                 ref mut rejecting, ..
             } => {
@@ -476,6 +653,7 @@ impl CallMachine {
     pub fn reset(&mut self) {
         self.phase = Phase::Idle;
         self.caller = Caller::Unknown;
+        self.outgoing = false;
         self.hang_up = None;
         self.last_miss_ms = None;
     }
@@ -491,7 +669,20 @@ impl CallMachine {
 
     fn handle_signal(&mut self, now_ms: u64, signal: Signal) {
         self.handle_timeout(now_ms);
+        if let Phase::Dialing { .. } = self.phase {
+            self.dialing_signal(now_ms, signal);
+            return;
+        }
         match (self.phase, signal) {
+            (Phase::Active { .. }, Signal::OutgoingGone) if self.outgoing => {
+                let reason = match self.hang_up {
+                    Some(request) => EndReason::WeHungUp(request.cause),
+                    None => EndReason::CallerHungUp,
+                };
+                self.finish_ended(now_ms, None, reason);
+            }
+            // An incoming call's line cannot be about the call we dialled.
+            (Phase::Active { .. }, Signal::ListedGone) if self.outgoing => {}
             (Phase::Idle, Signal::Ring) => {
                 self.begin_ringing(now_ms);
                 self.ring(now_ms);
@@ -514,11 +705,13 @@ impl CallMachine {
             (Phase::Active { .. }, Signal::CallerId(caller)) => self.learn_caller(caller, false),
             (Phase::Idle, Signal::Begin) => {
                 // Connected without a RING we saw (we started late): still one call.
+                self.outgoing = false;
                 self.caller = Caller::Unknown;
                 self.hang_up = None;
                 self.start_call(now_ms, 0);
             }
             (Phase::Idle, Signal::ListedActive(caller)) => {
+                self.outgoing = false;
                 self.caller = caller;
                 self.hang_up = None;
                 self.start_call(now_ms, 0);
@@ -558,6 +751,7 @@ impl CallMachine {
             (Phase::Idle, Signal::Missed(caller))
                 if !self.within_trail(self.last_miss_ms, now_ms) =>
             {
+                self.outgoing = false;
                 self.caller = caller;
                 self.finish_missed(now_ms, 0, MissReason::ModemReported);
             }
@@ -589,7 +783,89 @@ impl CallMachine {
         }
     }
 
+    /// A signal while an outgoing call is being set up.
+    fn dialing_signal(&mut self, now_ms: u64, signal: Signal) {
+        let Phase::Dialing {
+            alerting,
+            answer_deadline_ms,
+            gone_at_ms,
+            give_up,
+        } = self.phase
+        else {
+            return;
+        };
+        match signal {
+            Signal::OutgoingAlerting if !alerting => {
+                self.phase = Phase::Dialing {
+                    alerting: true,
+                    answer_deadline_ms,
+                    gone_at_ms,
+                    give_up,
+                };
+                self.push_event(CallEvent::Alerting {
+                    number: self.dialled.clone(),
+                });
+            }
+            Signal::OutgoingActive | Signal::Begin => {
+                // A hang-up we asked for stays asked for: the call then ends as ours.
+                self.phase = Phase::Active { since_ms: now_ms };
+                self.push_event(CallEvent::Connected {
+                    number: self.dialled.clone(),
+                });
+            }
+            Signal::OutgoingGone if gone_at_ms.is_none() => {
+                self.phase = Phase::Dialing {
+                    alerting,
+                    answer_deadline_ms,
+                    gone_at_ms: Some(now_ms),
+                    give_up,
+                };
+            }
+            Signal::Busy => self.finish_dial(DialFailure::Busy),
+            Signal::NoAnswer => self.finish_dial(DialFailure::NoAnswer),
+            Signal::NoCarrier | Signal::End { .. } => {
+                self.finish_dial(give_up.unwrap_or(DialFailure::Failed))
+            }
+            // A repeated progress line, a call coming in while we dial (no call waiting),
+            // DTMF, caller ID: nothing to decide.
+            Signal::OutgoingAlerting
+            | Signal::OutgoingGone
+            | Signal::Ring
+            | Signal::CallerId(_)
+            | Signal::Missed(_)
+            | Signal::ListedActive(_)
+            | Signal::ListedRinging(_)
+            | Signal::ListedGone
+            | Signal::Dtmf(_) => {}
+        }
+    }
+
+    /// We hang up an outgoing call that has not connected; `reason` is reported when it ends.
+    fn give_up_dial(&mut self, now_ms: u64, reason: DialFailure) {
+        if let Phase::Dialing {
+            ref mut give_up, ..
+        } = self.phase
+        {
+            *give_up = Some(reason);
+            self.hang_up = Some(HangUpRequest {
+                cause: HangUpCause::Requested,
+                at_ms: now_ms,
+            });
+            self.push_action(CallAction::HangUp);
+        }
+    }
+
+    fn finish_dial(&mut self, reason: DialFailure) {
+        self.phase = Phase::Idle;
+        self.hang_up = None;
+        self.push_event(CallEvent::DialFailed {
+            number: self.dialled.clone(),
+            reason,
+        });
+    }
+
     fn begin_ringing(&mut self, now_ms: u64) {
+        self.outgoing = false;
         self.caller = Caller::Unknown;
         self.hang_up = None;
         self.last_miss_ms = None;
@@ -757,6 +1033,18 @@ impl core::fmt::Display for CallEvent {
                 write!(f, "missed after {rings} rings, {why}: {caller}")
             }
             CallEvent::Dtmf { key } => write!(f, "key {} pressed", key.as_char()),
+            CallEvent::Dialing { number } => write!(f, "dialling {number}"),
+            CallEvent::Alerting { number } => write!(f, "{number} rings"),
+            CallEvent::Connected { number } => write!(f, "{number} answered"),
+            CallEvent::DialFailed { number, reason } => {
+                let why = match reason {
+                    DialFailure::Busy => "busy",
+                    DialFailure::NoAnswer => "no answer",
+                    DialFailure::Failed => "the call could not be set up or was rejected",
+                    DialFailure::Cancelled => "hung up before the answer",
+                };
+                write!(f, "dialling {number} failed: {why}")
+            }
         }
     }
 }

@@ -32,13 +32,15 @@ use crate::command::NoResponse;
 use crate::command::audio::types::{ExternalTone, SpeakerVolume};
 use crate::command::audio::{SetExternalTone, SetSpeakerVolume};
 use crate::command::call::types::{AutoAnswer, CallerIdPresentation};
-use crate::command::call::{Answer, HangUp, SetAutoAnswer, SetCallerIdPresentation};
+use crate::command::call::{
+    Answer, Dial, HangUp, SendDtmf, SetAutoAnswer, SetCallerIdPresentation,
+};
 use crate::command::general::responses::Identity as IdentityText;
 use crate::command::general::types::EchoMode;
 use crate::command::general::{Attention, GetManufacturer, GetModel, SetEcho};
 use crate::command::network::responses::SignalQuality;
 use crate::command::network::types::RegistrationStatus;
-use crate::command::network::{GetRegistration, GetSignalQuality};
+use crate::command::network::{GetRegistration, GetSignalQuality, StartUssd};
 use crate::command::sms::responses::{SMS_BODY_CAPACITY, StoredMessage};
 use crate::command::sms::types::{MessageFormat, MessageStatus};
 use crate::command::sms::{
@@ -46,7 +48,7 @@ use crate::command::sms::{
 };
 use crate::config::{StepPolicy, VoiceConfig};
 use crate::pdu::EncodedPart;
-use crate::urc::PhoneNumber;
+use crate::urc::{DtmfKey, PhoneNumber};
 
 /// Longest text `send_sms_text` sends: one SMS of 160 characters.
 pub const MAX_SMS_TEXT_LEN: usize = 160;
@@ -243,6 +245,43 @@ impl<C: AtatClient> Sim7600<C> {
         Ok(())
     }
 
+    /// Dials `number` for a voice call (`ATD<number>;`). `number` is up to
+    /// [`MAX_NUMBER_DIGITS`] digits with an optional leading `+`. `OK` means the modem
+    /// dials: the call's progress comes as URCs (see [`crate::call`]). A `BUSY`,
+    /// `NO ANSWER` or `NO CARRIER` before the `OK` is [`ErrorKind::Connection`].
+    pub async fn dial(&mut self, number: &str) -> Result<(), Error> {
+        let number = check_number("ATD", number)?;
+        self.run("ATD", &Dial { number }).await?;
+        Ok(())
+    }
+
+    /// Sends one DTMF tone into the connected call (`AT+VTS=<key>`).
+    pub async fn send_dtmf(&mut self, key: DtmfKey) -> Result<(), Error> {
+        self.run("AT+VTS", &SendDtmf { key }).await?;
+        Ok(())
+    }
+
+    /// Sends the USSD request `code` (`AT+CUSD=1,"<code>",15`). `OK` means the modem sent
+    /// it: the network's answer comes as a `+CUSD:` URC. `code` is 1 to
+    /// [`USSD_CODE_CAPACITY`](crate::command::network::USSD_CODE_CAPACITY) characters of `0`-`9`, `*`, `#`.
+    pub async fn send_ussd(&mut self, code: &str) -> Result<(), Error> {
+        let valid = !code.is_empty()
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#');
+        if !valid {
+            return Err(Error::invalid(
+                "AT+CUSD",
+                "code",
+                "must be digits, * and # (a USSD code such as *100#)",
+            ));
+        }
+        let code = String::try_from(code)
+            .map_err(|_| Error::invalid("AT+CUSD", "code", "is longer than 32 characters"))?;
+        self.run("AT+CUSD", &StartUssd { code }).await?;
+        Ok(())
+    }
+
     /// Makes the modem answer by itself on ring `rings` (`ATS0=<rings>`); 0 turns that off.
     pub async fn set_auto_answer(&mut self, rings: u8) -> Result<(), Error> {
         let cmd = SetAutoAnswer {
@@ -260,7 +299,7 @@ impl<C: AtatClient> Sim7600<C> {
     /// the modem's text mode reads the IRA character set: anything else, and longer texts,
     /// go through the PDU codec and [`Sim7600::send_sms_pdu`].
     pub async fn send_sms_text(&mut self, number: &str, text: &str) -> Result<u8, Error> {
-        let number = check_number(number)?;
+        let number = check_number("AT+CMGS", number)?;
         check_text(text)?;
         let body = MessageBody::text(text.as_bytes())
             .map_err(|_| Error::invalid("AT+CMGS", "text", "cannot be a message body"))?;
@@ -422,28 +461,24 @@ impl AtatCmd for CancelMessage {
     }
 }
 
-/// `number` as `AT+CMGS` takes it, or why not.
-fn check_number(number: &str) -> Result<PhoneNumber, Error> {
+/// `number` as `AT+CMGS` and `ATD` take it, or why not (`command` names the one refused).
+fn check_number(command: &'static str, number: &str) -> Result<PhoneNumber, Error> {
     let digits = number.strip_prefix('+').unwrap_or(number);
     if digits.is_empty() {
-        return Err(Error::invalid("AT+CMGS", "number", "is empty"));
+        return Err(Error::invalid(command, "number", "is empty"));
     }
     if !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::invalid(
-            "AT+CMGS",
+            command,
             "number",
             "must be digits with an optional leading +",
         ));
     }
     if digits.len() > MAX_NUMBER_DIGITS {
-        return Err(Error::invalid(
-            "AT+CMGS",
-            "number",
-            "has more than 20 digits",
-        ));
+        return Err(Error::invalid(command, "number", "has more than 20 digits"));
     }
     PhoneNumber::try_from(number)
-        .map_err(|_| Error::invalid("AT+CMGS", "number", "has more than 20 digits"))
+        .map_err(|_| Error::invalid(command, "number", "has more than 20 digits"))
 }
 
 fn check_text(text: &str) -> Result<(), Error> {

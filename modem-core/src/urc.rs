@@ -105,6 +105,9 @@ pub enum Urc {
     /// `+CMT: [<alpha>],<length>` and the PDU line after it: an SMS routed to the host
     /// (after `AT+CNMI=...,2` as `<mt>`), not stored anywhere.
     RoutedMessage(RoutedPdu),
+    /// `+CUSD: <m>[,"<str>",<dcs>]`: the network's answer to a USSD request
+    /// (`AT+CUSD=1,...`), or a USSD message it started.
+    Ussd(UssdReply),
 }
 
 /// The PDU of a `+CDS` or `+CMT` URC, as the modem printed it (SMSC part included).
@@ -122,6 +125,35 @@ impl RoutedPdu {
     /// Decodes the PDU, checking it against `<length>`.
     pub fn decode(&self) -> Result<Incoming, DecodeError> {
         Incoming::from_routed(&self.octets, usize::from(self.tpdu_length))
+    }
+}
+
+/// Longest USSD text kept from a `+CUSD` line: 182 characters, the most a USSD string
+/// holds in the GSM alphabet (3GPP TS 23.038 §6.1.2.3), printed as text in the modem's
+/// default character set. A longer `<str>` (a UCS-2 reply printed as hex beyond 45
+/// characters) makes the line malformed. The bound keeps a [`Urc`] small: the URC channel
+/// holds [`URC_CAPACITY`](crate::driver::URC_CAPACITY) of them.
+pub const USSD_TEXT_CAPACITY: usize = 182;
+
+/// What a `+CUSD` line says (3GPP TS 27.007 §7.15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct UssdReply {
+    /// `<m>`: 0 no further action, 1 the network waits for an answer, 2 the network ended
+    /// the session, 3 another client answered, 4 not supported, 5 the network timed out.
+    pub status: u8,
+    /// `<str>` as printed (text, or hex when the character set or `<dcs>` asks for it).
+    pub text: Option<String<USSD_TEXT_CAPACITY>>,
+    /// `<dcs>`: the data coding scheme (15 the GSM default alphabet, 72 UCS-2).
+    pub dcs: Option<u8>,
+}
+
+impl UssdReply {
+    /// Whether the network gave an answer rather than a refusal (`<m>` 0, 1 or 2 with a
+    /// text).
+    pub fn is_answer(&self) -> bool {
+        self.status <= 2 && self.text.is_some()
     }
 }
 
@@ -523,7 +555,7 @@ pub fn urc_name(line: &[u8]) -> Option<&'static str> {
         "NO ANSWER",
         "VOICE CALL",
     ];
-    const PREFIXED: [&str; 9] = [
+    const PREFIXED: [&str; 10] = [
         "+CPIN",
         "+CRING",
         "+CLIP",
@@ -533,6 +565,7 @@ pub fn urc_name(line: &[u8]) -> Option<&'static str> {
         "MISSED_CALL",
         "+CDS",
         "+CMT",
+        "+CUSD",
     ];
     if let Some(word) = EXACT.iter().find(|w| line == w.as_bytes()) {
         return Some(word);
@@ -605,6 +638,7 @@ impl Urc {
             "+CMT" => parse_routed(text, name, true)
                 .map(Self::RoutedMessage)
                 .map_err(malformed),
+            "+CUSD" => parse_cusd(params(text, name)).map_err(malformed),
             "+RXDTMF" => {
                 let key = params(text, name).trim().trim_matches('"');
                 match key.as_bytes() {
@@ -622,6 +656,39 @@ impl Urc {
 /// The text after `NAME:`; `urc_name` has checked that the colon is there.
 fn params<'a>(text: &'a str, name: &str) -> &'a str {
     after_prefix(text, name).unwrap_or("")
+}
+
+/// `<m>[,"<str>"[,<dcs>]]`: the text is everything between the first and the last quote,
+/// so a reply that itself contains a comma or a quote is kept whole.
+fn parse_cusd(params: &str) -> Result<Urc, &'static str> {
+    let params = params.trim();
+    let (status, rest) = match params.split_once(',') {
+        Some((status, rest)) => (status.trim(), Some(rest.trim())),
+        None => (params, None),
+    };
+    let status: u8 = status.parse().map_err(|_| "<m> is not a number")?;
+    if status > 5 {
+        return Err("<m> is not 0-5");
+    }
+    let (text, dcs) = match rest {
+        None => (None, None),
+        Some(rest) => {
+            let open = rest.find('"').ok_or("<str> is not quoted")?;
+            let close = rest
+                .rfind('"')
+                .filter(|&c| c > open)
+                .ok_or("<str> has no closing quote")?;
+            let text = rest.get(open + 1..close).ok_or("<str> is not quoted")?;
+            let tail = rest.get(close + 1..).unwrap_or("").trim();
+            let dcs = match tail.strip_prefix(',').map(str::trim) {
+                None | Some("") => None,
+                Some(d) => Some(d.parse::<u8>().map_err(|_| "<dcs> is not a number")?),
+            };
+            let text = String::try_from(text).map_err(|_| "<str> too long")?;
+            (Some(text), dcs)
+        }
+    };
+    Ok(Urc::Ussd(UssdReply { status, text, dcs }))
 }
 
 /// `VOICE CALL:\s*([A-Z]+)(?::\s*(\d+))?`, ModemManager's pattern.

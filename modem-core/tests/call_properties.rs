@@ -121,6 +121,12 @@ proptest! {
                         last_ring = 0;
                     }
                     CallEvent::Dtmf { .. } => prop_assert!(in_call),
+                    CallEvent::Dialing { .. }
+                    | CallEvent::Alerting { .. }
+                    | CallEvent::Connected { .. }
+                    | CallEvent::DialFailed { .. } => {
+                        prop_assert!(false, "the machine dialled without being asked")
+                    }
                 }
             }
             prop_assert_eq!(machine.dropped_events(), 0);
@@ -134,6 +140,7 @@ proptest! {
                     prop_assert!(machine.poll_timeout().is_some(), "ringing always ends");
                 }
                 CallState::Active { .. } => prop_assert!(in_call),
+                CallState::Dialing { .. } => prop_assert!(false, "dialling without being asked"),
             }
         }
     }

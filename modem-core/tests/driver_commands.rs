@@ -387,3 +387,77 @@ fn a_long_text_encoded_by_the_pdu_codec_goes_out_part_by_part() {
     assert_eq!(references, [100, 101]);
     modem.assert_script_done();
 }
+
+#[test]
+fn dial_sends_atd_with_the_voice_semicolon_and_progress_comes_as_urcs() {
+    let mut modem = ScriptedModem::new();
+    let mut urcs = modem.subscribe();
+    modem.expect(b"ATD+491761234567;\r", b"\r\nOK\r\n");
+    block_on(modem.modem.dial("+491761234567")).unwrap();
+    modem.modem_sends(b"\r\n+CLCC: 1,0,3,0,0,\"+491761234567\",145\r\n\r\nBUSY\r\n");
+    assert_eq!(support::drain(&mut urcs).len(), 2);
+    modem.assert_script_done();
+}
+
+#[test]
+fn dial_refuses_what_is_not_a_number_before_sending() {
+    let mut modem = ScriptedModem::new();
+    for bad in ["", "+", "12a4", "*100#", "123456789012345678901"] {
+        let error = block_on(modem.modem.dial(bad)).unwrap_err();
+        assert!(
+            matches!(
+                error.kind,
+                ErrorKind::InvalidArgument(InvalidArgument { name: "number", .. })
+            ),
+            "{bad:?}: {error}"
+        );
+    }
+    modem.assert_script_done();
+}
+
+#[test]
+fn busy_before_the_dials_ok_is_the_dials_error() {
+    let mut modem = ScriptedModem::new();
+    modem.expect(b"ATD5551234;\r", b"\r\nBUSY\r\n");
+    let error = block_on(modem.modem.dial("5551234")).unwrap_err();
+    assert_eq!(
+        error,
+        Error::new("ATD", ErrorKind::Connection(ConnectionFailure::Busy))
+    );
+}
+
+#[test]
+fn send_dtmf_sends_vts_with_the_bare_key() {
+    let mut modem = ScriptedModem::new();
+    modem
+        .expect(b"AT+VTS=5\r", b"\r\nOK\r\n")
+        .expect(b"AT+VTS=#\r", b"\r\nOK\r\n");
+    block_on(async {
+        let key = |b| modem_core::urc::DtmfKey::from_ascii(b).unwrap();
+        modem.modem.send_dtmf(key(b'5')).await.unwrap();
+        modem.modem.send_dtmf(key(b'#')).await.unwrap();
+    });
+    modem.assert_script_done();
+}
+
+#[test]
+fn send_ussd_sends_cusd_and_the_answer_is_a_urc() {
+    let mut modem = ScriptedModem::new();
+    let mut urcs = modem.subscribe();
+    modem.expect(b"AT+CUSD=1,\"*100#\",15\r", b"\r\nOK\r\n");
+    block_on(modem.modem.send_ussd("*100#")).unwrap();
+    modem.modem_sends(b"\r\n+CUSD: 0,\"Balance 5.00\",15\r\n");
+    let got = support::drain(&mut urcs);
+    assert!(
+        matches!(got.as_slice(), [modem_core::urc::Urc::Ussd(r)] if r.text.as_deref() == Some("Balance 5.00")),
+        "{got:?}"
+    );
+    // Refused during a call: the modem's error names AT+CUSD.
+    modem.expect(b"AT+CUSD=1,\"*101#\",15\r", b"\r\n+CME ERROR: 3\r\n");
+    let error = block_on(modem.modem.send_ussd("*101#")).unwrap_err();
+    assert_eq!(error.command, "AT+CUSD");
+    for bad in ["", "*100#;ATD1", "#1 2#"] {
+        assert!(block_on(modem.modem.send_ussd(bad)).is_err(), "{bad:?}");
+    }
+    modem.assert_script_done();
+}

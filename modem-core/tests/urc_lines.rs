@@ -302,3 +302,34 @@ fn malformed_urcs_say_what_is_wrong() {
         "a word with trailing garbage is not RING"
     );
 }
+
+#[test]
+fn cusd_replies_parse_with_their_text_and_coding() {
+    use modem_core::urc::UssdReply;
+    let reply = |line: &str| match Urc::parse(line.as_bytes()) {
+        Some(Urc::Ussd(r)) => r,
+        other => panic!("{line:?} gave {other:?}"),
+    };
+    // The shape 3GPP TS 27.007 §7.15 gives and TinyGSM reads.
+    let r = reply(r#"+CUSD: 0,"Your balance is 12,34 EUR. Valid until 31.12.",15"#);
+    assert_eq!(
+        r,
+        UssdReply {
+            status: 0,
+            text: Some(
+                "Your balance is 12,34 EUR. Valid until 31.12."
+                    .try_into()
+                    .unwrap()
+            ),
+            dcs: Some(15),
+        }
+    );
+    assert!(r.is_answer());
+    let r = reply("+CUSD: 4");
+    assert_eq!((r.status, r.text, r.dcs), (4, None, None));
+    let r = reply(r#"+CUSD: 1,"Menu: 1 \"balance\"",72"#);
+    assert_eq!(r.text.as_deref(), Some(r#"Menu: 1 \"balance\""#));
+    assert!(Urc::parse(b"+CUSD: 9").is_none());
+    assert!(Urc::parse(b"+CUSD: 0,\"open").is_none());
+    assert!(Urc::parse(b"+CUSD: x").is_none());
+}

@@ -267,6 +267,7 @@ mod tests {
             }),
         );
         let context = ApiContext {
+            twilio: None,
             queue: SmsQueue::open(&dir.join("queue")).unwrap(),
             policy: SmsPolicy::default(),
             bot,

@@ -35,6 +35,9 @@ use std::sync::Arc;
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 
+mod outbound;
+mod twilio;
+
 use super::audio_stream;
 use super::speech::{Speaker, SpeechError, SpeechJob};
 use crate::audio::{CallAudio, PlayError, TtsError, decode_wav};
@@ -77,6 +80,9 @@ pub struct ApiContext {
     /// The names a request's `Host` and `Origin` may carry (the server sets it from the
     /// `[api]` settings, as it does the token).
     pub hosts: HostPolicy,
+    /// The Twilio-shaped REST paths' account and the calls they know (`[twilio]`);
+    /// `None`: those paths are not served.
+    pub twilio: Option<crate::agent::rest::TwilioRest>,
 }
 
 /// Which `Host` and `Origin` a request may carry: see [`HostPolicy::allows_host`] and
@@ -251,6 +257,13 @@ pub struct ApiResponse {
 }
 
 impl ApiResponse {
+    fn with_status(mut self, status: u16) -> Self {
+        if self.status == 200 {
+            self.status = status;
+        }
+        self
+    }
+
     fn json(status: u16, body: Value) -> Self {
         Self {
             status,
@@ -400,6 +413,9 @@ fn route(
             .into_response(shape);
         }
     }
+    if path.starts_with(twilio::PREFIX) {
+        return twilio::handle(context, request, path);
+    }
     if !may_enter(context, request.authorization) {
         let mut response = Fault::field(
             401,
@@ -411,6 +427,18 @@ fn route(
         return response;
     }
     let allow = match path {
+        // GET lists the calls, POST dials.
+        "/calls" if request.method == "POST" => "POST",
+        "/calls" if request.method != "GET" => {
+            let mut response = Fault::plain(
+                405,
+                format!("/calls takes GET or POST, not {}", request.method),
+            )
+            .into_response(shape);
+            response.allow = Some("GET, POST");
+            return response;
+        }
+        "/ussd" => "POST",
         "/sms" => "POST",
         "/status" | "/calls" | crate::events::sse::PATH => "GET",
         PLAY_PATH | HANGUP_PATH | "/phone_call" => "POST",
@@ -429,7 +457,8 @@ fn route(
         return response;
     }
     let wanted = match path {
-        "/sms" | "/phone_call" => Some(Media::Json),
+        "/sms" | "/phone_call" | "/ussd" => Some(Media::Json),
+        "/calls" if request.method == "POST" => Some(Media::Json),
         PLAY_PATH => Some(Media::Wav),
         p if UNIFIED_SEND_PATHS.contains(&p) => Some(Media::Json),
         _ => None,
@@ -447,6 +476,8 @@ fn route(
             200,
             json!({ "stream": "text/event-stream" }),
         )),
+        "/calls" if request.method == "POST" => outbound::post_calls(context, &request.body),
+        "/ussd" => outbound::post_ussd(context, &request.body),
         "/calls" => calls(context, query),
         PLAY_PATH => play(context, query, &request.body),
         HANGUP_PATH => hang_up_current(context),
@@ -463,10 +494,15 @@ fn route(
 /// Whether a request with this `Authorization` header gets past the token check (always,
 /// when no token is configured). The server asks before it reads a large body.
 pub fn may_enter(context: &ApiContext, authorization: Option<&str>) -> bool {
-    context
-        .token
-        .as_deref()
-        .is_none_or(|token| authorized(authorization, token))
+    let twilio = context
+        .twilio
+        .as_ref()
+        .is_some_and(|t| t.basic_ok(authorization));
+    twilio
+        || context
+            .token
+            .as_deref()
+            .is_none_or(|token| authorized(authorization, token))
 }
 
 /// Constant-time comparison of the presented token with the configured one: the time a
@@ -1329,6 +1365,7 @@ mod tests {
         });
         let (bot, requests) = BotState::new("/dev/ttyUSB2".into(), log);
         let context = ApiContext {
+            twilio: None,
             queue,
             policy: SmsPolicy::default(),
             bot,
@@ -1834,6 +1871,7 @@ mod tests {
         rig.context.bot.set_call_audio(Some(Arc::clone(&audio)));
         rig.context.bot.update(|s| {
             s.current_call = Some(crate::bot::CurrentCall {
+                to: None,
                 state: crate::bot::CurrentCallState::Active,
                 caller: Some("+4917".into()),
                 caller_id: CallerIdKind::Number,
@@ -1982,7 +2020,13 @@ mod tests {
             }
             v
         });
-        assert_eq!(asked, [Some(crate::bot::BotRequest::HangUp); 2]);
+        assert_eq!(
+            asked,
+            [
+                Some(crate::bot::BotRequest::HangUp),
+                Some(crate::bot::BotRequest::HangUp)
+            ]
+        );
         rig.context.bot.set_call_audio(None);
         drop(audio);
     }
@@ -2131,6 +2175,7 @@ mod tests {
                 .bot
                 .call_log()
                 .append(&CallRecord {
+                    to: None,
                     started_at: format!("2026-11-24T05:0{n}:00Z"),
                     ended_at: format!("2026-11-24T05:0{n}:30Z"),
                     caller: Some(format!("+4917{n}")),

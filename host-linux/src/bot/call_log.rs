@@ -66,6 +66,14 @@ pub enum CallEnd {
     MissedRingingStopped,
     /// Missed: the bot rejected it.
     MissedRejected,
+    /// A call the bot dialled: the far end was busy.
+    Busy,
+    /// A call the bot dialled: the far end did not answer (or not within `timeout_s`).
+    NoAnswer,
+    /// A call the bot dialled could not be set up, or the far end rejected it.
+    Failed,
+    /// A call the bot dialled was hung up before the far end answered.
+    Cancelled,
 }
 
 /// One call, as logged and as `GET /calls` shows it.
@@ -88,6 +96,10 @@ pub struct CallRecord {
     pub duration_s: u32,
     /// How it ended.
     pub end: CallEnd,
+    /// The number dialled, for a call the bot made (`POST /calls`); absent for incoming
+    /// calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
 }
 
 /// Where the log lives and how big it may grow.
@@ -308,6 +320,7 @@ mod tests {
 
     fn record(caller: &str, rings: u16) -> CallRecord {
         CallRecord {
+            to: None,
             started_at: "2026-11-24T05:00:00Z".into(),
             ended_at: "2026-11-24T05:00:42Z".into(),
             caller: Some(caller.into()),
@@ -415,6 +428,7 @@ mod tests {
     #[test]
     fn a_withheld_missed_call_is_a_line_of_json_with_snake_case_words() {
         let r = CallRecord {
+            to: None,
             caller: None,
             caller_id: CallerIdKind::Withheld,
             answered: false,

@@ -6,7 +6,7 @@
 //! and keeps the [`CurrentCall`] the API shows, and hands back a [`CallRecord`] for the
 //! call log when a call ends, answered or missed.
 
-use modem_core::call::{CallEvent, Caller, EndReason, HangUpCause, MissReason};
+use modem_core::call::{CallEvent, Caller, DialFailure, EndReason, HangUpCause, MissReason};
 
 use super::call_log::{CallEnd, CallRecord, CallerIdKind};
 use super::state::{CurrentCall, CurrentCallState};
@@ -14,6 +14,7 @@ use super::state::{CurrentCall, CurrentCallState};
 /// A call first seen at `now`, still ringing, caller not yet known.
 fn ringing_since(now: &str) -> CurrentCall {
     CurrentCall {
+        to: None,
         state: CurrentCallState::Ringing,
         caller: None,
         caller_id: CallerIdKind::Unknown,
@@ -50,6 +51,16 @@ pub fn miss_of(reason: MissReason) -> CallEnd {
         MissReason::CallerGaveUp => CallEnd::MissedCallerGaveUp,
         MissReason::RingingStopped => CallEnd::MissedRingingStopped,
         MissReason::Rejected => CallEnd::MissedRejected,
+    }
+}
+
+/// The log's word for why a call the bot dialled never connected.
+pub fn dial_end_of(reason: DialFailure) -> CallEnd {
+    match reason {
+        DialFailure::Busy => CallEnd::Busy,
+        DialFailure::NoAnswer => CallEnd::NoAnswer,
+        DialFailure::Failed => CallEnd::Failed,
+        DialFailure::Cancelled => CallEnd::Cancelled,
     }
 }
 
@@ -125,6 +136,31 @@ impl CallTracker {
                 reason,
             } => self.finish(caller, false, *rings, 0, miss_of(*reason), now),
             CallEvent::Dtmf { .. } => Tracked::Nothing,
+            CallEvent::Dialing { number } => {
+                let mut call = ringing_since(now);
+                call.state = CurrentCallState::Dialing;
+                call.to = Some(number.as_str().to_owned());
+                self.current = Some(call.clone());
+                Tracked::Current(call)
+            }
+            CallEvent::Alerting { .. } => {
+                let call = self.current_or_new(now);
+                call.state = CurrentCallState::Alerting;
+                Tracked::Current(call.clone())
+            }
+            CallEvent::Connected { number } => {
+                let call = self.current_or_new(now);
+                call.to = Some(number.as_str().to_owned());
+                call.state = CurrentCallState::Active;
+                call.answered_at = Some(now.to_owned());
+                Tracked::Current(call.clone())
+            }
+            CallEvent::DialFailed { number, reason } => {
+                let mut call = self.current.take().unwrap_or_else(|| ringing_since(now));
+                call.to = Some(number.as_str().to_owned());
+                self.current = Some(call);
+                self.finish(&Caller::Unknown, false, 0, 0, dial_end_of(*reason), now)
+            }
         }
     }
 
@@ -138,8 +174,11 @@ impl CallTracker {
         now: &str,
     ) -> Tracked {
         let mut call = self.current.take().unwrap_or_else(|| ringing_since(now));
-        Self::set_caller(&mut call, caller);
+        if call.to.is_none() {
+            Self::set_caller(&mut call, caller);
+        }
         Tracked::Finished(CallRecord {
+            to: call.to,
             started_at: call.since,
             ended_at: now.to_owned(),
             caller: call.caller,
@@ -156,7 +195,9 @@ impl CallTracker {
     pub fn lost(&mut self, now: &str) -> Option<CallRecord> {
         let call = self.current.take()?;
         let answered = call.state == CurrentCallState::Active;
+        let outgoing = call.to.is_some();
         Some(CallRecord {
+            to: call.to,
             started_at: call.since,
             ended_at: now.to_owned(),
             caller: call.caller,
@@ -164,10 +205,10 @@ impl CallTracker {
             rings: call.rings,
             answered,
             duration_s: 0,
-            end: if answered {
-                CallEnd::ModemLost
-            } else {
-                CallEnd::MissedRingingStopped
+            end: match (answered, outgoing) {
+                (true, _) => CallEnd::ModemLost,
+                (false, true) => CallEnd::Failed,
+                (false, false) => CallEnd::MissedRingingStopped,
             },
         })
     }

@@ -372,9 +372,24 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
     queue.set_on_enqueue(move || {
         wake.sms_queued();
     });
+    let twilio = match config.twilio.account() {
+        Ok(None) => None,
+        Ok(Some((sid, token))) => match crate::agent::rest::TwilioRest::start(&state, sid, token) {
+            Ok(rest) => Some(rest),
+            Err(e) => {
+                log::error!("cannot follow calls for the Twilio paths: {e}");
+                return exit_code::FAILURE;
+            }
+        },
+        Err(e) => {
+            log::error!("{e}");
+            return exit_code::CONFIG;
+        }
+    };
     // The API first: a port already in use, or a public address without a token, is
     // refused before smstools is touched.
     let context = ApiContext {
+        twilio: twilio.clone(),
         queue: queue.clone(),
         policy: config.sms.policy(),
         bot: state.clone(),
@@ -394,6 +409,27 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
                 ApiError::Settings(_) => exit_code::CONFIG,
                 _ => exit_code::FAILURE,
             };
+        }
+    };
+    if let Err(e) = config.agent.check() {
+        log::error!("{e}");
+        return exit_code::CONFIG;
+    }
+    // The agent streams subscribe before the bot runs too.
+    // The stream's accountSid is the [twilio] account's when there is one.
+    let mut agent_settings = config.agent.clone();
+    if agent_settings.account_sid.is_none() {
+        agent_settings.account_sid = twilio.as_ref().map(|t| t.account_sid.clone());
+    }
+    let agents = match crate::agent::Agents::start(
+        &state,
+        &agent_settings,
+        config.audio.enabled.then(|| config.audio.tts.clone()),
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            log::error!("cannot start the agent streams: {e}");
+            return exit_code::FAILURE;
         }
     };
     // Webhooks subscribe before the bot runs, so they see its first event.
@@ -443,6 +479,9 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
     webhooks.shutdown();
     if let Some(mqtt) = mqtt {
         mqtt.shutdown();
+    }
+    if let Some(agents) = agents {
+        agents.shutdown();
     }
     api.shutdown();
     match outcome {

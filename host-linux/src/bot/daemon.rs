@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::future::{Either, select};
-use modem_core::call::{CallAction, CallMachine, CallState};
+use modem_core::call::{CallAction, CallMachine, CallState, DialFailure};
 use modem_core::command::call::SetCallListReporting;
 use modem_core::command::call::types::CallListReporting;
 use modem_core::command::general::types::ErrorReporting;
@@ -53,6 +53,9 @@ use messages::InFlight;
 pub const LINK_WATCH: Duration = Duration::from_secs(1);
 /// Pause between two tries to reopen a vanished port (or to re-initialise a silent one).
 pub const REOPEN_RETRY: Duration = Duration::from_millis(250);
+/// How long a USSD request waits for the network's `+CUSD` answer before another may go
+/// out (the asker gives up after the same time).
+pub const USSD_ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Why the bot could not run, each with its exit code ([`BotError::exit_code`]).
 #[derive(Debug, thiserror::Error)]
@@ -237,7 +240,13 @@ struct Bot<'a> {
     reload_due: bool,
     /// The escalation since the modem was lost (`None` while it serves).
     supervisor: Option<crate::fleet::supervisor::Supervisor>,
+    /// Who asked for the dial in progress: told the call's id when it is published.
+    dial_reply: Option<super::Reply<Result<u64, super::DialRefused>>>,
+    /// The USSD request waiting for the network's answer, and until when.
+    ussd: Option<(UssdReply, Instant)>,
 }
+
+type UssdReply = super::Reply<Result<modem_core::urc::UssdReply, super::UssdFailure>>;
 
 /// Runs the bot until shutdown is asked for through `state` (or its `requests`), or the
 /// modem is lost for good. The lease is always released before this returns, error or not.
@@ -342,6 +351,8 @@ pub fn run(
         dtmf: options.dtmf.clone(),
         reload_due: false,
         supervisor: None,
+        dial_reply: None,
+        ussd: None,
     };
     let outcome = bot.serve(&lease);
     bot.put_back_in_flight();
@@ -970,6 +981,8 @@ impl Bot<'_> {
                             match call.state {
                                 crate::bot::CurrentCallState::Ringing => "ringing",
                                 crate::bot::CurrentCallState::Active => "connected",
+                                crate::bot::CurrentCallState::Dialing => "dialled",
+                                crate::bot::CurrentCallState::Alerting => "dialled, ringing",
                             },
                             call.caller.as_deref().unwrap_or("(unknown)")
                         );
@@ -986,6 +999,14 @@ impl Bot<'_> {
                 }
                 Wake::Request(Some(BotRequest::SmsQueued)) => {
                     next_queue_look = Some(Instant::now());
+                }
+                Wake::Request(Some(BotRequest::Dial {
+                    to,
+                    timeout_s,
+                    reply,
+                })) => self.dial(link, &to, timeout_s, reply).await,
+                Wake::Request(Some(BotRequest::Ussd { code, reply })) => {
+                    self.send_ussd(link, &code, reply).await
                 }
                 Wake::Request(Some(BotRequest::HangUp)) => {
                     let now = self.now_ms();
@@ -1115,9 +1136,65 @@ impl Bot<'_> {
         }
     }
 
+    /// `POST /calls`: the machine dials (one call at a time), the caller is told the call's
+    /// id when its `dialing` event is published.
+    async fn dial(
+        &mut self,
+        link: &mut Link<'_>,
+        to: &str,
+        timeout_s: Option<u32>,
+        reply: super::Reply<Result<u64, super::DialRefused>>,
+    ) {
+        let number = to
+            .strip_prefix('+')
+            .filter(|d| !d.is_empty())
+            .or(Some(to).filter(|d| !d.is_empty()))
+            .filter(|d| d.len() <= 20 && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|_| modem_core::urc::PhoneNumber::try_from(to).ok());
+        let Some(number) = number else {
+            reply.send(Err(super::DialRefused::BadNumber(to.to_owned())));
+            return;
+        };
+        let now = self.now_ms();
+        let timeout_ms = timeout_s.map(|s| u64::from(s) * 1000);
+        if !self.machine.dial(now, number, timeout_ms) {
+            reply.send(Err(super::DialRefused::CallInProgress));
+            return;
+        }
+        log::info!("dialling {to}");
+        self.dial_reply = Some(reply);
+        self.act(link).await;
+    }
+
+    /// `POST /ussd`: `AT+CUSD`; the answer comes later as a `+CUSD` URC.
+    async fn send_ussd(&mut self, link: &mut Link<'_>, code: &str, reply: UssdReply) {
+        if self
+            .ussd
+            .as_ref()
+            .is_some_and(|(_, until)| Instant::now() < *until)
+        {
+            reply.send(Err(super::UssdFailure::Busy));
+            return;
+        }
+        match link.modem.send_ussd(code).await {
+            Ok(()) => {
+                log::info!("USSD {code} sent");
+                self.ussd = Some((reply, Instant::now() + USSD_ANSWER_TIMEOUT));
+            }
+            Err(e) => {
+                log::warn!("USSD {code}: {e}");
+                reply.send(Err(super::UssdFailure::Refused(e.to_string())));
+            }
+        }
+    }
+
     /// A URC into the call machine, then whatever it asks for.
     async fn on_urc(&mut self, link: &mut Link<'_>, urc: &Urc) {
         match urc {
+            Urc::Ussd(answer) => match self.ussd.take() {
+                Some((reply, _)) => reply.send(Ok(answer.clone())),
+                None => log::info!("USSD from the network: {answer:?}"),
+            },
             Urc::NewMessage(m) => {
                 if self.spool.is_none() {
                     // Left on the SIM for smsd, which reads it after the handoff.
@@ -1248,11 +1325,21 @@ impl Bot<'_> {
             while let Some(event) = self.machine.poll_event() {
                 let now = now_rfc3339();
                 log::info!("call: {event}");
-                self.state.events().call_event(&event);
+                let published = self.state.events().call_event(&event);
+                if let modem_core::call::CallEvent::Dialing { .. } = event {
+                    if let (Some(reply), Some(id)) = (self.dial_reply.take(), published.call_id) {
+                        reply.send(Ok(id));
+                    }
+                }
                 if let modem_core::call::CallEvent::Dtmf { key } = event {
                     self.on_key(key);
                 }
                 match &event {
+                    modem_core::call::CallEvent::Connected { number } => {
+                        if let Some(audio) = self.audio.as_mut() {
+                            audio.call_answered(Instant::now(), number.as_str());
+                        }
+                    }
                     modem_core::call::CallEvent::Answered { caller, .. } => {
                         if let Some(audio) = self.audio.as_mut() {
                             audio.call_answered(Instant::now(), &audio_label(caller));
@@ -1295,6 +1382,24 @@ impl Bot<'_> {
                     if let Err(e) = link.modem.hang_up().await {
                         // The machine ends the call by itself if no end line comes.
                         log::warn!("hanging up failed: {e}");
+                    }
+                }
+                CallAction::Dial => {
+                    let Some(number) = self.machine.dialled_number().cloned() else {
+                        continue;
+                    };
+                    if let Err(e) = link.modem.dial(&number).await {
+                        use modem_core::driver::{ConnectionFailure, ErrorKind};
+                        log::warn!("dialling {number} failed: {e}");
+                        let reason = match e.kind {
+                            ErrorKind::Connection(ConnectionFailure::Busy) => DialFailure::Busy,
+                            ErrorKind::Connection(ConnectionFailure::NoAnswer) => {
+                                DialFailure::NoAnswer
+                            }
+                            _ => DialFailure::Failed,
+                        };
+                        let now = self.now_ms();
+                        self.machine.dial_failed(now, reason);
                     }
                 }
             }

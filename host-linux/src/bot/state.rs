@@ -68,6 +68,10 @@ pub enum CurrentCallState {
     Ringing,
     /// It is connected.
     Active,
+    /// A call the bot dialled, not yet ringing at the far end.
+    Dialing,
+    /// A call the bot dialled rings at the far end.
+    Alerting,
 }
 
 /// The call in progress.
@@ -85,6 +89,9 @@ pub struct CurrentCall {
     pub since: String,
     /// When it was answered, RFC 3339 UTC.
     pub answered_at: Option<String>,
+    /// The number dialled, for a call the bot made; absent for incoming calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
 }
 
 /// Everything the bot publishes, as `GET /status` shows it.
@@ -124,8 +131,12 @@ pub struct BotSnapshot {
     pub network: Option<String>,
 }
 
+/// What to do once a dialled call is answered: TwiML's verbs, in order (a stream to an
+/// agent, speech, a WAV, a pause, a hang-up).
+pub type CallPlan = Vec<crate::agent::twiml::Verb>;
+
 /// A request to the bot's loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum BotRequest {
     /// A message was put in the SMS queue: look at the queue now.
     SmsQueued,
@@ -136,6 +147,70 @@ pub enum BotRequest {
     /// Settings re-read on SIGHUP wait in the state ([`BotState::take_reload`]): apply
     /// them once no call is in progress.
     Reload,
+    /// Dial a number.
+    Dial {
+        /// The number: digits with an optional leading `+`.
+        to: String,
+        /// Hang up when the far end has not answered after this many seconds.
+        timeout_s: Option<u32>,
+        /// Told the call's id once the dial started, or why it did not.
+        reply: Reply<Result<u64, DialRefused>>,
+    },
+    /// Send a USSD code and tell the network's answer.
+    Ussd {
+        /// The code (`*100#`).
+        code: String,
+        /// Told the network's answer, or why there is none.
+        reply: Reply<Result<modem_core::urc::UssdReply, UssdFailure>>,
+    },
+}
+
+/// The way back to the thread that asked: a one-answer channel. Requests compare by what
+/// they ask, never by where the answer goes.
+#[derive(Debug)]
+pub struct Reply<T>(pub std::sync::mpsc::SyncSender<T>);
+
+impl<T> Reply<T> {
+    /// A reply channel and the receiver that waits on it.
+    pub fn channel() -> (Self, std::sync::mpsc::Receiver<T>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        (Self(tx), rx)
+    }
+
+    /// Answers; an asker that stopped waiting is no error.
+    pub fn send(self, value: T) {
+        let _ = self.0.try_send(value);
+    }
+}
+
+impl<T> PartialEq for Reply<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for Reply<T> {}
+
+/// Why the bot did not dial.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DialRefused {
+    /// A call rings, is being dialled or is connected: one call at a time.
+    #[error("a call is in progress: one call at a time")]
+    CallInProgress,
+    /// The number cannot be dialled.
+    #[error("\"to\" {0:?} is not a phone number (digits with an optional leading +, at most 20)")]
+    BadNumber(String),
+}
+
+/// Why a USSD request has no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UssdFailure {
+    /// Another USSD request waits for its answer.
+    #[error("another USSD request waits for the network's answer")]
+    Busy,
+    /// The modem refused `AT+CUSD` (during a call, many do), or the code is not one.
+    #[error("the modem refused the USSD request: {0}")]
+    Refused(String),
 }
 
 /// The receiving end of [`BotRequest`]s, owned by the bot's loop.
@@ -151,6 +226,8 @@ struct Shared {
     call_audio: Mutex<Option<Arc<CallAudio>>>,
     /// Settings re-read on SIGHUP, until the bot's loop takes them (the latest wins).
     reload: Mutex<Option<Box<crate::bot::reload::LiveSettings>>>,
+    /// The agent WebSocket of a dialled call (`POST /calls` `stream_url`), by call id.
+    stream_urls: Mutex<std::collections::HashMap<u64, CallPlan>>,
 }
 
 /// The bot's shared handle: see the module documentation.
@@ -193,6 +270,7 @@ impl BotState {
             events: crate::events::EventBus::new(),
             call_audio: Mutex::new(None),
             reload: Mutex::new(None),
+            stream_urls: Mutex::new(std::collections::HashMap::new()),
         };
         (
             BotState {
@@ -255,6 +333,23 @@ impl BotState {
         }
     }
 
+    /// What the call `call_id` does once it is answered (instead of `[agent]`'s default).
+    pub fn set_call_plan(&self, call_id: u64, plan: CallPlan) {
+        let target = plan;
+        match self.shared.stream_urls.lock() {
+            Ok(mut m) => m.insert(call_id, target),
+            Err(poisoned) => poisoned.into_inner().insert(call_id, target),
+        };
+    }
+
+    /// The plan the call `call_id` asked for, taken (it is used once).
+    pub fn take_call_plan(&self, call_id: u64) -> Option<CallPlan> {
+        match self.shared.stream_urls.lock() {
+            Ok(mut m) => m.remove(&call_id),
+            Err(poisoned) => poisoned.into_inner().remove(&call_id),
+        }
+    }
+
     fn send(&self, request: BotRequest) -> bool {
         self.shared.requests.unbounded_send(request).is_ok()
     }
@@ -286,6 +381,36 @@ impl BotState {
             Ok(mut r) => r.take().map(|b| *b),
             Err(poisoned) => poisoned.into_inner().take().map(|b| *b),
         }
+    }
+
+    /// Asks the bot to dial `to`; the receiver gets the call's id, or why not. `None`:
+    /// the bot is not running.
+    pub fn dial(
+        &self,
+        to: &str,
+        timeout_s: Option<u32>,
+    ) -> Option<std::sync::mpsc::Receiver<Result<u64, DialRefused>>> {
+        let (reply, rx) = Reply::channel();
+        self.send(BotRequest::Dial {
+            to: to.to_owned(),
+            timeout_s,
+            reply,
+        })
+        .then_some(rx)
+    }
+
+    /// Asks the bot to send the USSD `code`; the receiver gets the network's answer, or
+    /// why there is none. `None`: the bot is not running.
+    pub fn ussd(
+        &self,
+        code: &str,
+    ) -> Option<std::sync::mpsc::Receiver<Result<modem_core::urc::UssdReply, UssdFailure>>> {
+        let (reply, rx) = Reply::channel();
+        self.send(BotRequest::Ussd {
+            code: code.to_owned(),
+            reply,
+        })
+        .then_some(rx)
     }
 
     /// Asks the bot to give the port back and end (what SIGTERM does).
@@ -330,6 +455,7 @@ mod tests {
         s.update(|snap| {
             snap.phase = BotPhase::Running;
             snap.current_call = Some(CurrentCall {
+                to: None,
                 state: CurrentCallState::Ringing,
                 caller: Some("+491761234567".into()),
                 caller_id: CallerIdKind::Number,

@@ -9,7 +9,7 @@
 use modem_core::call::CallEvent;
 use serde::Serialize;
 
-use crate::bot::calls::{caller_fields, end_of, miss_of};
+use crate::bot::calls::{caller_fields, dial_end_of, end_of, miss_of};
 use crate::bot::{CallEnd, CallRecord, CallerIdKind};
 
 /// One event, as a webhook receives it and as `GET /events` streams it.
@@ -112,6 +112,51 @@ pub enum EventKind {
         /// Why, as the call log says it (`missed_caller_gave_up`, ...).
         reason: CallEnd,
     },
+    /// The bot dials a number (`POST /calls`).
+    Dialing {
+        /// The number dialled.
+        to: String,
+    },
+    /// The far end of a call the bot dialled rings.
+    #[serde(rename = "ringing")]
+    OutgoingRinging {
+        /// The number dialled.
+        to: String,
+    },
+    /// The far end of a call the bot dialled answered.
+    #[serde(rename = "answered")]
+    OutgoingAnswered {
+        /// The number dialled.
+        to: String,
+    },
+    /// The far end of a call the bot dialled is busy.
+    Busy {
+        /// The number dialled.
+        to: String,
+    },
+    /// The far end of a call the bot dialled did not answer (or not within `timeout_s`).
+    NoAnswer {
+        /// The number dialled.
+        to: String,
+    },
+    /// A call the bot dialled did not connect: rejected, refused by the network or the
+    /// modem (`reason` `failed`), or hung up before the answer (`cancelled`).
+    Failed {
+        /// The number dialled.
+        to: String,
+        /// `failed` or `cancelled`, as the call log says it.
+        reason: CallEnd,
+    },
+    /// A call the bot dialled and the far end answered ended.
+    #[serde(rename = "ended")]
+    OutgoingEnded {
+        /// The number dialled.
+        to: String,
+        /// Talk time in seconds.
+        duration_s: u32,
+        /// How it ended (`caller_hung_up`: the far end hung up; `we_hung_up`, ...).
+        reason: CallEnd,
+    },
     /// An SMS arrived.
     SmsReceived {
         /// The sender.
@@ -192,12 +237,27 @@ impl EventKind {
             EventKind::RecoveryStepSkipped { .. } => "recovery_step_skipped",
             EventKind::ModemBack { .. } => "modem_back",
             EventKind::ModemGone { .. } => "modem_gone",
+            EventKind::Dialing { .. } => "dialing",
+            EventKind::OutgoingRinging { .. } => "ringing",
+            EventKind::OutgoingAnswered { .. } => "answered",
+            EventKind::Busy { .. } => "busy",
+            EventKind::NoAnswer { .. } => "no_answer",
+            EventKind::Failed { .. } => "failed",
+            EventKind::OutgoingEnded { .. } => "ended",
         }
     }
 
     /// Whether this event closes its call.
     pub fn ends_call(&self) -> bool {
-        matches!(self, EventKind::Ended { .. } | EventKind::Missed { .. })
+        matches!(
+            self,
+            EventKind::Ended { .. }
+                | EventKind::Missed { .. }
+                | EventKind::Busy { .. }
+                | EventKind::NoAnswer { .. }
+                | EventKind::Failed { .. }
+                | EventKind::OutgoingEnded { .. }
+        )
     }
 }
 
@@ -206,6 +266,8 @@ impl EventKind {
 pub struct CallNumbering {
     last: u64,
     open: Option<u64>,
+    /// The number dialled, while the open call is one the bot made.
+    dialled: Option<String>,
 }
 
 impl CallNumbering {
@@ -258,6 +320,36 @@ impl CallNumbering {
             CallEvent::Dtmf { key } => EventKind::Dtmf {
                 key: key.as_char().to_string(),
             },
+            CallEvent::Dialing { number } => {
+                self.dialled = Some(number.as_str().to_owned());
+                EventKind::Dialing {
+                    to: number.as_str().to_owned(),
+                }
+            }
+            CallEvent::Alerting { number } => EventKind::OutgoingRinging {
+                to: number.as_str().to_owned(),
+            },
+            CallEvent::Connected { number } => EventKind::OutgoingAnswered {
+                to: number.as_str().to_owned(),
+            },
+            CallEvent::DialFailed { number, reason } => {
+                let to = number.as_str().to_owned();
+                match reason {
+                    modem_core::call::DialFailure::Busy => EventKind::Busy { to },
+                    modem_core::call::DialFailure::NoAnswer => EventKind::NoAnswer { to },
+                    other => EventKind::Failed {
+                        to,
+                        reason: dial_end_of(*other),
+                    },
+                }
+            }
+            CallEvent::Ended {
+                duration_s, reason, ..
+            } if self.open.is_some() && self.dialled.is_some() => EventKind::OutgoingEnded {
+                to: self.dialled.clone().unwrap_or_default(),
+                duration_s: *duration_s,
+                reason: end_of(*reason),
+            },
             CallEvent::Ended {
                 caller,
                 duration_s,
@@ -285,10 +377,17 @@ impl CallNumbering {
                 }
             }
         };
-        let new_call = matches!(event, CallEvent::Ringing { ring: 1, .. });
+        let new_call = matches!(
+            event,
+            CallEvent::Ringing { ring: 1, .. } | CallEvent::Dialing { .. }
+        );
+        if matches!(event, CallEvent::Ringing { ring: 1, .. }) {
+            self.dialled = None;
+        }
         let id = self.id_for(new_call);
         if kind.ends_call() {
             self.open = None;
+            self.dialled = None;
         }
         (id, kind)
     }
@@ -297,7 +396,21 @@ impl CallNumbering {
     /// `record` of it, or `None` when no call is open (its end was published already).
     pub fn call_lost(&mut self, record: &CallRecord) -> Option<(u64, EventKind)> {
         let id = self.open.take()?;
-        let kind = if record.answered {
+        self.dialled = None;
+        let kind = if let Some(to) = record.to.clone() {
+            if record.answered {
+                EventKind::OutgoingEnded {
+                    to,
+                    duration_s: record.duration_s,
+                    reason: record.end,
+                }
+            } else {
+                EventKind::Failed {
+                    to,
+                    reason: record.end,
+                }
+            }
+        } else if record.answered {
             EventKind::Ended {
                 caller: record.caller.clone(),
                 caller_id: record.caller_id,
@@ -439,6 +552,7 @@ mod tests {
             rings: 3,
         });
         let record = CallRecord {
+            to: None,
             started_at: "T0".into(),
             ended_at: "T1".into(),
             caller: Some("+4930123456".into()),
@@ -471,5 +585,66 @@ mod tests {
         let json = serde_json::to_value(&kind).unwrap();
         assert_eq!(json["type"], "sms_received");
         assert_eq!(json["from"], "+491761234567");
+    }
+
+    #[test]
+    fn a_dialled_call_has_its_own_id_and_its_events_name_the_number_dialled() {
+        use modem_core::call::DialFailure;
+        let to = modem_core::urc::PhoneNumber::try_from("+491761234567").unwrap();
+        let mut calls = CallNumbering::new();
+        let json = |(id, kind): (u64, EventKind)| {
+            let event = Event {
+                id: 1,
+                at: "T".into(),
+                call_id: Some(id),
+                kind,
+            };
+            serde_json::to_value(&event).unwrap()
+        };
+        let dialing = json(calls.call_event(&CallEvent::Dialing { number: to.clone() }));
+        assert_eq!(dialing["type"], "dialing");
+        assert_eq!(dialing["to"], "+491761234567");
+        assert_eq!(dialing["call_id"], "1");
+        let ringing = json(calls.call_event(&CallEvent::Alerting { number: to.clone() }));
+        assert_eq!(
+            (ringing["type"].as_str(), ringing["call_id"].as_str()),
+            (Some("ringing"), Some("1"))
+        );
+        let answered = json(calls.call_event(&CallEvent::Connected { number: to.clone() }));
+        assert_eq!(answered["type"], "answered");
+        let ended = json(calls.call_event(&CallEvent::Ended {
+            caller: modem_core::call::Caller::Number(to.clone()),
+            duration_s: 7,
+            reason: modem_core::call::EndReason::CallerHungUp,
+        }));
+        assert_eq!(ended["type"], "ended");
+        assert_eq!(ended["to"], "+491761234567");
+        assert!(ended.get("caller").is_none(), "{ended}");
+        assert_eq!(calls.current(), None);
+        for (reason, kind) in [
+            (DialFailure::Busy, "busy"),
+            (DialFailure::NoAnswer, "no_answer"),
+            (DialFailure::Failed, "failed"),
+            (DialFailure::Cancelled, "failed"),
+        ] {
+            calls.call_event(&CallEvent::Dialing { number: to.clone() });
+            let end = json(calls.call_event(&CallEvent::DialFailed {
+                number: to.clone(),
+                reason,
+            }));
+            assert_eq!(end["type"], kind);
+            assert_eq!(calls.current(), None);
+        }
+        // The next incoming call is an incoming call again.
+        calls.call_event(&CallEvent::Ringing {
+            ring: 1,
+            caller: modem_core::call::Caller::Unknown,
+        });
+        let ended = json(calls.call_event(&CallEvent::Ended {
+            caller: modem_core::call::Caller::Unknown,
+            duration_s: 1,
+            reason: modem_core::call::EndReason::CallerHungUp,
+        }));
+        assert!(ended.get("to").is_none(), "{ended}");
     }
 }

@@ -100,7 +100,14 @@ impl EventGroup {
             | EventKind::Answered { .. }
             | EventKind::Dtmf { .. }
             | EventKind::Ended { .. }
-            | EventKind::Missed { .. } => EventGroup::Call,
+            | EventKind::Missed { .. }
+            | EventKind::Dialing { .. }
+            | EventKind::OutgoingRinging { .. }
+            | EventKind::OutgoingAnswered { .. }
+            | EventKind::Busy { .. }
+            | EventKind::NoAnswer { .. }
+            | EventKind::Failed { .. }
+            | EventKind::OutgoingEnded { .. } => EventGroup::Call,
             EventKind::SmsReceived { .. }
             | EventKind::SmsSent { .. }
             | EventKind::SmsFailed { .. } => EventGroup::Sms,
@@ -122,6 +129,10 @@ impl EventGroup {
                 "dtmf",
                 "ended",
                 "missed",
+                "dialing",
+                "busy",
+                "no_answer",
+                "failed",
             ],
             EventGroup::Sms => &["sms_received", "sms_sent", "sms_failed"],
             EventGroup::Modem => &[

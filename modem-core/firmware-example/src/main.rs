@@ -123,6 +123,8 @@ async fn main(spawner: Spawner) {
                     // The machine ends the call itself if the end URCs never come.
                     let _ = modem.hang_up().await;
                 }
+                // This gateway never calls `dial`.
+                CallAction::Dial => {}
             }
         }
         while let Some(event) = calls.poll_event() {

@@ -118,6 +118,7 @@ fn fixture() -> Fixture {
     });
     let (bot, requests) = BotState::new("/dev/ttyUSB2".into(), log);
     let open = ApiContext {
+        twilio: None,
         queue,
         policy: SmsPolicy::default(),
         bot,

@@ -37,7 +37,8 @@ pub const COMMAND_BUF_LEN: usize = crate::command::MAX_COMMAND_LEN;
 
 /// URCs queued until every subscriber has read them. A call produces at most two per ring
 /// (`RING`, `+CLIP`) every 3 s; 16 gives a subscriber half a minute of slack, and costs 16
-/// times the size of a [`Urc`] (at most 224 bytes, set by the PDU a `+CDS`/`+CMT` carries).
+/// times the size of a [`Urc`] (a few hundred bytes at most: the PDU a `+CDS`/`+CMT` carries, or
+/// a `+CUSD` text).
 pub const URC_CAPACITY: usize = 16;
 
 /// How many subscribers the URC channel allows at once: the call task and one more (an SMS

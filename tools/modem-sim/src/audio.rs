@@ -33,6 +33,8 @@ pub const MAX_SPACING_SAMPLES: usize = 30_000;
 pub const ANALYSIS_SAMPLES: usize = 8192;
 /// Frames whose RMS level is below this are silence (for where the analysis starts).
 pub const SILENCE_RMS: f64 = 100.0;
+/// The most burst onsets `state` keeps per session.
+pub const MAX_ONSETS: usize = 4096;
 
 /// What the caller sends while audio runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +43,16 @@ pub enum CallerSound {
     Silence,
     /// A sine at this frequency, without end.
     Tone(u32),
+    /// Bursts of a sine: `hz` for `on_ms`, then silence, every `period_ms` from the start
+    /// of audio (the round-trip benchmark's caller).
+    Bursts {
+        /// The tone.
+        hz: u32,
+        /// How long each burst lasts.
+        on_ms: u32,
+        /// From one burst's start to the next.
+        period_ms: u32,
+    },
     /// A WAV file, once from its start, then silence.
     File {
         /// Where it came from.
@@ -109,6 +121,11 @@ impl CallerSound {
         match self {
             CallerSound::Silence => "silence".into(),
             CallerSound::Tone(hz) => format!("tone {hz} Hz"),
+            CallerSound::Bursts {
+                hz,
+                on_ms,
+                period_ms,
+            } => format!("bursts of {hz} Hz, {on_ms} ms every {period_ms} ms"),
             CallerSound::File { path, .. } => format!("file {}", path.display()),
         }
     }
@@ -122,6 +139,18 @@ impl CallerSound {
                 // not needed: f64 holds n exactly for any call length).
                 let t = n as f64 / f64::from(rate);
                 (TONE_AMPLITUDE * (2.0 * std::f64::consts::PI * f64::from(*hz) * t).sin()) as i16
+            }
+            CallerSound::Bursts {
+                hz,
+                on_ms,
+                period_ms,
+            } => {
+                let ms = n * 1000 / u64::from(rate);
+                if ms % u64::from((*period_ms).max(1)) < u64::from(*on_ms) {
+                    CallerSound::Tone(*hz).sample(n, rate)
+                } else {
+                    0
+                }
             }
             CallerSound::File {
                 samples, rate: src, ..
@@ -208,6 +237,9 @@ pub struct ReceivedAudio {
     pub audible_frames: u64,
     /// Milliseconds from the session's start (AT+CPCMREG=1) to the first audible frame.
     pub first_audible_ms: Option<u64>,
+    /// Milliseconds from the session's start to every audible frame that follows a silent
+    /// one (at most [`MAX_ONSETS`]): where the host's bursts begin.
+    pub onsets_ms: Vec<u64>,
     /// The strongest frequency of the audible part, in Hz (from its start, at most
     /// [`ANALYSIS_SAMPLES`]).
     pub dominant_hz: Option<f64>,
@@ -266,6 +298,8 @@ pub struct AudioPort {
     rx_frame_times: Vec<Instant>,
     rx_audible_frames: u64,
     rx_first_audible: Option<Instant>,
+    rx_onsets: Vec<Instant>,
+    rx_last_audible: bool,
 }
 
 impl Default for AudioPort {
@@ -291,6 +325,8 @@ impl AudioPort {
             rx_frame_times: Vec::new(),
             rx_audible_frames: 0,
             rx_first_audible: None,
+            rx_onsets: Vec::new(),
+            rx_last_audible: false,
         }
     }
 
@@ -327,6 +363,8 @@ impl AudioPort {
         self.rx_frame_times.clear();
         self.rx_audible_frames = 0;
         self.rx_first_audible = None;
+        self.rx_onsets.clear();
+        self.rx_last_audible = false;
     }
 
     /// Audio ends (AT+CPCMREG=0, the call's end); the recording is kept for `state`.
@@ -405,10 +443,15 @@ impl AudioPort {
             let rms = (frame.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>()
                 / frame_samples as f64)
                 .sqrt();
-            if rms >= SILENCE_RMS {
+            let audible = rms >= SILENCE_RMS;
+            if audible {
                 self.rx_audible_frames += 1;
                 self.rx_first_audible.get_or_insert(now);
+                if !self.rx_last_audible && self.rx_onsets.len() < MAX_ONSETS {
+                    self.rx_onsets.push(now);
+                }
             }
+            self.rx_last_audible = audible;
         }
     }
 
@@ -510,6 +553,14 @@ impl AudioPort {
                     (Some(s), Some(f)) => Some(f.saturating_duration_since(s).as_millis() as u64),
                     _ => None,
                 },
+                onsets_ms: self
+                    .rx_onsets
+                    .iter()
+                    .filter_map(|t| {
+                        self.started
+                            .map(|s| t.saturating_duration_since(s).as_millis() as u64)
+                    })
+                    .collect(),
                 dominant_hz: dominant_frequency(self.analysis_window(), self.rate.max(1)),
                 last_dominant_hz: dominant_frequency(self.last_window(), self.rate.max(1)),
                 spacing: self.spacing(),

@@ -26,6 +26,13 @@ line per command: `ok`, `ok <JSON>` for state, or `error <reason>`):
   hangup              the caller hangs up: VOICE CALL: END: HHMMSS + NO CARRIER when
                       answered, MISSED_CALL: <time> <number> when still ringing
   dtmf <keys>         the caller presses keys (0-9 A-D * #): one +RXDTMF: <key> each
+  answer              the far end of a call the host dialled (ATD<number>;) answers:
+                      VOICE CALL: BEGIN (+CLCC when AT+CLCC=1); audio then runs both ways
+  busy                the far end is busy: BUSY
+  noanswer            the far end does not answer: NO ANSWER
+  reject              the far end rejects the call: NO CARRIER
+  ussd <code> <text>  the network answers USSD <code> (AT+CUSD=1,\"<code>\",15) with <text>:
+                      +CUSD: 0,\"<text>\",15; a code without an answer set gets +CUSD: 4
   missed <number>     a call that rings once and is given up: RING, MISSED_CALL
   sms <number> <text> an SMS arrives: stored on the SIM (split into concatenated parts when
                       long), announced with +CMTI: \"SM\",<index> when AT+CNMI asks;
@@ -60,6 +67,9 @@ line per command: `ok`, `ok <JSON>` for state, or `error <reason>`):
                       start, once audio runs (AT+CPCMREG=1 in an answered call); then silence
   tone <hz>           the caller's audio: a sine of <hz> (20-7900) without end
   silence             the caller's audio: silence
+  bursts <hz> <on-ms> <period-ms>
+                      the caller's audio: <hz> for <on-ms> every <period-ms> from the start
+                      of audio; state's onsets_ms tell when the host's bursts arrived
   state               JSON: port, identity, settings, calls, SIM storage, SMS sent by the
                       host (decoded to number and text), SMS delivered, AT command history,
                       and with --audio-link the audio port: the host's audio received in the
@@ -81,6 +91,21 @@ pub enum ControlCommand {
     Hangup,
     /// The remote party presses keys.
     Dtmf(String),
+    /// The far end of an outgoing call answers.
+    Answer,
+    /// The far end of an outgoing call is busy.
+    Busy,
+    /// The far end of an outgoing call does not answer.
+    NoAnswer,
+    /// The far end of an outgoing call rejects it.
+    Reject,
+    /// The network's answer to a USSD code.
+    Ussd {
+        /// The code (`*100#`).
+        code: String,
+        /// The answer.
+        text: String,
+    },
     /// A call that rings once and is given up.
     Missed(String),
     /// An SMS arrives.
@@ -139,6 +164,15 @@ pub enum ControlCommand {
     Tone(u32),
     /// The caller's audio: silence.
     Silence,
+    /// The caller's audio: bursts of a tone.
+    Bursts {
+        /// The tone, Hz.
+        hz: u32,
+        /// Each burst's length, ms.
+        on_ms: u32,
+        /// From one burst's start to the next, ms.
+        period_ms: u32,
+    },
 }
 
 /// Why a control line or command was refused.
@@ -146,7 +180,7 @@ pub enum ControlCommand {
 pub enum ControlError {
     /// The line is not a known command.
     #[error(
-        "unknown control command {0:?} (try: call, hangup, dtmf, missed, sms, smsparts, reset, unplug, plug, reenumerate, hang, cfun, stall, stallon, reports, garbage, state, audio, tone, silence)"
+        "unknown control command {0:?} (try: call, hangup, dtmf, answer, busy, noanswer, reject, ussd, missed, sms, smsparts, reset, unplug, plug, reenumerate, hang, cfun, stall, stallon, reports, garbage, state, audio, tone, silence)"
     )]
     Unknown(String),
     /// A command's argument is missing or malformed.
@@ -281,6 +315,37 @@ impl ControlCommand {
                 }
                 no_more("dtmf", args)?;
                 ControlCommand::Dtmf(keys.to_string())
+            }
+            "answer" | "busy" | "noanswer" | "reject" => {
+                let (name, cmd) = match word {
+                    "answer" => ("answer", ControlCommand::Answer),
+                    "busy" => ("busy", ControlCommand::Busy),
+                    "noanswer" => ("noanswer", ControlCommand::NoAnswer),
+                    _ => ("reject", ControlCommand::Reject),
+                };
+                no_more(name, args)?;
+                cmd
+            }
+            "ussd" => {
+                let rest = rest.trim_start();
+                let (code, text) = rest.split_once(' ').unwrap_or((rest, ""));
+                if code.is_empty()
+                    || !code
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+                {
+                    return Err(bad(
+                        "ussd",
+                        format!("{code:?} is not a USSD code (0-9 * #)"),
+                    ));
+                }
+                if text.is_empty() || text.contains('"') {
+                    return Err(bad("ussd", "missing <text> (without double quotes)"));
+                }
+                ControlCommand::Ussd {
+                    code: code.to_string(),
+                    text: unescape(text),
+                }
             }
             "missed" => {
                 let n = number("missed", args.next())?;
@@ -452,6 +517,28 @@ impl ControlCommand {
                 no_more("silence", args)?;
                 ControlCommand::Silence
             }
+            "bursts" => {
+                let mut n = |what: &str| -> Result<u32, ControlError> {
+                    let a = args
+                        .next()
+                        .ok_or_else(|| bad("bursts", format!("missing <{what}>")))?;
+                    a.parse()
+                        .map_err(|_| bad("bursts", format!("<{what}> {a:?} is not a number")))
+                };
+                let (hz, on_ms, period_ms) = (n("hz")?, n("on-ms")?, n("period-ms")?);
+                if !(MIN_TONE_HZ..=MAX_TONE_HZ).contains(&hz) || on_ms == 0 || on_ms >= period_ms {
+                    return Err(bad(
+                        "bursts",
+                        "needs a tone in range and 0 < <on-ms> < <period-ms>",
+                    ));
+                }
+                no_more("bursts", args)?;
+                ControlCommand::Bursts {
+                    hz,
+                    on_ms,
+                    period_ms,
+                }
+            }
             _ => return Err(ControlError::Unknown(line.chars().take(80).collect())),
         };
         Ok(cmd)
@@ -478,6 +565,11 @@ impl fmt::Display for ControlCommand {
             }
             ControlCommand::Hangup => write!(f, "hangup"),
             ControlCommand::Dtmf(k) => write!(f, "dtmf {k}"),
+            ControlCommand::Answer => write!(f, "answer"),
+            ControlCommand::Busy => write!(f, "busy"),
+            ControlCommand::NoAnswer => write!(f, "noanswer"),
+            ControlCommand::Reject => write!(f, "reject"),
+            ControlCommand::Ussd { code, text } => write!(f, "ussd {code} {}", escape(text)),
             ControlCommand::Missed(n) => write!(f, "missed {n}"),
             ControlCommand::Sms { number, text } => write!(f, "sms {number} {}", escape(text)),
             ControlCommand::SmsParts {
@@ -518,6 +610,11 @@ impl fmt::Display for ControlCommand {
             ControlCommand::Audio(p) => write!(f, "audio {}", p.display()),
             ControlCommand::Tone(hz) => write!(f, "tone {hz}"),
             ControlCommand::Silence => write!(f, "silence"),
+            ControlCommand::Bursts {
+                hz,
+                on_ms,
+                period_ms,
+            } => write!(f, "bursts {hz} {on_ms} {period_ms}"),
         }
     }
 }
@@ -529,6 +626,19 @@ mod tests {
     #[test]
     fn every_command_survives_a_round_trip_through_its_line() {
         let all = [
+            ControlCommand::Bursts {
+                hz: 1000,
+                on_ms: 100,
+                period_ms: 500,
+            },
+            ControlCommand::Answer,
+            ControlCommand::Busy,
+            ControlCommand::NoAnswer,
+            ControlCommand::Reject,
+            ControlCommand::Ussd {
+                code: "*100#".into(),
+                text: "Balance: 5,00 EUR".into(),
+            },
             ControlCommand::Call {
                 number: "+491761234567".into(),
                 withheld: true,

@@ -84,6 +84,8 @@ pub enum CallStatus {
     Incoming,
     /// Answered.
     Active,
+    /// Dialled by the host; the far end rings.
+    Alerting,
 }
 
 impl CallStatus {
@@ -91,12 +93,15 @@ impl CallStatus {
         match self {
             CallStatus::Incoming => 4,
             CallStatus::Active => 0,
+            CallStatus::Alerting => 3,
         }
     }
 }
 
 #[derive(Debug, Clone)]
 struct Call {
+    /// The host dialled it (ATD): `+CLCC` direction 0.
+    outgoing: bool,
     number: String,
     withheld: bool,
     status: CallStatus,
@@ -188,7 +193,7 @@ pub struct DeliveredSms {
 pub struct CallState {
     /// The `+CLCC` id.
     pub id: u8,
-    /// Always `incoming`: the simulator does not dial out.
+    /// `incoming`, or `outgoing` for a call the host dialled.
     pub direction: &'static str,
     /// Ringing or answered.
     pub status: CallStatus,
@@ -255,6 +260,10 @@ pub struct ModemState {
     pub commands: Vec<String>,
     /// How it words and orders what it says.
     pub behaviour: Behaviour,
+    /// The DTMF keys the host sent into calls with AT+VTS, in order.
+    pub dtmf_heard: String,
+    /// The USSD codes the host sent with AT+CUSD, in order.
+    pub ussd_sent: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -497,6 +506,9 @@ pub struct Modem {
     status_report_delay: Duration,
     /// Status reports not yet due: when, and the report.
     pending_reports: Vec<(Instant, pdu::EncodedDeliver, String)>,
+    dtmf_heard: String,
+    ussd_sent: Vec<String>,
+    ussd_replies: Vec<(String, String)>,
 }
 
 impl Modem {
@@ -537,6 +549,9 @@ impl Modem {
             status_reports: config.status_reports,
             status_report_delay: config.status_report_delay,
             pending_reports: Vec::new(),
+            dtmf_heard: String::new(),
+            ussd_sent: Vec::new(),
+            ussd_replies: Vec::new(),
         };
         m.power_on();
         m
@@ -739,6 +754,21 @@ impl Modem {
             // Not a command line: a real modem ignores it.
             return;
         };
+        // ATD takes the rest of the line as its dial string.
+        if let Some(dial) = rest
+            .get(..1)
+            .filter(|d| d.eq_ignore_ascii_case("D"))
+            .and_then(|_| rest.get(1..))
+        {
+            match self.dial(dial.trim()) {
+                Ok(()) => {
+                    self.raw_final("OK");
+                    self.flush_after_final();
+                }
+                Err(e) => self.final_error(e),
+            }
+            return;
+        }
         let Some(chain) = split_chain(rest) else {
             self.final_error(AtError::Plain);
             return;
@@ -964,6 +994,57 @@ impl Modem {
             }
             ("+CVHU", Read) => self.info(format!("+CVHU: {}", self.settings.cvhu)),
             ("+CHUP", Exec) => self.hang_up_locally(now),
+            ("+VTS", Set(a)) => {
+                let key = a.trim().trim_matches('"');
+                let valid = key.len() == 1
+                    && key
+                        .chars()
+                        .all(|c| matches!(c, '0'..='9' | 'A'..='D' | 'a'..='d' | '*' | '#'));
+                if !valid {
+                    return Err(AtError::Cme(CME_BAD_PARAMS));
+                }
+                let in_call = self
+                    .call
+                    .as_ref()
+                    .is_some_and(|c| c.status == CallStatus::Active);
+                if !in_call {
+                    return Err(AtError::Cme(CME_NOT_ALLOWED));
+                }
+                self.dtmf_heard.push_str(&key.to_ascii_uppercase());
+            }
+            ("+VTS", Test) => self.info("+VTS: (0-9,*,#,A,B,C,D)".into()),
+            ("+CUSD", Set(a)) => {
+                let p = params(&a);
+                match p.first().map(String::as_str) {
+                    Some("2") => {}
+                    Some("0" | "1") if p.len() == 1 => {}
+                    Some("0" | "1") => {
+                        let code = p.get(1).cloned().unwrap_or_default();
+                        if code.is_empty()
+                            || !code
+                                .bytes()
+                                .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+                        {
+                            return Err(AtError::Cme(CME_BAD_PARAMS));
+                        }
+                        // This simulated network refuses USSD while a call holds the line,
+                        // as some do: the host must say so clearly.
+                        if self.call.is_some() {
+                            return Err(AtError::Cme(CME_NOT_ALLOWED));
+                        }
+                        self.ussd_sent.push(code.clone());
+                        let reply = self
+                            .ussd_replies
+                            .iter()
+                            .find(|(c, _)| *c == code)
+                            .map(|(_, text)| format!("+CUSD: 0,\"{text}\",15"))
+                            .unwrap_or_else(|| "+CUSD: 4".into());
+                        self.after_final.push(reply);
+                    }
+                    _ => return Err(AtError::Cme(CME_BAD_PARAMS)),
+                }
+            }
+            ("+CUSD", Read) => self.info("+CUSD: 1".into()),
             ("+CHUP", Test) => {}
             ("+CMGF", Set(a)) => {
                 self.settings.sms_text_mode =
@@ -1048,11 +1129,59 @@ impl Modem {
 
     fn clcc_for(&self, c: &Call, stat: u8) -> String {
         let number = if c.withheld { "" } else { c.number.as_str() };
+        let dir = if c.outgoing { 0 } else { 1 };
         format!(
-            "+CLCC: {},1,{stat},0,0,\"{number}\",{}",
+            "+CLCC: {},{dir},{stat},0,0,\"{number}\",{}",
             self.behaviour.call_id,
             c.number_type(&self.behaviour)
         )
+    }
+
+    /// `ATD<dial string>`: a voice call (the string ends in `;`) to a number; OK at once,
+    /// then +CLCC dialing and alerting (AT+CLCC=1). The far end is the control channel's
+    /// `answer`, `busy`, `noanswer`, `reject` and `hangup`.
+    fn dial(&mut self, dial: &str) -> Result<(), AtError> {
+        let Some(number) = dial.strip_suffix(';') else {
+            // Data calls are not simulated.
+            return Err(AtError::Plain);
+        };
+        let digits = number.strip_prefix('+').unwrap_or(number);
+        if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(AtError::Plain);
+        }
+        if self.call.is_some() {
+            return Err(AtError::Cme(CME_NOT_ALLOWED));
+        }
+        self.call = Some(Call {
+            outgoing: true,
+            number: number.to_string(),
+            withheld: false,
+            status: CallStatus::Alerting,
+            rings: 0,
+            ring_interval: self.default_ring_interval,
+            next_ring: None,
+            answered_at: None,
+        });
+        self.report_clcc(2, true);
+        self.report_clcc(3, true);
+        Ok(())
+    }
+
+    /// The far end of the outgoing call ends it before it connects with `result`.
+    fn far_end_refuses(&mut self, result: &str) -> Result<(), ControlError> {
+        if !self
+            .call
+            .as_ref()
+            .is_some_and(|c| c.outgoing && c.status == CallStatus::Alerting)
+        {
+            return Err(ControlError::Refused(
+                "no outgoing call is ringing at the far end".into(),
+            ));
+        }
+        self.report_clcc(6, false);
+        self.call = None;
+        self.urc(result);
+        Ok(())
     }
 
     fn report_clcc(&mut self, stat: u8, after_final: bool) {
@@ -1403,6 +1532,7 @@ impl Modem {
                     .unwrap_or(self.default_ring_interval)
                     .max(Duration::from_millis(1));
                 self.call = Some(Call {
+                    outgoing: false,
                     number: number.clone(),
                     withheld: *withheld,
                     status: CallStatus::Incoming,
@@ -1430,11 +1560,34 @@ impl Modem {
                         ));
                         self.urc("NO CARRIER");
                     }
+                    None if c.outgoing => self.urc("NO CARRIER"),
                     None => {
                         let number = if c.withheld { String::new() } else { c.number };
                         self.urc(&Self::missed_call_line(&number));
                     }
                 }
+            }
+            ControlCommand::Answer => {
+                let Some(c) = self
+                    .call
+                    .as_mut()
+                    .filter(|c| c.outgoing && c.status == CallStatus::Alerting)
+                else {
+                    return Err(ControlError::Refused(
+                        "no outgoing call is ringing at the far end".into(),
+                    ));
+                };
+                c.status = CallStatus::Active;
+                c.answered_at = Some(now);
+                self.urc("VOICE CALL: BEGIN");
+                self.report_clcc(0, false);
+            }
+            ControlCommand::Busy => self.far_end_refuses("BUSY")?,
+            ControlCommand::NoAnswer => self.far_end_refuses("NO ANSWER")?,
+            ControlCommand::Reject => self.far_end_refuses("NO CARRIER")?,
+            ControlCommand::Ussd { code, text } => {
+                self.ussd_replies.retain(|(c, _)| c != code);
+                self.ussd_replies.push((code.clone(), text.clone()));
             }
             ControlCommand::Dtmf(keys) => {
                 if !self
@@ -1455,6 +1608,7 @@ impl Modem {
                     ));
                 }
                 self.call = Some(Call {
+                    outgoing: false,
                     number: number.clone(),
                     withheld: false,
                     status: CallStatus::Incoming,
@@ -1510,6 +1664,7 @@ impl Modem {
             | ControlCommand::State
             | ControlCommand::Audio(_)
             | ControlCommand::Tone(_)
+            | ControlCommand::Bursts { .. }
             | ControlCommand::Silence => {
                 return Err(ControlError::Refused(format!(
                     "{cmd} is handled by the port layer"
@@ -1629,7 +1784,7 @@ impl Modem {
                 .iter()
                 .map(|c| CallState {
                     id: self.behaviour.call_id,
-                    direction: "incoming",
+                    direction: if c.outgoing { "outgoing" } else { "incoming" },
                     status: c.status,
                     number: c.number.clone(),
                     withheld: c.withheld,
@@ -1661,6 +1816,8 @@ impl Modem {
             stalled: self.stall_until.is_some() || self.hung,
             commands: self.history.iter().cloned().collect(),
             behaviour: self.behaviour.clone(),
+            dtmf_heard: self.dtmf_heard.clone(),
+            ussd_sent: self.ussd_sent.clone(),
         }
     }
 }
@@ -2012,5 +2169,121 @@ mod tests {
     fn call_duration_is_reported_as_hhmmss() {
         assert_eq!(hhmmss(Duration::from_secs(42)), "000042");
         assert_eq!(hhmmss(Duration::from_secs(3725)), "010205");
+    }
+
+    fn control(m: &mut Modem, now: Instant, cmd: ControlCommand) -> String {
+        m.control(&cmd, now).unwrap();
+        String::from_utf8_lossy(&m.take_output()).into_owned()
+    }
+
+    #[test]
+    fn a_dialled_call_alerts_then_the_far_end_answers_hears_dtmf_and_hangs_up() {
+        let (mut m, now) = modem();
+        say(&mut m, now, "ATE0;+CLCC=1");
+        let out = say(&mut m, now, "ATD+491761234567;");
+        assert_eq!(
+            out,
+            "\r\nOK\r\n\r\n+CLCC: 1,0,2,0,0,\"+491761234567\",145\r\n\r\n+CLCC: 1,0,3,0,0,\"+491761234567\",145\r\n"
+        );
+        assert_eq!(m.state().calls[0].direction, "outgoing");
+        assert!(
+            say(&mut m, now, "AT+VTS=1").contains("ERROR"),
+            "no DTMF before the answer"
+        );
+        let out = control(&mut m, now, ControlCommand::Answer);
+        assert!(
+            out.contains("VOICE CALL: BEGIN") && out.contains("+CLCC: 1,0,0,0,0"),
+            "{out}"
+        );
+        assert_eq!(
+            m.audio_rate(),
+            None,
+            "audio runs once the host asks (AT+CPCMREG=1)"
+        );
+        say(&mut m, now + Duration::from_secs(1), "AT+CPCMREG=1");
+        assert_eq!(
+            m.audio_rate(),
+            Some(8000),
+            "audio both ways in an outgoing call"
+        );
+        assert_eq!(say(&mut m, now, "AT+VTS=5"), "\r\nOK\r\n");
+        assert_eq!(say(&mut m, now, "AT+VTS=#"), "\r\nOK\r\n");
+        assert_eq!(m.state().dtmf_heard, "5#");
+        assert!(
+            say(&mut m, now, "ATD123;").contains("ERROR"),
+            "one call at a time"
+        );
+        let out = control(&mut m, now + Duration::from_secs(3), ControlCommand::Hangup);
+        assert!(
+            out.contains("VOICE CALL: END: 000003") && out.contains("NO CARRIER"),
+            "{out}"
+        );
+        assert!(m.state().calls.is_empty());
+    }
+
+    #[test]
+    fn the_far_end_can_be_busy_not_answer_or_reject() {
+        for (cmd, line) in [
+            (ControlCommand::Busy, "BUSY"),
+            (ControlCommand::NoAnswer, "NO ANSWER"),
+            (ControlCommand::Reject, "NO CARRIER"),
+        ] {
+            let (mut m, now) = modem();
+            say(&mut m, now, "ATE0;+CLCC=1");
+            say(&mut m, now, "ATD5551234;");
+            let out = control(&mut m, now, cmd);
+            assert!(
+                out.contains("+CLCC: 1,0,6,0,0") && out.ends_with(&format!("\r\n{line}\r\n")),
+                "{out}"
+            );
+            assert!(m.state().calls.is_empty());
+            assert!(m.control(&ControlCommand::Answer, now).is_err());
+        }
+    }
+
+    #[test]
+    fn an_incoming_call_during_a_dial_is_refused_and_data_calls_are_not_simulated() {
+        let (mut m, now) = modem();
+        say(&mut m, now, "ATE0");
+        assert!(say(&mut m, now, "ATD5551234").contains("ERROR"));
+        say(&mut m, now, "ATD5551234;");
+        let call = ControlCommand::Call {
+            number: "+4930123".into(),
+            withheld: false,
+            ring_interval: None,
+        };
+        assert!(m.control(&call, now).is_err());
+        // AT+CHUP while it alerts ends it.
+        let out = say(&mut m, now, "AT+CHUP");
+        assert!(out.starts_with("\r\nOK"), "{out}");
+        assert!(m.state().calls.is_empty());
+    }
+
+    #[test]
+    fn ussd_answers_with_the_configured_text_and_is_refused_during_a_call() {
+        let (mut m, now) = modem();
+        say(&mut m, now, "ATE0;+CMEE=1");
+        control(
+            &mut m,
+            now,
+            ControlCommand::Ussd {
+                code: "*100#".into(),
+                text: "Balance 5,00 EUR".into(),
+            },
+        );
+        assert_eq!(
+            say(&mut m, now, "AT+CUSD=1,\"*100#\",15"),
+            "\r\nOK\r\n\r\n+CUSD: 0,\"Balance 5,00 EUR\",15\r\n"
+        );
+        assert_eq!(
+            say(&mut m, now, "AT+CUSD=1,\"*101#\",15"),
+            "\r\nOK\r\n\r\n+CUSD: 4\r\n"
+        );
+        say(&mut m, now, "ATD5551234;");
+        assert_eq!(
+            say(&mut m, now, "AT+CUSD=1,\"*100#\",15"),
+            "\r\n+CME ERROR: 3\r\n"
+        );
+        assert_eq!(m.state().ussd_sent, vec!["*100#", "*101#"]);
     }
 }

@@ -893,6 +893,15 @@ impl EventLoop {
                 self.audio_port()?.set_sound(sound);
             }
             ControlCommand::Tone(hz) => self.audio_port()?.set_sound(CallerSound::Tone(hz)),
+            ControlCommand::Bursts {
+                hz,
+                on_ms,
+                period_ms,
+            } => self.audio_port()?.set_sound(CallerSound::Bursts {
+                hz,
+                on_ms,
+                period_ms,
+            }),
             ControlCommand::Silence => self.audio_port()?.set_sound(CallerSound::Silence),
             other => self.modem.control(&other, now)?,
         }

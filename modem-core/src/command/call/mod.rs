@@ -88,3 +88,75 @@ pub struct SetVoiceHangupControl {
     #[at_arg(position = 0)]
     pub mode: VoiceHangupControl,
 }
+
+/// Writes `parts` and `\r` into `buf`; the length written, 0 when `buf` is too small (the
+/// client's buffer is [`crate::command::MAX_COMMAND_LEN`], far above these commands).
+fn write_line(buf: &mut [u8], parts: &[&[u8]]) -> usize {
+    let len = parts.iter().map(|p| p.len()).sum::<usize>() + 1;
+    let Some(out) = buf.get_mut(..len) else {
+        return 0;
+    };
+    let mut at = 0;
+    for part in parts.iter().chain(core::iter::once(&&b"\r"[..])) {
+        if let Some(dst) = out.get_mut(at..at + part.len()) {
+            dst.copy_from_slice(part);
+        }
+        at += part.len();
+    }
+    len
+}
+
+/// `ATD<number>;`: dials a voice call (the `;` makes it voice). The SIM7600 answers `OK` at
+/// once and reports the call's progress as `+CLCC` lines, then `VOICE CALL: BEGIN`, or
+/// `BUSY` / `NO ANSWER` / `NO CARRIER`; those three end this command
+/// (`ConnectionError`) only when they come before its `OK`. atat's derive cannot write a
+/// dial string (no `=`, a trailing `;`), hence the hand-written command. Manual: "ATD Mobile
+/// originated call to dial a number" (ITU-T V.250 §6.3.1).
+#[derive(Debug, Clone)]
+pub struct Dial {
+    /// The number: digits with an optional leading `+` (checked by the driver).
+    pub number: crate::urc::PhoneNumber,
+}
+
+impl atat::AtatCmd for Dial {
+    type Response = NoResponse;
+    const MAX_TIMEOUT_MS: u32 = 20_000;
+
+    fn write(&self, buf: &mut [u8]) -> usize {
+        write_line(buf, &[b"ATD", self.number.as_bytes(), b";"])
+    }
+
+    fn parse(
+        &self,
+        resp: Result<&[u8], atat::InternalError>,
+    ) -> Result<Self::Response, atat::Error> {
+        resp.map(|_| NoResponse).map_err(atat::Error::from)
+    }
+}
+
+/// `AT+VTS=<key>`: sends one DTMF tone into the connected call, written bare (`AT+VTS=5`)
+/// as SIMCom's examples write it. Manual: "AT+VTS DTMF and tone generation" (3GPP TS 27.007
+/// §C.2.11).
+#[derive(Debug, Clone, Copy)]
+pub struct SendDtmf {
+    /// The key.
+    pub key: crate::urc::DtmfKey,
+}
+
+impl atat::AtatCmd for SendDtmf {
+    type Response = NoResponse;
+    const MAX_TIMEOUT_MS: u32 = 5_000;
+
+    fn write(&self, buf: &mut [u8]) -> usize {
+        let mut key = [0u8; 4];
+        let key = self.key.as_char().encode_utf8(&mut key);
+        write_line(buf, &[b"AT+VTS=", key.as_bytes()])
+    }
+
+    fn parse(
+        &self,
+        resp: Result<&[u8], atat::InternalError>,
+    ) -> Result<Self::Response, atat::Error> {
+        resp.map(|_| NoResponse).map_err(atat::Error::from)
+    }
+}

@@ -20,3 +20,46 @@ pub struct GetSignalQuality;
 #[derive(Debug, Clone, AtatCmd)]
 #[at_cmd("+CREG?", Registration, parse = Registration::parse)]
 pub struct GetRegistration;
+
+/// Longest USSD code [`StartUssd`] sends (`*100#`, `*135*1#`; 3GPP TS 22.030 codes are far
+/// shorter).
+pub const USSD_CODE_CAPACITY: usize = 32;
+
+/// `AT+CUSD=1,"<code>",15`: sends a USSD request with result codes on; the network's
+/// answer comes later as a `+CUSD:` URC ([`crate::urc::Urc::Ussd`]). Written by hand so
+/// the code stays one quoted string. Manual: "AT+CUSD Unstructured supplementary service
+/// data" (3GPP TS 27.007 §7.15); 15 is the GSM default alphabet.
+#[derive(Debug, Clone)]
+pub struct StartUssd {
+    /// The code: `0`-`9`, `*`, `#` (checked by the driver).
+    pub code: heapless::String<USSD_CODE_CAPACITY>,
+}
+
+impl atat::AtatCmd for StartUssd {
+    type Response = crate::command::NoResponse;
+    const MAX_TIMEOUT_MS: u32 = 10_000;
+
+    fn write(&self, buf: &mut [u8]) -> usize {
+        let parts: [&[u8]; 3] = [b"AT+CUSD=1,\"", self.code.as_bytes(), b"\",15\r"];
+        let len = parts.iter().map(|p| p.len()).sum::<usize>();
+        let Some(out) = buf.get_mut(..len) else {
+            return 0;
+        };
+        let mut at = 0;
+        for part in parts {
+            if let Some(dst) = out.get_mut(at..at + part.len()) {
+                dst.copy_from_slice(part);
+            }
+            at += part.len();
+        }
+        len
+    }
+
+    fn parse(
+        &self,
+        resp: Result<&[u8], atat::InternalError>,
+    ) -> Result<Self::Response, atat::Error> {
+        resp.map(|_| crate::command::NoResponse)
+            .map_err(atat::Error::from)
+    }
+}
