@@ -11,13 +11,16 @@
 //! and listen to it. Cloning the handle is cheap; every clone sees the same bot.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::channel::mpsc;
 use serde::Serialize;
 
 use super::call_log::{CallLog, CallLogError, CallRecord, CallerIdKind};
 use crate::audio::CallAudio;
+use crate::metrics::Metrics;
 
 /// Where the bot is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,6 +61,42 @@ pub struct SignalReport {
     pub dbm: Option<i16>,
     /// When it was read, RFC 3339 UTC.
     pub read_at: String,
+}
+
+/// The last network registration read (`AT+CREG?`, at each health check).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegistrationReport {
+    /// `home`, `roaming`, `searching`, `not_registered`, `denied`, `unknown`, or
+    /// `other_<code>` (27.007's SMS-only and CSFB states).
+    pub status: String,
+    /// Whether calls and SMS can work (home or roaming).
+    pub registered: bool,
+    /// When it was read, RFC 3339 UTC.
+    pub read_at: String,
+}
+
+impl RegistrationReport {
+    /// The report of `status`, read at `read_at`.
+    pub fn new(
+        status: modem_core::command::network::types::RegistrationStatus,
+        read_at: String,
+    ) -> Self {
+        use modem_core::command::network::types::RegistrationStatus as S;
+        let word = match status {
+            S::Home => "home".to_string(),
+            S::Roaming => "roaming".to_string(),
+            S::Searching => "searching".to_string(),
+            S::NotRegistered => "not_registered".to_string(),
+            S::Denied => "denied".to_string(),
+            S::Unknown => "unknown".to_string(),
+            S::Other(code) => format!("other_{code}"),
+        };
+        RegistrationReport {
+            status: word,
+            registered: status.is_registered(),
+            read_at,
+        }
+    }
 }
 
 /// Whether the current call rings or is connected.
@@ -102,6 +141,8 @@ pub struct BotSnapshot {
     pub identity: Option<ModemIdentity>,
     /// The signal, once read.
     pub signal: Option<SignalReport>,
+    /// The network registration, once read.
+    pub registration: Option<RegistrationReport>,
     /// The call in progress.
     pub current_call: Option<CurrentCall>,
     /// Init steps that failed without failing init (`AT+CEXTERNTONE=1` on a SIM7600).
@@ -148,6 +189,10 @@ struct Shared {
     call_audio: Mutex<Option<Arc<CallAudio>>>,
     /// Settings re-read on SIGHUP, until the bot's loop takes them (the latest wins).
     reload: Mutex<Option<Box<crate::bot::reload::LiveSettings>>>,
+    /// The counters of `GET /metrics`.
+    metrics: Arc<Metrics>,
+    /// The bot's health check period in milliseconds (0: not running yet, the default).
+    health_interval_ms: AtomicU64,
 }
 
 /// The bot's shared handle: see the module documentation.
@@ -173,6 +218,7 @@ impl BotState {
             started_at: now_rfc3339(),
             identity: None,
             signal: None,
+            registration: None,
             current_call: None,
             init_warnings: Vec::new(),
             last_modem_answer: None,
@@ -189,6 +235,8 @@ impl BotState {
             events: crate::events::EventBus::new(),
             call_audio: Mutex::new(None),
             reload: Mutex::new(None),
+            metrics: Arc::new(Metrics::new()),
+            health_interval_ms: AtomicU64::new(0),
         };
         (
             BotState {
@@ -248,6 +296,26 @@ impl BotState {
         match self.shared.call_audio.lock() {
             Ok(mut a) => *a = audio,
             Err(poisoned) => *poisoned.into_inner() = audio,
+        }
+    }
+
+    /// The bot's counters (`GET /metrics`): whoever observes a thing counts it here.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    /// The bot's health check period, as its loop runs it (set when it starts).
+    pub fn set_health_interval(&self, interval: Duration) {
+        let ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        self.shared.health_interval_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The bot's health check period: the one its loop runs, or the `[bot]` default
+    /// before it started.
+    pub fn health_interval(&self) -> Duration {
+        match self.shared.health_interval_ms.load(Ordering::Relaxed) {
+            0 => crate::bot::settings::BotSettings::default().health_interval(),
+            ms => Duration::from_millis(ms),
         }
     }
 
