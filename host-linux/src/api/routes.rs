@@ -2485,7 +2485,8 @@ mod tests {
             )
         };
         // (method, url, authorization, status, Allow)
-        let rows: [(&str, &str, Option<&str>, u16, Option<&str>); 8] = [
+        type Row<'a> = (&'a str, &'a str, Option<&'a str>, u16, Option<&'a str>);
+        let rows: [Row<'_>; 8] = [
             ("GET", "/metrics", Some(&bearer), 200, None),
             ("GET", "/healthz", Some(&bearer), 503, None),
             ("POST", "/metrics", Some(&bearer), 405, Some("GET")),
