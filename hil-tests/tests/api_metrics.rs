@@ -82,7 +82,9 @@ fn promtool_check(text: &str) -> (Option<i32>, String) {
     (out.status.code(), said)
 }
 
-#[test]
+// Runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(metrics_pass_promtool_and_count_a_call_an_sms_and_the_handoff,);
+
 fn metrics_pass_promtool_and_count_a_call_an_sms_and_the_handoff() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     start_smsd(&mut rig);
