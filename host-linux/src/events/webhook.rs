@@ -440,6 +440,28 @@ mod tests {
     }
 
     #[test]
+    fn deliveries_and_failures_are_counted_for_metrics() {
+        let (url, got, t) = receiver(vec![400]);
+        let bus = EventBus::new();
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let hooks =
+            Webhooks::start_counted(&bus, &settings(&url, 3), Some(Arc::clone(&metrics))).unwrap();
+        bus.publish(None, sms(0));
+        bus.publish(None, sms(1));
+        hil_wait(|| got.lock().unwrap().len() >= 2);
+        hooks.shutdown();
+        let text = metrics.render(&crate::metrics::Gauges::default());
+        for line in [
+            "sim7600_webhook_deliveries_total{result=\"delivered\"} 1",
+            "sim7600_webhook_deliveries_total{result=\"failed\"} 1",
+            "sim7600_webhook_events_dropped_total 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+        }
+        t.join().unwrap();
+    }
+
+    #[test]
     fn a_refusal_is_not_retried_and_the_next_event_goes_on() {
         let (url, got, t) = receiver(vec![400]);
         let bus = EventBus::new();
