@@ -1,7 +1,7 @@
 //! `GET /metrics` and `GET /healthz` on a running bot that took the port from the real
 //! smsd: after one answered call and one SMS sent through the API, Prometheus' own
-//! `promtool check metrics` accepts the text, and the counters show the call, the SMS and
-//! the handoff; `/healthz` says ok while the bot runs; both want the token.
+//! `promtool check metrics` accepts the text, and the counters show the call, the SMS (and
+//! one each way through smstools' spool) and the handoff; `/healthz` says ok while the bot runs; both want the token.
 #![allow(clippy::unwrap_used)]
 
 #[path = "api_support.rs"]
@@ -142,11 +142,23 @@ fn metrics_pass_promtool_and_count_a_call_an_sms_and_the_handoff() {
     assert_eq!(status, 202, "{answer}");
     let record = wait_finished(&bot, answer["id"].as_str().unwrap(), WITHIN);
     assert_eq!(record["state"], "sent", "{record}");
+    // And one each way through smstools' spool: a file in outgoing/, an SMS received.
+    let outgoing = rig.smsd().unwrap().outgoing();
+    let tmp = outgoing.join(".alarm.tmp");
+    std::fs::write(&tmp, "To: 491721234567\n\nAlarm: door open\n").unwrap();
+    std::fs::rename(&tmp, outgoing.join("alarm")).unwrap();
+    rig.sim().unwrap().sms(CALLER, "Through the spool").unwrap();
 
-    let text = scrape_until(&bot, "the call's end and the registration", |t| {
-        value(t, "sim7600_calls_total{outcome=\"answered\"}") == Some(1.0)
-            && value(t, "sim7600_network_registered").is_some()
-    });
+    let text = scrape_until(
+        &bot,
+        "the call's end, the spool's SMS, the registration",
+        |t| {
+            value(t, "sim7600_calls_total{outcome=\"answered\"}") == Some(1.0)
+                && value(t, "sim7600_sms_total{result=\"sent\",path=\"spool\"}") == Some(1.0)
+                && value(t, "sim7600_sms_total{result=\"received\",path=\"spool\"}") == Some(1.0)
+                && value(t, "sim7600_network_registered").is_some()
+        },
+    );
     let (status, head, _) = get(&bot, "/metrics");
     assert_eq!(status, 200);
     assert!(
@@ -179,6 +191,10 @@ fn metrics_pass_promtool_and_count_a_call_an_sms_and_the_handoff() {
     );
     assert_eq!(
         v("sim7600_sms_total{result=\"failed\",path=\"api\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        v("sim7600_sms_total{result=\"received\",path=\"api\"}"),
         Some(0.0)
     );
     assert_eq!(v("sim7600_sms_queue_depth"), Some(0.0));
