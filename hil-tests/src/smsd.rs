@@ -67,6 +67,8 @@ pub struct Smsd {
     binary: PathBuf,
     child: Option<Child>,
     scripts: SmsdScripts,
+    /// More modems beside GSM1: (device name, port).
+    more: Vec<(String, PathBuf)>,
 }
 
 fn write(path: &Path, text: &str) -> Result<(), RigError> {
@@ -96,10 +98,18 @@ impl Smsd {
             binary,
             child: None,
             scripts,
+            more: Vec::new(),
         };
         write(&smsd.conf(), &smsd.config_text())?;
         smsd.write_scripts()?;
         Ok(smsd)
+    }
+
+    /// Adds a modem `name` on `port` (`devices = GSM1, <name>`), rewriting the config;
+    /// call before starting smsd.
+    pub fn add_device(&mut self, name: &str, port: &Path) -> Result<(), RigError> {
+        self.more.push((name.to_owned(), port.to_path_buf()));
+        write(&self.conf(), &self.config_text())
     }
 
     /// The folder everything of this smsd lives in.
@@ -177,8 +187,20 @@ impl Smsd {
         let d = self.dir.display();
         // SMSTOOLS.md "A fast smsd for tests", plus the suspend file. No `user =`/`group =`:
         // smsd then runs as whoever starts it (root included) and never switches user.
+        let names: String = self.more.iter().map(|(n, _)| format!(", {n}")).collect();
+        let sections: String = self
+            .more
+            .iter()
+            .map(|(n, p)| {
+                format!(
+                    "\n[{n}]\ndevice = {}\nincoming = yes\nbaudrate = 115200\nmemory_start = 0\n\
+                     device_open_retries = -1\ndevice_open_errorsleeptime = 1\n",
+                    p.display()
+                )
+            })
+            .collect();
         format!(
-            "devices = {DEVICE_NAME}\n\
+            "devices = {DEVICE_NAME}{names}\n\
              outgoing = {d}/outgoing\n\
              checked = {d}/checked\n\
              failed = {d}/failed\n\
@@ -198,7 +220,7 @@ impl Smsd {
              baudrate = 115200\n\
              memory_start = 0\n\
              device_open_retries = -1\n\
-             device_open_errorsleeptime = 1\n",
+             device_open_errorsleeptime = 1\n{sections}",
             port = self.port.display()
         )
     }

@@ -2,11 +2,11 @@
 //! (flags override it), run the subcommand, print, and map the outcome to an exit status.
 //!
 //! Exit statuses: `detect` 0 SIM7600, 1 other modem, 2 no answer, 3 handoff failed;
-//! `status` 0 for one of the seed's states, 1 for "inconsistent", 2 for "unknown" (a
+//! `status` 0 for one of the expected states, 1 for "inconsistent", 2 for "unknown" (a
 //! systemctl that failed, or holders this user may not see); `voice-bot` as
 //! [`crate::bot::exit_code`] says; `restore` 0, or 1 when
 //! a restore failed; `decode` 0, or 1 when the capture could not be read; `hold` 0 after
-//! an orderly release. Every command: 64 for bad usage, 78 for a bad config file.
+//! an orderly release; `list` 0, or 1 when sysfs cannot be read. Every command: 64 for bad usage, 78 for a bad config file.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{decode, detect, hold, restore, status};
+use crate::commands::{decode, detect, hold, list, restore, status, watch};
 use crate::config::{Config, ConfigError};
 use crate::signals::Shutdown;
 
@@ -83,7 +83,7 @@ pub enum Command {
         /// The AT port (overrides the config).
         #[arg(long, value_name = "PATH")]
         port: Option<PathBuf>,
-        /// The seed's voice_config.json (overrides the config).
+        /// A voice_config.json to read `answer_after_rings` from (overrides `voice_config`).
         #[arg(long, value_name = "FILE")]
         voice_config: Option<PathBuf>,
         /// Where the HTTP API listens (overrides `[api] listen`).
@@ -99,12 +99,35 @@ pub enum Command {
     /// through the HTTP API, the port back to smstools; each phase with its timing. Needs
     /// no modem and no config. Exit 0 when every phase worked.
     Demo {
-        /// The seed's answer_after_rings for the demo's modem.
+        /// The demo modem's answer_after_rings.
         #[arg(long, value_name = "N", default_value_t = modem_core::config::DEFAULT_ANSWER_AFTER_RINGS)]
         rings: u8,
         /// Use the stand-in smstools even when smsd is installed.
         #[arg(long)]
         simulated_smstools: bool,
+    },
+    /// Every SIMCom modem on this host: USB path, vendor:product, IMEI (when its AT port is
+    /// free, from the bot that runs it, or recorded earlier), AT and audio ports by USB
+    /// interface and who holds them. Opens only ports nobody holds.
+    List {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// While no bot holds the port: restart smstools (through the `[handoff]` backend)
+    /// whenever the smsd of `[bot] smstools_conf` holds a port that vanished (a USB
+    /// re-enumeration), which smsd never recovers from by itself. Runs until
+    /// SIGTERM/SIGINT, or looks once.
+    WatchSmstools {
+        /// Look once, print the outcome, exit 0 (1 when a restart failed).
+        #[arg(long)]
+        once: bool,
+        /// Seconds between two looks.
+        #[arg(long, value_name = "S", default_value_t = 10)]
+        interval_s: u64,
+        /// Print each outcome as one JSON line.
+        #[arg(long)]
+        json: bool,
     },
     /// Decode raw bytes captured from a SIM7600 port: one JSON object per line.
     Decode {
@@ -209,6 +232,59 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
             }
             Ok(state.exit_code())
         }
+        Command::WatchSmstools {
+            once,
+            interval_s,
+            json,
+        } => {
+            let mut failed_output = None;
+            let mut report = |o: &watch::WatchOutcome| {
+                let text = if json {
+                    serde_json::to_string(o).map(|t| format!("{t}\n"))
+                } else {
+                    Ok(format!("{o:?}\n"))
+                };
+                match text {
+                    Ok(t) => {
+                        if let Err(e) = print(out, &t) {
+                            failed_output = Some(e);
+                        }
+                    }
+                    Err(e) => failed_output = Some(CliError::Json(e)),
+                }
+            };
+            let last = watch::run(
+                &config,
+                Duration::from_secs(interval_s.max(1)),
+                once,
+                shutdown,
+                &mut report,
+            );
+            if let Some(e) = failed_output {
+                return Err(e);
+            }
+            Ok(u8::from(matches!(
+                last,
+                watch::WatchOutcome::RestartFailed { .. }
+            )))
+        }
+        Command::List { json } => match list::run(&config) {
+            Ok(modems) => {
+                if json {
+                    print_json(out, &serde_json::json!({ "modems": modems }))?;
+                } else {
+                    print(out, &list::render(&modems))?;
+                }
+                Ok(0)
+            }
+            Err(e) => {
+                log::error!("{e}");
+                if json {
+                    print_json(out, &serde_json::json!({ "error": e.to_string() }))?;
+                }
+                Ok(1)
+            }
+        },
         Command::Restore {
             json,
             smstools_conf,

@@ -1,13 +1,13 @@
 //! The `sim7600` configuration: one TOML file (default /etc/sim7600/config.toml, or
 //! `--config FILE`), every key optional with the defaults below, unknown keys refused,
-//! and the seed's `voice_config.json` read as it is. This module owns reading and
+//! and an existing `voice_config.json` (`{"answer_after_rings": 3}`) read as it is when
+//! `voice_config` names it. This module owns reading and
 //! validating both; a bad file is refused at start with the file, the key and what is
 //! wrong. dist/config.example.toml documents every key.
 //!
 //! ```toml
 //! port = "/dev/ttyUSB2"
 //! marker_dir = "/run/sim7600"
-//! voice_config = "/home/rom/voice_config.json"
 //! bot_unit = "sim7600-voice-bot"
 //!
 //! [handoff]
@@ -33,8 +33,6 @@ use crate::handoff::{BackendSpec, HandoffTimeouts, LeaseSettings, UnitName};
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/sim7600/config.toml";
 /// The AT port unless configured.
 pub const DEFAULT_PORT: &str = "/dev/ttyUSB2";
-/// The seed's voice settings file.
-pub const DEFAULT_VOICE_CONFIG: &str = "/home/rom/voice_config.json";
 /// The voice bot's systemd unit.
 pub const DEFAULT_BOT_UNIT: &str = "sim7600-voice-bot";
 /// The longest accepted timeout: an hour (a bound that long is a typo).
@@ -76,9 +74,6 @@ fn default_port() -> PathBuf {
 }
 fn default_marker_dir() -> PathBuf {
     PathBuf::from(crate::handoff::DEFAULT_MARKER_DIR)
-}
-fn default_voice_config() -> PathBuf {
-    PathBuf::from(DEFAULT_VOICE_CONFIG)
 }
 fn default_bot_unit() -> UnitName {
     UnitName::try_from(DEFAULT_BOT_UNIT.to_owned())
@@ -131,12 +126,21 @@ pub struct Config {
     /// The SIM7600's AT port (a udev symlink is fine).
     #[serde(default = "default_port")]
     pub port: PathBuf,
+    /// The modem named by its IMEI instead of `port`: its AT port is looked up at start
+    /// and after every re-enumeration (see `crate::fleet`).
+    #[serde(default)]
+    pub imei: Option<String>,
+    /// The modem named by its USB path (`1-1.2`, `sim7600 list` shows it) instead of
+    /// `port`.
+    #[serde(default)]
+    pub usb_path: Option<String>,
     /// Where restore markers live.
     #[serde(default = "default_marker_dir")]
     pub marker_dir: PathBuf,
-    /// The seed's voice settings (`{"answer_after_rings": 3}`).
-    #[serde(default = "default_voice_config")]
-    pub voice_config: PathBuf,
+    /// A voice settings file (`{"answer_after_rings": 3}`) read as it is; none by
+    /// default (`[bot] answer_after_rings` says the same in this file).
+    #[serde(default)]
+    pub voice_config: Option<PathBuf>,
     /// The voice bot's systemd unit, for `sim7600 status`.
     #[serde(default = "default_bot_unit")]
     pub bot_unit: UnitName,
@@ -168,14 +172,24 @@ pub struct Config {
     /// `crate::audio::session::AudioConfig`.
     #[serde(default)]
     pub audio: crate::audio::AudioConfig,
+    /// Several modems (`[fleet]`: sysfs root, identity records, the supervisor's steps);
+    /// see `crate::fleet::settings`.
+    #[serde(default)]
+    pub fleet: crate::fleet::FleetSettings,
+    /// MQTT (`[mqtt]`: broker url, topic prefix, credentials, Home Assistant discovery);
+    /// see `crate::mqtt::settings`.
+    #[serde(default)]
+    pub mqtt: crate::mqtt::MqttSettings,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             port: default_port(),
+            imei: None,
+            usb_path: None,
             marker_dir: default_marker_dir(),
-            voice_config: default_voice_config(),
+            voice_config: None,
             bot_unit: default_bot_unit(),
             handoff: BackendSpec::default(),
             timeouts: TimeoutsMs::default(),
@@ -185,6 +199,8 @@ impl Default for Config {
             events: crate::events::EventsSettings::default(),
             dtmf: crate::events::DtmfMenu::default(),
             audio: crate::audio::AudioConfig::default(),
+            fleet: crate::fleet::FleetSettings::default(),
+            mqtt: crate::mqtt::MqttSettings::default(),
         }
     }
 }
@@ -227,10 +243,13 @@ impl Config {
             problem,
         };
         for (key, path) in [
-            ("port", &self.port),
-            ("marker_dir", &self.marker_dir),
-            ("voice_config", &self.voice_config),
-        ] {
+            ("port", Some(&self.port)),
+            ("marker_dir", Some(&self.marker_dir)),
+            ("voice_config", self.voice_config.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(key, path)| Some((key, path?)))
+        {
             if path.as_os_str().is_empty() {
                 return Err(invalid(key, "must not be empty".into()));
             }
@@ -267,7 +286,37 @@ impl Config {
         if let Err(e) = self.dtmf.validate() {
             return Err(invalid(&format!("dtmf.\"{}\"", e.key), e.problem));
         }
+        if let Err(e) = self.fleet.validate() {
+            return Err(invalid(&format!("fleet.{}", e.key), e.problem));
+        }
+        if let Err(e) = self.mqtt.validate() {
+            return Err(invalid(&format!("mqtt.{}", e.key), e.problem));
+        }
+        if self.imei.is_some() && self.usb_path.is_some() {
+            return Err(invalid(
+                "imei",
+                "name the modem by `imei` or by `usb_path`, not both".into(),
+            ));
+        }
+        if let Some(imei) = &self.imei {
+            crate::fleet::identity::validate_imei(imei).map_err(|p| invalid("imei", p))?;
+        }
+        if let Some(usb) = &self.usb_path {
+            crate::fleet::sysfs::validate_usb_path(usb).map_err(|p| invalid("usb_path", p))?;
+        }
         Ok(())
+    }
+
+    /// How the config names the modem: `imei` or `usb_path` when given, else `port`;
+    /// `port_flag` (`--port`) overrides them all.
+    pub fn modem_selector(&self, port_flag: Option<&Path>) -> crate::fleet::ModemSelector {
+        use crate::fleet::ModemSelector;
+        match (port_flag, &self.imei, &self.usb_path) {
+            (Some(p), _, _) => ModemSelector::Port(p.to_path_buf()),
+            (None, Some(imei), _) => ModemSelector::Imei(imei.clone()),
+            (None, None, Some(usb)) => ModemSelector::UsbPath(usb.clone()),
+            (None, None, None) => ModemSelector::Port(self.port.clone()),
+        }
     }
 
     /// The lease settings for `port` (the config's port unless a flag overrides it).
@@ -281,7 +330,7 @@ impl Config {
     }
 }
 
-/// Why the seed's voice_config.json cannot be used.
+/// Why a voice_config.json cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum VoiceConfigError {
     /// The file could not be read.
@@ -315,7 +364,7 @@ pub enum VoiceConfigError {
 /// The keys of voice_config.json this program reads.
 pub const VOICE_CONFIG_KEYS: [&str; 1] = ["answer_after_rings"];
 
-/// Reads the seed's voice_config.json as it is. `answer_after_rings` (an integer,
+/// Reads a voice_config.json as it is. `answer_after_rings` (an integer,
 /// 0..=255) is the one key read; missing, it is the seed's 3. Other keys are tolerated
 /// and reported in the second value (the file is shared with the seed's other tools,
 /// which may keep their own settings there).
@@ -381,6 +430,36 @@ mod tests {
         assert!(
             matches!(c.handoff, BackendSpec::Systemctl { ref unit, .. } if unit.as_str() == "smstools")
         );
+    }
+
+    #[test]
+    fn a_modem_named_by_imei_or_usb_path_but_not_both() {
+        use crate::fleet::ModemSelector;
+        let c = parse("imei = \"351602000330570\"\n").unwrap();
+        assert_eq!(
+            c.modem_selector(None),
+            ModemSelector::Imei("351602000330570".into())
+        );
+        assert_eq!(
+            c.modem_selector(Some(Path::new("/dev/x"))),
+            ModemSelector::Port("/dev/x".into())
+        );
+        let c = parse("usb_path = \"1-1.2\"\n[fleet]\nsysfs_root = \"/tmp/sys\"\n").unwrap();
+        assert_eq!(
+            c.modem_selector(None),
+            ModemSelector::UsbPath("1-1.2".into())
+        );
+        assert_eq!(c.fleet.sysfs_root, Path::new("/tmp/sys"));
+        let both = parse("imei = \"351602000330570\"\nusb_path = \"1-1.2\"\n");
+        assert!(both.unwrap_err().to_string().contains("not both"));
+        let bad = parse("imei = \"12ab\"\n").unwrap_err().to_string();
+        assert!(bad.contains("key `imei`") && bad.contains("12ab"), "{bad}");
+        let bad = parse("usb_path = \"ttyUSB2\"\n").unwrap_err().to_string();
+        assert!(bad.contains("key `usb_path`"), "{bad}");
+        let bad = parse("[fleet]\nreenumerate_timeout_s = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("fleet.reenumerate_timeout_s"), "{bad}");
     }
 
     #[test]
@@ -514,11 +593,11 @@ mod tests {
     }
 
     fn voice(text: &str) -> Result<(VoiceConfig, Vec<String>), VoiceConfigError> {
-        parse_voice_config(text, Path::new("/home/rom/voice_config.json"))
+        parse_voice_config(text, Path::new("/etc/sim7600/voice_config.json"))
     }
 
     #[test]
-    fn the_seeds_voice_config_is_read_as_it_is() {
+    fn an_existing_voice_config_is_read_as_it_is() {
         let (c, ignored) = voice("{\"answer_after_rings\": 3}").unwrap();
         assert_eq!(c.answer_after_rings(), 3);
         assert!(ignored.is_empty());

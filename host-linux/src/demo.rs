@@ -19,9 +19,7 @@ use modem_sim::{SimConfig, SimHandle, Simulator};
 
 use crate::api::{ApiContext, ApiServer, ApiSettings};
 use crate::bot::notify::Notifier;
-use crate::bot::{
-    self, BotOptions, BotPhase, BotSettings, BotSnapshot, BotState, CallLog, CurrentCallState,
-};
+use crate::bot::{self, BotOptions, BotPhase, BotSettings, BotState, CallLog, CurrentCallState};
 use crate::handoff::{BackendSpec, HandoffTimeouts, LeaseSettings};
 use crate::holders;
 use crate::signals::Shutdown;
@@ -401,6 +399,7 @@ fn with_bot<W: Write>(
         smstools_conf: smstools.conf(),
         dtmf: crate::events::PreparedMenu::default(),
         audio: None,
+        modem: crate::fleet::ModemPlan::for_port(port),
     };
     let queue = SmsQueue::open(&dir.join("state/sms-queue"))
         .map_err(|e| step("opening the SMS queue")(e.to_string()))?;
@@ -439,7 +438,8 @@ fn with_bot<W: Write>(
     ))?;
     let result = std::thread::scope(|s| {
         let bot = s.spawn(|| bot::run(&bot_options, &state, &mut requests, Some(&queue), &Silent));
-        let script_result = phases(script, &state, sim, smstools, api_addr, options);
+        let bot_ended = || bot.is_finished();
+        let script_result = phases(script, &state, &bot_ended, sim, smstools, api_addr, options);
         // Also after a failed phase: the bot must give the port back before the demo ends.
         state.request_shutdown();
         let bot_result = bot.join();
@@ -447,11 +447,20 @@ fn with_bot<W: Write>(
     });
     api.shutdown();
     let (script_result, bot_result) = result;
-    script_result?;
-    let stopped = match bot_result {
-        Ok(Ok(stopped)) => stopped,
-        Ok(Err(e)) => return Err(step("the voice bot")(e.to_string())),
-        Err(_) => return Err(step("the voice bot")("its thread panicked".into())),
+    // A bot that failed is the cause of whatever the script then saw: its error first.
+    let bot_error = match bot_result {
+        Ok(Ok(stopped)) => Ok(stopped),
+        Ok(Err(e)) => Err(step("the voice bot")(e.to_string())),
+        Err(_) => Err(step("the voice bot")("its thread panicked".into())),
+    };
+    let stopped = match (bot_error, script_result) {
+        (Err(bot), Err(seen)) => {
+            log::error!("demo: {seen}");
+            return Err(bot);
+        }
+        (Err(bot), Ok(())) => return Err(bot),
+        (Ok(_), Err(seen)) => return Err(seen),
+        (Ok(stopped), Ok(())) => stopped,
     };
     let pause = stopped
         .released
@@ -523,15 +532,27 @@ fn incoming_sms<W: Write>(
 fn phases<W: Write>(
     script: &mut Script<'_, W>,
     state: &BotState,
+    bot_ended: &dyn Fn() -> bool,
     sim: &SimHandle,
     smstools: &Smstools,
     api: SocketAddr,
     options: &DemoOptions,
 ) -> Result<(), DemoError> {
-    let running = |s: &BotSnapshot| s.phase == BotPhase::Running;
+    // A bot that ended before it ran (it could not take the port) ends the wait at once:
+    // its own error is what the demo reports.
     let snap = script.wait("the bot taking the port", || {
-        Some(state.snapshot()).filter(running)
+        let snap = state.snapshot();
+        if snap.phase == BotPhase::Running {
+            Some(Some(snap))
+        } else {
+            bot_ended().then_some(None)
+        }
     })?;
+    let Some(snap) = snap else {
+        return Err(step("the bot taking the port")(
+            "the voice bot ended without taking it".into(),
+        ));
+    };
     let model = snap
         .identity
         .as_ref()

@@ -28,6 +28,15 @@ use atat::AtatIngress;
 use modem_core::driver::{ModemClient, ModemIngress, ModemUrcChannel, Resources, Sim7600};
 use serialport::{DataBits, FlowControl, Parity, StopBits, TTYPort};
 
+#[cfg(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_arch = "arm",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
+pub mod plain_termios;
+
 /// The SIM7600's AT port speed (USB ignores it; a UART needs it).
 pub const BAUD_RATE: u32 = 115_200;
 /// serialport's own per-read (and per-write) timeout. The reader reads only after its
@@ -111,7 +120,40 @@ pub enum LinkError {
 /// Opens `port` at 115200 8N1 without flow control, exclusively, with [`READ_TIMEOUT`].
 /// serialport 4.10 sets TIOCEXCL and takes `flock(LOCK_EX | LOCK_NB)` on open, so a
 /// second opener gets EBUSY (the flock holds even against root, which TIOCEXCL does not).
+/// Where the port lacks the termios2 ioctls serialport sets the line with (qemu-user,
+/// some Linux-like ABIs), the open falls back to the classic termios calls
+/// ([`plain_termios`]); that runs only after serialport's open failed.
 pub fn open_exclusive(port: &Path) -> Result<TTYPort, LinkError> {
+    match open_with_serialport(port) {
+        Ok(tty) => Ok(tty),
+        Err(failure) => open_without_termios2(port, failure),
+    }
+}
+
+#[cfg(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_arch = "arm",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
+fn open_without_termios2(port: &Path, failure: LinkError) -> Result<TTYPort, LinkError> {
+    plain_termios::open_after_failure(port, failure, plain_termios::probe_termios2)
+}
+
+/// Elsewhere the kernel's struct termios has another layout: no fallback.
+#[cfg(not(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_arch = "arm",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+)))]
+fn open_without_termios2(_port: &Path, failure: LinkError) -> Result<TTYPort, LinkError> {
+    Err(failure)
+}
+
+fn open_with_serialport(port: &Path) -> Result<TTYPort, LinkError> {
     let open_err = |e: serialport::Error| LinkError::Open {
         port: port.to_path_buf(),
         problem: e.to_string(),

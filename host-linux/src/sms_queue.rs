@@ -608,6 +608,51 @@ pub struct RecoveryReport {
     pub damaged: Vec<PathBuf>,
 }
 
+/// What recovery did, in words: each kind with its message ids.
+impl std::fmt::Display for RecoveryReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids = |v: &[SmsId]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut parts = Vec::new();
+        for (what, list) in [
+            ("queued again", &self.requeued),
+            ("found sent", &self.completed),
+            (
+                "failed with a part in flight (not sent twice)",
+                &self.failed_in_flight,
+            ),
+            ("duplicates removed", &self.duplicates_removed),
+        ] {
+            if !list.is_empty() {
+                parts.push(format!("{what}: {}", ids(list)));
+            }
+        }
+        if self.temporaries_removed > 0 {
+            parts.push(format!(
+                "{} temporary files removed",
+                self.temporaries_removed
+            ));
+        }
+        if !self.damaged.is_empty() {
+            let names: Vec<String> = self
+                .damaged
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            parts.push(format!("damaged records set aside: {}", names.join(", ")));
+        }
+        if parts.is_empty() {
+            f.write_str("nothing to do")
+        } else {
+            f.write_str(&parts.join("; "))
+        }
+    }
+}
+
 /// How much the queue holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueLimits {

@@ -706,3 +706,57 @@ impl CallMachine {
         let _ = self.actions.push_back(action);
     }
 }
+
+/// A caller as a person reads it in a log: the number, or why there is none.
+impl core::fmt::Display for Caller {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Caller::Unknown => f.write_str("an unknown caller"),
+            Caller::Number(n) => f.write_str(n),
+            Caller::Withheld => f.write_str("a withheld number"),
+            Caller::Unavailable => f.write_str("a number the network did not give"),
+        }
+    }
+}
+
+/// What happened, in words (`ringing (ring 1) from +4917...`), for logs.
+impl core::fmt::Display for CallEvent {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CallEvent::Ringing { ring, caller } => write!(f, "ringing (ring {ring}) from {caller}"),
+            CallEvent::CallerIdentified { caller } => write!(f, "the caller is {caller}"),
+            CallEvent::Answered { caller, rings } => {
+                write!(f, "answered after {rings} rings: {caller}")
+            }
+            CallEvent::Ended {
+                caller,
+                duration_s,
+                reason,
+            } => {
+                let why = match reason {
+                    EndReason::CallerHungUp => "the caller hung up",
+                    EndReason::WeHungUp(HangUpCause::Requested) => "hung up on request",
+                    EndReason::WeHungUp(HangUpCause::MaxDuration) => {
+                        "hung up at the call time limit"
+                    }
+                    EndReason::NoCarrier => "the connection dropped",
+                };
+                write!(f, "ended after {duration_s} s, {why}: {caller}")
+            }
+            CallEvent::Missed {
+                caller,
+                rings,
+                reason,
+            } => {
+                let why = match reason {
+                    MissReason::ModemReported => "the modem reported it missed",
+                    MissReason::CallerGaveUp => "the caller gave up",
+                    MissReason::RingingStopped => "the ringing stopped",
+                    MissReason::Rejected => "rejected",
+                };
+                write!(f, "missed after {rings} rings, {why}: {caller}")
+            }
+            CallEvent::Dtmf { key } => write!(f, "key {} pressed", key.as_char()),
+        }
+    }
+}

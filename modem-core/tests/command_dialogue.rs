@@ -22,7 +22,7 @@ use modem_core::command::general::responses::{
 use modem_core::command::general::types::{EchoMode, ErrorReporting};
 use modem_core::command::general::{
     Attention, GetImei, GetImsi, GetManufacturer, GetModel, GetRevision, GetSimStatus, Identify,
-    SetEcho, SetErrorReporting,
+    ResetModem, SetEcho, SetErrorReporting,
 };
 use modem_core::command::network::responses::{Registration, SignalQuality};
 use modem_core::command::network::types::{RegistrationReporting, RegistrationStatus};
@@ -84,6 +84,7 @@ fn general_commands_are_written_exactly() {
     assert_eq!(bytes(&GetModel), b"AT+CGMM\r");
     assert_eq!(bytes(&GetRevision), b"AT+CGMR\r");
     assert_eq!(bytes(&GetImei), b"AT+CGSN\r");
+    assert_eq!(bytes(&ResetModem), b"AT+CFUN=1,1\r");
     assert_eq!(bytes(&GetImsi), b"AT+CIMI\r");
     assert_eq!(
         bytes(&SetErrorReporting {

@@ -119,7 +119,7 @@ enum BenchError {
         problem: String,
         log: PathBuf,
     },
-    #[error("seed probe on {port}: {problem}")]
+    #[error("baseline probe on {port}: {problem}")]
     SeedProbe { port: PathBuf, problem: String },
     #[error("usage: rig-bench [--runs N] (N a whole number >= {MIN_RUNS}); {problem}")]
     Usage { problem: String },
@@ -155,7 +155,7 @@ impl Strategy {
             Strategy::Commands => "ours: command backend",
             Strategy::Systemctl => "ours: systemctl backend",
             Strategy::SuspendFile => "ours: suspend-file backend",
-            Strategy::Seed => "seed's strategy",
+            Strategy::Seed => "baseline (stop, sleep, restart)",
         }
     }
 }
@@ -842,14 +842,14 @@ impl Bench {
         drop(tty);
         run_script(&scripts.start)?;
         hil_tests::wait::wait_for(
-            "smsd to hold the port after the seed's exit",
+            "smsd to hold the port after the baseline's exit",
             SMSD_TIMEOUT,
             || watcher.held_again().then_some(()),
         )?;
         std::thread::sleep(SEED_RESTART_SLEEP);
         let held = watcher.finish().held_again.ok_or(BenchError::NotObserved {
             strategy: Strategy::Seed.name(),
-            what: "smsd holding the port after the seed's exit",
+            what: "smsd holding the port after the baseline's exit",
             waited: SMSD_TIMEOUT,
         })?;
         Ok(BotSample {
@@ -1161,10 +1161,10 @@ const COLUMNS: [&str; 8] = [
     "ours: commands",
     "ours: systemctl",
     "ours: suspend-file",
-    "seed (stop, 2 s, probe/init, start, 1 s)",
-    "seed / commands",
-    "seed / systemctl",
-    "seed / suspend-file",
+    "baseline (stop, 2 s, probe/init, start, 1 s)",
+    "baseline / commands",
+    "baseline / systemctl",
+    "baseline / suspend-file",
 ];
 
 /// One row of the printed table: a label and one cell per column.

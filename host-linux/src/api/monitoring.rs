@@ -74,6 +74,12 @@ pub fn health(
     Ok(())
 }
 
+/// Whether the registration word of the snapshot (`bot.network`) lets calls and SMS work:
+/// the home network or roaming.
+pub fn registered(network: &str) -> bool {
+    matches!(network, "home" | "roaming")
+}
+
 /// `GET /healthz`: 200 `{"status": "ok", ...}`, or 503 `{"status": "unhealthy", "reason":
 /// ...}`.
 pub fn healthz(context: &ApiContext) -> ApiResponse {
@@ -120,7 +126,7 @@ pub fn metrics(context: &ApiContext) -> ApiResponse {
         up,
         signal_dbm: snapshot.signal.as_ref().and_then(|s| s.dbm),
         signal_rssi: snapshot.signal.as_ref().and_then(|s| s.rssi),
-        registered: snapshot.registration.as_ref().map(|r| r.registered),
+        registered: snapshot.network.as_deref().map(registered),
         queue_depth,
         reconnects: u64::from(snapshot.reconnects),
         modem_resets: u64::from(snapshot.modem_resets),
@@ -152,6 +158,22 @@ mod tests {
 
     fn at(t: &str) -> jiff::Timestamp {
         t.parse().unwrap()
+    }
+
+    #[test]
+    fn only_home_and_roaming_count_as_registered() {
+        for word in ["home", "roaming"] {
+            assert!(registered(word), "{word}");
+        }
+        for word in [
+            "searching",
+            "not_registered",
+            "denied",
+            "unknown",
+            "other_6",
+        ] {
+            assert!(!registered(word), "{word}");
+        }
     }
 
     #[test]

@@ -911,7 +911,7 @@ fn status(context: &ApiContext) -> ApiResponse {
             "system": (context.system_status)(),
             "modem": bot.identity,
             "signal": bot.signal,
-            "registration": bot.registration,
+            "registration": bot.network,
             "current_call": bot.current_call,
             "bot": bot,
             "sms_queue": { "queued": queued, "sending": sending },
@@ -2594,10 +2594,7 @@ mod tests {
                 dbm: Some(-73),
                 read_at: crate::bot::state::now_rfc3339(),
             });
-            s.registration = Some(crate::bot::RegistrationReport::new(
-                modem_core::command::network::types::RegistrationStatus::Roaming,
-                crate::bot::state::now_rfc3339(),
-            ));
+            s.network = Some("roaming".into());
             s.reconnects = 2;
         });
         let after = scrape();
@@ -2617,7 +2614,7 @@ mod tests {
         assert_eq!(value(&after, "sim7600_network_registered"), Some(1.0));
         assert_eq!(value(&after, "sim7600_modem_reconnects_total"), Some(2.0));
         let status = call(&rig.context, "GET", "/status", "");
-        assert_eq!(status.body["registration"]["status"], "roaming");
-        assert_eq!(status.body["registration"]["registered"], true);
+        assert_eq!(status.body["registration"], "roaming");
+        assert_eq!(status.body["bot"]["network"], "roaming");
     }
 }

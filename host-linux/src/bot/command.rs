@@ -1,7 +1,7 @@
 //! `sim7600 voice-bot`: from the config file and the flags to a running bot, and from how
 //! it ended to the exit status.
 //!
-//! This module owns the assembly only: the `[bot]` table and the seed's voice_config.json
+//! This module owns the assembly only: the `[bot]` table and a voice_config.json
 //! become [`BotOptions`], the call log and the SMS queue are opened, the HTTP API is
 //! started beside the bot, the first shutdown signal is forwarded to the bot's loop, and
 //! [`super::run`] does the rest. Exit statuses are [`super::exit_code`]'s.
@@ -64,6 +64,15 @@ pub enum SetupError {
     /// The `[audio]` settings cannot work (a greeting that is not audio, ...).
     #[error(transparent)]
     Audio(#[from] crate::audio::session::AudioConfigError),
+    /// The settings contradict each other.
+    #[error("config: {problem}")]
+    Conflict {
+        /// What contradicts what.
+        problem: String,
+    },
+    /// The modem named by IMEI or USB path is not present (or not known) now.
+    #[error("cannot find the modem: {0}")]
+    Modem(#[from] crate::fleet::identity::IdentityError),
     /// `--listen` is not an address.
     #[error("--listen {value:?} is not ADDR:PORT: {problem}")]
     Listen {
@@ -74,13 +83,12 @@ pub enum SetupError {
     },
 }
 
-/// The seed's `answer_after_rings` from `file`: the file's value, or the seed's 3 (with a
-/// warning) when the file does not exist; a file that exists but is unusable is an error.
+/// `answer_after_rings` from a voice_config.json: the file's value, or the default 3 (with
+/// a warning) when the file does not exist; a file that exists but is unusable is an error.
 pub fn answer_after_rings(file: &Path) -> Result<u8, crate::config::VoiceConfigError> {
     if !file.exists() {
         log::warn!(
-            "voice config {} does not exist: answering after {DEFAULT_ANSWER_AFTER_RINGS} rings \
-             (the seed's default)",
+            "voice config {} does not exist: answering after {DEFAULT_ANSWER_AFTER_RINGS} rings",
             file.display()
         );
         return Ok(DEFAULT_ANSWER_AFTER_RINGS);
@@ -96,16 +104,47 @@ pub fn answer_after_rings(file: &Path) -> Result<u8, crate::config::VoiceConfigE
     Ok(voice.answer_after_rings())
 }
 
+/// The rings to answer on: `[bot] answer_after_rings`, or the voice_config.json named by
+/// `--voice-config` or `voice_config` (read only when named), or 3. Both saying different
+/// numbers is refused: which one was meant cannot be told.
+pub fn rings(config: &Config, flag: Option<&Path>) -> Result<u8, SetupError> {
+    let file = flag.or(config.voice_config.as_deref());
+    let from_file = file.map(answer_after_rings).transpose()?;
+    match (config.bot.answer_after_rings, from_file, file) {
+        (Some(ours), Some(theirs), Some(file)) if ours != theirs => Err(SetupError::Conflict {
+            problem: format!(
+                "[bot] answer_after_rings = {ours} but {} says {theirs}: keep one of them",
+                file.display()
+            ),
+        }),
+        (Some(ours), _, _) => Ok(ours),
+        (None, Some(theirs), _) => Ok(theirs),
+        (None, None, _) => Ok(DEFAULT_ANSWER_AFTER_RINGS),
+    }
+}
+
 /// The bot's options from the config and the flags.
 pub fn options(config: &Config, args: &VoiceBotArgs) -> Result<BotOptions, SetupError> {
-    let voice_file = args
-        .voice_config
-        .clone()
-        .unwrap_or_else(|| config.voice_config.clone());
-    let rings = answer_after_rings(&voice_file)?;
+    let rings = rings(config, args.voice_config.as_deref())?;
     let voice = config.bot.voice_config(rings)?;
+    let selector = config.modem_selector(args.port.as_deref());
+    let (port, mut modem) = crate::fleet::ModemPlan::resolve(selector, config.fleet.clone())?;
+    if !matches!(modem.selector, crate::fleet::ModemSelector::Port(_)) {
+        log::info!(
+            "{}: AT port {} (USB path {})",
+            modem.selector,
+            port.display(),
+            modem.usb_path.as_deref().unwrap_or("?")
+        );
+    }
+    let listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| config.api.listen.to_string());
+    modem.api = Some(listen);
     Ok(BotOptions {
-        lease: config.lease_settings(args.port.as_deref()),
+        lease: config.lease_settings(Some(&port)),
+        modem,
         voice,
         smstools_conf: config
             .bot
@@ -319,6 +358,11 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
     });
     let (options, api_settings, queue) = match setup {
         Ok(s) => s,
+        // A modem not (yet) present is no config error: a restart may find it.
+        Err(e @ SetupError::Modem(_)) => {
+            log::error!("{e}");
+            return exit_code::FAILURE;
+        }
         Err(e) => {
             log::error!("{e}");
             return exit_code::CONFIG;
@@ -373,6 +417,25 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
         api.shutdown();
         return code;
     }
+    // MQTT subscribes before the bot runs too; it connects once the modem told its IMEI.
+    let mqtt = crate::mqtt::Mqtt::start(
+        &config.mqtt,
+        crate::mqtt::MqttContext {
+            bot: state.clone(),
+            queue: queue.clone(),
+            policy: config.sms.policy(),
+            configured_imei: config.imei.clone(),
+        },
+    );
+    let mqtt = match mqtt {
+        Ok(m) => m,
+        Err(e) => {
+            log::error!("{e}");
+            webhooks.shutdown();
+            api.shutdown();
+            return exit_code::CONFIG;
+        }
+    };
     let mut events = config.events.clone();
     let outcome = run_until_signal(
         &options,
@@ -386,6 +449,9 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
     // Closes the bus: `GET /events` streams end, webhooks get a grace to deliver the last
     // events (the call that ended as the bot stopped).
     webhooks.shutdown();
+    if let Some(mqtt) = mqtt {
+        mqtt.shutdown();
+    }
     api.shutdown();
     match outcome {
         Ok(stopped) => {
@@ -413,7 +479,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_missing_voice_config_means_the_seeds_three_rings() {
+    fn a_missing_voice_config_means_three_rings() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
             answer_after_rings(&dir.path().join("absent.json")).unwrap(),
@@ -422,7 +488,42 @@ mod tests {
     }
 
     #[test]
-    fn the_seeds_voice_config_is_read_as_it_is() {
+    fn rings_come_from_the_config_or_a_named_voice_config_and_never_from_a_home_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("voice_config.json");
+        std::fs::write(&file, r#"{"answer_after_rings": 5}"#).unwrap();
+        let parse = |text: &str| Config::parse(text, Path::new("c.toml")).unwrap();
+        let none = parse("");
+        assert_eq!(none.voice_config, None, "no voice_config.json unless named");
+        assert_eq!(rings(&none, None).unwrap(), 3);
+        assert_eq!(
+            rings(&parse("[bot]\nanswer_after_rings = 2\n"), None).unwrap(),
+            2
+        );
+        let named = parse(&format!(
+            "voice_config = {:?}\n",
+            file.display().to_string()
+        ));
+        assert_eq!(rings(&named, None).unwrap(), 5);
+        assert_eq!(rings(&none, Some(&file)).unwrap(), 5, "--voice-config");
+        let both_same = parse(&format!(
+            "voice_config = {:?}\n[bot]\nanswer_after_rings = 5\n",
+            file.display().to_string()
+        ));
+        assert_eq!(rings(&both_same, None).unwrap(), 5);
+        let both_differ = parse(&format!(
+            "voice_config = {:?}\n[bot]\nanswer_after_rings = 2\n",
+            file.display().to_string()
+        ));
+        let err = rings(&both_differ, None).unwrap_err().to_string();
+        assert!(
+            err.contains("answer_after_rings = 2") && err.contains("says 5"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_existing_voice_config_is_read_as_it_is() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("voice_config.json");
         std::fs::write(&file, r#"{"answer_after_rings": 5, "greeting": "hi"}"#).unwrap();

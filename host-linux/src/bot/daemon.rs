@@ -37,9 +37,9 @@ use super::notify::{self, Notifier};
 use super::settings::BotSettings;
 use super::sim_slots::SimSlots;
 use super::state::{
-    BotPhase, BotRequest, BotRequests, BotState, ModemIdentity, RegistrationReport, SignalReport,
-    now_rfc3339,
+    BotPhase, BotRequest, BotRequests, BotState, ModemIdentity, SignalReport, now_rfc3339,
 };
+use crate::events::EventKind;
 use crate::handoff::{HandoffError, LeaseSettings, PortLease, Released};
 use crate::link::{self, Link, LinkError};
 use crate::sms_queue::SmsQueue;
@@ -149,6 +149,8 @@ pub struct BotOptions {
     /// Call audio (`[audio]`), settings checked and greeting loaded; `None`: calls are
     /// answered without audio.
     pub audio: Option<crate::audio::AudioPlan>,
+    /// How the modem is named and found again after a re-enumeration (`[fleet]`).
+    pub modem: crate::fleet::ModemPlan,
 }
 
 /// How a run ended without error.
@@ -236,6 +238,8 @@ struct Bot<'a> {
     /// When the lease began to stop smstools, until the bot first serves SMS: that
     /// interval is the handoff's SMS downtime (`GET /metrics`).
     handoff_from: Option<Instant>,
+    /// The escalation since the modem was lost (`None` while it serves).
+    supervisor: Option<crate::fleet::supervisor::Supervisor>,
 }
 
 /// Runs the bot until shutdown is asked for through `state` (or its `requests`), or the
@@ -341,6 +345,7 @@ pub fn run(
         dtmf: options.dtmf.clone(),
         reload_due: false,
         handoff_from: lease.stopping_since(),
+        supervisor: None,
     };
     state.set_health_interval(bot.health_interval);
     let outcome = bot.serve(&lease);
@@ -434,7 +439,7 @@ impl Bot<'_> {
         if let Some(queue) = self.queue {
             let report = queue.recover()?;
             if report != Default::default() {
-                log::warn!("SMS queue after an unclean stop: {report:?}");
+                log::warn!("SMS queue after an unclean stop: {report}");
             }
         }
         let path = self.options.lease.port.clone();
@@ -467,14 +472,24 @@ impl Bot<'_> {
                 SessionEnd::Silent(why) => (false, why),
             };
             log::warn!("modem lost: {why}");
-            // The reopen window starts at the first loss after the modem last served.
+            // The escalation starts at the first loss after the modem last served.
             if reached_running || lost_since.is_none() {
-                lost_since = Some((Instant::now(), why));
+                lost_since = Some((Instant::now(), why.clone()));
+                self.supervisor = None;
+                self.state
+                    .events()
+                    .publish(None, EventKind::ModemLost { why: why.clone() });
             }
             self.lost();
             let (since, why) = lost_since
                 .clone()
                 .unwrap_or_else(|| (Instant::now(), String::new()));
+            // A silent modem still has its descriptor: the reset command can go there.
+            let open = if reopen { None } else { Some(tty) };
+            let mut reopen = reopen;
+            if self.supervise(open, &path, &why, since)? {
+                reopen = true;
+            }
             if reopen {
                 reopened = None;
             }
@@ -530,14 +545,12 @@ impl Bot<'_> {
         reopen: bool,
         why: &str,
     ) -> Result<Comeback, BotError> {
-        let window = self.options.settings.reopen_timeout();
+        let mut first = true;
         loop {
-            if since.elapsed() > window {
-                return Err(BotError::ModemLost {
-                    port: self.port_name(),
-                    why: why.to_owned(),
-                    waited: window,
-                });
+            // Every failed reopen is the supervisor's to judge (the first was judged by
+            // the caller): it may reset the modem's USB device, or give up.
+            if !std::mem::take(&mut first) && reopen {
+                self.supervise(None, path, why, since)?;
             }
             if futures::executor::block_on(self.wait_request(REOPEN_RETRY)) {
                 return Ok(Comeback::ShutdownAsked);
@@ -545,13 +558,120 @@ impl Bot<'_> {
             if !reopen {
                 return Ok(Comeback::SameDescriptor);
             }
-            match link::open_exclusive(path) {
+            // Named by IMEI or USB path, the modem may come back on a new node.
+            let path = self.options.modem.port_now(path);
+            match link::open_exclusive(&path) {
                 Ok(tty) => {
                     log::info!("{} is back", path.display());
                     return Ok(Comeback::Reopened(tty));
                 }
                 Err(e) => log::debug!("reopen: {e}"),
             }
+        }
+    }
+
+    /// The supervisor's plan for this bot.
+    fn supervisor_plan(&self) -> crate::fleet::supervisor::Plan {
+        let fleet = &self.options.modem.settings;
+        crate::fleet::supervisor::Plan {
+            reopen_for: self.options.settings.reopen_timeout(),
+            modem_reset: fleet.modem_reset == crate::fleet::settings::ModemReset::Cfun,
+            usb_reset: fleet.usb_reset && self.options.modem.usb_path.is_some(),
+            reenumerate_for: fleet.reenumerate_timeout(),
+        }
+    }
+
+    /// A try to bring the modem back failed: the supervisor decides the next step and this
+    /// carries it out. `open`: the descriptor still open (a silent modem). `Ok(true)`: the
+    /// USB device was reset, the port must be looked for anew (a modem reset keeps the
+    /// descriptor: a modem that drops off USB ends the next session); `Err`: every step
+    /// is spent.
+    fn supervise(
+        &mut self,
+        open: Option<&TTYPort>,
+        path: &std::path::Path,
+        why: &str,
+        since: Instant,
+    ) -> Result<bool, BotError> {
+        use crate::fleet::supervisor::{Action, Supervisor};
+        let now = self.now_ms();
+        let plan = self.supervisor_plan();
+        let lost_ms = now.saturating_sub(u64::try_from(since.elapsed().as_millis()).unwrap_or(0));
+        let mut supervisor = self
+            .supervisor
+            .take()
+            .unwrap_or_else(|| Supervisor::new(plan, lost_ms));
+        let mut action = supervisor.after_failed_try(now, open.is_some());
+        let outcome = loop {
+            match action {
+                Action::TryAgain => break Ok(false),
+                // A modem that restarts on the same descriptor is initialised there; one
+                // that drops off USB ends the next session as a lost port.
+                Action::ResetModem => match open.map(|tty| send_modem_reset(tty, path)) {
+                    Some(Ok(())) => break Ok(false),
+                    Some(Err(e)) => {
+                        log::warn!("modem reset on {}: {e}", path.display());
+                        action = supervisor.action_failed(self.now_ms());
+                    }
+                    None => action = supervisor.action_failed(self.now_ms()),
+                },
+                Action::ResetUsb => {
+                    let roots = self.options.modem.settings.roots();
+                    let done = self
+                        .options
+                        .modem
+                        .usb_path
+                        .as_deref()
+                        .map(|usb| crate::fleet::usb::reset(&roots, usb));
+                    match done {
+                        Some(Ok(())) => break Ok(true),
+                        Some(Err(e)) => {
+                            log::error!("{e}");
+                            action = supervisor.action_failed(self.now_ms());
+                        }
+                        None => action = supervisor.action_failed(self.now_ms()),
+                    }
+                }
+                Action::GiveUp => {
+                    break Err(BotError::ModemLost {
+                        port: self.port_name(),
+                        why: why.to_owned(),
+                        waited: since.elapsed(),
+                    });
+                }
+            }
+        };
+        self.publish_supervisor(supervisor.take_events());
+        self.supervisor = Some(supervisor);
+        outcome
+    }
+
+    /// Logs the supervisor's events and publishes them on the bus.
+    fn publish_supervisor(&self, events: Vec<crate::fleet::supervisor::SupervisorEvent>) {
+        use crate::fleet::supervisor::SupervisorEvent as S;
+        for e in events {
+            let kind = match e {
+                S::StepStarted { step, bound_s } => {
+                    log::warn!("bringing the modem back: {step} (at most {bound_s} s)");
+                    EventKind::RecoveryStep { step, bound_s }
+                }
+                S::StepSkipped { step, why } => {
+                    log::info!("bringing the modem back: {step} skipped: {why}");
+                    EventKind::RecoveryStepSkipped {
+                        step,
+                        why: why.to_owned(),
+                    }
+                }
+                S::Recovered { step, after_ms } => {
+                    log::info!("the modem is back after {after_ms} ms ({step})");
+                    EventKind::ModemBack { step, after_ms }
+                }
+                S::GaveUp { after_ms } => {
+                    log::error!("the modem did not come back in {after_ms} ms: giving up");
+                    EventKind::ModemGone { after_ms }
+                }
+            };
+            self.state.events().publish(None, kind);
         }
     }
 
@@ -698,7 +818,18 @@ impl Bot<'_> {
             .await
             .ok()
             .map(|r| r.digits.to_string());
+        if let Some(problem) =
+            crate::fleet::identity::imei_mismatch(&self.options.modem.selector, imei.as_deref())
+        {
+            return Err(problem);
+        }
+        if let Some(imei) = &imei {
+            self.options
+                .modem
+                .record(imei, &self.options.lease.port, now_rfc3339());
+        }
         let signal = link.modem.signal_quality().await.ok();
+        let network = link.modem.registration().await.ok().map(network_word);
         link.set_cmd_cooldown(link::LINK_CMD_COOLDOWN);
         let identity = ModemIdentity {
             manufacturer: identity.manufacturer.to_string(),
@@ -713,6 +844,10 @@ impl Bot<'_> {
             identity.imei.as_deref().unwrap_or("IMEI unknown"),
             started.elapsed().as_millis()
         );
+        if let Some(mut supervisor) = self.supervisor.take() {
+            supervisor.recovered(self.now_ms());
+            self.publish_supervisor(supervisor.take_events());
+        }
         let now = now_rfc3339();
         let reconnected = std::mem::take(&mut self.reconnecting);
         self.state.update(|s| {
@@ -726,6 +861,7 @@ impl Bot<'_> {
                 });
             }
             s.init_warnings = warnings;
+            s.network = network;
             s.last_modem_answer = Some(now);
             s.phase = BotPhase::Running;
             if reconnected {
@@ -844,9 +980,12 @@ impl Bot<'_> {
                         // Closing the port does not end a call: the modem keeps it, and no
                         // end will be seen to log.
                         log::warn!(
-                            "shutting down during a {:?} call from {}: the modem keeps it; \
+                            "shutting down during a {} call from {}: the modem keeps it; \
                              it is not in the call log",
-                            call.state,
+                            match call.state {
+                                crate::bot::CurrentCallState::Ringing => "ringing",
+                                crate::bot::CurrentCallState::Active => "connected",
+                            },
                             call.caller.as_deref().unwrap_or("(unknown)")
                         );
                     }
@@ -967,7 +1106,11 @@ impl Bot<'_> {
                     s.last_modem_answer = Some(at);
                 });
                 self.notifier.alive();
-                self.read_registration(link).await;
+                // The registration is reported, never a health failure of its own.
+                if let Ok(status) = link.modem.registration().await {
+                    let word = network_word(status);
+                    self.state.update(|s| s.network = Some(word));
+                }
                 if self.sim_rescan_owed {
                     self.spool_start(link).await;
                 }
@@ -984,27 +1127,6 @@ impl Bot<'_> {
                 }
                 Ok(())
             }
-        }
-    }
-
-    /// `AT+CREG?` after a health check the modem answered: the registration for
-    /// `/status` and `/metrics`. A failure is only logged (the signal already proved the
-    /// modem alive) and the last reading stays.
-    async fn read_registration(&mut self, link: &mut Link<'_>) {
-        match link.modem.registration().await {
-            Ok(status) => {
-                let report = RegistrationReport::new(status, now_rfc3339());
-                let changed = self
-                    .state
-                    .snapshot()
-                    .registration
-                    .is_none_or(|r| r.status != report.status);
-                if changed {
-                    log::info!("network registration: {}", report.status);
-                }
-                self.state.update(|s| s.registration = Some(report));
-            }
-            Err(e) => log::warn!("reading the network registration (AT+CREG?) failed: {e}"),
         }
     }
 
@@ -1140,7 +1262,7 @@ impl Bot<'_> {
         loop {
             while let Some(event) = self.machine.poll_event() {
                 let now = now_rfc3339();
-                log::info!("call: {event:?}");
+                log::info!("call: {event}");
                 self.state.events().call_event(&event);
                 if let modem_core::call::CallEvent::Dtmf { key } = event {
                     self.on_key(key);
@@ -1259,6 +1381,33 @@ fn log_audio_end(
         Some(Err(e)) => log::warn!("call audio: {e}"),
         None => {}
     }
+}
+
+/// The registration as the state and the MQTT `network` sensor say it.
+fn network_word(status: modem_core::command::network::types::RegistrationStatus) -> String {
+    use modem_core::command::network::types::RegistrationStatus as R;
+    match status {
+        R::NotRegistered => "not_registered".into(),
+        R::Home => "home".into(),
+        R::Searching => "searching".into(),
+        R::Denied => "denied".into(),
+        R::Unknown => "unknown".into(),
+        R::Roaming => "roaming".into(),
+        R::Other(n) => format!("other_{n}"),
+    }
+}
+
+/// Sends the reset command (modem-core's `ResetModem`) on the descriptor of a silent
+/// modem; its answer does not matter (a hung modem may not give one).
+fn send_modem_reset(tty: &TTYPort, path: &std::path::Path) -> Result<(), LinkError> {
+    link::with_link(tty, path, |link| {
+        let client = link.modem.client();
+        let answer = futures::executor::block_on(atat::asynch::AtatClient::send(
+            client,
+            &modem_core::command::general::ResetModem,
+        ));
+        log::warn!("modem reset sent on {}: {answer:?}", path.display());
+    })
 }
 
 async fn sleep(d: Duration) {

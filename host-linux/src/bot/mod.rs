@@ -24,5 +24,5 @@ pub use daemon::{BotError, BotOptions, Stopped, exit_code, run};
 pub use settings::{AnswerBy, BotSettings, BotSettingsError};
 pub use state::{
     BotPhase, BotRequest, BotRequests, BotSnapshot, BotState, CurrentCall, CurrentCallState,
-    ModemIdentity, RegistrationReport, SignalReport,
+    ModemIdentity, SignalReport,
 };

@@ -29,8 +29,9 @@ pub struct LiveSettings {
 
 /// The keys whose change a running bot applies (dotted, as in the config file; whole
 /// tables end in `.`).
-pub const LIVE_KEYS: [&str; 8] = [
+pub const LIVE_KEYS: [&str; 9] = [
     "voice_config",
+    "bot.answer_after_rings",
     "bot.answer",
     "bot.volume",
     "bot.ring_silence_ms",
@@ -75,7 +76,7 @@ pub fn effective(config: &Config, args: &VoiceBotArgs) -> Config {
         c.port = p.clone();
     }
     if let Some(v) = &args.voice_config {
-        c.voice_config = v.clone();
+        c.voice_config = Some(v.clone());
     }
     if let Some(s) = &args.smstools_conf {
         c.bot.smstools_conf = s.clone();
@@ -181,6 +182,7 @@ mod tests {
     fn the_call_policy_events_and_menu_are_live_the_port_and_api_are_not() {
         for key in [
             "voice_config",
+            "bot.answer_after_rings",
             "bot.answer",
             "bot.volume",
             "events.webhooks",

@@ -58,6 +58,9 @@ pub struct BotSettings {
     pub call_log_max_bytes: u64,
     /// Rotated call logs kept.
     pub call_log_keep: u32,
+    /// Answer on this ring (`ATS0=<n>`, or the bot's `ATA` on it); absent: a configured
+    /// voice_config.json's value, else 3.
+    pub answer_after_rings: Option<u8>,
     /// Who answers.
     pub answer: AnswerBy,
     /// Hang up (`AT+CHUP`) after this many seconds of talk; 0 or absent: no limit.
@@ -103,6 +106,7 @@ impl Default for BotSettings {
             call_log: PathBuf::from(DEFAULT_CALL_LOG),
             call_log_max_bytes: call_log::DEFAULT_MAX_BYTES,
             call_log_keep: call_log::DEFAULT_KEEP,
+            answer_after_rings: None,
             answer: AnswerBy::Modem,
             max_call_seconds: None,
             volume: modem_core::config::DEFAULT_VOLUME,

@@ -63,42 +63,6 @@ pub struct SignalReport {
     pub read_at: String,
 }
 
-/// The last network registration read (`AT+CREG?`, at each health check).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RegistrationReport {
-    /// `home`, `roaming`, `searching`, `not_registered`, `denied`, `unknown`, or
-    /// `other_<code>` (27.007's SMS-only and CSFB states).
-    pub status: String,
-    /// Whether calls and SMS can work (home or roaming).
-    pub registered: bool,
-    /// When it was read, RFC 3339 UTC.
-    pub read_at: String,
-}
-
-impl RegistrationReport {
-    /// The report of `status`, read at `read_at`.
-    pub fn new(
-        status: modem_core::command::network::types::RegistrationStatus,
-        read_at: String,
-    ) -> Self {
-        use modem_core::command::network::types::RegistrationStatus as S;
-        let word = match status {
-            S::Home => "home".to_string(),
-            S::Roaming => "roaming".to_string(),
-            S::Searching => "searching".to_string(),
-            S::NotRegistered => "not_registered".to_string(),
-            S::Denied => "denied".to_string(),
-            S::Unknown => "unknown".to_string(),
-            S::Other(code) => format!("other_{code}"),
-        };
-        RegistrationReport {
-            status: word,
-            registered: status.is_registered(),
-            read_at,
-        }
-    }
-}
-
 /// Whether the current call rings or is connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -141,8 +105,6 @@ pub struct BotSnapshot {
     pub identity: Option<ModemIdentity>,
     /// The signal, once read.
     pub signal: Option<SignalReport>,
-    /// The network registration, once read.
-    pub registration: Option<RegistrationReport>,
     /// The call in progress.
     pub current_call: Option<CurrentCall>,
     /// Init steps that failed without failing init (`AT+CEXTERNTONE=1` on a SIM7600).
@@ -160,6 +122,9 @@ pub struct BotSnapshot {
     pub sms_failed: u64,
     /// SMS written into smstools' incoming/ folder since start (whole messages).
     pub sms_received: u64,
+    /// The network registration at the last health check (`AT+CREG?`): `home`,
+    /// `roaming`, `searching`, `denied`, `not_registered`, `unknown`, `other_<n>`.
+    pub network: Option<String>,
 }
 
 /// A request to the bot's loop.
@@ -218,7 +183,6 @@ impl BotState {
             started_at: now_rfc3339(),
             identity: None,
             signal: None,
-            registration: None,
             current_call: None,
             init_warnings: Vec::new(),
             last_modem_answer: None,
@@ -227,6 +191,7 @@ impl BotState {
             sms_sent: 0,
             sms_failed: 0,
             sms_received: 0,
+            network: None,
         };
         let shared = Shared {
             snapshot: Mutex::new(snapshot),

@@ -122,6 +122,56 @@ pub enum EventKind {
         /// receiving side read it.
         time: String,
     },
+    /// An SMS (from the API's queue, or MQTT's `sms/send`) was accepted by the network.
+    SmsSent {
+        /// The queue's id of the message.
+        sms_id: String,
+        /// The recipient.
+        to: String,
+        /// The parts sent.
+        parts: usize,
+    },
+    /// An SMS failed for good.
+    SmsFailed {
+        /// The queue's id of the message.
+        sms_id: String,
+        /// The recipient.
+        to: String,
+        /// Why.
+        error: String,
+    },
+    /// The modem stopped answering, or its port vanished.
+    ModemLost {
+        /// What was seen.
+        why: String,
+    },
+    /// The supervisor began a step to bring the modem back (`reopen`, `modem_reset`,
+    /// `usb_reset`), bounded to `bound_s`.
+    RecoveryStep {
+        /// The step.
+        step: crate::fleet::supervisor::Step,
+        /// Its bound in seconds.
+        bound_s: u64,
+    },
+    /// The supervisor skipped a step that cannot apply.
+    RecoveryStepSkipped {
+        /// The step.
+        step: crate::fleet::supervisor::Step,
+        /// Why.
+        why: String,
+    },
+    /// The modem answers again.
+    ModemBack {
+        /// The step that brought it back.
+        step: crate::fleet::supervisor::Step,
+        /// Since the loss, in milliseconds.
+        after_ms: u64,
+    },
+    /// Every step was spent: the bot ends and smstools gets the port back.
+    ModemGone {
+        /// Since the loss, in milliseconds.
+        after_ms: u64,
+    },
 }
 
 impl EventKind {
@@ -135,6 +185,13 @@ impl EventKind {
             EventKind::Ended { .. } => "ended",
             EventKind::Missed { .. } => "missed",
             EventKind::SmsReceived { .. } => "sms_received",
+            EventKind::SmsSent { .. } => "sms_sent",
+            EventKind::SmsFailed { .. } => "sms_failed",
+            EventKind::ModemLost { .. } => "modem_lost",
+            EventKind::RecoveryStep { .. } => "recovery_step",
+            EventKind::RecoveryStepSkipped { .. } => "recovery_step_skipped",
+            EventKind::ModemBack { .. } => "modem_back",
+            EventKind::ModemGone { .. } => "modem_gone",
         }
     }
 

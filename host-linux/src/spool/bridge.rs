@@ -288,7 +288,7 @@ impl SpoolBridge {
         let mut outbox = Outbox::from_conf(&conf, identity.clone());
         outbox.keep_unfiled = events.is_some();
         for r in outbox.recover()? {
-            log::info!("spool: after an unclean stop: {r:?}");
+            log::info!("spool: after an unclean stop: {r}");
             // A file whose outcome was decided but not yet filed when the bot stopped is
             // filed now; its eventhandler call had not been made.
             if let (Some(events), Recovered::Finished { to: Some(path), .. }) = (&events, &r) {

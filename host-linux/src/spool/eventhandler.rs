@@ -164,14 +164,12 @@ impl RunAs {
 
 /// The value of `KEY=value` (quotes removed) in a shell defaults file, the last one set.
 fn shell_assignment(text: &str, key: &str) -> Option<String> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            let rest = line.strip_prefix(key)?.strip_prefix('=')?;
-            let value = rest.trim().trim_matches(|c| c == '"' || c == '\'');
-            (!value.is_empty()).then(|| value.to_string())
-        })
-        .last()
+    text.lines().rev().find_map(|line| {
+        let line = line.trim();
+        let rest = line.strip_prefix(key)?.strip_prefix('=')?;
+        let value = rest.trim().trim_matches(|c| c == '"' || c == '\'');
+        (!value.is_empty()).then(|| value.to_string())
+    })
 }
 
 /// What happened to a file (smsd's event names).

@@ -195,6 +195,32 @@ pub enum Recovered {
     },
 }
 
+/// What recovery did with one file, in words.
+impl std::fmt::Display for Recovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Recovered::Finished { name, to: Some(to) } => {
+                write!(f, "{name}: its outcome filed as {}", to.display())
+            }
+            Recovered::Finished { name, to: None } => {
+                write!(
+                    f,
+                    "{name}: its outcome decided, the file deleted (no folder for it)"
+                )
+            }
+            Recovered::ReturnedUnsent { path } => {
+                write!(f, "{}: put back, never sent", path.display())
+            }
+            Recovered::ReturnedMaybeSent { path } => write!(
+                f,
+                "{}: put back after parts may have left; it is sent again",
+                path.display()
+            ),
+            Recovered::Removed { path } => write!(f, "{}: removed", path.display()),
+        }
+    }
+}
+
 /// The outgoing side of smsd's spool, as the bot works it.
 #[derive(Debug, Clone)]
 pub struct Outbox {

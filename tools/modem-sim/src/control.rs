@@ -38,6 +38,12 @@ line per command: `ok`, `ok <JSON>` for state, or `error <reason>`):
   unplug              the USB cable is pulled: the pty closes (holders see EIO/EOF), the
                       link is removed
   plug                the cable is back: a new pty, the link points at it, start-up lines
+  reenumerate         the modem drops off USB and comes back at once (a USB reset): the
+                      pty closes, a new one takes the link, same identity, start-up lines
+  hang                the modem answers nothing until AT+CFUN=1,1 restarts it (unless
+                      `cfun ignore`), or `reset`, `reenumerate` or `plug`
+  cfun ignore|obey    whether AT+CFUN=1,1 restarts the modem (obey, the default) or is
+                      answered OK and does nothing (ignore)
   stall <ms>          the modem answers nothing for <ms> (input meanwhile is lost)
   stallon <prefix> <ms> [<skip>]
                       the next command line starting with <prefix> (AT+CMGD, ...; any
@@ -99,6 +105,12 @@ pub enum ControlCommand {
     Unplug,
     /// The cable is back.
     Plug,
+    /// Off USB and back at once: a new pty, the same identity.
+    Reenumerate,
+    /// Answer nothing until AT+CFUN=1,1 (unless ignored) or a restart.
+    Hang,
+    /// Whether AT+CFUN=1,1 is ignored.
+    CfunIgnored(bool),
     /// Answer nothing for a while.
     Stall(Duration),
     /// Stall when the next command line starting with the prefix arrives (it is lost).
@@ -134,7 +146,7 @@ pub enum ControlCommand {
 pub enum ControlError {
     /// The line is not a known command.
     #[error(
-        "unknown control command {0:?} (try: call, hangup, dtmf, missed, sms, smsparts, reset, unplug, plug, stall, stallon, reports, garbage, state, audio, tone, silence)"
+        "unknown control command {0:?} (try: call, hangup, dtmf, missed, sms, smsparts, reset, unplug, plug, reenumerate, hang, cfun, stall, stallon, reports, garbage, state, audio, tone, silence)"
     )]
     Unknown(String),
     /// A command's argument is missing or malformed.
@@ -314,6 +326,28 @@ impl ControlCommand {
                 no_more("plug", args)?;
                 ControlCommand::Plug
             }
+            "reenumerate" => {
+                no_more("reenumerate", args)?;
+                ControlCommand::Reenumerate
+            }
+            "hang" => {
+                no_more("hang", args)?;
+                ControlCommand::Hang
+            }
+            "cfun" => {
+                let ignored = match args.next() {
+                    Some("ignore") => true,
+                    Some("obey") => false,
+                    other => {
+                        return Err(bad(
+                            "cfun",
+                            format!("{other:?}: say `cfun ignore` or `cfun obey`"),
+                        ));
+                    }
+                };
+                no_more("cfun", args)?;
+                ControlCommand::CfunIgnored(ignored)
+            }
             "stall" => {
                 let a = args.next().ok_or_else(|| bad("stall", "missing <ms>"))?;
                 let ms: u64 = a
@@ -457,6 +491,10 @@ impl fmt::Display for ControlCommand {
             ControlCommand::Reset => write!(f, "reset"),
             ControlCommand::Unplug => write!(f, "unplug"),
             ControlCommand::Plug => write!(f, "plug"),
+            ControlCommand::Reenumerate => write!(f, "reenumerate"),
+            ControlCommand::Hang => write!(f, "hang"),
+            ControlCommand::CfunIgnored(true) => write!(f, "cfun ignore"),
+            ControlCommand::CfunIgnored(false) => write!(f, "cfun obey"),
             ControlCommand::Stall(d) => write!(f, "stall {}", d.as_millis()),
             ControlCommand::StallOn {
                 prefix,
@@ -516,6 +554,10 @@ mod tests {
             ControlCommand::Reset,
             ControlCommand::Unplug,
             ControlCommand::Plug,
+            ControlCommand::Reenumerate,
+            ControlCommand::Hang,
+            ControlCommand::CfunIgnored(true),
+            ControlCommand::CfunIgnored(false),
             ControlCommand::Stall(Duration::from_millis(250)),
             ControlCommand::StallOn {
                 prefix: "AT+CMGD".into(),

@@ -481,6 +481,12 @@ pub struct Modem {
     out: Vec<u8>,
     after_final: Vec<String>,
     stall_until: Option<Instant>,
+    /// `hang`: nothing is answered until AT+CFUN=1,1 (unless ignored) or a restart.
+    hung: bool,
+    /// `cfun ignore`: AT+CFUN=1,1 is answered OK and does nothing.
+    cfun_ignored: bool,
+    /// What a hung modem has been sent of the current line.
+    hung_line: Vec<u8>,
     /// `stallon`: a command line's start, the stall it triggers, and how many matching
     /// lines run before it does.
     stall_on: Option<(String, Duration, u32)>,
@@ -521,6 +527,9 @@ impl Modem {
             out: Vec::new(),
             after_final: Vec::new(),
             stall_until: None,
+            hung: false,
+            cfun_ignored: false,
+            hung_line: Vec::new(),
             stall_on: None,
             message_reference: 0,
             concat_reference: 0,
@@ -543,6 +552,8 @@ impl Modem {
         self.call = None;
         self.after_final.clear();
         self.stall_until = None;
+        self.hung = false;
+        self.hung_line.clear();
         for l in START_UP_LINES {
             self.urc(l);
         }
@@ -606,8 +617,37 @@ impl Modem {
         if self.stall_until.is_some() {
             return;
         }
+        if self.hung {
+            self.feed_hung(bytes);
+            return;
+        }
         for &b in bytes {
             self.feed_byte(b, now);
+        }
+    }
+
+    /// A hung modem reads lines only to see AT+CFUN=1,1: it restarts on it (unless
+    /// `cfun ignore`); every other line is lost.
+    fn feed_hung(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b != b'\r' {
+                if self.hung_line.len() < MAX_COMMAND_LINE {
+                    self.hung_line.push(b);
+                }
+                continue;
+            }
+            let line = std::mem::take(&mut self.hung_line);
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim();
+            if text.eq_ignore_ascii_case("AT+CFUN=1,1") {
+                self.remember(text);
+                if !self.cfun_ignored {
+                    self.hung = false;
+                    self.raw_final("OK");
+                    self.power_on();
+                    return;
+                }
+            }
         }
     }
 
@@ -826,6 +866,15 @@ impl Modem {
             ("+CSQ", Exec) => self.info("+CSQ: 16,99".into()),
             ("+CSQ", Test) => self.info("+CSQ: (0-31,99),(0-7,99)".into()),
             ("+CFUN", Read) => self.info("+CFUN: 1".into()),
+            // 1,1: reset, then full functionality. Ignored (`cfun ignore`): OK and nothing.
+            ("+CFUN", Set(a)) if a.trim() == "1,1" => {
+                self.raw_final("OK");
+                if !self.cfun_ignored {
+                    self.power_on();
+                }
+                return Ok(Flow::Suspend);
+            }
+            ("+CFUN", Set(a)) if a.trim() == "1" => {}
             ("+CRESET", Exec) => {
                 self.raw_final("OK");
                 self.power_on();
@@ -1428,6 +1477,11 @@ impl Modem {
             } => self.deliver_sms(number, text, Some(order))?,
             ControlCommand::Reset => self.power_on(),
             ControlCommand::Stall(d) => self.stall_until = Some(now + *d),
+            ControlCommand::Hang => {
+                self.hung = true;
+                self.hung_line.clear();
+            }
+            ControlCommand::CfunIgnored(ignored) => self.cfun_ignored = *ignored,
             ControlCommand::StallOn {
                 prefix,
                 duration,
@@ -1452,6 +1506,7 @@ impl Modem {
             }
             ControlCommand::Unplug
             | ControlCommand::Plug
+            | ControlCommand::Reenumerate
             | ControlCommand::State
             | ControlCommand::Audio(_)
             | ControlCommand::Tone(_)
@@ -1603,7 +1658,7 @@ impl Modem {
             sent,
             sent_parts: self.sent_parts.clone(),
             delivered: self.delivered.clone(),
-            stalled: self.stall_until.is_some(),
+            stalled: self.stall_until.is_some() || self.hung,
             commands: self.history.iter().cloned().collect(),
             behaviour: self.behaviour.clone(),
         }
@@ -1832,6 +1887,41 @@ mod tests {
         assert_eq!(out, "ATE0;+CLVL=9;+CLIP=1\r\r\nERROR\r\n");
         assert!(!m.state().settings.clip);
         assert!(!m.state().settings.echo);
+    }
+
+    #[test]
+    fn a_hung_modem_answers_nothing_until_cfun_restarts_it() {
+        let (mut m, now) = modem();
+        say(&mut m, now, "ATE0");
+        m.control(&ControlCommand::Hang, now).unwrap();
+        assert_eq!(say(&mut m, now, "AT"), "", "hung");
+        assert!(m.state().stalled);
+        let out = say(&mut m, now, "AT+CFUN=1,1");
+        assert!(
+            out.starts_with("\r\nOK\r\n") && out.contains("RDY"),
+            "{out:?}"
+        );
+        // Restarted: echo is back on (power-up settings) and the modem answers.
+        assert_eq!(say(&mut m, now, "AT"), "AT\r\r\nOK\r\n");
+    }
+
+    #[test]
+    fn an_ignored_cfun_leaves_a_hung_modem_hung_and_a_working_one_as_it_was() {
+        let (mut m, now) = modem();
+        say(&mut m, now, "ATE0");
+        m.control(&ControlCommand::CfunIgnored(true), now).unwrap();
+        assert_eq!(say(&mut m, now, "AT+CFUN=1,1"), "\r\nOK\r\n");
+        assert_eq!(
+            say(&mut m, now, "AT"),
+            "\r\nOK\r\n",
+            "no restart: echo still off"
+        );
+        m.control(&ControlCommand::Hang, now).unwrap();
+        assert_eq!(say(&mut m, now, "AT+CFUN=1,1"), "");
+        assert_eq!(say(&mut m, now, "AT"), "");
+        m.control(&ControlCommand::Reset, now).unwrap();
+        assert!(m.take_output().windows(3).any(|w| w == b"RDY"));
+        assert!(!m.state().stalled, "a restart ends the hang");
     }
 
     #[test]

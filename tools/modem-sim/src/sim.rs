@@ -483,6 +483,21 @@ impl SimHandle {
         self.command(ControlCommand::Plug)
     }
 
+    /// Off USB and back at once: a new pty behind the link, the same identity.
+    pub fn reenumerate(&self) -> Result<(), SimError> {
+        self.command(ControlCommand::Reenumerate)
+    }
+
+    /// The modem answers nothing until AT+CFUN=1,1 (unless ignored) or a restart.
+    pub fn hang(&self) -> Result<(), SimError> {
+        self.command(ControlCommand::Hang)
+    }
+
+    /// Whether AT+CFUN=1,1 is ignored.
+    pub fn ignore_cfun(&self, ignored: bool) -> Result<(), SimError> {
+        self.command(ControlCommand::CfunIgnored(ignored))
+    }
+
     /// The modem answers nothing for `d`.
     pub fn stall(&self, d: Duration) -> Result<(), SimError> {
         self.command(ControlCommand::Stall(d))
@@ -829,6 +844,11 @@ impl EventLoop {
         let now = Instant::now();
         match cmd {
             ControlCommand::State => return Ok(Some(self.state())),
+            // A USB reset as the host sees it: the node vanishes, a new one comes.
+            ControlCommand::Reenumerate => {
+                self.control(ControlCommand::Unplug)?;
+                return self.control(ControlCommand::Plug);
+            }
             ControlCommand::Unplug => {
                 let Some(pty) = self.pty.take() else {
                     return Err(ControlError::Refused("already unplugged".into()));

@@ -548,6 +548,14 @@ impl Bot<'_> {
                 self.state
                     .update(|s| s.sms_sent = s.sms_sent.saturating_add(1));
                 self.state.metrics().sms(SmsResult::Sent, SmsPath::Api);
+                self.state.events().publish(
+                    None,
+                    crate::events::EventKind::SmsSent {
+                        sms_id: id.as_str().to_owned(),
+                        to: record.to.clone(),
+                        parts: record.message_references.len(),
+                    },
+                );
             }
             Err(e) => log::error!("SMS {id}: {e}"),
         }
@@ -559,9 +567,18 @@ impl Bot<'_> {
         };
         let id = claim.record().id.clone();
         log::error!("SMS {id} failed: {error}");
+        let to = claim.record().to.clone();
         if let Err(e) = queue.mark_failed(claim, error) {
             log::error!("SMS {id}: {e}");
         }
+        self.state.events().publish(
+            None,
+            crate::events::EventKind::SmsFailed {
+                sms_id: id.as_str().to_owned(),
+                to,
+                error: error.to_owned(),
+            },
+        );
         self.state
             .update(|s| s.sms_failed = s.sms_failed.saturating_add(1));
         self.state.metrics().sms(SmsResult::Failed, SmsPath::Api);

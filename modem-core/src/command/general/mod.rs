@@ -74,3 +74,11 @@ pub struct SetErrorReporting {
 #[derive(Debug, Clone, AtatCmd)]
 #[at_cmd("+CPIN?", SimStatus, parse = SimStatus::parse, timeout_ms = 5000)]
 pub struct GetSimStatus;
+
+/// `AT+CFUN=1,1`: full functionality after a reset: the modem restarts (it answers `OK`,
+/// then drops off USB and enumerates again, `RDY` on its new port). Manual: "AT+CFUN Set
+/// phone functionality" (3GPP TS 27.007 §8.2; `<rst>` = 1 resets before setting `<fun>`).
+/// The supervisor's second step for a modem that stopped answering.
+#[derive(Debug, Clone, AtatCmd)]
+#[at_cmd("+CFUN=1,1", NoResponse, parse = NoResponse::parse, timeout_ms = 9000)]
+pub struct ResetModem;
