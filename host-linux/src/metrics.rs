@@ -23,14 +23,17 @@ pub enum CallOutcome {
     Rejected,
     /// Lost with the modem.
     Lost,
+    /// Dialled by the bot and never connected (busy, no answer, failed, cancelled).
+    NotConnected,
 }
 
 impl CallOutcome {
-    const ALL: [CallOutcome; 4] = [
+    const ALL: [CallOutcome; 5] = [
         CallOutcome::Answered,
         CallOutcome::Missed,
         CallOutcome::Rejected,
         CallOutcome::Lost,
+        CallOutcome::NotConnected,
     ];
 
     fn label(self) -> &'static str {
@@ -39,6 +42,7 @@ impl CallOutcome {
             CallOutcome::Missed => "missed",
             CallOutcome::Rejected => "rejected",
             CallOutcome::Lost => "lost",
+            CallOutcome::NotConnected => "not_connected",
         }
     }
 }

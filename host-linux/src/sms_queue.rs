@@ -874,6 +874,12 @@ impl SmsQueue {
         Ok(None)
     }
 
+    /// How many messages are queued or sending: a listing of the folder, no record read
+    /// (`GET /metrics` asks on every scrape).
+    pub fn depth(&self) -> Result<usize, QueueError> {
+        Ok(list_records(&self.inner.active)?.len())
+    }
+
     /// Every queued or sending message, oldest first (damaged records are skipped).
     pub fn active(&self) -> Result<Vec<SmsRecord>, QueueError> {
         let mut records: Vec<SmsRecord> = list_records(&self.inner.active)?
@@ -1447,6 +1453,19 @@ mod tests {
             .filter(|n| n.to_string_lossy().ends_with(TEMP_SUFFIX))
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+
+    #[test]
+    fn depth_counts_queued_and_sending_but_not_finished_messages() {
+        let (_dir, queue) = queue();
+        assert_eq!(queue.depth().unwrap(), 0);
+        queue.enqueue(&sms("+491721234567", "one")).unwrap();
+        queue.enqueue(&sms("+491721234567", "two")).unwrap();
+        assert_eq!(queue.depth().unwrap(), 2);
+        let claim = ready(queue.claim_next(SystemTime::now()).unwrap());
+        assert_eq!(queue.depth().unwrap(), 2, "sending still counts");
+        queue.mark_failed(claim, "test").unwrap();
+        assert_eq!(queue.depth().unwrap(), 1);
     }
 
     #[test]

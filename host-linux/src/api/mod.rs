@@ -6,7 +6,7 @@
 //! [`settings`]. The API never talks to the modem: `POST /sms` writes the message durably
 //! into the queue ([`crate::sms_queue`]) and wakes the bot, whose loop is the port's only
 //! writer; `GET /status` and `GET /calls` read what the bot publishes
-//! ([`crate::bot::BotState`]).
+//! ([`crate::bot::BotState`]), as do `GET /metrics` and `GET /healthz` ([`monitoring`]).
 //!
 //! During a call with audio it also plays into the call, hangs it up, speaks text into it
 //! and streams the caller's audio live (docs/audio.md): the call's audio is what the bot
@@ -25,6 +25,7 @@
 //! its request, and after [`SHUTDOWN_GRACE`] drops what is left.
 
 pub mod audio_stream;
+pub mod monitoring;
 pub mod routes;
 mod server;
 pub mod settings;

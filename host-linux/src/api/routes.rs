@@ -243,13 +243,16 @@ impl<'a> ApiRequest<'a> {
     }
 }
 
-/// A response: status, JSON body, and the headers that depend on the route.
+/// A response: status, JSON body (or a text one), and the headers that depend on the
+/// route.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiResponse {
     /// HTTP status.
     pub status: u16,
-    /// JSON body.
+    /// JSON body (`null` when `text` is the body).
     pub body: Value,
+    /// A body in the Prometheus text format instead of JSON (`GET /metrics`).
+    pub text: Option<String>,
     /// `Allow` for a 405.
     pub allow: Option<&'static str>,
     /// Whether to send `WWW-Authenticate: Bearer` (a 401).
@@ -264,12 +267,21 @@ impl ApiResponse {
         self
     }
 
-    fn json(status: u16, body: Value) -> Self {
+    pub(super) fn json(status: u16, body: Value) -> Self {
         Self {
             status,
             body,
+            text: None,
             allow: None,
             challenge: false,
+        }
+    }
+
+    /// A body in the Prometheus text format.
+    pub(super) fn text(status: u16, text: String) -> Self {
+        Self {
+            text: Some(text),
+            ..Self::json(status, Value::Null)
         }
     }
 }
@@ -441,6 +453,7 @@ fn route(
         "/ussd" => "POST",
         "/sms" => "POST",
         "/status" | "/calls" | crate::events::sse::PATH => "GET",
+        "/metrics" | "/healthz" => "GET",
         PLAY_PATH | HANGUP_PATH | "/phone_call" => "POST",
         audio_stream::PATH | "/phone_call/status" => "GET",
         p if p.strip_prefix("/sms/").is_some_and(|id| !id.is_empty()) => "GET",
@@ -471,6 +484,8 @@ fn route(
     let result = match path {
         "/sms" => post_sms(context, &request.body),
         "/status" => Ok(status(context)),
+        "/metrics" => Ok(super::monitoring::metrics(context)),
+        "/healthz" => Ok(super::monitoring::healthz(context)),
         // Accepted here (token, method); the server streams it (`crate::events::sse`).
         crate::events::sse::PATH => Ok(ApiResponse::json(
             200,
@@ -932,6 +947,7 @@ fn status(context: &ApiContext) -> ApiResponse {
             "system": (context.system_status)(),
             "modem": bot.identity,
             "signal": bot.signal,
+            "registration": bot.network,
             "current_call": bot.current_call,
             "bot": bot,
             "sms_queue": { "queued": queued, "sending": sending },
@@ -2492,5 +2508,158 @@ mod tests {
         );
         rig.context.bot.set_call_audio(None);
         drop(audio);
+    }
+
+    #[test]
+    fn metrics_and_healthz_answer_get_only_and_follow_the_token() {
+        let mut rig = rig();
+        rig.context.token = Some(TOKEN.into());
+        let bearer = format!("Bearer {TOKEN}");
+        let ask = |method: &str, url: &str, authorization: Option<&str>| {
+            handle(
+                &rig.context,
+                ApiRequest {
+                    method,
+                    url,
+                    authorization,
+                    content_type: None,
+                    origin: None,
+                    host: Some("127.0.0.1:8088"),
+                    body: RequestBody::Read(Vec::new()),
+                },
+            )
+        };
+        // (method, url, authorization, status, Allow)
+        type Row<'a> = (&'a str, &'a str, Option<&'a str>, u16, Option<&'a str>);
+        let rows: [Row<'_>; 8] = [
+            ("GET", "/metrics", Some(&bearer), 200, None),
+            ("GET", "/healthz", Some(&bearer), 503, None),
+            ("POST", "/metrics", Some(&bearer), 405, Some("GET")),
+            ("DELETE", "/healthz", Some(&bearer), 405, Some("GET")),
+            ("GET", "/metrics", None, 401, None),
+            ("GET", "/healthz", None, 401, None),
+            ("GET", "/metrics", Some("Bearer wrong"), 401, None),
+            ("GET", "/healthz?verbose=1", Some(&bearer), 503, None),
+        ];
+        for (method, url, authorization, status, allow) in rows {
+            let r = ask(method, url, authorization);
+            assert_eq!(
+                r.status, status,
+                "{method} {url} {authorization:?}: {}",
+                r.body
+            );
+            assert_eq!(r.allow, allow, "{method} {url}");
+            assert_eq!(r.challenge, status == 401, "{method} {url}");
+            assert_eq!(r.text.is_some(), status == 200, "{method} {url}");
+        }
+        let metrics = ask("GET", "/metrics", Some(&bearer));
+        assert!(
+            metrics
+                .text
+                .as_deref()
+                .is_some_and(|t| t.starts_with("# HELP sim7600_up ")),
+            "{metrics:?}"
+        );
+        assert_eq!(metrics.body, Value::Null);
+    }
+
+    #[test]
+    fn healthz_is_503_with_a_reason_until_the_modem_answers_then_200() {
+        let rig = rig();
+        let get = || call(&rig.context, "GET", "/healthz", "");
+        let starting = get();
+        assert_eq!(starting.status, 503);
+        assert_eq!(starting.body["status"], "unhealthy");
+        assert_eq!(starting.body["reason"], "starting");
+        rig.context
+            .bot
+            .update(|s| s.phase = crate::bot::BotPhase::Reconnecting);
+        assert_eq!(get().body["reason"], "reconnecting");
+        rig.context.bot.update(|s| {
+            s.phase = crate::bot::BotPhase::Running;
+            s.last_modem_answer = Some("2026-01-01T00:00:00Z".into());
+        });
+        let silent = get();
+        assert_eq!(silent.status, 503);
+        assert_eq!(
+            silent.body["reason"],
+            "modem not answering since 2026-01-01T00:00:00Z"
+        );
+        rig.context
+            .bot
+            .set_health_interval(std::time::Duration::from_secs(5));
+        rig.context
+            .bot
+            .update(|s| s.last_modem_answer = Some(crate::bot::state::now_rfc3339()));
+        let ok = get();
+        assert_eq!(ok.status, 200, "{}", ok.body);
+        assert_eq!(ok.body["status"], "ok");
+        assert_eq!(ok.body["phase"], "running");
+        assert_eq!(ok.body["health_interval_s"], 5.0);
+    }
+
+    #[test]
+    fn metrics_show_the_counters_and_the_gauges_of_now() {
+        let rig = rig();
+        let value = |text: &str, series: &str| -> Option<f64> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        };
+        let scrape = || {
+            call(&rig.context, "GET", "/metrics", "")
+                .text
+                .unwrap_or_default()
+        };
+        let before = scrape();
+        assert_eq!(value(&before, "sim7600_up"), Some(0.0));
+        assert_eq!(value(&before, "sim7600_sms_queue_depth"), Some(0.0));
+        assert!(!before.contains("sim7600_network_registered"), "{before}");
+
+        let posted = call(
+            &rig.context,
+            "POST",
+            "/sms",
+            r#"{"to": "+491721234567", "text": "hi"}"#,
+        );
+        assert_eq!(posted.status, 202);
+        rig.context.bot.metrics().sms(
+            crate::metrics::SmsResult::Sent,
+            crate::metrics::SmsPath::Api,
+        );
+        rig.context
+            .bot
+            .metrics()
+            .call_ended(crate::metrics::CallOutcome::Answered, 7000);
+        rig.context.bot.update(|s| {
+            s.phase = crate::bot::BotPhase::Running;
+            s.last_modem_answer = Some(crate::bot::state::now_rfc3339());
+            s.signal = Some(crate::bot::SignalReport {
+                rssi: Some(20),
+                ber: None,
+                dbm: Some(-73),
+                read_at: crate::bot::state::now_rfc3339(),
+            });
+            s.network = Some("roaming".into());
+            s.reconnects = 2;
+        });
+        let after = scrape();
+        assert_eq!(value(&after, "sim7600_up"), Some(1.0));
+        assert_eq!(value(&after, "sim7600_sms_queue_depth"), Some(1.0));
+        assert_eq!(
+            value(&after, "sim7600_sms_total{result=\"sent\",path=\"api\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&after, "sim7600_calls_total{outcome=\"answered\"}"),
+            Some(1.0)
+        );
+        assert_eq!(value(&after, "sim7600_call_seconds_total"), Some(7.0));
+        assert_eq!(value(&after, "sim7600_signal_dbm"), Some(-73.0));
+        assert_eq!(value(&after, "sim7600_signal_rssi"), Some(20.0));
+        assert_eq!(value(&after, "sim7600_network_registered"), Some(1.0));
+        assert_eq!(value(&after, "sim7600_modem_reconnects_total"), Some(2.0));
+        let status = call(&rig.context, "GET", "/status", "");
+        assert_eq!(status.body["registration"], "roaming");
+        assert_eq!(status.body["bot"]["network"], "roaming");
     }
 }

@@ -346,14 +346,18 @@ async fn read_body(mut body: Incoming, limit: usize, timeout: Duration) -> Reque
 /// `response` as JSON; `close` asks the client not to send another request on this
 /// connection (its last body was not read to the end).
 fn json_reply(response: &ApiResponse, close: bool) -> Response<ApiBody> {
-    let mut reply = Response::new(ApiBody::Full(Some(Bytes::from(response.body.to_string()))));
+    let (body, content_type) = match &response.text {
+        Some(text) => (
+            Bytes::from(text.clone()),
+            super::monitoring::METRICS_CONTENT_TYPE,
+        ),
+        None => (Bytes::from(response.body.to_string()), "application/json"),
+    };
+    let mut reply = Response::new(ApiBody::Full(Some(body)));
     *reply.status_mut() =
         StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = reply.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Some(allow) = response.allow {
         headers.insert(header::ALLOW, HeaderValue::from_static(allow));
     }

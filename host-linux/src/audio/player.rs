@@ -258,6 +258,8 @@ impl Pacer {
 #[derive(Debug, Default)]
 struct FrameTiming {
     frames: u64,
+    /// Frames written more than one frame time ([`FRAME_DURATION`]) after their deadline.
+    late: u64,
     last_write: Option<Instant>,
     lateness_us: VecDeque<u32>,
     spacing_us: VecDeque<u32>,
@@ -281,6 +283,9 @@ fn percentile(ring: &VecDeque<u32>, p: usize) -> Option<Duration> {
 impl FrameTiming {
     fn record(&mut self, late: Duration, at: Instant) {
         self.frames += 1;
+        if late > FRAME_DURATION {
+            self.late += 1;
+        }
         self.max_lateness = self.max_lateness.max(late);
         push_bounded(&mut self.lateness_us, late);
         if let Some(prev) = self.last_write {
@@ -292,6 +297,7 @@ impl FrameTiming {
     fn report(&self, skipped: u64) -> TimingReport {
         TimingReport {
             frames: self.frames,
+            late: self.late,
             skipped,
             lateness_p50: percentile(&self.lateness_us, 50),
             lateness_p99: percentile(&self.lateness_us, 99),
@@ -318,6 +324,8 @@ impl FrameTiming {
 pub struct TimingReport {
     /// Frames written.
     pub frames: u64,
+    /// Frames written more than one frame time (20 ms) after their deadline.
+    pub late: u64,
     /// Frames skipped after the writer was held up beyond [`MAX_CATCH_UP`].
     pub skipped: u64,
     /// Median delay between a frame's deadline and its write.
@@ -656,6 +664,20 @@ mod tests {
         .collect();
         assert_eq!(frames, [0, 1, 2, 3]);
         assert_eq!(pacer.report().skipped, 0);
+    }
+
+    #[test]
+    fn only_frames_later_than_one_frame_time_count_as_late() {
+        let start = Instant::now();
+        let mut pacer = Pacer::new(start);
+        // Frame n is due at n * 20 ms; written 0, 20, 21, 45 and 5 ms after that.
+        for (n, lateness) in [(0u32, 0), (1, 20), (2, 21), (3, 45), (4, 5)] {
+            let due = start + FRAME_DURATION * n;
+            pacer.written(due, due + ms(lateness));
+        }
+        let r = pacer.report();
+        assert_eq!(r.frames, 5);
+        assert_eq!(r.late, 2, "{r:?}");
     }
 
     #[test]

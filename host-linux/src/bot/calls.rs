@@ -10,6 +10,7 @@ use modem_core::call::{CallEvent, Caller, DialFailure, EndReason, HangUpCause, M
 
 use super::call_log::{CallEnd, CallRecord, CallerIdKind};
 use super::state::{CurrentCall, CurrentCallState};
+use crate::metrics::CallOutcome;
 
 /// A call first seen at `now`, still ringing, caller not yet known.
 fn ringing_since(now: &str) -> CurrentCall {
@@ -61,6 +62,20 @@ pub fn dial_end_of(reason: DialFailure) -> CallEnd {
         DialFailure::NoAnswer => CallEnd::NoAnswer,
         DialFailure::Failed => CallEnd::Failed,
         DialFailure::Cancelled => CallEnd::Cancelled,
+    }
+}
+
+/// How a finished call counts in `GET /metrics`, and its connected milliseconds: a call
+/// rejected while ringing (by the bot, the API or a menu) is `rejected`, any other
+/// unanswered one `missed`, an answered one `answered` (calls lost with the modem are
+/// counted where the loss is handled).
+pub fn outcome_of(record: &CallRecord) -> (CallOutcome, u64) {
+    match record.end {
+        CallEnd::ModemLost => (CallOutcome::Lost, 0),
+        CallEnd::MissedRejected => (CallOutcome::Rejected, 0),
+        _ if record.answered => (CallOutcome::Answered, u64::from(record.duration_s) * 1000),
+        _ if record.to.is_some() => (CallOutcome::NotConnected, 0),
+        _ => (CallOutcome::Missed, 0),
     }
 }
 
@@ -221,6 +236,42 @@ mod tests {
 
     fn number(n: &str) -> Caller {
         Caller::Number(PhoneNumber::try_from(n).unwrap())
+    }
+
+    #[test]
+    fn finished_calls_count_by_outcome_with_their_connected_time() {
+        let mut t = CallTracker::new();
+        let ended = |t: &mut CallTracker, event: CallEvent| match t.handle(&event, "T1") {
+            Tracked::Finished(record) => outcome_of(&record),
+            other => panic!("{other:?}"),
+        };
+        let answered = CallEvent::Ended {
+            caller: number("+491761234567"),
+            duration_s: 42,
+            reason: EndReason::CallerHungUp,
+        };
+        assert_eq!(ended(&mut t, answered), (CallOutcome::Answered, 42_000));
+        let rejected = CallEvent::Missed {
+            caller: Caller::Withheld,
+            rings: 1,
+            reason: MissReason::Rejected,
+        };
+        assert_eq!(ended(&mut t, rejected), (CallOutcome::Rejected, 0));
+        let missed = CallEvent::Missed {
+            caller: Caller::Unknown,
+            rings: 4,
+            reason: MissReason::CallerGaveUp,
+        };
+        assert_eq!(ended(&mut t, missed), (CallOutcome::Missed, 0));
+        t.handle(
+            &CallEvent::Answered {
+                caller: Caller::Unknown,
+                rings: 1,
+            },
+            "T0",
+        );
+        let lost = t.lost("T2").unwrap();
+        assert_eq!(outcome_of(&lost), (CallOutcome::Lost, 0));
     }
 
     #[test]

@@ -325,7 +325,11 @@ fn reload(
         plan.live.voice.answer_mode()
     );
     if plan.events_changed {
-        match crate::events::Webhooks::start(state.events(), &plan.config.events) {
+        match crate::events::Webhooks::start_counted(
+            state.events(),
+            &plan.config.events,
+            Some(state.metrics().clone()),
+        ) {
             Ok(new) => {
                 std::mem::replace(webhooks, new).retire();
                 *events = plan.config.events.clone();
@@ -433,7 +437,11 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
         }
     };
     // Webhooks subscribe before the bot runs, so they see its first event.
-    let mut webhooks = match crate::events::Webhooks::start(state.events(), &config.events) {
+    let mut webhooks = match crate::events::Webhooks::start_counted(
+        state.events(),
+        &config.events,
+        Some(state.metrics().clone()),
+    ) {
         Ok(w) => w,
         Err(e) => {
             log::error!("{e}");

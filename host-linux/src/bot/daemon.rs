@@ -238,6 +238,9 @@ struct Bot<'a> {
     dtmf: crate::events::PreparedMenu,
     /// A reload (SIGHUP) waits to be applied once no call is in progress.
     reload_due: bool,
+    /// When the lease began to stop smstools, until the bot first serves SMS: that
+    /// interval is the handoff's SMS downtime (`GET /metrics`).
+    handoff_from: Option<Instant>,
     /// The escalation since the modem was lost (`None` while it serves).
     supervisor: Option<crate::fleet::supervisor::Supervisor>,
     /// Who asked for the dial in progress: told the call's id when it is published.
@@ -350,10 +353,12 @@ pub fn run(
         voice: options.voice,
         dtmf: options.dtmf.clone(),
         reload_due: false,
+        handoff_from: lease.stopping_since(),
         supervisor: None,
         dial_reply: None,
         ussd: None,
     };
+    state.set_health_interval(bot.health_interval);
     let outcome = bot.serve(&lease);
     bot.put_back_in_flight();
     // Parts of unfinished messages stay on the SIM: smsd joins them.
@@ -517,6 +522,9 @@ impl Bot<'_> {
         if let Some(record) = self.tracker.lost(&now) {
             self.state.events().call_lost(&record);
             self.log_call(&record);
+            self.state
+                .metrics()
+                .call_ended(crate::metrics::CallOutcome::Lost, 0);
         }
         self.machine.reset();
         self.state.update(|s| s.current_call = None);
@@ -733,6 +741,13 @@ impl Bot<'_> {
             return SessionEnd::InitFailed(problem);
         }
         self.spool_start(link).await;
+        if let Some(from) = self.handoff_from.take() {
+            // SMS flow again: the modem is initialised and the spool (or, without one, the
+            // API's queue) is served from this turn of the loop on.
+            let down = from.elapsed();
+            log::info!("handoff: SMS were down for {} ms", down.as_millis());
+            self.state.metrics().handoff(down.as_secs_f64());
+        }
         // Start-up lines (RDY after a power cycle or a plug) that came before or during
         // init are answered by this init already; the rest is handled as usual.
         while let Some(urc) = urcs.try_next_message_pure() {
@@ -1305,7 +1320,7 @@ impl Bot<'_> {
         // Taken back from the API first, so that the audio closes here and now.
         self.state.set_call_audio(None);
         let end = audio.call_ended();
-        log_audio_end(end.summary);
+        log_audio_end(end.summary, self.state.metrics());
         if let Some(cmd) = end.command {
             send_pcm(link, &cmd).await;
         }
@@ -1315,7 +1330,7 @@ impl Bot<'_> {
     fn close_audio(&mut self) {
         if let Some(audio) = self.audio.as_mut() {
             self.state.set_call_audio(None);
-            log_audio_end(audio.call_ended().summary);
+            log_audio_end(audio.call_ended().summary, self.state.metrics());
         }
     }
 
@@ -1359,6 +1374,8 @@ impl Bot<'_> {
                     Tracked::Finished(record) => {
                         self.state.update(|s| s.current_call = None);
                         self.log_call(&record);
+                        let (outcome, connected_ms) = super::calls::outcome_of(&record);
+                        self.state.metrics().call_ended(outcome, connected_ms);
                     }
                     Tracked::Nothing => {}
                 }
@@ -1441,10 +1458,12 @@ async fn send_pcm(link: &mut Link<'_>, cmd: &crate::audio::PcmCommand) -> bool {
 /// Logs how a call's audio ended.
 fn log_audio_end(
     summary: Option<Result<crate::audio::session::CallAudioSummary, crate::audio::CallAudioError>>,
+    metrics: &crate::metrics::Metrics,
 ) {
     match summary {
         Some(Ok(s)) => {
             let t = &s.writer.timing;
+            metrics.audio_frames_late(t.late);
             log::info!(
                 "call audio: {} frames played ({} of audio, {} skipped, spacing p50 {:?} p99 {:?}), \
                  {} frames heard{}",

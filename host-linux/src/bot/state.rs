@@ -11,13 +11,16 @@
 //! and listen to it. Cloning the handle is cheap; every clone sees the same bot.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::channel::mpsc;
 use serde::Serialize;
 
 use super::call_log::{CallLog, CallLogError, CallRecord, CallerIdKind};
 use crate::audio::CallAudio;
+use crate::metrics::Metrics;
 
 /// Where the bot is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -228,6 +231,10 @@ struct Shared {
     reload: Mutex<Option<Box<crate::bot::reload::LiveSettings>>>,
     /// The agent WebSocket of a dialled call (`POST /calls` `stream_url`), by call id.
     stream_urls: Mutex<std::collections::HashMap<u64, CallPlan>>,
+    /// The counters of `GET /metrics`.
+    metrics: Arc<Metrics>,
+    /// The bot's health check period in milliseconds (0: not running yet, the default).
+    health_interval_ms: AtomicU64,
 }
 
 /// The bot's shared handle: see the module documentation.
@@ -271,6 +278,8 @@ impl BotState {
             call_audio: Mutex::new(None),
             reload: Mutex::new(None),
             stream_urls: Mutex::new(std::collections::HashMap::new()),
+            metrics: Arc::new(Metrics::new()),
+            health_interval_ms: AtomicU64::new(0),
         };
         (
             BotState {
@@ -347,6 +356,26 @@ impl BotState {
         match self.shared.stream_urls.lock() {
             Ok(mut m) => m.remove(&call_id),
             Err(poisoned) => poisoned.into_inner().remove(&call_id),
+        }
+    }
+
+    /// The bot's counters (`GET /metrics`): whoever observes a thing counts it here.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    /// The bot's health check period, as its loop runs it (set when it starts).
+    pub fn set_health_interval(&self, interval: Duration) {
+        let ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        self.shared.health_interval_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The bot's health check period: the one its loop runs, or the `[bot]` default
+    /// before it started.
+    pub fn health_interval(&self) -> Duration {
+        match self.shared.health_interval_ms.load(Ordering::Relaxed) {
+            0 => crate::bot::settings::BotSettings::default().health_interval(),
+            ms => Duration::from_millis(ms),
         }
     }
 

@@ -81,6 +81,16 @@ impl Webhooks {
     /// Starts one delivery thread per URL of `settings` (already validated), each
     /// subscribed to `bus` from now on. With no URLs, no thread.
     pub fn start(bus: &EventBus, settings: &EventsSettings) -> Result<Webhooks, WebhookError> {
+        Self::start_counted(bus, settings, None)
+    }
+
+    /// [`Webhooks::start`], each delivery, failure and drop also counted in `metrics`
+    /// (`GET /metrics`).
+    pub fn start_counted(
+        bus: &EventBus,
+        settings: &EventsSettings,
+        metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    ) -> Result<Webhooks, WebhookError> {
         let (ended_tx, ended) = mpsc::channel();
         let mut hooks = Webhooks {
             bus: bus.clone(),
@@ -99,11 +109,13 @@ impl Webhooks {
             let url_owned = url.clone();
             let retry = settings.retry();
             let ended = ended_tx.clone();
+            let metrics = metrics.clone();
             let worker = std::thread::Builder::new()
                 .name(format!("webhook-{n}"))
                 .stack_size(256 * 1024)
                 .spawn(move || {
-                    let counts = deliver_all(&agent, &url_owned, &subscription, retry);
+                    let counts =
+                        deliver_all(&agent, &url_owned, &subscription, retry, metrics.as_deref());
                     // The receiver may be gone (stopped without waiting).
                     let _ = ended.send((n, counts));
                 })
@@ -207,6 +219,7 @@ fn deliver_all(
     url: &str,
     subscription: &Subscription,
     retry: RetryPolicy,
+    metrics: Option<&crate::metrics::Metrics>,
 ) -> DeliveryCounts {
     let mut counts = DeliveryCounts::default();
     let mut reported_dropped = 0;
@@ -223,6 +236,9 @@ fn deliver_all(
                 "events: webhook {url} fell behind: {} events dropped (oldest first)",
                 dropped - reported_dropped
             );
+            if let Some(m) = metrics {
+                m.webhook_dropped(dropped - reported_dropped);
+            }
             reported_dropped = dropped;
         }
         if subscription.is_closed() {
@@ -235,8 +251,14 @@ fn deliver_all(
         }
         if deliver_one(agent, url, &event, subscription, retry) {
             counts.delivered += 1;
+            if let Some(m) = metrics {
+                m.webhook_delivered();
+            }
         } else {
             counts.failed += 1;
+            if let Some(m) = metrics {
+                m.webhook_failed();
+            }
         }
     }
     counts
@@ -415,6 +437,28 @@ mod tests {
         assert!(stream.is_closed());
         old_t.join().unwrap();
         new_t.join().unwrap();
+    }
+
+    #[test]
+    fn deliveries_and_failures_are_counted_for_metrics() {
+        let (url, got, t) = receiver(vec![400]);
+        let bus = EventBus::new();
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let hooks =
+            Webhooks::start_counted(&bus, &settings(&url, 3), Some(Arc::clone(&metrics))).unwrap();
+        bus.publish(None, sms(0));
+        bus.publish(None, sms(1));
+        hil_wait(|| got.lock().unwrap().len() >= 2);
+        hooks.shutdown();
+        let text = metrics.render(&crate::metrics::Gauges::default());
+        for line in [
+            "sim7600_webhook_deliveries_total{result=\"delivered\"} 1",
+            "sim7600_webhook_deliveries_total{result=\"failed\"} 1",
+            "sim7600_webhook_events_dropped_total 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+        }
+        t.join().unwrap();
     }
 
     #[test]

@@ -379,6 +379,8 @@ pub struct PortLease {
     port: Option<TTYPort>,
     /// What was done to smstools (None: it was not active, nothing to undo).
     undo: Option<Stopped>,
+    /// When the stop of smstools was asked for: SMS are down from here.
+    stop_begun: Option<Instant>,
     stopped_at: Option<Instant>,
     marker: PathBuf,
     released: Option<Released>,
@@ -433,6 +435,7 @@ impl PortLease {
             backend,
             port: None,
             undo,
+            stop_begun: None,
             stopped_at: None,
             marker: marker_file,
             released: None,
@@ -447,6 +450,7 @@ impl PortLease {
         let t = self.settings.timeouts;
         if self.undo.is_some() {
             log::info!("stopping {}", self.backend.describe());
+            self.stop_begun = Some(Instant::now());
             self.backend.stop(std::process::id())?;
             let stopped = wait_for(t.stop, || {
                 Ok((!self.backend.is_active()?).then(Instant::now))
@@ -519,6 +523,12 @@ impl PortLease {
     /// The port's path.
     pub fn port_path(&self) -> &Path {
         &self.settings.port
+    }
+
+    /// When this lease asked smstools to stop (`None`: smstools was not serving the port,
+    /// no SMS service was interrupted).
+    pub fn stopping_since(&self) -> Option<Instant> {
+        self.stop_begun
     }
 
     /// Whether smstools was serving the port before the lease.

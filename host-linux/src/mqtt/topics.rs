@@ -332,7 +332,7 @@ mod tests {
         assert_eq!(v["event_type"], "dtmf");
         assert_eq!(v["type"], "dtmf");
         assert_eq!(v["key"], "5");
-        assert_eq!(v["call_id"], 1);
+        assert_eq!(v["call_id"], "1", "a string, as in webhooks and SSE");
     }
 
     #[test]

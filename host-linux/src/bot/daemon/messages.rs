@@ -18,6 +18,7 @@ use super::Bot;
 use crate::bot::sim_slots::SlotRead;
 use crate::bot::sms::{self, Failure, Next};
 use crate::link::Link;
+use crate::metrics::{SmsPath, SmsResult};
 use crate::sms_queue::{Claim, ClaimedSms};
 use crate::spool::{SpoolBridge, SpoolError, SpoolJob};
 
@@ -185,6 +186,9 @@ impl Bot<'_> {
                 .sms_received(&sms.from, &sms.text, &sms.time);
             self.state
                 .update(|s| s.sms_received = s.sms_received.saturating_add(1));
+            self.state
+                .metrics()
+                .sms(SmsResult::Received, SmsPath::Spool);
         }
     }
 
@@ -396,6 +400,7 @@ impl Bot<'_> {
                 );
                 self.state
                     .update(|s| s.sms_sent = s.sms_sent.saturating_add(1));
+                self.state.metrics().sms(SmsResult::Sent, SmsPath::Spool);
             }
             Err(e) => log::error!("spool: {name} was sent, but: {e}"),
         }
@@ -409,6 +414,7 @@ impl Bot<'_> {
         bridge.failed(job, reason)?;
         self.state
             .update(|s| s.sms_failed = s.sms_failed.saturating_add(1));
+        self.state.metrics().sms(SmsResult::Failed, SmsPath::Spool);
         Ok(())
     }
 
@@ -437,6 +443,7 @@ impl Bot<'_> {
             log::error!("spool: {name} failed: {why}");
             self.state
                 .update(|s| s.sms_failed = s.sms_failed.saturating_add(1));
+            self.state.metrics().sms(SmsResult::Failed, SmsPath::Spool);
         }
         self.spool_resume_at = Some(Instant::now() + pause);
         Ok(())
@@ -540,6 +547,7 @@ impl Bot<'_> {
                 );
                 self.state
                     .update(|s| s.sms_sent = s.sms_sent.saturating_add(1));
+                self.state.metrics().sms(SmsResult::Sent, SmsPath::Api);
                 self.state.events().publish(
                     None,
                     crate::events::EventKind::SmsSent {
@@ -573,5 +581,6 @@ impl Bot<'_> {
         );
         self.state
             .update(|s| s.sms_failed = s.sms_failed.saturating_add(1));
+        self.state.metrics().sms(SmsResult::Failed, SmsPath::Api);
     }
 }
