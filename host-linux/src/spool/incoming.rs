@@ -668,9 +668,36 @@ impl Inbox {
         let file = match &mut self.ledger_file {
             Some(f) => f,
             slot @ None => {
-                let created = self.dir.create(LEDGER_FILE)?;
-                self.dir.sync()?;
-                slot.insert(created)
+                let file = match self.dir.create(LEDGER_FILE) {
+                    Ok(created) => {
+                        self.dir.sync()?;
+                        created
+                    }
+                    // Another bot serving the same folder (two modems, one smsd) created
+                    // it since this one looked: append to that one.
+                    Err(SpoolError::Io { ref source, .. })
+                        if source.raw_os_error() == Some(nix::libc::EEXIST) =>
+                    {
+                        match self.dir.open_regular_append(
+                            LEDGER_FILE,
+                            MAX_LEDGER_BYTES,
+                            Whose::Bots,
+                        )? {
+                            Opened::File(f) => f.into_file(),
+                            Opened::Gone | Opened::Refused(_) => {
+                                return Err(SpoolError::Io {
+                                    action: "cannot open the delivery ledger",
+                                    path,
+                                    source: std::io::Error::other(
+                                        "it changed under the bot while it was created",
+                                    ),
+                                });
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e),
+                };
+                slot.insert(file)
             }
         };
         file.write_all(entry.line().as_bytes())
