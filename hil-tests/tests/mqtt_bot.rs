@@ -209,6 +209,58 @@ fn a_bot_on_mosquitto_is_a_home_assistant_device_that_sends_sms_and_reports_call
             .filter(|v| v["last_caller"] == "+4930123456" && v["sms_received"] == 1)
     });
 
+    // A dial through call/dial: the reply names the call, the modem dials, and the far
+    // end being busy arrives as the call's last event.
+    ha.publish(
+        &format!("{BASE}/call/dial"),
+        false,
+        r#"{"to": "+4915112345678", "timeout_s": 30, "request_id": "d1"}"#,
+    );
+    let dialled = ha.wait("the call/dial reply", WITHIN, |seen| {
+        seen.iter()
+            .find(|s| s.topic == format!("{BASE}/call/dial/reply"))
+            .map(json)
+    });
+    assert_eq!(dialled["request_id"], "d1", "{dialled}");
+    assert_eq!(dialled["ok"], true, "{dialled}");
+    assert!(dialled["call_id"].is_string(), "{dialled}");
+    hil_tests::wait::wait_for("the dialled call at the modem", WITHIN, || {
+        let state = rig.modem().state().unwrap();
+        state
+            .modem
+            .calls
+            .iter()
+            .any(|c| c.direction == "outgoing" && c.number == "+4915112345678")
+            .then_some(())
+    })
+    .unwrap();
+    rig.sim()
+        .unwrap()
+        .command(modem_sim::ControlCommand::Busy)
+        .unwrap();
+    ha.wait("busy", WITHIN, |seen| {
+        event_types(seen).iter().any(|t| t == "busy").then_some(())
+    });
+    ha.publish(
+        &format!("{BASE}/call/dial"),
+        false,
+        r#"{"request_id": "d2"}"#,
+    );
+    let refused = ha.wait("the dial refusal", WITHIN, |seen| {
+        seen.iter()
+            .filter(|s| s.topic == format!("{BASE}/call/dial/reply"))
+            .map(json)
+            .find(|v| v["request_id"] == "d2")
+    });
+    assert_eq!(refused["ok"], false);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"to\" is missing"),
+        "{refused}"
+    );
+
     // Home Assistant restarts: it says `online`, the bot publishes discovery again.
     let before = discovery(&ha.seen()).len();
     ha.publish("homeassistant/status", false, "online");

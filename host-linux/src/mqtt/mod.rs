@@ -5,7 +5,7 @@
 //! event bus like a webhook does (a bounded [`Subscription`] that drops its oldest event
 //! when the broker does not keep up, counted) and publishes events and the retained
 //! `state`; the *connection* thread drives the client and answers the commands
-//! (`sms/send`, `call/hangup`) and Home Assistant's `online` announcements. Neither ever
+//! (`sms/send`, `call/hangup`, `call/dial`) and Home Assistant's `online` announcements. Neither ever
 //! holds up the bot's loop: publishing is `try_publish` into a bounded request queue, a
 //! full one is a counted drop.
 //!
@@ -209,6 +209,7 @@ impl Shared {
         for topic in [
             self.topics.sms_send(),
             self.topics.call_hangup(),
+            self.topics.call_dial(),
             format!("{}/status", self.settings.discovery_prefix),
         ] {
             if let Err(e) = self.client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
@@ -229,11 +230,46 @@ impl Shared {
             } else {
                 log::info!("mqtt: hang-up requested");
             }
+        } else if topic == self.topics.call_dial() {
+            let reply = self.dial(payload);
+            self.publish(self.topics.call_dial_reply(), false, reply.to_string());
         } else if topic == format!("{}/status", self.settings.discovery_prefix)
             && payload == b"online"
         {
             log::info!("mqtt: Home Assistant is online: discovery published again");
             self.announce();
+        }
+    }
+
+    /// `call/dial`: the bot dials as for `POST /calls` (one call at a time); the reply
+    /// gives the call's id (its events follow on `events/call`) or why not.
+    fn dial(&self, payload: &[u8]) -> Value {
+        let request = match topics::parse_dial(payload) {
+            Ok(r) => r,
+            Err((request_id, error)) => {
+                log::warn!("mqtt: call/dial refused: {error}");
+                return json!({"request_id": request_id, "ok": false, "error": error});
+            }
+        };
+        let refuse =
+            |error: String| json!({"request_id": request.request_id, "ok": false, "error": error});
+        let Some(answer) = self.context.bot.dial(&request.to, request.timeout_s) else {
+            return refuse("the bot is not running".into());
+        };
+        match answer.recv_timeout(DIAL_ANSWER_TIMEOUT) {
+            Ok(Ok(call_id)) => {
+                log::info!("mqtt: dialling {} (call {call_id})", request.to);
+                json!({
+                    "request_id": request.request_id,
+                    "ok": true,
+                    "call_id": crate::events::model::call_id_text(call_id),
+                })
+            }
+            Ok(Err(refused)) => refuse(refused.to_string()),
+            Err(_) => refuse(format!(
+                "the bot did not start the dial within {} s",
+                DIAL_ANSWER_TIMEOUT.as_secs()
+            )),
         }
     }
 
@@ -277,6 +313,9 @@ impl Shared {
         }
     }
 }
+
+/// How long `call/dial` waits for the bot to start dialling (the `ATD` itself).
+pub const DIAL_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Drives the client until stopped: (re)subscribes and announces on every connect,
 /// answers commands.

@@ -12,6 +12,8 @@
 //! | `sms/send` | command | `{"to", "text", "request_id"?}`: queued as `POST /sms` queues |
 //! | `sms/send/reply` | no | `{"request_id", "ok", "id", "state"}` or `{"request_id", "ok": false, "error"}` |
 //! | `call/hangup` | command | any payload: hang up (or reject) the current call |
+//! | `call/dial` | command | `{"to", "timeout_s"?, "request_id"?}`: dial, as `POST /calls` does |
+//! | `call/dial/reply` | no | `{"request_id", "ok": true, "call_id"}` or `{"request_id", "ok": false, "error"}` |
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -68,6 +70,14 @@ impl Topics {
     /// `call/hangup`.
     pub fn call_hangup(&self) -> String {
         self.at("call/hangup")
+    }
+    /// `call/dial`.
+    pub fn call_dial(&self) -> String {
+        self.at("call/dial")
+    }
+    /// `call/dial/reply`.
+    pub fn call_dial_reply(&self) -> String {
+        self.at("call/dial/reply")
     }
 }
 
@@ -287,9 +297,89 @@ pub fn parse_sms_send(payload: &[u8]) -> Result<SmsSendRequest, (Option<Value>, 
     })
 }
 
+/// A request read from `call/dial`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialRequest {
+    /// The number to dial.
+    pub to: String,
+    /// Hang up when the far end has not answered after this many seconds.
+    pub timeout_s: Option<u32>,
+    /// Echoed in the reply.
+    pub request_id: Option<Value>,
+}
+
+/// Reads a `call/dial` payload: a JSON object with the string `to`, optionally the number
+/// `timeout_s` (1..=600) and `request_id` (echoed); other keys are refused.
+pub fn parse_dial(payload: &[u8]) -> Result<DialRequest, (Option<Value>, String)> {
+    if payload.len() > MAX_COMMAND_PAYLOAD {
+        return Err((
+            None,
+            format!("the payload is over {MAX_COMMAND_PAYLOAD} bytes"),
+        ));
+    }
+    let value: Value = serde_json::from_slice(payload)
+        .map_err(|e| (None, format!("the payload is not JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err((None, "the payload must be a JSON object".into()));
+    };
+    let request_id = map.get("request_id").cloned();
+    let fail = |m: String| (request_id.clone(), m);
+    if let Some(extra) = map
+        .keys()
+        .find(|k| !matches!(k.as_str(), "to" | "timeout_s" | "request_id"))
+    {
+        return Err(fail(format!(
+            "unknown field \"{extra}\": the fields are \"to\", \"timeout_s\" and \"request_id\""
+        )));
+    }
+    let to = match map.get("to") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(fail("\"to\" must be a string".into())),
+        None => return Err(fail("\"to\" is missing".into())),
+    };
+    let timeout_s = match map.get("timeout_s") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n @ 1..=600) => Some(n),
+            _ => {
+                return Err(fail(
+                    "\"timeout_s\" must be a whole number of seconds, 1 to 600".into(),
+                ));
+            }
+        },
+    };
+    Ok(DialRequest {
+        to,
+        timeout_s,
+        request_id,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dial_command_is_read_and_bad_ones_are_refused_naming_the_field() {
+        let ok =
+            parse_dial(br#"{"to": "+4917612345678", "timeout_s": 30, "request_id": 7}"#).unwrap();
+        assert_eq!(ok.to, "+4917612345678");
+        assert_eq!(ok.timeout_s, Some(30));
+        assert_eq!(ok.request_id, Some(json!(7)));
+        assert_eq!(parse_dial(br#"{"to": "112"}"#).unwrap().timeout_s, None);
+        for (payload, says) in [
+            (&br#"{"timeout_s": 5}"#[..], "\"to\" is missing"),
+            (br#"{"to": 5}"#, "\"to\" must be a string"),
+            (br#"{"to": "1", "timeout_s": 0}"#, "\"timeout_s\""),
+            (br#"{"to": "1", "timeout_s": "x"}"#, "\"timeout_s\""),
+            (br#"{"to": "1", "number": "2"}"#, "unknown field \"number\""),
+            (b"[1]", "JSON object"),
+            (b"not json", "not JSON"),
+        ] {
+            let (_, error) = parse_dial(payload).unwrap_err();
+            assert!(error.contains(says), "{payload:?}: {error}");
+        }
+    }
 
     #[test]
     fn topics_are_under_prefix_and_imei() {
