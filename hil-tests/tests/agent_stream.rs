@@ -824,3 +824,105 @@ fn a_dialled_call_with_say_speaks_to_the_far_end_then_hangs_up() {
     );
     assert!(state.modem.commands.iter().any(|c| c == "AT+CHUP"));
 }
+
+/// A tiny TwiML web app on a free port: every POST is answered with `twiml` and its form
+/// is handed over (path and body).
+fn twiml_app(twiml: String) -> (String, mpsc::Receiver<(String, String)>) {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let web = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", web.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for tcp in web.incoming() {
+            let Ok(mut tcp) = tcp else { return };
+            let mut reader = std::io::BufReader::new(tcp.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let path = request.split(' ').nth(1).unwrap_or_default().to_owned();
+            let _ = tx.send((path, String::from_utf8(body).unwrap()));
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                twiml.len()
+            );
+            let _ = tcp.write_all(head.as_bytes());
+            let _ = tcp.write_all(twiml.as_bytes());
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn a_call_created_with_a_url_asks_it_for_twiml_once_answered_and_follows_it() {
+    let (rig, _audio_dir) = audio_rig();
+    let sim = rig.sim().unwrap();
+    let (app, forms) = twiml_app(r#"<Response><Pause length="1"/><Hangup/></Response>"#.into());
+    let bot = start_bot(
+        &rig,
+        &format!("\n[twilio]\naccount_sid = \"{ACCOUNT}\"\nauth_token = \"{TOKEN}\"\n"),
+    );
+    let port = bot.api_port;
+    let calls = format!("/2010-04-01/Accounts/{ACCOUNT}/Calls.json");
+    let (status, body) = twilio_http(port, "POST", &calls, "To=%2B4930123456", true);
+    assert_eq!(
+        (status, &body["code"]),
+        (400, &json!(21205)),
+        "neither Url nor Twiml: {body}"
+    );
+    let (status, body) = twilio_http(
+        port,
+        "POST",
+        &calls,
+        "To=%2B4930123456&Url=ftp%3A%2F%2Fx",
+        true,
+    );
+    assert_eq!((status, &body["code"]), (400, &json!(21205)), "{body}");
+
+    let form = format!(
+        "To=%2B4930123456&From=%2B4917000&Url={}",
+        esc(&format!("{app}/answer"))
+    );
+    let (status, call) = twilio_http(port, "POST", &calls, &form, true);
+    assert_eq!(status, 201, "{call}");
+    let sid = call["sid"].as_str().unwrap().to_owned();
+    audio_support::wait_for("ATD at the modem", || {
+        let commands = sim.state().ok()?.modem.commands;
+        commands
+            .iter()
+            .any(|c| c == "ATD+4930123456;")
+            .then_some(())
+    });
+    assert!(
+        forms.try_recv().is_err(),
+        "the Url is asked only once the far end answers"
+    );
+    sim.command(modem_sim::ControlCommand::Answer).unwrap();
+    let (path, fields) = forms.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(path, "/answer");
+    for field in [format!("CallSid={sid}"), format!("AccountSid={ACCOUNT}")] {
+        assert!(fields.contains(&field), "{field} in {fields}");
+    }
+    // <Pause length="1"/> then <Hangup/>: AT+CHUP about a second after the answer.
+    let answered = Instant::now();
+    audio_support::wait_for("AT+CHUP at the modem", || {
+        let commands = sim.state().ok()?.modem.commands;
+        commands.iter().any(|c| c == "AT+CHUP").then_some(())
+    });
+    assert!(
+        answered.elapsed() >= Duration::from_millis(800),
+        "the pause came first: {:?}",
+        answered.elapsed()
+    );
+}

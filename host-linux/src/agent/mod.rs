@@ -190,6 +190,7 @@ impl Agents {
                                 parties,
                                 news: rx,
                                 call_id: event.call_id,
+                                documents_fetched: std::cell::Cell::new(0),
                             };
                             let spawned = std::thread::Builder::new()
                                 .name("agent-stream".into())

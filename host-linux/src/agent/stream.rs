@@ -66,7 +66,12 @@ pub struct Session {
     pub(super) news: Receiver<CallNews>,
     /// The bot's id of the call (its `CallSid` follows from it).
     pub(super) call_id: Option<u64>,
+    /// TwiML documents fetched for this call so far (voice URL and redirects).
+    pub(super) documents_fetched: std::cell::Cell<u32>,
 }
+
+/// The most TwiML documents one call fetches (a `<Redirect>` loop ends there).
+pub const MAX_TWIML_DOCUMENTS: u32 = 16;
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
@@ -179,6 +184,16 @@ impl Session {
 
     /// POSTs the call's form fields to `voice_url` and carries out the TwiML answer.
     fn follow_voice_url(&self, voice_url: &str, audio: &CallAudio) {
+        let fetched = self.documents_fetched.get() + 1;
+        self.documents_fetched.set(fetched);
+        if fetched > MAX_TWIML_DOCUMENTS {
+            log::error!(
+                "agent: {voice_url}: more than {MAX_TWIML_DOCUMENTS} TwiML documents for one \
+                 call (a <Redirect> loop?): hanging up"
+            );
+            self.state.hang_up();
+            return;
+        }
         let call_sid = self
             .call_id
             .map_or_else(|| new_sid("CA"), super::twilio::call_sid);
@@ -283,6 +298,11 @@ impl Session {
                     }
                 }
                 super::twiml::Verb::Hangup => break,
+                super::twiml::Verb::Redirect(url) => {
+                    // What follows the redirect is not carried out, as with Twilio.
+                    self.follow_voice_url(&url, audio);
+                    return;
+                }
                 super::twiml::Verb::Refused(name) => {
                     log::warn!("TwiML <{name}> from {from} is not supported: skipped")
                 }

@@ -1,6 +1,6 @@
 //! The TwiML a voice webhook (`[agent] voice_url`) answers with, read into verbs
 //! (sans-I/O): `<Connect><Stream url>` with its `<Parameter>`s, `<Say>`, `<Play>`,
-//! `<Pause length>`, `<Hangup>`. Any other verb is kept as [`Verb::Refused`] so that the
+//! `<Pause length>`, `<Hangup>`, `<Redirect>` (fetch the next document from a URL). Any other verb is kept as [`Verb::Refused`] so that the
 //! caller logs it by name. A small tag reader, not a general XML parser: TwiML is flat.
 
 /// One instruction of the TwiML document, in order.
@@ -21,6 +21,9 @@ pub enum Verb {
     Pause(u32),
     /// Hang up.
     Hangup,
+    /// Ask this URL for the next TwiML document (the call's fields POSTed, as to a voice
+    /// URL) and carry that out instead of what follows.
+    Redirect(String),
     /// A verb this bot does not carry out.
     Refused(String),
 }
@@ -170,6 +173,7 @@ pub fn parse(doc: &str) -> Result<Vec<Verb>, TwimlError> {
                         .unwrap_or(1),
                 )),
                 "Hangup" => verbs.push(Verb::Hangup),
+                "Redirect" if !*empty => verbs.push(Verb::Redirect(text_of(i, "Redirect"))),
                 other => {
                     verbs.push(Verb::Refused(other.to_owned()));
                     // Skip what the refused verb encloses.
@@ -239,6 +243,21 @@ mod tests {
                 .unwrap()
                 .len(),
             1
+        );
+    }
+
+    #[test]
+    fn a_redirect_names_the_next_document() {
+        let verbs = parse(
+            "<Response><Say>one moment</Say><Redirect>http://127.0.0.1:9/next</Redirect></Response>",
+        )
+        .unwrap();
+        assert_eq!(
+            verbs,
+            vec![
+                Verb::Say("one moment".into()),
+                Verb::Redirect("http://127.0.0.1:9/next".into())
+            ]
         );
     }
 }

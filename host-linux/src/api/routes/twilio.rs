@@ -92,35 +92,6 @@ fn call_json(rest: &TwilioRest, call: &RestCall) -> Value {
     })
 }
 
-/// The `<Stream>` of `<Connect>` (its url and `<Parameter>`s), or the TwiML verb this bot
-/// does not take for a call it creates.
-pub fn stream_of(twiml: &str) -> Result<(String, Vec<(String, String)>), String> {
-    let verbs = crate::agent::twiml::parse(twiml).map_err(|e| e.to_string())?;
-    let mut stream = None;
-    for verb in verbs {
-        match verb {
-            crate::agent::twiml::Verb::Stream { url, parameters } if stream.is_none() => {
-                stream = Some((url, parameters))
-            }
-            other => {
-                let name = match other {
-                    crate::agent::twiml::Verb::Say(_) => "Say".to_owned(),
-                    crate::agent::twiml::Verb::Play(_) => "Play".to_owned(),
-                    crate::agent::twiml::Verb::Pause(_) => "Pause".to_owned(),
-                    crate::agent::twiml::Verb::Hangup => "Hangup".to_owned(),
-                    crate::agent::twiml::Verb::Stream { .. } => "Stream".to_owned(),
-                    crate::agent::twiml::Verb::Refused(name) => name,
-                };
-                return Err(format!(
-                    "the TwiML verb <{name}> is not carried out for calls created here: use \
-                     <Connect><Stream url=\"wss://...\"/></Connect>"
-                ));
-            }
-        }
-    }
-    stream.ok_or_else(|| "the TwiML has no <Connect><Stream url=\"...\"/>".to_owned())
-}
-
 /// Serves one request under [`PREFIX`].
 pub(super) fn handle(context: &ApiContext, request: &ApiRequest<'_>, path: &str) -> ApiResponse {
     let Some(rest) = &context.twilio else {
@@ -168,17 +139,24 @@ fn create_call(context: &ApiContext, rest: &TwilioRest, request: &ApiRequest<'_>
         return error(400, 21201, "No 'To' number is specified");
     };
     let from = field(&form, "From").unwrap_or_default().to_owned();
-    if field(&form, "Url").is_some() && field(&form, "Twiml").is_none() {
-        return error(
-            400,
-            21205,
-            "Url is not fetched for calls created here: give the TwiML itself in Twiml",
-        );
-    }
-    let stream = match field(&form, "Twiml").map(stream_of) {
-        None => None,
-        Some(Ok(target)) => Some(target),
-        Some(Err(why)) => return error(400, 12100, why),
+    // What the call does once answered: the TwiML given, or the TwiML the `Url` answers
+    // (asked when the far end answers, with the call's fields, as Twilio asks it).
+    let plan = match (field(&form, "Twiml"), field(&form, "Url")) {
+        (Some(twiml), _) => match crate::agent::twiml::parse(twiml) {
+            Ok(verbs) => verbs,
+            Err(e) => return error(400, 12100, format!("Twiml: {e}")),
+        },
+        (None, Some(url)) if url.starts_with("http://") => {
+            vec![crate::agent::twiml::Verb::Redirect(url.to_owned())]
+        }
+        (None, Some(url)) => {
+            return error(
+                400,
+                21205,
+                format!("Url {url:?} is not an http:// URL this bot can ask for TwiML"),
+            );
+        }
+        (None, None) => return error(400, 21205, "Url or Twiml is required"),
     };
     let timeout_s = match field(&form, "Timeout") {
         None => 60,
@@ -206,10 +184,7 @@ fn create_call(context: &ApiContext, rest: &TwilioRest, request: &ApiRequest<'_>
         Ok(Err(refused)) => return error(409, 20409, refused.to_string()),
         Err(_) => return error(503, 20503, "the modem is not available"),
     };
-    if let Some((url, parameters)) = stream {
-        let stream = crate::agent::twiml::Verb::Stream { url, parameters };
-        context.bot.set_call_plan(id, vec![stream]);
-    }
+    context.bot.set_call_plan(id, plan);
     let events: Vec<String> = match field(&form, "StatusCallbackEvent") {
         None => vec!["completed".to_owned()],
         Some(_) => form
@@ -326,24 +301,4 @@ fn fetch_message(context: &ApiContext, rest: &TwilioRest, sid: &str) -> Option<A
             "uri": format!("{PREFIX}{}/Messages/{sid}.json", rest.account_sid),
         }),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_stream_and_its_parameters_come_out_of_connect_and_other_verbs_are_named() {
-        let twiml = r#"<Response><Connect><Stream url="wss://agent.example/s?a=1&amp;b=2"><Parameter name="k" value="v"/></Stream></Connect></Response>"#;
-        assert_eq!(
-            stream_of(twiml).unwrap(),
-            (
-                "wss://agent.example/s?a=1&b=2".to_owned(),
-                vec![("k".to_owned(), "v".to_owned())]
-            )
-        );
-        let say = stream_of("<Response><Say>hi</Say></Response>").unwrap_err();
-        assert!(say.contains("<Say>"), "{say}");
-        assert!(stream_of("<Response></Response>").is_err());
-    }
 }
