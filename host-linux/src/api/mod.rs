@@ -211,12 +211,18 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 /// own files; if the hard limit is too low, the cap is lowered to fit, and said.
 fn fit_connection_cap(wanted: usize) -> usize {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+    let Ok((soft_raw, hard_raw)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return wanted;
     };
+    // rlim_t is 32 bits on 32-bit Linux (armhf) and 64 bits elsewhere.
+    #[allow(clippy::useless_conversion)]
+    let (soft, hard) = (u64::from(soft_raw), u64::from(hard_raw));
     let (cap, raise) = connection_cap(wanted, soft, hard);
     if let Some(new_soft) = raise {
-        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, new_soft, hard) {
+        // Never above the hard limit, which came as an rlim_t: it fits.
+        #[allow(clippy::useless_conversion)]
+        let new_soft_raw = nix::libc::rlim_t::try_from(new_soft).unwrap_or(hard_raw);
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, new_soft_raw, hard_raw) {
             log::warn!("cannot raise the open-file limit from {soft} to {new_soft}: {e}");
             return connection_cap(wanted, soft, soft).0;
         }
