@@ -576,58 +576,27 @@ fn clear_drops_the_queued_audio_at_once_and_echoes_the_pending_mark() {
 
 #[test]
 fn the_voice_url_is_posted_the_calls_fields_and_its_twiml_is_followed() {
-    use std::io::{BufRead as _, Read as _, Write as _};
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();
     let (agent_url, seen) = echo_agent(None);
     let wav = rig.dir().join("hello.wav");
     write_sine_wav(&wav, 8000, 1, 440.0, 0.6);
     let wav = std::fs::read(&wav).unwrap();
-    let web = TcpListener::bind("127.0.0.1:0").unwrap();
-    let web_url = format!("http://{}", web.local_addr().unwrap());
-    let twiml = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Play>{web_url}/hello.wav</Play><Gather input="dtmf"/><Connect><Stream url="{agent_url}"><Parameter name="Plan" value="pro"/></Stream></Connect></Response>"#
+    let (web_url, forms) = twiml_app(
+        |web_url| {
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><Response><Play>{web_url}/hello.wav</Play><Gather input="dtmf"/><Connect><Stream url="{agent_url}"><Parameter name="Plan" value="pro"/></Stream></Connect></Response>"#
+            )
+        },
+        wav,
     );
-    let (form_tx, form_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for tcp in web.incoming() {
-            let Ok(mut tcp) = tcp else { return };
-            let mut reader = std::io::BufReader::new(tcp.try_clone().unwrap());
-            let mut request = String::new();
-            reader.read_line(&mut request).unwrap();
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line.trim().is_empty() {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let (kind, answer): (&str, Vec<u8>) = if request.starts_with("POST /voice") {
-                let _ = form_tx.send(String::from_utf8(body).unwrap());
-                ("text/xml", twiml.clone().into_bytes())
-            } else {
-                ("audio/wav", wav.clone())
-            };
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                answer.len()
-            );
-            let _ = tcp.write_all(head.as_bytes());
-            let _ = tcp.write_all(&answer);
-        }
-    });
     let mut bot = start_bot(&rig, &format!("voice_url = \"{web_url}/voice\"\n"));
     sim.call(CALLER, false, None).unwrap();
     bot.wait_status("an answered call", Duration::from_secs(15), |s| {
         s["current_call"]["state"] == "active"
     });
-    let form = form_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let (path, form) = forms.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(path, "/voice");
     for field in [
         "CallSid=CA",
         "AccountSid=AC",
@@ -826,11 +795,16 @@ fn a_dialled_call_with_say_speaks_to_the_far_end_then_hangs_up() {
 }
 
 /// A tiny TwiML web app on a free port: every POST is answered with `twiml` and its form
-/// is handed over (path and body).
-fn twiml_app(twiml: String) -> (String, mpsc::Receiver<(String, String)>) {
+/// is handed over (path and body); a GET gets `wav` (for `<Play>`). `twiml` is made from
+/// the app's own address.
+fn twiml_app(
+    twiml: impl FnOnce(&str) -> String,
+    wav: Vec<u8>,
+) -> (String, mpsc::Receiver<(String, String)>) {
     use std::io::{BufRead as _, Read as _, Write as _};
     let web = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", web.local_addr().unwrap());
+    let twiml = twiml(&url);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for tcp in web.incoming() {
@@ -852,13 +826,18 @@ fn twiml_app(twiml: String) -> (String, mpsc::Receiver<(String, String)>) {
             let mut body = vec![0; length];
             reader.read_exact(&mut body).unwrap();
             let path = request.split(' ').nth(1).unwrap_or_default().to_owned();
-            let _ = tx.send((path, String::from_utf8(body).unwrap()));
+            let (kind, answer) = if request.starts_with("POST ") {
+                let _ = tx.send((path, String::from_utf8(body).unwrap()));
+                ("text/xml", twiml.as_bytes())
+            } else {
+                ("audio/wav", wav.as_slice())
+            };
             let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                twiml.len()
+                "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                answer.len()
             );
             let _ = tcp.write_all(head.as_bytes());
-            let _ = tcp.write_all(twiml.as_bytes());
+            let _ = tcp.write_all(answer);
         }
     });
     (url, rx)
@@ -868,7 +847,10 @@ fn twiml_app(twiml: String) -> (String, mpsc::Receiver<(String, String)>) {
 fn a_call_created_with_a_url_asks_it_for_twiml_once_answered_and_follows_it() {
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();
-    let (app, forms) = twiml_app(r#"<Response><Pause length="1"/><Hangup/></Response>"#.into());
+    let (app, forms) = twiml_app(
+        |_| r#"<Response><Pause length="1"/><Hangup/></Response>"#.into(),
+        Vec::new(),
+    );
     let bot = start_bot(
         &rig,
         &format!("\n[twilio]\naccount_sid = \"{ACCOUNT}\"\nauth_token = \"{TOKEN}\"\n"),

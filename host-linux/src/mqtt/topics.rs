@@ -250,6 +250,26 @@ pub fn caller_of(kind: &EventKind) -> Option<&str> {
     }
 }
 
+/// A command's payload as a JSON object, and its `request_id` (echoed in any reply): a
+/// payload over [`MAX_COMMAND_PAYLOAD`], not JSON or not an object is refused.
+fn command_object(
+    payload: &[u8],
+) -> Result<(Map<String, Value>, Option<Value>), (Option<Value>, String)> {
+    if payload.len() > MAX_COMMAND_PAYLOAD {
+        return Err((
+            None,
+            format!("the payload is over {MAX_COMMAND_PAYLOAD} bytes"),
+        ));
+    }
+    let value: Value = serde_json::from_slice(payload)
+        .map_err(|e| (None, format!("the payload is not JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err((None, "the payload must be a JSON object".into()));
+    };
+    let request_id = map.get("request_id").cloned();
+    Ok((map, request_id))
+}
+
 /// A request read from `sms/send`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmsSendRequest {
@@ -264,18 +284,7 @@ pub struct SmsSendRequest {
 /// Reads an `sms/send` payload: a JSON object with the strings `to` and `text`, and
 /// optionally `request_id` (echoed); other keys are refused, as `POST /sms` refuses them.
 pub fn parse_sms_send(payload: &[u8]) -> Result<SmsSendRequest, (Option<Value>, String)> {
-    if payload.len() > MAX_COMMAND_PAYLOAD {
-        return Err((
-            None,
-            format!("the payload is over {MAX_COMMAND_PAYLOAD} bytes"),
-        ));
-    }
-    let value: Value = serde_json::from_slice(payload)
-        .map_err(|e| (None, format!("the payload is not JSON: {e}")))?;
-    let Value::Object(map) = value else {
-        return Err((None, "the payload must be a JSON object".into()));
-    };
-    let request_id = map.get("request_id").cloned();
+    let (map, request_id) = command_object(payload)?;
     let fail = |m: String| (request_id.clone(), m);
     if let Some(extra) = map
         .keys()
@@ -311,18 +320,7 @@ pub struct DialRequest {
 /// Reads a `call/dial` payload: a JSON object with the string `to`, optionally the number
 /// `timeout_s` (1..=600) and `request_id` (echoed); other keys are refused.
 pub fn parse_dial(payload: &[u8]) -> Result<DialRequest, (Option<Value>, String)> {
-    if payload.len() > MAX_COMMAND_PAYLOAD {
-        return Err((
-            None,
-            format!("the payload is over {MAX_COMMAND_PAYLOAD} bytes"),
-        ));
-    }
-    let value: Value = serde_json::from_slice(payload)
-        .map_err(|e| (None, format!("the payload is not JSON: {e}")))?;
-    let Value::Object(map) = value else {
-        return Err((None, "the payload must be a JSON object".into()));
-    };
-    let request_id = map.get("request_id").cloned();
+    let (map, request_id) = command_object(payload)?;
     let fail = |m: String| (request_id.clone(), m);
     if let Some(extra) = map
         .keys()
