@@ -250,11 +250,12 @@ pub fn caller_of(kind: &EventKind) -> Option<&str> {
     }
 }
 
+/// A refused command: its `request_id` (when it could be read) and why.
+pub type CommandRefusal = (Option<Value>, String);
+
 /// A command's payload as a JSON object, and its `request_id` (echoed in any reply): a
 /// payload over [`MAX_COMMAND_PAYLOAD`], not JSON or not an object is refused.
-fn command_object(
-    payload: &[u8],
-) -> Result<(Map<String, Value>, Option<Value>), (Option<Value>, String)> {
+fn command_object(payload: &[u8]) -> Result<(Map<String, Value>, Option<Value>), CommandRefusal> {
     if payload.len() > MAX_COMMAND_PAYLOAD {
         return Err((
             None,
@@ -283,7 +284,7 @@ pub struct SmsSendRequest {
 
 /// Reads an `sms/send` payload: a JSON object with the strings `to` and `text`, and
 /// optionally `request_id` (echoed); other keys are refused, as `POST /sms` refuses them.
-pub fn parse_sms_send(payload: &[u8]) -> Result<SmsSendRequest, (Option<Value>, String)> {
+pub fn parse_sms_send(payload: &[u8]) -> Result<SmsSendRequest, CommandRefusal> {
     let (map, request_id) = command_object(payload)?;
     let fail = |m: String| (request_id.clone(), m);
     if let Some(extra) = map
@@ -319,7 +320,7 @@ pub struct DialRequest {
 
 /// Reads a `call/dial` payload: a JSON object with the string `to`, optionally the number
 /// `timeout_s` (1..=600) and `request_id` (echoed); other keys are refused.
-pub fn parse_dial(payload: &[u8]) -> Result<DialRequest, (Option<Value>, String)> {
+pub fn parse_dial(payload: &[u8]) -> Result<DialRequest, CommandRefusal> {
     let (map, request_id) = command_object(payload)?;
     let fail = |m: String| (request_id.clone(), m);
     if let Some(extra) = map
