@@ -351,6 +351,35 @@ pub fn explain_toa(octet: u8) -> String {
     format!("{octet:02X} {kind}, {plan}")
 }
 
+/// The headers smsd writes first in every file of incoming/ (a message or a status
+/// report), in its order, from `From:` to `IMEI:`; and the index of the `Received:` line.
+pub(crate) fn header_lines(
+    from: &Address,
+    smsc: Option<&Address>,
+    sent: &Timestamp,
+    received: SpoolTime,
+    modem: &ModemIdentity,
+) -> (Vec<String>, usize) {
+    let mut lines: Vec<String> = Vec::with_capacity(13);
+    lines.push(format!("From: {}", from.value));
+    lines.push(format!("From_TOA: {}", explain_toa(toa_octet(from))));
+    if let Some(smsc) = smsc {
+        lines.push(format!("From_SMSC: {}", smsc.value));
+    }
+    lines.push(format!("Sent: {}", SpoolTime::from_pdu(sent)));
+    let received_index = lines.len();
+    lines.push(format!("Received: {received}"));
+    lines.push(format!("Subject: {}", modem.name));
+    lines.push(format!("Modem: {}", modem.name));
+    if let Some(imsi) = &modem.imsi {
+        lines.push(format!("IMSI: {imsi}"));
+    }
+    if let Some(imei) = &modem.imei {
+        lines.push(format!("IMEI: {imei}"));
+    }
+    (lines, received_index)
+}
+
 pub(crate) fn toa_octet(a: &Address) -> u8 {
     a.type_of_address.to_octet()
 }
@@ -386,23 +415,8 @@ pub fn render_incoming(
         }
         IncomingText::Binary(b) => ("binary", b.clone(), b.len()),
     };
-    let mut lines: Vec<String> = Vec::with_capacity(13);
-    lines.push(format!("From: {}", sms.from.value));
-    lines.push(format!("From_TOA: {}", explain_toa(toa_octet(&sms.from))));
-    if let Some(smsc) = &sms.smsc {
-        lines.push(format!("From_SMSC: {}", smsc.value));
-    }
-    lines.push(format!("Sent: {}", SpoolTime::from_pdu(&sms.sent)));
-    let received_index = lines.len();
-    lines.push(format!("Received: {received}"));
-    lines.push(format!("Subject: {}", modem.name));
-    lines.push(format!("Modem: {}", modem.name));
-    if let Some(imsi) = &modem.imsi {
-        lines.push(format!("IMSI: {imsi}"));
-    }
-    if let Some(imei) = &modem.imei {
-        lines.push(format!("IMEI: {imei}"));
-    }
+    let (mut lines, received_index) =
+        header_lines(&sms.from, sms.smsc.as_ref(), &sms.sent, received, modem);
     lines.push(format!("Report: {}", if sms.report { "yes" } else { "no" }));
     if sms.incomplete.is_some() {
         lines.push("Incomplete: yes".to_string());

@@ -34,9 +34,7 @@
 
 use modem_core::pdu::StatusReport;
 
-use super::incoming::{
-    ModemIdentity, RenderedIncoming, SpoolTime, explain_toa, fnv1a64, toa_octet,
-};
+use super::incoming::{ModemIdentity, RenderedIncoming, SpoolTime, fnv1a64, header_lines};
 
 /// smsd's words for a TP-ST value (`explain_status` in smstools 3.1.21's pdu.c).
 pub fn explain_status(status: u8) -> &'static str {
@@ -93,26 +91,13 @@ pub fn render_report(
     received: SpoolTime,
 ) -> RenderedIncoming {
     let text = report_text(report);
-    let mut lines: Vec<String> = Vec::with_capacity(13);
-    lines.push(format!("From: {}", report.recipient.value));
-    lines.push(format!(
-        "From_TOA: {}",
-        explain_toa(toa_octet(&report.recipient))
-    ));
-    if let Some(smsc) = &report.smsc {
-        lines.push(format!("From_SMSC: {}", smsc.value));
-    }
-    lines.push(format!("Sent: {}", SpoolTime::from_pdu(&report.timestamp)));
-    let received_index = lines.len();
-    lines.push(format!("Received: {received}"));
-    lines.push(format!("Subject: {}", modem.name));
-    lines.push(format!("Modem: {}", modem.name));
-    if let Some(imsi) = &modem.imsi {
-        lines.push(format!("IMSI: {imsi}"));
-    }
-    if let Some(imei) = &modem.imei {
-        lines.push(format!("IMEI: {imei}"));
-    }
+    let (mut lines, received_index) = header_lines(
+        &report.recipient,
+        report.smsc.as_ref(),
+        &report.timestamp,
+        received,
+        modem,
+    );
     // smsd reads TP-SRQ where a message has TP-SRI (bit 5 of the first octet).
     lines.push(format!(
         "Report: {}",
