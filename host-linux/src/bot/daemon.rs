@@ -1340,12 +1340,6 @@ impl Bot<'_> {
             while let Some(event) = self.machine.poll_event() {
                 let now = now_rfc3339();
                 log::info!("call: {event}");
-                let published = self.state.events().call_event(&event);
-                if let modem_core::call::CallEvent::Dialing { .. } = event {
-                    if let (Some(reply), Some(id)) = (self.dial_reply.take(), published.call_id) {
-                        reply.send(Ok(id));
-                    }
-                }
                 if let modem_core::call::CallEvent::Dtmf { key } = event {
                     self.on_key(key);
                 }
@@ -1369,6 +1363,9 @@ impl Bot<'_> {
                     modem_core::call::CallEvent::Ended { .. } => self.end_audio(link).await,
                     _ => {}
                 }
+                // The event is published last: a client that reads `GET /calls` or
+                // `GET /status` on it finds the call as it tells (logged once it ended,
+                // its audio closed).
                 match self.tracker.handle(&event, &now) {
                     Tracked::Current(call) => self.state.update(|s| s.current_call = Some(call)),
                     Tracked::Finished(record) => {
@@ -1378,6 +1375,12 @@ impl Bot<'_> {
                         self.state.metrics().call_ended(outcome, connected_ms);
                     }
                     Tracked::Nothing => {}
+                }
+                let published = self.state.events().call_event(&event);
+                if let modem_core::call::CallEvent::Dialing { .. } = event {
+                    if let (Some(reply), Some(id)) = (self.dial_reply.take(), published.call_id) {
+                        reply.send(Ok(id));
+                    }
                 }
             }
             let Some(action) = self.machine.poll_action() else {
