@@ -49,7 +49,12 @@ fn event_types(seen: &[Seen]) -> Vec<String> {
         .collect()
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    a_bot_on_mosquitto_is_a_home_assistant_device_that_sends_sms_and_reports_calls,
+    a_broker_that_is_not_there_holds_up_nothing,
+);
+
 fn a_bot_on_mosquitto_is_a_home_assistant_device_that_sends_sms_and_reports_calls() {
     let mut rig = rig();
     let broker = Broker::start(rig.dir());
@@ -369,7 +374,6 @@ fn a_bot_reaches_the_broker_over_tls_and_refuses_a_certificate_it_cannot_trust()
 
 /// No broker at the url: the bot runs and answers calls all the same, and says why MQTT
 /// does not connect.
-#[test]
 fn a_broker_that_is_not_there_holds_up_nothing() {
     let rig = rig();
     let files = write_config(

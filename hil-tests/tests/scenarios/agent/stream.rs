@@ -87,7 +87,21 @@ fn is_sid(v: &Value, prefix: &str) -> bool {
     })
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    the_caller_is_streamed_to_the_agent_and_its_echo_comes_back_into_the_call,
+    the_agent_closing_the_stream_hangs_the_call_up,
+    an_agent_that_cannot_be_reached_gets_the_fallback_played_then_the_call_hung_up,
+    a_dialled_call_is_streamed_to_the_agent_its_post_named_once_the_far_end_answers,
+    the_twilio_rest_subset_dials_streams_hangs_up_sends_sms_and_signs_its_callbacks,
+    clear_drops_the_queued_audio_at_once_and_echoes_the_pending_mark,
+    the_voice_url_is_posted_the_calls_fields_and_its_twiml_is_followed,
+    round_trip_through_an_echo_agent_is_under_100_ms_at_p99,
+    a_dialled_call_with_play_url_plays_the_wav_to_the_far_end_then_hangs_up,
+    a_dialled_call_with_say_speaks_to_the_far_end_then_hangs_up,
+    a_call_created_with_a_url_asks_it_for_twiml_once_answered_and_follows_it,
+);
+
 fn the_caller_is_streamed_to_the_agent_and_its_echo_comes_back_into_the_call() {
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();
@@ -150,7 +164,6 @@ fn the_caller_is_streamed_to_the_agent_and_its_echo_comes_back_into_the_call() {
     assert!(seen.closed_by_bot);
 }
 
-#[test]
 fn the_agent_closing_the_stream_hangs_the_call_up() {
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();
@@ -183,7 +196,6 @@ fn the_agent_closing_the_stream_hangs_the_call_up() {
     );
 }
 
-#[test]
 fn an_agent_that_cannot_be_reached_gets_the_fallback_played_then_the_call_hung_up() {
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();
@@ -225,7 +237,6 @@ fn an_agent_that_cannot_be_reached_gets_the_fallback_played_then_the_call_hung_u
     );
 }
 
-#[test]
 fn a_dialled_call_is_streamed_to_the_agent_its_post_named_once_the_far_end_answers() {
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();
@@ -313,7 +324,6 @@ sys.exit(0 if hmac.compare_digest(calc, sig) else 1)
         .success()
 }
 
-#[test]
 fn the_twilio_rest_subset_dials_streams_hangs_up_sends_sms_and_signs_its_callbacks() {
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();
@@ -433,7 +443,6 @@ fn the_twilio_rest_subset_dials_streams_hangs_up_sends_sms_and_signs_its_callbac
     });
 }
 
-#[test]
 fn clear_drops_the_queued_audio_at_once_and_echoes_the_pending_mark() {
     use base64::Engine as _;
     let (rig, _audio_dir) = audio_rig();
@@ -506,7 +515,6 @@ fn clear_drops_the_queued_audio_at_once_and_echoes_the_pending_mark() {
     );
 }
 
-#[test]
 fn the_voice_url_is_posted_the_calls_fields_and_its_twiml_is_followed() {
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();
@@ -561,7 +569,6 @@ fn the_voice_url_is_posted_the_calls_fields_and_its_twiml_is_followed() {
 /// caller, through an echo agent, back at the simulator; the round trip of each burst is
 /// from its start at the caller to the start of its echo at the modem, minus the agent's
 /// time (read to echo sent). `AGENT_BENCH_SECONDS` (default 5; docs/performance.md: 60).
-#[test]
 fn round_trip_through_an_echo_agent_is_under_100_ms_at_p99() {
     let seconds: u64 = std::env::var("AGENT_BENCH_SECONDS")
         .ok()
@@ -642,7 +649,6 @@ fn round_trip_through_an_echo_agent_is_under_100_ms_at_p99() {
     assert!(pct(0.99) < 100.0, "p99 {:.1} ms", pct(0.99));
 }
 
-#[test]
 fn a_dialled_call_with_play_url_plays_the_wav_to_the_far_end_then_hangs_up() {
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();
@@ -680,7 +686,6 @@ fn a_dialled_call_with_play_url_plays_the_wav_to_the_far_end_then_hangs_up() {
     assert!(state.modem.commands.iter().any(|c| c == "AT+CHUP"));
 }
 
-#[test]
 fn a_dialled_call_with_say_speaks_to_the_far_end_then_hangs_up() {
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();
@@ -707,7 +712,6 @@ fn a_dialled_call_with_say_speaks_to_the_far_end_then_hangs_up() {
     assert!(state.modem.commands.iter().any(|c| c == "AT+CHUP"));
 }
 
-#[test]
 fn a_call_created_with_a_url_asks_it_for_twiml_once_answered_and_follows_it() {
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();

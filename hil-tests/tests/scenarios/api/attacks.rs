@@ -66,7 +66,12 @@ fn queued(rig: &Rig) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    an_absurd_content_length_is_refused_and_the_bot_lives_on,
+    a_web_page_cannot_send_sms_by_type_origin_or_a_rebound_name,
+);
+
 fn an_absurd_content_length_is_refused_and_the_bot_lives_on() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let config = bot_config(&mut rig, "");
@@ -321,7 +326,6 @@ fn idle_event_subscribers_do_not_lock_others_out_and_leave_with_their_client() {
     assert!(bot.terminate().success());
 }
 
-#[test]
 fn a_web_page_cannot_send_sms_by_type_origin_or_a_rebound_name() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let config = bot_config(&mut rig, "");

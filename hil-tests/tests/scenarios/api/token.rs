@@ -32,7 +32,9 @@ fn a_public_address_without_a_token_is_refused_before_smstools_is_touched() {
     assert!(markers(&rig).is_empty());
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(with_a_token_every_request_must_carry_it,);
+
 fn with_a_token_every_request_must_carry_it() {
     let mut rig = Rig::simulated(SimConfig::default()).unwrap();
     let config = bot_config(&mut rig, &format!("[api]\ntoken = \"{TOKEN}\"\n"));

@@ -90,6 +90,7 @@ hil_tests::on_both_profiles!(
     a_wav_is_heard_as_440_hz_bad_audio_is_400_speech_plays_and_hangup_ends_the_call,
     a_high_priority_text_interrupts_a_long_play,
     the_callers_tone_arrives_on_the_live_stream_which_ends_cleanly_with_the_call,
+    a_clients_own_call_id_is_echoed_and_speak_and_hangup_act_on_the_current_call,
 );
 
 fn a_wav_is_heard_as_440_hz_bad_audio_is_400_speech_plays_and_hangup_ends_the_call() {
@@ -294,7 +295,6 @@ fn the_callers_tone_arrives_on_the_live_stream_which_ends_cleanly_with_the_call(
     );
 }
 
-#[test]
 fn a_clients_own_call_id_is_echoed_and_speak_and_hangup_act_on_the_current_call() {
     const THEIRS: &str = "call_1761507557";
     let (rig, _audio_dir) = audio_rig();

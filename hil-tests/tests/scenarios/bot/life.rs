@@ -14,7 +14,10 @@ const CALLER: &str = "+491761234567";
 const RECIPIENT: &str = "+491721234567";
 
 // Each of these runs twice: on the simulator's own way and on a real SIM7600's.
-hil_tests::on_both_profiles!(smsd_to_bot_to_call_to_sms_and_back_to_smsd,);
+hil_tests::on_both_profiles!(
+    smsd_to_bot_to_call_to_sms_and_back_to_smsd,
+    a_modem_refusing_cexterntone_is_served_with_a_warning,
+);
 
 fn smsd_to_bot_to_call_to_sms_and_back_to_smsd() {
     let mut rig = rig();
@@ -143,7 +146,6 @@ fn assert_all_smsd(holders: &[i32]) {
     }
 }
 
-#[test]
 fn a_modem_refusing_cexterntone_is_served_with_a_warning() {
     // AT+CEXTERNTONE is a SIM800 command; what a SIM7600 answers is unverified.
     let rig = hil_tests::Rig::simulated(hil_tests::SimConfig {

@@ -85,7 +85,13 @@ fn dial(bot: &Bot, body: &str) -> Value {
     answer
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    a_dialled_call_rings_is_answered_refuses_a_second_dial_and_is_hung_up,
+    busy_no_answer_reject_and_the_timeout_end_with_their_event_and_log_entry,
+    ussd_answers_with_the_networks_text_and_refuses_clearly_during_a_call,
+);
+
 fn a_dialled_call_rings_is_answered_refuses_a_second_dial_and_is_hung_up() {
     let mut rig = Rig::simulated(hil_tests::SimConfig::default()).unwrap();
     let bot = start(&mut rig);
@@ -127,7 +133,6 @@ fn a_dialled_call_rings_is_answered_refuses_a_second_dial_and_is_hung_up() {
     assert_eq!(last["end"], "we_hung_up");
 }
 
-#[test]
 fn busy_no_answer_reject_and_the_timeout_end_with_their_event_and_log_entry() {
     let mut rig = Rig::simulated(hil_tests::SimConfig::default()).unwrap();
     let bot = start(&mut rig);
@@ -185,7 +190,6 @@ fn a_bad_dial_is_refused_naming_the_field() {
     assert!(!commands(&rig).iter().any(|c| c.starts_with("ATD")));
 }
 
-#[test]
 fn ussd_answers_with_the_networks_text_and_refuses_clearly_during_a_call() {
     let mut rig = Rig::simulated(hil_tests::SimConfig::default()).unwrap();
     let bot = start(&mut rig);

@@ -30,7 +30,6 @@ fn a_call_is_answered_and_logged(rig: &Rig, bot: &mut Bot, caller: &str, n: usiz
     assert_eq!(calls[0]["answered"], true);
 }
 
-#[test]
 fn unplugged_and_plugged_back_the_modem_is_reopened_and_initialised_again() {
     let rig = rig();
     let files = write_config(&rig, &setup(&rig, "reopen_timeout_s = 30"));
@@ -66,6 +65,8 @@ fn unplugged_and_plugged_back_the_modem_is_reopened_and_initialised_again() {
 // Each of these runs twice: on the simulator's own way and on a real SIM7600's.
 hil_tests::on_both_profiles!(
     a_modem_reset_mid_run_is_initialised_again_and_a_call_in_progress_is_logged,
+    unplugged_and_plugged_back_the_modem_is_reopened_and_initialised_again,
+    a_modem_that_falls_silent_is_initialised_again_once_it_answers,
 );
 
 fn a_modem_reset_mid_run_is_initialised_again_and_a_call_in_progress_is_logged() {
@@ -97,7 +98,6 @@ fn a_modem_reset_mid_run_is_initialised_again_and_a_call_in_progress_is_logged()
     );
 }
 
-#[test]
 fn a_modem_that_falls_silent_is_initialised_again_once_it_answers() {
     let rig = rig();
     let files = write_config(

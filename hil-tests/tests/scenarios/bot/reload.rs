@@ -115,7 +115,9 @@ fn sighup_applies_a_new_answer_after_rings_and_keeps_a_broken_config_out() {
     assert!(bot::smstools_flag(&rig).exists(), "smstools not back");
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(a_reload_during_a_ringing_call_is_applied_once_the_call_has_ended,);
+
 fn a_reload_during_a_ringing_call_is_applied_once_the_call_has_ended() {
     let rig = rig();
     let transcript = rig.transcript().unwrap();

@@ -143,7 +143,14 @@ fn types(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    a_receiver_and_a_stream_get_every_event_of_a_scripted_call_in_order,
+    a_receiver_that_is_down_does_not_delay_the_call,
+    the_dtmf_menus_hash_key_hangs_up,
+    a_key_without_a_menu_entry_changes_nothing_but_its_event,
+);
+
 fn a_receiver_and_a_stream_get_every_event_of_a_scripted_call_in_order() {
     let rig = rig();
     let receiver = Receiver::start();
@@ -203,7 +210,6 @@ fn a_receiver_and_a_stream_get_every_event_of_a_scripted_call_in_order() {
     );
 }
 
-#[test]
 fn a_receiver_that_is_down_does_not_delay_the_call() {
     // Baseline: the same call without webhooks.
     let rig_a = rig();
@@ -245,7 +251,6 @@ fn a_receiver_that_is_down_does_not_delay_the_call() {
     drop(silent);
 }
 
-#[test]
 fn the_dtmf_menus_hash_key_hangs_up() {
     let rig = rig();
     let receiver = Receiver::start();
@@ -272,7 +277,6 @@ fn the_dtmf_menus_hash_key_hangs_up() {
     );
 }
 
-#[test]
 fn a_key_without_a_menu_entry_changes_nothing_but_its_event() {
     let rig = rig();
     let files = setup(&rig, "[dtmf]\n\"#\" = { action = \"hangup\" }\n");

@@ -21,7 +21,9 @@ fn received(rig: &Rig) -> Option<ReceivedAudio> {
     Some(rig.sim().ok()?.state().ok()?.audio?.received)
 }
 
-#[test]
+// Runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(key_1_plays_its_file_key_2_speaks_and_hash_hangs_up);
+
 fn key_1_plays_its_file_key_2_speaks_and_hash_hangs_up() {
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();

@@ -247,7 +247,11 @@ fn a_modem_named_by_imei_comes_back_through_reopen_modem_reset_and_usb_reset() {
     );
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    smsd_left_on_a_vanished_port_gets_smstools_restarted_and_serves_the_new_one,
+);
+
 fn smsd_left_on_a_vanished_port_gets_smstools_restarted_and_serves_the_new_one() {
     let mut rig = rig();
     let smsd = rig.start_smsd().unwrap();

@@ -65,7 +65,9 @@ fn wait_incoming(dir: &Path, device: &str, text: &str) -> PathBuf {
     })
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(two_bots_take_only_their_modems_and_smsd_keeps_the_other,);
+
 fn two_bots_take_only_their_modems_and_smsd_keeps_the_other() {
     let mut rig = rig();
     let port_1 = rig.port().to_path_buf();
@@ -76,6 +78,8 @@ fn two_bots_take_only_their_modems_and_smsd_keeps_the_other() {
             ..Identity::default()
         },
         ring_interval: RING,
+        // The second modem speaks the way the scenario's profile says, as the rig's does.
+        behaviour: hil_tests::profile::current().unwrap().behaviour(),
         link: Some(port_2.clone()),
         control: Some(rig.dir().join("sim2.sock")),
         record: Some(rig.dir().join("transcript2.log")),

@@ -43,7 +43,11 @@ fn a_simulated_rig_links_the_port_in_its_folder_and_records_a_transcript() {
     .unwrap();
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    the_simulated_modem_is_steered_through_the_rig_and_its_control_socket_exists,
+);
+
 fn the_simulated_modem_is_steered_through_the_rig_and_its_control_socket_exists() {
     let rig = Rig::simulated(SimConfig::default()).unwrap();
     assert_eq!(

@@ -192,7 +192,16 @@ fn swap_b_while_a_is_sent(rig: &mut Rig, swap: &str) -> (Bot, PathBuf) {
     (bot, outgoing)
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    a_file_swapped_for_a_link_to_a_root_only_file_is_never_read_sent_or_copied,
+    a_file_swapped_for_a_fifo_does_not_block_the_bot,
+    a_link_planted_as_the_delivery_ledger_makes_the_bot_write_nothing_outside_the_spool,
+    a_100_mb_file_in_outgoing_is_left_alone_unread_and_the_bot_stays_small,
+    files_the_bot_writes_into_the_spool_get_the_modes_smsd_gives_its_own,
+    a_root_only_file_moved_into_outgoing_is_not_sent_since_smsd_could_not_read_it,
+);
+
 fn a_file_swapped_for_a_link_to_a_root_only_file_is_never_read_sent_or_copied() {
     let mut rig = rig();
     let shadow = root_only_file(&rig);
@@ -222,7 +231,6 @@ fn a_file_swapped_for_a_link_to_a_root_only_file_is_never_read_sent_or_copied() 
     assert!(status.success(), "{status}");
 }
 
-#[test]
 fn a_file_swapped_for_a_fifo_does_not_block_the_bot() {
     let mut rig = rig();
     let (mut bot, outgoing) = swap_b_while_a_is_sent(&mut rig, "rm b && mkfifo b");
@@ -295,7 +303,6 @@ fn a_fifo_named_like_a_lock_blocks_neither_the_start_nor_restore() {
     );
 }
 
-#[test]
 fn a_link_planted_as_the_delivery_ledger_makes_the_bot_write_nothing_outside_the_spool() {
     let mut rig = rig();
     smsd_prepared_and_stopped(&mut rig);
@@ -390,7 +397,6 @@ fn peak_rss_kib(pid: i32) -> u64 {
         .unwrap()
 }
 
-#[test]
 fn a_100_mb_file_in_outgoing_is_left_alone_unread_and_the_bot_stays_small() {
     let mut rig = rig();
     smsd_prepared_and_stopped(&mut rig);
@@ -445,7 +451,6 @@ fn start_bot_with_umask(files: &BotFiles, mask: &str) -> Bot {
     bot
 }
 
-#[test]
 fn files_the_bot_writes_into_the_spool_get_the_modes_smsd_gives_its_own() {
     let mut rig = rig();
     let port = rig.port().to_path_buf();
@@ -513,7 +518,6 @@ fn files_the_bot_writes_into_the_spool_get_the_modes_smsd_gives_its_own() {
     assert!(status.success(), "{status}");
 }
 
-#[test]
 fn a_root_only_file_moved_into_outgoing_is_not_sent_since_smsd_could_not_read_it() {
     let mut rig = rig();
     smsd_prepared_and_stopped(&mut rig);

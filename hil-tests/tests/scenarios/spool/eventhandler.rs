@@ -107,7 +107,12 @@ fn exchange(rig: &Rig, outgoing: &Path, log: &Path, context: &dyn Fn() -> String
         .collect()
 }
 
-#[test]
+// Each of these runs twice: on the simulator's own way and on a real SIM7600's.
+hil_tests::on_both_profiles!(
+    the_bot_runs_the_eventhandler_with_smsd_arguments_in_smsd_order_including_reports,
+    a_status_report_the_modem_stored_is_written_with_its_event_when_the_bot_reads_the_sim,
+);
+
 fn the_bot_runs_the_eventhandler_with_smsd_arguments_in_smsd_order_including_reports() {
     let mut rig = rig();
     rig.sim()
@@ -250,7 +255,6 @@ fn report_file(incoming: &Path) -> SpoolFile {
         .unwrap_or_else(|| panic!("no report file in {}", incoming.display()))
 }
 
-#[test]
 fn a_status_report_the_modem_stored_is_written_with_its_event_when_the_bot_reads_the_sim() {
     let mut rig = rig();
     rig.sim()
