@@ -1,0 +1,3 @@
+//! Shared infrastructure below every other folder: the stop token ([`shutdown`]).
+
+pub mod shutdown;
