@@ -22,7 +22,7 @@ use crate::bot::notify::Notifier;
 use crate::bot::{self, BotOptions, BotPhase, BotSettings, BotState, CallLog, CurrentCallState};
 use crate::handoff::{BackendSpec, HandoffTimeouts, LeaseSettings};
 use crate::holders;
-use crate::signals::Shutdown;
+use crate::signals::Signals;
 use crate::sms_queue::{SmsQueue, SmsSettings};
 
 /// The scripted caller's number.
@@ -157,7 +157,7 @@ struct Script<'o, W: Write> {
     out: &'o mut W,
     started: Instant,
     port: PathBuf,
-    shutdown: &'o Shutdown,
+    shutdown: &'o Signals,
 }
 
 impl<W: Write> Script<'_, W> {
@@ -199,7 +199,7 @@ impl<W: Write> Script<'_, W> {
 /// Waits (bounded by [`PHASE_TIMEOUT`], ended early by a shutdown signal) until `look`
 /// gives `Some`, looking every [`LOOK_EVERY`].
 fn wait<T>(
-    shutdown: &Shutdown,
+    shutdown: &Signals,
     phase: &'static str,
     mut look: impl FnMut() -> Option<T>,
 ) -> Result<T, DemoError> {
@@ -273,7 +273,7 @@ fn http(
 pub fn run(
     options: DemoOptions,
     out: &mut impl Write,
-    shutdown: &Shutdown,
+    shutdown: &Signals,
 ) -> Result<(), DemoError> {
     // The phases on stdout tell the story; the bot's info lines would repeat it on stderr.
     // Asked-for detail (-v, RUST_LOG=debug) stays.

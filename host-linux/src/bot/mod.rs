@@ -10,6 +10,7 @@
 pub mod call_log;
 pub mod calls;
 pub mod command;
+pub mod core;
 pub mod daemon;
 pub mod notify;
 pub mod port_wait;
