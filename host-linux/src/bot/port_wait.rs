@@ -223,18 +223,21 @@ mod tests {
         );
     }
 
+    /// A thread that stops `stop` after `d`.
+    fn stop_after(stop: &Shutdown, d: Duration) -> std::thread::JoinHandle<()> {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(d);
+            stop.stop();
+        })
+    }
+
     #[test]
     fn a_shutdown_ends_the_wait() {
         let dir = tempfile::tempdir().unwrap();
         let port = dir.path().join("ttyUSB2");
         let stop = Shutdown::new();
-        let stopper = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(200));
-                stop.stop();
-            })
-        };
+        let stopper = stop_after(&stop, Duration::from_millis(200));
         let started = Instant::now();
         assert_eq!(
             wait_for_port(&port, None, &stop, &mut || {}),
@@ -251,13 +254,7 @@ mod tests {
         let mut folder = FolderWatch::new(&port).unwrap();
         let stop = Shutdown::new();
         let watch = stop.watch().unwrap();
-        let stopper = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(100));
-                stop.stop();
-            })
-        };
+        let stopper = stop_after(&stop, Duration::from_millis(100));
         let started = Instant::now();
         folder.sleep(Some(&watch), Duration::from_secs(30));
         stopper.join().unwrap();

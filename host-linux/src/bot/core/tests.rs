@@ -68,6 +68,23 @@ fn check(core: &mut BotCore, now: Instant, result: Result<(), String>) -> Health
     health
 }
 
+/// A session whose port fails at `now`: left, lost, judged; the pause before the reopen
+/// runs.
+fn paused_after_a_lost_port(core: &mut BotCore, now: Instant) {
+    core.handle_port_failed("EIO".into());
+    leave_and_lose(core, now);
+    assert!(matches!(core.poll_link(now), Some(LinkStep::Judge { .. })));
+    assert!(core.handle_judged(now, false));
+}
+
+/// The loss of a session that ended for `why`.
+fn lost(why: &str, fresh: bool) -> LinkStep {
+    LinkStep::Lost {
+        why: why.into(),
+        fresh,
+    }
+}
+
 /// A session ends (the step before must have ended it): leave, and take the loss.
 fn leave_and_lose(core: &mut BotCore, now: Instant) -> LinkStep {
     assert_eq!(core.poll_next(now), Some(Step::Leave));
@@ -239,10 +256,7 @@ fn the_health_check_runs_one_period_after_the_last_and_failures_in_a_row_end_the
     }
     assert_eq!(
         leave_and_lose(&mut core, secs(t0, t)),
-        LinkStep::Lost {
-            why: "3 health checks failed, the last: timeout".into(),
-            fresh: true
-        }
+        lost("3 health checks failed, the last: timeout", true)
     );
 }
 
@@ -329,13 +343,7 @@ fn a_lost_port_is_judged_then_reopened_after_a_pause_until_it_opens_and_counts_a
     let mut core = serving(t0);
     let t = secs(t0, 5);
     core.handle_port_failed("EIO".into());
-    assert_eq!(
-        leave_and_lose(&mut core, t),
-        LinkStep::Lost {
-            why: "EIO".into(),
-            fresh: true
-        }
-    );
+    assert_eq!(leave_and_lose(&mut core, t), lost("EIO", true));
     let judge = LinkStep::Judge {
         descriptor: false,
         why: "EIO".into(),
@@ -414,13 +422,7 @@ fn a_silent_modem_is_tried_again_on_its_descriptor_unless_its_usb_device_was_res
     // same loss, judged with its first reason and time).
     assert_eq!(core.poll_next(again), Some(Step::Init));
     core.handle_init_failed("AT: timeout".into(), None);
-    assert_eq!(
-        leave_and_lose(&mut core, again),
-        LinkStep::Lost {
-            why: "AT: timeout".into(),
-            fresh: false
-        }
-    );
+    assert_eq!(leave_and_lose(&mut core, again), lost("AT: timeout", false));
     assert_eq!(
         core.poll_link(again),
         Some(LinkStep::Judge {
@@ -438,25 +440,13 @@ fn a_silent_modem_is_tried_again_on_its_descriptor_unless_its_usb_device_was_res
 fn a_new_escalation_starts_once_the_modem_served_again() {
     let t0 = Instant::now();
     let mut core = serving(t0);
-    core.handle_port_failed("EOF".into());
-    assert!(matches!(
-        leave_and_lose(&mut core, t0),
-        LinkStep::Lost { fresh: true, .. }
-    ));
-    core.poll_link(t0);
-    core.handle_judged(t0, false);
-    core.poll_link(t0 + REOPEN_RETRY);
+    paused_after_a_lost_port(&mut core, t0);
+    assert_eq!(core.poll_link(t0 + REOPEN_RETRY), Some(LinkStep::Reopen));
     core.handle_reopened(true);
     let t = secs(t0, 60);
     start_session(&mut core, t);
     core.handle_port_failed("EIO".into());
-    assert_eq!(
-        leave_and_lose(&mut core, t),
-        LinkStep::Lost {
-            why: "EIO".into(),
-            fresh: true
-        }
-    );
+    assert_eq!(leave_and_lose(&mut core, t), lost("EIO", true));
     assert_eq!(
         core.poll_link(t),
         Some(LinkStep::Judge {
@@ -484,13 +474,7 @@ fn the_first_init_failing_ends_the_run_and_a_port_failing_during_an_init_is_a_lo
     core.poll_link(t0);
     core.poll_next(t0);
     core.handle_init_failed("AT: timeout".into(), Some("EIO on the port".into()));
-    assert_eq!(
-        leave_and_lose(&mut core, t0),
-        LinkStep::Lost {
-            why: "EIO on the port".into(),
-            fresh: true
-        }
-    );
+    assert_eq!(leave_and_lose(&mut core, t0), lost("EIO on the port", true));
 }
 
 #[test]
@@ -522,10 +506,7 @@ fn a_modem_that_restarts_is_initialised_again_within_the_session() {
     core.handle_init_failed("AT: timeout".into(), Some("EIO".into()));
     assert_eq!(
         leave_and_lose(&mut core, secs(t0, 60)),
-        LinkStep::Lost {
-            why: "re-init after a modem restart failed: AT: timeout".into(),
-            fresh: true
-        }
+        lost("re-init after a modem restart failed: AT: timeout", true)
     );
 }
 
@@ -549,10 +530,7 @@ fn a_stop_finishes_the_sms_work_after_the_input_in_hand_then_ends_the_run() {
 fn between_sessions_a_stop_ends_the_pause_and_other_requests_are_dropped() {
     let t0 = Instant::now();
     let mut core = serving(t0);
-    core.handle_port_failed("EIO".into());
-    leave_and_lose(&mut core, t0);
-    core.poll_link(t0);
-    core.handle_judged(t0, false);
+    paused_after_a_lost_port(&mut core, t0);
     core.handle_input(t0, Input::Request(BotRequest::HangUp));
     core.handle_input(t0, Input::Request(BotRequest::Reload));
     assert_eq!(core.poll_link(t0 + REOPEN_RETRY), Some(LinkStep::Reopen));
@@ -563,10 +541,7 @@ fn between_sessions_a_stop_ends_the_pause_and_other_requests_are_dropped() {
     assert_eq!(core.poll_next(t0 + REOPEN_RETRY), Some(Step::SendSms));
 
     let mut core = serving(t0);
-    core.handle_port_failed("EIO".into());
-    leave_and_lose(&mut core, t0);
-    core.poll_link(t0);
-    core.handle_judged(t0, false);
+    paused_after_a_lost_port(&mut core, t0);
     assert_eq!(core.poll_link(ms(t0, 10)), None);
     core.handle_input(ms(t0, 10), Input::Stop);
     assert_eq!(core.poll_link(ms(t0, 10)), Some(LinkStep::Stop));
