@@ -5,7 +5,9 @@
 //! modem-core's call state machine, calls are logged ([`call_log`]), SMS from the API's
 //! queue are sent, smstools' spool is served (SMS received are written to its incoming/
 //! folder, files in its outgoing/ folder are sent: [`crate::spool`]), the modem's health is
-//! checked, and a vanished or restarted modem is reopened and re-initialised. Other threads see the bot through [`state::BotState`].
+//! checked, and a vanished or restarted modem is reopened and re-initialised. What the loop
+//! does next and when is decided by a sans-I/O core ([`core::BotCore`]); [`daemon`] carries it
+//! out on the port. Other threads see the bot through [`state::BotState`].
 
 pub mod call_log;
 pub mod calls;
