@@ -33,16 +33,18 @@ use modem_core::driver::{ModemUrcSubscription, StepOutcome};
 use modem_core::urc::Urc;
 use serialport::TTYPort;
 
-use super::calls::CallTracker;
 use super::core::{BotCore, Facts, Health, Input, LINK_WATCH, LinkStep, Schedule, Step};
 use super::notify::{self, Notifier};
 use super::settings::BotSettings;
-use super::sim_slots::SimSlots;
-use super::state::{BotPhase, BotRequests, BotState, ModemIdentity, SignalReport, now_rfc3339};
+use crate::bot::state::{
+    BotPhase, BotRequests, BotState, ModemIdentity, SignalReport, now_rfc3339,
+};
+use crate::calls::tracker::CallTracker;
 use crate::events::EventKind;
 use crate::handoff::{HandoffError, LeaseSettings, PortLease, Released};
-use crate::link::{self, Link, LinkError};
-use crate::sms_queue::SmsQueue;
+use crate::platform::link::{self, Link, LinkError};
+use crate::spool::queue::SmsQueue;
+use crate::spool::sim_slots::SimSlots;
 use crate::spool::{SmsdConf, SpoolBridge, SpoolError};
 
 mod calls;
@@ -82,7 +84,7 @@ pub enum BotError {
     Link(#[from] LinkError),
     /// The SMS queue could not be repaired at start.
     #[error("SMS queue: {0}")]
-    Queue(#[from] crate::sms_queue::QueueError),
+    Queue(#[from] crate::spool::queue::QueueError),
     /// smstools' spool (its configuration, its folders) cannot be served; smstools was
     /// not touched.
     #[error(
@@ -144,7 +146,7 @@ pub struct BotOptions {
     /// (`None`: `[bot] spool = false`).
     pub smstools_conf: Option<std::path::PathBuf>,
     /// The `[dtmf]` menu, its files loaded: what a key pressed during a call does.
-    pub dtmf: crate::events::PreparedMenu,
+    pub dtmf: crate::audio::PreparedMenu,
     /// Call audio (`[audio]`), settings checked and greeting loaded; `None`: calls are
     /// answered without audio.
     pub audio: Option<crate::audio::AudioPlan>,
@@ -185,19 +187,19 @@ struct Bot<'a> {
     /// The call policy and init values in force (the start's, or a reload's).
     voice: VoiceConfig,
     /// The `[dtmf]` menu in force.
-    dtmf: crate::events::PreparedMenu,
+    dtmf: crate::audio::PreparedMenu,
     /// When the lease began to stop smstools, until the bot first serves SMS: that
     /// interval is the handoff's SMS downtime (`GET /metrics`).
     handoff_from: Option<Instant>,
     /// The escalation since the modem was lost (`None` while it serves).
     supervisor: Option<crate::fleet::supervisor::Supervisor>,
     /// Who asked for the dial in progress: told the call's id when it is published.
-    dial_reply: Option<super::Reply<Result<u64, super::DialRefused>>>,
+    dial_reply: Option<crate::bot::Reply<Result<u64, crate::bot::DialRefused>>>,
     /// The USSD request waiting for the network's answer, and until when.
     ussd: Option<(UssdReply, Instant)>,
 }
 
-type UssdReply = super::Reply<Result<modem_core::urc::UssdReply, super::UssdFailure>>;
+type UssdReply = crate::bot::Reply<Result<modem_core::urc::UssdReply, crate::bot::UssdFailure>>;
 
 /// Runs the bot until shutdown is asked for through `state` (its stop token,
 /// [`BotState::request_shutdown`]), or the modem is lost for good. The lease is always
@@ -217,7 +219,7 @@ pub fn run(
     let spool_conf = spool_conf(options)?;
     // A predecessor that died without a `sim7600 restore` after it: its spool is put in
     // order before the lease gives smstools that port back for a moment.
-    if let Err(e) = crate::commands::restore::restore_markers(
+    if let Err(e) = crate::handoff::restore::restore_markers(
         &options.lease.marker_dir,
         &options.lease.timeouts,
         options.smstools_conf.as_deref(),
@@ -1113,7 +1115,7 @@ async fn send_pcm(link: &mut Link<'_>, cmd: &crate::audio::PcmCommand) -> bool {
 /// Logs how a call's audio ended.
 fn log_audio_end(
     summary: Option<Result<crate::audio::session::CallAudioSummary, crate::audio::CallAudioError>>,
-    metrics: &crate::metrics::Metrics,
+    metrics: &crate::platform::metrics::Metrics,
 ) {
     match summary {
         Some(Ok(s)) => {

@@ -20,7 +20,7 @@
 //!
 //! # The stop order of `sim7600 voice-bot`
 //!
-//! `main` makes the process's token in the signal handling ([`crate::signals::install`])
+//! `main` makes the process's token in the signal handling ([`crate::platform::signals::install`])
 //! and hands it down; the first SIGTERM, SIGINT or SIGQUIT stops it (SIGHUP reloads the
 //! bot instead). The bot's shared state ([`crate::bot::BotState`]) carries the token, so
 //! whatever holds the state can see the stop ([`crate::bot::BotState::shutdown`]) or ask

@@ -9,10 +9,10 @@ use modem_core::call::{CallAction, DialFailure};
 use modem_core::urc::Urc;
 
 use super::{Bot, USSD_ANSWER_TIMEOUT, UssdReply};
-use crate::bot::call_log::CallRecord;
-use crate::bot::calls::Tracked;
 use crate::bot::state::{BotRequest, now_rfc3339};
-use crate::link::Link;
+use crate::calls::log::CallRecord;
+use crate::calls::tracker::Tracked;
+use crate::platform::link::Link;
 
 impl Bot<'_> {
     /// A request for the call or the network. (A queued SMS and a reload are the core's.)
@@ -45,7 +45,7 @@ impl Bot<'_> {
             self.log_call(&record);
             self.state
                 .metrics()
-                .call_ended(crate::metrics::CallOutcome::Lost, 0);
+                .call_ended(crate::platform::metrics::CallOutcome::Lost, 0);
         }
         self.core.call_mut().reset();
         self.state.update(|s| s.current_call = None);
@@ -195,7 +195,7 @@ impl Bot<'_> {
     /// The `[dtmf]` menu's action for `key`, pressed during the call. A hang-up goes
     /// through the machine (its action is carried out by [`Bot::act`]'s loop).
     fn on_key(&mut self, key: modem_core::urc::DtmfKey) {
-        use crate::events::KeyOutcome;
+        use crate::audio::KeyOutcome;
         // Sound keys come to NoAudio while the call has no audio (off, or not yet on).
         let audio = self
             .audio
@@ -268,7 +268,7 @@ impl Bot<'_> {
             Tracked::Finished(record) => {
                 self.state.update(|s| s.current_call = None);
                 self.log_call(&record);
-                let (outcome, connected_ms) = crate::bot::calls::outcome_of(&record);
+                let (outcome, connected_ms) = crate::calls::tracker::outcome_of(&record);
                 self.state.metrics().call_ended(outcome, connected_ms);
             }
             Tracked::Nothing => {}

@@ -16,11 +16,11 @@ use modem_core::driver::ErrorKind;
 
 use super::Bot;
 use crate::bot::core::{Source, SpoolGate};
-use crate::bot::sim_slots::SlotRead;
-use crate::bot::sms::{self, Failure, Next};
-use crate::link::Link;
-use crate::metrics::{SmsPath, SmsResult};
-use crate::sms_queue::{Claim, ClaimedSms, SmsQueue};
+use crate::platform::link::Link;
+use crate::platform::metrics::{SmsPath, SmsResult};
+use crate::spool::queue::{Claim, ClaimedSms, SmsQueue};
+use crate::spool::sim_slots::SlotRead;
+use crate::spool::sms::{self, Failure, Next};
 use crate::spool::{SpoolBridge, SpoolError, SpoolJob};
 
 /// A message with parts still to send.
