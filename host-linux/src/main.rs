@@ -1,15 +1,15 @@
 //! `sim7600`: the thin entry point. Signals are set up before anything else (so every
 //! later thread inherits the blocked mask), then the logger, then the command line; the
-//! work is in the library (`host_linux::cli`).
+//! work is in the library (`host_linux::app::cli`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use host_linux::cli::{self, Cli, EXIT_USAGE};
-use host_linux::{logging, signals};
+use host_linux::app::cli::{self, Cli, EXIT_USAGE};
+use host_linux::platform::{logging, signals};
 
 fn main() -> ExitCode {
-    let shutdown = match signals::install() {
+    let signals = match signals::install() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("sim7600: {e}");
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         _ => "trace",
     };
     logging::init(level);
-    match cli::run(parsed, &shutdown, &mut std::io::stdout().lock()) {
+    match cli::run(parsed, &signals, &mut std::io::stdout().lock()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             logging::fatal(&e);

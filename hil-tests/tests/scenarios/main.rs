@@ -38,6 +38,7 @@ mod bot {
     mod queue_kill9;
     mod recovery;
     mod reload;
+    mod sigterm;
     mod systemd;
     mod sysv_handoffs;
 }

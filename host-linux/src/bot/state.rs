@@ -4,8 +4,9 @@
 //! The bot's event loop is the only writer of the port; nobody else talks to the modem.
 //! Instead it publishes what it learns into a [`BotSnapshot`] (who the modem is, the signal,
 //! the current call, the phase of the bot), and it takes requests through a channel that
-//! wakes its loop at once ([`BotState::sms_queued`], [`BotState::request_shutdown`],
-//! [`BotState::hang_up`]). The call log is read straight from its file
+//! wakes its loop at once ([`BotState::sms_queued`], [`BotState::hang_up`]). The stop
+//! token it carries ([`BotState::shutdown`], the process's in the daemon) wakes the loop
+//! at once too ([`BotState::request_shutdown`] stops it). The call log is read straight from its file
 //! ([`BotState::recent_calls`]). While a call has audio, the loop also publishes that
 //! call's [`CallAudio`] ([`BotState::call_audio`]) so that the API can play into the call
 //! and listen to it. Cloning the handle is cheap; every clone sees the same bot.
@@ -18,9 +19,11 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use serde::Serialize;
 
-use super::call_log::{CallLog, CallLogError, CallRecord, CallerIdKind};
 use crate::audio::CallAudio;
-use crate::metrics::Metrics;
+use crate::calls::log::{CallLog, CallLogError, CallRecord};
+pub use crate::calls::tracker::{CurrentCall, CurrentCallState};
+use crate::platform::metrics::Metrics;
+use crate::platform::shutdown::Shutdown;
 
 /// Where the bot is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,40 +66,6 @@ pub struct SignalReport {
     pub read_at: String,
 }
 
-/// Whether the current call rings or is connected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CurrentCallState {
-    /// It rings.
-    Ringing,
-    /// It is connected.
-    Active,
-    /// A call the bot dialled, not yet ringing at the far end.
-    Dialing,
-    /// A call the bot dialled rings at the far end.
-    Alerting,
-}
-
-/// The call in progress.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CurrentCall {
-    /// Ringing or connected.
-    pub state: CurrentCallState,
-    /// The caller's number when known.
-    pub caller: Option<String>,
-    /// Whether there is a number, and if not why.
-    pub caller_id: CallerIdKind,
-    /// Rings so far (or before it was answered).
-    pub rings: u16,
-    /// When it first rang, RFC 3339 UTC.
-    pub since: String,
-    /// When it was answered, RFC 3339 UTC.
-    pub answered_at: Option<String>,
-    /// The number dialled, for a call the bot made; absent for incoming calls.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-}
-
 /// Everything the bot publishes, as `GET /status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BotSnapshot {
@@ -136,7 +105,7 @@ pub struct BotSnapshot {
 
 /// What to do once a dialled call is answered: TwiML's verbs, in order (a stream to an
 /// agent, speech, a WAV, a pause, a hang-up).
-pub type CallPlan = Vec<crate::agent::twiml::Verb>;
+pub type CallPlan = Vec<crate::calls::twiml::Verb>;
 
 /// A request to the bot's loop.
 #[derive(Debug, PartialEq, Eq)]
@@ -145,8 +114,6 @@ pub enum BotRequest {
     SmsQueued,
     /// Hang up the current call (or reject a ringing one).
     HangUp,
-    /// Give the port back and end.
-    Shutdown,
     /// Settings re-read on SIGHUP wait in the state ([`BotState::take_reload`]): apply
     /// them once no call is in progress.
     Reload,
@@ -219,6 +186,18 @@ pub enum UssdFailure {
 /// The receiving end of [`BotRequest`]s, owned by the bot's loop.
 pub type BotRequests = mpsc::UnboundedReceiver<BotRequest>;
 
+/// What the bot's loop applies live, from a SIGHUP reload (`sim7600 voice-bot`'s reload
+/// planning decides what goes in).
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    /// The call policy and the modem's init values.
+    pub voice: modem_core::config::VoiceConfig,
+    /// The `[dtmf]` menu.
+    pub dtmf: crate::audio::PreparedMenu,
+    /// Call audio for the calls to come.
+    pub audio: Option<crate::audio::AudioPlan>,
+}
+
 #[derive(Debug)]
 struct Shared {
     snapshot: Mutex<BotSnapshot>,
@@ -228,13 +207,15 @@ struct Shared {
     /// The current call's audio, while it runs (set and cleared by the bot's loop only).
     call_audio: Mutex<Option<Arc<CallAudio>>>,
     /// Settings re-read on SIGHUP, until the bot's loop takes them (the latest wins).
-    reload: Mutex<Option<Box<crate::bot::reload::LiveSettings>>>,
+    reload: Mutex<Option<Box<LiveSettings>>>,
     /// The agent WebSocket of a dialled call (`POST /calls` `stream_url`), by call id.
     stream_urls: Mutex<std::collections::HashMap<u64, CallPlan>>,
     /// The counters of `GET /metrics`.
     metrics: Arc<Metrics>,
     /// The bot's health check period in milliseconds (0: not running yet, the default).
     health_interval_ms: AtomicU64,
+    /// Stopped when the bot is to give the port back and end.
+    shutdown: Shutdown,
 }
 
 /// The bot's shared handle: see the module documentation.
@@ -250,8 +231,17 @@ pub fn now_rfc3339() -> String {
 
 impl BotState {
     /// A handle for a bot on `port` logging calls to `call_log`, and the receiving end of
-    /// its requests (for the bot's loop).
+    /// its requests (for the bot's loop); it has a stop token of its own.
     pub fn new(port: PathBuf, call_log: CallLog) -> (BotState, BotRequests) {
+        BotState::with_shutdown(port, call_log, Shutdown::new())
+    }
+
+    /// [`BotState::new`] for a bot that stops with `shutdown` (the process's token).
+    pub fn with_shutdown(
+        port: PathBuf,
+        call_log: CallLog,
+        shutdown: Shutdown,
+    ) -> (BotState, BotRequests) {
         let (tx, rx) = mpsc::unbounded();
         let snapshot = BotSnapshot {
             phase: BotPhase::Starting,
@@ -280,6 +270,7 @@ impl BotState {
             stream_urls: Mutex::new(std::collections::HashMap::new()),
             metrics: Arc::new(Metrics::new()),
             health_interval_ms: AtomicU64::new(0),
+            shutdown,
         };
         (
             BotState {
@@ -396,7 +387,7 @@ impl BotState {
 
     /// Hands the bot settings re-read on SIGHUP; it applies them once no call is in
     /// progress. Returns `false` when the bot has ended.
-    pub fn request_reload(&self, live: crate::bot::reload::LiveSettings) -> bool {
+    pub fn request_reload(&self, live: LiveSettings) -> bool {
         match self.shared.reload.lock() {
             Ok(mut r) => *r = Some(Box::new(live)),
             Err(poisoned) => *poisoned.into_inner() = Some(Box::new(live)),
@@ -405,7 +396,7 @@ impl BotState {
     }
 
     /// The settings of the latest reload not yet applied (for the bot's loop).
-    pub fn take_reload(&self) -> Option<crate::bot::reload::LiveSettings> {
+    pub fn take_reload(&self) -> Option<LiveSettings> {
         match self.shared.reload.lock() {
             Ok(mut r) => r.take().map(|b| *b),
             Err(poisoned) => poisoned.into_inner().take().map(|b| *b),
@@ -442,16 +433,21 @@ impl BotState {
         .then_some(rx)
     }
 
-    /// Asks the bot to give the port back and end (what SIGTERM does).
-    pub fn request_shutdown(&self) -> bool {
-        self.send(BotRequest::Shutdown)
+    /// Asks the bot to give the port back and end (what SIGTERM does): stops its token.
+    pub fn request_shutdown(&self) {
+        self.shared.shutdown.stop();
+    }
+
+    /// The token the bot stops with.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shared.shutdown
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bot::call_log::CallLogSettings;
+    use crate::calls::log::{CallLogSettings, CallerIdKind};
     use futures::StreamExt;
 
     fn state() -> (BotState, BotRequests) {
@@ -503,24 +499,40 @@ mod tests {
         let (s, mut rx) = state();
         assert!(s.sms_queued());
         assert!(s.hang_up());
-        assert!(s.request_shutdown());
         let got: Vec<_> = futures::executor::block_on(async {
             let mut v = Vec::new();
-            for _ in 0..3 {
+            for _ in 0..2 {
                 v.push(rx.next().await);
             }
             v
         });
-        assert_eq!(
-            got,
-            [
-                Some(BotRequest::SmsQueued),
-                Some(BotRequest::HangUp),
-                Some(BotRequest::Shutdown)
-            ]
-        );
+        assert_eq!(got, [Some(BotRequest::SmsQueued), Some(BotRequest::HangUp)]);
         drop(rx);
         assert!(!s.sms_queued());
+    }
+
+    #[test]
+    fn a_shutdown_request_stops_the_token_every_clone_sees() {
+        let (s, _rx) = state();
+        let other = s.clone();
+        assert!(!other.shutdown().is_stopping());
+        s.request_shutdown();
+        assert!(other.shutdown().is_stopping());
+        let shared = crate::platform::shutdown::Shutdown::new();
+        let (daemon, _rx) = BotState::with_shutdown(
+            "/dev/ttyUSB2".into(),
+            CallLog::new(CallLogSettings {
+                path: "/nonexistent/calls.jsonl".into(),
+                max_bytes: 4096,
+                keep: 1,
+            }),
+            shared.clone(),
+        );
+        shared.stop();
+        assert!(
+            daemon.shutdown().is_stopping(),
+            "the token handed in is the bot's"
+        );
     }
 
     #[test]

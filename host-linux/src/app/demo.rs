@@ -19,11 +19,13 @@ use modem_sim::{SimConfig, SimHandle, Simulator};
 
 use crate::api::{ApiContext, ApiServer, ApiSettings};
 use crate::bot::notify::Notifier;
-use crate::bot::{self, BotOptions, BotPhase, BotSettings, BotState, CallLog, CurrentCallState};
+use crate::bot::{self, BotOptions, BotSettings};
+use crate::bot::{BotPhase, BotState, CurrentCallState};
+use crate::calls::CallLog;
 use crate::handoff::{BackendSpec, HandoffTimeouts, LeaseSettings};
-use crate::holders;
-use crate::signals::Shutdown;
-use crate::sms_queue::{SmsQueue, SmsSettings};
+use crate::platform::holders;
+use crate::platform::signals::Signals;
+use crate::spool::queue::{SmsQueue, SmsSettings};
 
 /// The scripted caller's number.
 pub const CALLER: &str = "+491761234567";
@@ -157,7 +159,7 @@ struct Script<'o, W: Write> {
     out: &'o mut W,
     started: Instant,
     port: PathBuf,
-    shutdown: &'o Shutdown,
+    shutdown: &'o Signals,
 }
 
 impl<W: Write> Script<'_, W> {
@@ -199,7 +201,7 @@ impl<W: Write> Script<'_, W> {
 /// Waits (bounded by [`PHASE_TIMEOUT`], ended early by a shutdown signal) until `look`
 /// gives `Some`, looking every [`LOOK_EVERY`].
 fn wait<T>(
-    shutdown: &Shutdown,
+    shutdown: &Signals,
     phase: &'static str,
     mut look: impl FnMut() -> Option<T>,
 ) -> Result<T, DemoError> {
@@ -273,7 +275,7 @@ fn http(
 pub fn run(
     options: DemoOptions,
     out: &mut impl Write,
-    shutdown: &Shutdown,
+    shutdown: &Signals,
 ) -> Result<(), DemoError> {
     // The phases on stdout tell the story; the bot's info lines would repeat it on stderr.
     // Asked-for detail (-v, RUST_LOG=debug) stays.
@@ -397,7 +399,7 @@ fn with_bot<W: Write>(
         voice,
         settings: settings.clone(),
         smstools_conf: smstools.conf(),
-        dtmf: crate::events::PreparedMenu::default(),
+        dtmf: crate::audio::PreparedMenu::default(),
         audio: None,
         modem: crate::fleet::ModemPlan::for_port(port),
     };
