@@ -25,6 +25,7 @@ pub mod link;
 pub mod logging;
 pub mod metrics;
 pub mod mqtt;
+pub mod platform;
 pub mod private_files;
 pub mod signals;
 pub mod sms_queue;
