@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::HandoffError;
 use super::backend::{BackendSpec, Stopped};
-use crate::holders;
 use crate::platform::durable::{self, NewFile};
+use crate::platform::holders;
 
 /// The marker folder unless the config names another.
 pub const DEFAULT_MARKER_DIR: &str = "/run/sim7600";
