@@ -275,14 +275,27 @@ pub fn await_port(
     }
 }
 
-/// The `sim7600 status` view for `GET /status`, gathered on demand from `config`.
-pub fn system_status(config: &Config, port: Option<PathBuf>) -> crate::api::SystemStatus {
+/// The `sim7600 status` view for `GET /status`, gathered from `config` and kept as
+/// [`crate::api::system_view`] says: gathered again when it ages, and at once when the
+/// bot's phase or reconnect count in `state` changed.
+pub fn system_status(
+    config: &Config,
+    port: Option<PathBuf>,
+    state: &BotState,
+) -> crate::api::SystemStatus {
     let config = config.clone();
-    std::sync::Arc::new(move || {
-        let facts = status::gather(&config, port.as_deref(), status::systemd_booted());
-        let state = status::seed_state(&facts);
-        serde_json::json!({ "facts": facts, "state": state })
-    })
+    let state = state.clone();
+    crate::api::system_view::cached(
+        move || {
+            let facts = status::gather(&config, port.as_deref(), status::systemd_booted());
+            let state = status::seed_state(&facts);
+            serde_json::json!({ "facts": facts, "state": state })
+        },
+        move || {
+            let bot = state.snapshot();
+            (bot.phase, bot.reconnects)
+        },
+    )
 }
 
 /// The `[api]` settings with `--listen` applied.
@@ -398,7 +411,7 @@ pub fn run(config: &Config, args: &VoiceBotArgs, signals: &Signals) -> i32 {
         queue: queue.clone(),
         policy: config.sms.policy(),
         bot: state.clone(),
-        system_status: system_status(config, args.port.clone()),
+        system_status: system_status(config, args.port.clone(), &state),
         token: None,
         speech: options
             .audio

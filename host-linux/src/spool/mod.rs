@@ -96,6 +96,16 @@ pub enum SpoolError {
     },
 }
 
+impl From<crate::platform::durable::DurableError> for SpoolError {
+    fn from(e: crate::platform::durable::DurableError) -> Self {
+        SpoolError::Io {
+            action: e.step.action(),
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 fn line_suffix(line: usize) -> String {
     if line == 0 {
         String::new()
