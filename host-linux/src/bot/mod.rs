@@ -15,7 +15,6 @@ pub mod notify;
 pub mod port_wait;
 pub mod reload;
 pub mod settings;
-pub mod sim_slots;
 pub mod sms;
 pub mod state;
 
