@@ -14,10 +14,10 @@ use modem_core::driver::{ErrorKind, SendFailure as Failure};
 use modem_core::sim_slots::SlotRead;
 
 use super::Bot;
-use crate::bot::sms::{self, Next};
-use crate::link::Link;
-use crate::metrics::{SmsPath, SmsResult};
-use crate::sms_queue::{Claim, ClaimedSms};
+use crate::platform::link::Link;
+use crate::platform::metrics::{SmsPath, SmsResult};
+use crate::spool::queue::{Claim, ClaimedSms};
+use crate::spool::sms::{self, Next};
 use crate::spool::{SpoolBridge, SpoolError, SpoolJob};
 
 /// A message with parts still to send.

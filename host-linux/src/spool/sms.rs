@@ -1,6 +1,6 @@
 //! The retry rule of the SMS sender, sans-I/O: when to try a message again.
 //!
-//! The bot's loop drains the durable queue ([`crate::sms_queue::SmsQueue`]) part by part
+//! The bot's loop drains the durable queue ([`crate::spool::queue::SmsQueue`]) part by part
 //! through the driver. What a failed part means for the message is modem-core's
 //! [`modem_core::driver::SendFailure`] (nothing sent, so it may be retried; maybe sent, so
 //! it is failed, at most once as the queue's crash rules say; or never sendable); this

@@ -19,11 +19,13 @@ use modem_sim::{SimConfig, SimHandle, Simulator};
 
 use crate::api::{ApiContext, ApiServer, ApiSettings};
 use crate::bot::notify::Notifier;
-use crate::bot::{self, BotOptions, BotPhase, BotSettings, BotState, CallLog, CurrentCallState};
+use crate::bot::{self, BotOptions, BotSettings};
+use crate::bot::{BotPhase, BotState, CurrentCallState};
+use crate::calls::CallLog;
 use crate::handoff::{BackendSpec, HandoffTimeouts, LeaseSettings};
-use crate::holders;
-use crate::signals::Shutdown;
-use crate::sms_queue::{SmsQueue, SmsSettings};
+use crate::platform::holders;
+use crate::platform::signals::Shutdown;
+use crate::spool::queue::{SmsQueue, SmsSettings};
 
 /// The scripted caller's number.
 pub const CALLER: &str = "+491761234567";
@@ -397,7 +399,7 @@ fn with_bot<W: Write>(
         voice,
         settings: settings.clone(),
         smstools_conf: smstools.conf(),
-        dtmf: crate::events::PreparedMenu::default(),
+        dtmf: crate::audio::PreparedMenu::default(),
         audio: None,
         modem: crate::fleet::ModemPlan::for_port(port),
     };
