@@ -105,7 +105,11 @@ fn every_room_imports_only_from_rooms_below_it() {
         upward.is_empty(),
         "rooms importing from a room above them: {upward:#?}"
     );
-    assert!(files.len() > 50, "the walk found only {} files", files.len());
+    assert!(
+        files.len() > 50,
+        "the walk found only {} files",
+        files.len()
+    );
 }
 
 #[test]

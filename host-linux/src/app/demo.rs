@@ -24,7 +24,7 @@ use crate::bot::{BotPhase, BotState, CurrentCallState};
 use crate::calls::CallLog;
 use crate::handoff::{BackendSpec, HandoffTimeouts, LeaseSettings};
 use crate::platform::holders;
-use crate::platform::signals::Shutdown;
+use crate::platform::signals::Signals;
 use crate::spool::queue::{SmsQueue, SmsSettings};
 
 /// The scripted caller's number.
@@ -159,7 +159,7 @@ struct Script<'o, W: Write> {
     out: &'o mut W,
     started: Instant,
     port: PathBuf,
-    shutdown: &'o Shutdown,
+    shutdown: &'o Signals,
 }
 
 impl<W: Write> Script<'_, W> {
@@ -201,7 +201,7 @@ impl<W: Write> Script<'_, W> {
 /// Waits (bounded by [`PHASE_TIMEOUT`], ended early by a shutdown signal) until `look`
 /// gives `Some`, looking every [`LOOK_EVERY`].
 fn wait<T>(
-    shutdown: &Shutdown,
+    shutdown: &Signals,
     phase: &'static str,
     mut look: impl FnMut() -> Option<T>,
 ) -> Result<T, DemoError> {
@@ -275,7 +275,7 @@ fn http(
 pub fn run(
     options: DemoOptions,
     out: &mut impl Write,
-    shutdown: &Shutdown,
+    shutdown: &Signals,
 ) -> Result<(), DemoError> {
     // The phases on stdout tell the story; the bot's info lines would repeat it on stderr.
     // Asked-for detail (-v, RUST_LOG=debug) stays.
