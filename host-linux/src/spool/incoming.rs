@@ -7,7 +7,7 @@
 //! (it was written, but not yet deleted from the SIM) is not delivered twice.
 //!
 //! The format, compared byte for byte with files the real smsd wrote for the same PDUs
-//! (hil-tests/tests/spool_smsd_formats.rs):
+//! (hil-tests/tests/scenarios/spool/smsd_formats.rs):
 //!
 //! ```text
 //! From: 31641600986                        digits, no '+'

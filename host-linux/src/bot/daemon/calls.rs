@@ -229,17 +229,13 @@ impl Bot<'_> {
         }
     }
 
-    /// One event of the call machine: logged, published, and what it means for the call's
-    /// audio, the `[dtmf]` menu, the call log and the metrics.
+    /// One event of the call machine: logged, what it means for the call's audio, the
+    /// `[dtmf]` menu, the call log and the metrics, then published, so that a client that
+    /// reads `GET /calls` or `GET /status` on the event finds the call as it tells
+    /// (logged once it ended, its audio closed).
     async fn on_call_event(&mut self, link: &mut Link<'_>, event: modem_core::call::CallEvent) {
         let now = now_rfc3339();
         log::info!("call: {event}");
-        let published = self.state.events().call_event(&event);
-        if let modem_core::call::CallEvent::Dialing { .. } = event {
-            if let (Some(reply), Some(id)) = (self.dial_reply.take(), published.call_id) {
-                reply.send(Ok(id));
-            }
-        }
         if let modem_core::call::CallEvent::Dtmf { key } = event {
             self.on_key(key);
         }
@@ -273,6 +269,12 @@ impl Bot<'_> {
                 self.state.metrics().call_ended(outcome, connected_ms);
             }
             Tracked::Nothing => {}
+        }
+        let published = self.state.events().call_event(&event);
+        if let modem_core::call::CallEvent::Dialing { .. } = event {
+            if let (Some(reply), Some(id)) = (self.dial_reply.take(), published.call_id) {
+                reply.send(Ok(id));
+            }
         }
     }
 
