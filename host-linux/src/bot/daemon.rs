@@ -23,13 +23,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::future::{Either, select};
 use modem_core::call::CallMachine;
-use modem_core::command::call::SetCallListReporting;
-use modem_core::command::call::types::CallListReporting;
-use modem_core::command::general::types::ErrorReporting;
-use modem_core::command::general::{GetImei, GetRevision, SetErrorReporting};
-use modem_core::command::sms::SetNewMessageIndication;
-use modem_core::config::VoiceConfig;
+use modem_core::config::{SmsIndication, VoiceConfig};
 use modem_core::driver::{ModemUrcSubscription, StepOutcome};
+use modem_core::sim_slots::SimSlots;
 use modem_core::urc::Urc;
 use serialport::TTYPort;
 
@@ -44,7 +40,6 @@ use crate::events::EventKind;
 use crate::handoff::{HandoffError, LeaseSettings, PortLease, Released};
 use crate::platform::link::{self, Link, LinkError};
 use crate::spool::queue::SmsQueue;
-use crate::spool::sim_slots::SimSlots;
 use crate::spool::{SmsdConf, SpoolBridge, SpoolError};
 
 mod calls;
@@ -769,19 +764,27 @@ impl<'a> Bot<'a> {
     async fn init(&mut self, link: &mut Link<'_>) -> Result<(), String> {
         link.set_cmd_cooldown(link::INIT_CMD_COOLDOWN);
         let started = Instant::now();
+        // Incoming SMS stored on the SIM and announced with +CMTI, as smsd expects them
+        // after the handoff; while the bot serves the spool it reads them and deletes each
+        // once it is in smstools' incoming/ folder. Serving the spool, it also has status
+        // reports routed to it (+CDS), and writes each into incoming/ as smsd does.
+        let sms_indication = if self.spool.is_some() {
+            SmsIndication::StoreAndRouteReports
+        } else {
+            SmsIndication::StoreAndNotify
+        };
         let report = link
             .modem
-            .init(&self.voice)
+            .init(&self.voice, sms_indication)
             .await
             .map_err(|e| e.to_string())?;
-        let mut warnings: Vec<String> = report
+        let warnings: Vec<String> = report
             .warnings()
             .map(|step| match &step.outcome {
                 StepOutcome::Warning(e) => format!("{}: {e}", step.command),
                 StepOutcome::Done => step.command.to_string(),
             })
             .collect();
-        self.init_extras(link, &mut warnings).await;
         for w in &warnings {
             log::warn!("init: {w}");
         }
@@ -798,45 +801,6 @@ impl<'a> Bot<'a> {
         Ok(())
     }
 
-    /// What robust operation adds to the seed's init; a refusal is a warning.
-    async fn init_extras(&mut self, link: &mut Link<'_>, warnings: &mut Vec<String>) {
-        let client = link.modem.client();
-        // Numeric errors: atat only recognises `+CME ERROR: <n>` with a number it knows
-        // how to read; verbose texts would be timeouts (ATAT-NOTES.md).
-        let cmee = SetErrorReporting {
-            mode: ErrorReporting::Numeric,
-        };
-        if let Err(e) = atat::asynch::AtatClient::send(client, &cmee).await {
-            warnings.push(format!("AT+CMEE=1: {e:?}"));
-        }
-        // +CLCC on every call state change: the call machine then learns of a call even
-        // when RING or +CLIP was lost, and of its end without VOICE CALL: END.
-        let clcc = SetCallListReporting {
-            mode: CallListReporting::Enabled,
-        };
-        if let Err(e) = atat::asynch::AtatClient::send(client, &clcc).await {
-            warnings.push(format!("AT+CLCC=1: {e:?}"));
-        }
-        // Incoming SMS stored on the SIM and announced with +CMTI, as smsd expects them
-        // after the handoff; while the bot serves the spool it reads them and deletes each
-        // once it is in smstools' incoming/ folder. Serving the spool, it also has status
-        // reports routed to it (+CDS), and writes each into incoming/ as smsd does.
-        let (cnmi, cnmi_text) = if self.spool.is_some() {
-            (
-                SetNewMessageIndication::store_and_route_reports(),
-                "AT+CNMI=2,1,0,1,0",
-            )
-        } else {
-            (
-                SetNewMessageIndication::store_and_notify(),
-                "AT+CNMI=2,1,0,0,0",
-            )
-        };
-        if let Err(e) = atat::asynch::AtatClient::send(client, &cnmi).await {
-            warnings.push(format!("{cnmi_text}: {e:?}"));
-        }
-    }
-
     /// Who the modem is (refused when it is not the one configured), its signal and its
     /// registration.
     async fn identify(&mut self, link: &mut Link<'_>) -> Result<InitRead, String> {
@@ -848,15 +812,13 @@ impl<'a> Bot<'a> {
                 identity.model
             );
         }
-        let client = link.modem.client();
-        let revision = atat::asynch::AtatClient::send(client, &GetRevision)
+        let revision = link
+            .modem
+            .revision()
             .await
             .ok()
             .map(|r| r.revision.to_string());
-        let imei = atat::asynch::AtatClient::send(client, &GetImei)
-            .await
-            .ok()
-            .map(|r| r.digits.to_string());
+        let imei = link.modem.imei().await.ok().map(|r| r.digits.to_string());
         if let Some(problem) =
             crate::fleet::identity::imei_mismatch(&self.options.modem.selector, imei.as_deref())
         {
@@ -977,19 +939,15 @@ impl<'a> Bot<'a> {
         if rings != self.voice.modem_auto_answer_rings() {
             match link.modem.set_auto_answer(rings).await {
                 Ok(()) => log::info!("reload: the modem answers on ring {rings} now (0: never)"),
-                Err(e) => log::warn!("reload: ATS0={rings} failed: {e}; the next init sends it"),
+                Err(e) => {
+                    log::warn!("reload: answering on ring {rings}: {e}; the next init sends it")
+                }
             }
         }
         if live.voice.volume() != self.voice.volume() {
-            match modem_core::command::audio::types::SpeakerVolume::new(live.voice.volume()) {
-                Some(volume) => {
-                    let cmd = modem_core::command::audio::SetSpeakerVolume { volume };
-                    match atat::asynch::AtatClient::send(link.modem.client(), &cmd).await {
-                        Ok(_) => log::info!("reload: speaker volume {}", live.voice.volume()),
-                        Err(e) => log::warn!("reload: AT+CLVL failed: {e:?}"),
-                    }
-                }
-                None => log::warn!("reload: volume {} out of range", live.voice.volume()),
+            match link.modem.set_volume(live.voice.volume()).await {
+                Ok(()) => log::info!("reload: speaker volume {}", live.voice.volume()),
+                Err(e) => log::warn!("reload: {e}"),
             }
         }
         self.core.set_call_machine(CallMachine::new(&live.voice));
@@ -1094,19 +1052,10 @@ struct InitRead {
 
 /// Sends one call-audio command on the one AT writer; whether the modem said OK.
 async fn send_pcm(link: &mut Link<'_>, cmd: &crate::audio::PcmCommand) -> bool {
-    let client = link.modem.client();
-    let result = match cmd {
-        crate::audio::PcmCommand::Format(c) => {
-            atat::asynch::AtatClient::send(client, c).await.map(|_| ())
-        }
-        crate::audio::PcmCommand::Register(c) => {
-            atat::asynch::AtatClient::send(client, c).await.map(|_| ())
-        }
-    };
-    match result {
+    match link.modem.switch_pcm(*cmd).await {
         Ok(()) => true,
         Err(e) => {
-            log::warn!("{}: {e:?}", cmd.describe());
+            log::warn!("{}: {e}", cmd.describe());
             false
         }
     }
@@ -1163,11 +1112,7 @@ fn network_word(status: modem_core::command::network::types::RegistrationStatus)
 /// modem; its answer does not matter (a hung modem may not give one).
 fn send_modem_reset(tty: &TTYPort, path: &std::path::Path) -> Result<(), LinkError> {
     link::with_link(tty, path, |link| {
-        let client = link.modem.client();
-        let answer = futures::executor::block_on(atat::asynch::AtatClient::send(
-            client,
-            &modem_core::command::general::ResetModem,
-        ));
+        let answer = futures::executor::block_on(link.modem.reset());
         log::warn!("modem reset sent on {}: {answer:?}", path.display());
     })
 }

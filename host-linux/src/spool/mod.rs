@@ -36,7 +36,6 @@ pub mod queue;
 pub mod receive;
 pub mod report;
 pub mod safe_fs;
-pub mod sim_slots;
 pub mod sms;
 pub mod watch;
 

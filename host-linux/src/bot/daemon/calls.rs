@@ -249,7 +249,8 @@ impl Bot<'_> {
                 if let Some(audio) = self.audio.as_mut() {
                     audio.call_answered(Instant::now(), &audio_label(caller));
                     log::debug!(
-                        "call audio: AT+CPCMREG=1 due in {:?}",
+                        "call audio: {} due in {:?}",
+                        crate::audio::PcmCommand::START,
                         audio
                             .next_deadline()
                             .map(|t| t.saturating_duration_since(Instant::now()))

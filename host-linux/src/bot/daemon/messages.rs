@@ -9,18 +9,16 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use modem_core::command::general::GetImsi;
-use modem_core::command::sms::GetPreferredStorage;
 use modem_core::command::sms::types::MessageStatus;
-use modem_core::driver::ErrorKind;
+use modem_core::driver::{ErrorKind, SendFailure as Failure};
+use modem_core::sim_slots::SlotRead;
 
 use super::Bot;
 use crate::bot::core::{Source, SpoolGate};
 use crate::platform::link::Link;
 use crate::platform::metrics::{SmsPath, SmsResult};
 use crate::spool::queue::{Claim, ClaimedSms, SmsQueue};
-use crate::spool::sim_slots::SlotRead;
-use crate::spool::sms::{self, Failure, Next};
+use crate::spool::sms::{self, Next};
 use crate::spool::{SpoolBridge, SpoolError, SpoolJob};
 
 /// A message with parts still to send.
@@ -48,15 +46,14 @@ impl Bot<'_> {
         if self.spool.is_none() {
             return;
         }
-        let client = link.modem.client();
-        let imsi = match atat::asynch::AtatClient::send(client, &GetImsi).await {
+        let imsi = match link.modem.imsi().await {
             Ok(r) => Some(r.digits.to_string()),
             Err(e) => {
-                log::warn!("AT+CIMI: {e:?}: incoming files get no IMSI: line");
+                log::warn!("{e}: incoming files get no IMSI: line");
                 None
             }
         };
-        let storage = atat::asynch::AtatClient::send(client, &GetPreferredStorage).await;
+        let storage = link.modem.storage().await;
         let imei = self.state.snapshot().identity.and_then(|i| i.imei);
         if let Some(bridge) = self.spool.as_mut() {
             bridge.set_identity(imsi, imei);
@@ -69,13 +66,12 @@ impl Bot<'_> {
                     s.read.used,
                     s.read.total
                 );
-                self.slots
-                    .start_scan(s.read.storage.as_str(), s.read.used, s.read.total);
+                self.slots.start_scan(&s.read);
             }
             // Nothing is lost: what is stored stays for smsd, and +CMTI still announces
             // what arrives.
             Err(e) => {
-                log::warn!("AT+CPMS?: {e:?}: messages stored before now are left for smstools")
+                log::warn!("{e}: messages stored before now are left for smstools")
             }
         }
     }
@@ -366,7 +362,7 @@ impl Bot<'_> {
                 } else {
                     error.to_string()
                 };
-                let outcome = match sms::classify(&error) {
+                let outcome = match error.send_failure() {
                     Failure::Permanent => self.spool_failed(job, &text),
                     _ if link.failure().is_some() => {
                         // Not the file's fault: its next part goes out on the next port
@@ -517,7 +513,7 @@ impl Bot<'_> {
         let id = claim.record().id.clone();
         let text = format!("part {}: {error}", index + 1);
         let settings = &self.options.settings;
-        match sms::classify(&error) {
+        match error.send_failure() {
             Failure::Unknown => self.give_up(
                 claim,
                 &format!("{text}; the part may have been sent, so it is not sent again"),

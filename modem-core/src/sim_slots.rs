@@ -2,14 +2,19 @@
 //! announced, then a scan of the storage for what was stored before the bot held the port
 //! (or while it had lost the modem).
 //!
-//! This module owns [`SimSlots`], sans-I/O: the bot's loop asks [`SimSlots::next_slot`] for a
-//! slot, reads it (`AT+CMGR`) and says what it found ([`SimSlots::read`]). A scan knows from
-//! `AT+CPMS?` how many messages the storage holds and its size; it stops as soon as it has
-//! seen that many, so an empty SIM costs one command and a full one no more than its size.
-//! Slots are numbered from 0 on the SIM7600 and from 1 on some modems: a scan reads 0
-//! through the size, and a slot that does not exist is just an error the loop logs.
+//! This module owns [`SimSlots`], sans-I/O: the host's loop asks [`SimSlots::next_slot`]
+//! for a slot, reads it ([`Sim7600::read_sms`](crate::driver::Sim7600::read_sms)) and says
+//! what it found ([`SimSlots::read`]). A scan knows from `AT+CPMS?`
+//! ([`Sim7600::storage`](crate::driver::Sim7600::storage)) how many messages the storage
+//! holds and its size; it stops as soon as it has seen that many, so an empty SIM costs one
+//! command and a full one no more than its size. Slots are numbered from 0 on the SIM7600
+//! and from 1 on some modems: a scan reads 0 through the size, and a slot that does not
+//! exist is just an error the loop logs.
 
-use std::collections::VecDeque;
+use heapless::{Deque, String};
+
+use crate::command::sms::responses::StorageUsage;
+use crate::urc::STORAGE_CAPACITY;
 
 /// Slots announced by `+CMTI` and not read yet, at most: a burst beyond it is found by
 /// the scan that an overflow starts.
@@ -17,6 +22,7 @@ pub const MAX_ANNOUNCED: usize = 64;
 
 /// What reading one slot found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SlotRead {
     /// A message (of any status: it counts towards the storage's `used`).
     Message,
@@ -27,6 +33,7 @@ pub enum SlotRead {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Scan {
     next: u16,
     last: u16,
@@ -34,13 +41,13 @@ struct Scan {
     seen: u16,
 }
 
-/// The bot's reading plan; see the module docs.
+/// The host's reading plan; see the module docs.
 #[derive(Debug, Default)]
 pub struct SimSlots {
-    announced: VecDeque<u16>,
+    announced: Deque<u16, MAX_ANNOUNCED>,
     scan: Option<Scan>,
     /// Where `AT+CMGR` reads (`AT+CPMS?`'s first storage), once known.
-    read_storage: Option<String>,
+    read_storage: Option<String<STORAGE_CAPACITY>>,
     /// The slot [`SimSlots::next_slot`] last gave out for the scan (an announced slot does
     /// not count towards the scan, even when it has the same number).
     scanned: Option<u16>,
@@ -52,15 +59,16 @@ impl SimSlots {
         SimSlots::default()
     }
 
-    /// `AT+CPMS?` said the read storage is `storage`, holding `used` messages in `total`
-    /// slots: scan it (from scratch: whatever was announced is found by the scan too).
-    pub fn start_scan(&mut self, storage: &str, used: u16, total: u16) {
-        self.read_storage = Some(storage.to_owned());
+    /// `AT+CPMS?` said the read storage is `read` (its name, holding `used` messages in
+    /// `total` slots): scan it (from scratch: whatever was announced is found by the scan
+    /// too).
+    pub fn start_scan(&mut self, read: &StorageUsage) {
+        self.read_storage = Some(read.storage.clone());
         self.announced.clear();
-        self.scan = (used > 0).then_some(Scan {
+        self.scan = (read.used > 0).then_some(Scan {
             next: 0,
-            last: total,
-            used,
+            last: read.total,
+            used: read.used,
             seen: 0,
         });
     }
@@ -74,7 +82,7 @@ impl SimSlots {
                 return false;
             }
         }
-        if self.announced.contains(&index) {
+        if self.announced.iter().any(|&waiting| waiting == index) {
             return true;
         }
         if let Some(scan) = self.scan.as_mut() {
@@ -95,7 +103,8 @@ impl SimSlots {
             });
             return true;
         }
-        self.announced.push_back(index);
+        // Cannot fail: fewer than MAX_ANNOUNCED slots wait (checked above).
+        let _ = self.announced.push_back(index);
         true
     }
 
@@ -151,7 +160,18 @@ impl SimSlots {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
+    use std::vec::Vec;
+
+    fn storage(name: &str, used: u16, total: u16) -> StorageUsage {
+        StorageUsage {
+            storage: String::try_from(name).unwrap(),
+            used,
+            total,
+        }
+    }
 
     fn drain(s: &mut SimSlots, stored: &[u16]) -> Vec<u16> {
         let mut read = Vec::new();
@@ -171,7 +191,7 @@ mod tests {
     #[test]
     fn an_empty_sim_reads_nothing() {
         let mut s = SimSlots::new();
-        s.start_scan("SM", 0, 30);
+        s.start_scan(&storage("SM", 0, 30));
         assert!(!s.pending());
         assert_eq!(s.next_slot(), None);
     }
@@ -179,7 +199,7 @@ mod tests {
     #[test]
     fn a_scan_stops_at_the_last_stored_message() {
         let mut s = SimSlots::new();
-        s.start_scan("SM", 2, 30);
+        s.start_scan(&storage("SM", 2, 30));
         assert_eq!(drain(&mut s, &[1, 4]), [0, 1, 2, 3, 4]);
         assert!(!s.pending());
     }
@@ -187,7 +207,7 @@ mod tests {
     #[test]
     fn a_scan_reaches_the_slot_numbered_as_the_size_for_one_based_storages() {
         let mut s = SimSlots::new();
-        s.start_scan("SM", 1, 3);
+        s.start_scan(&storage("SM", 1, 3));
         // Slot 0 does not exist on a 1-based modem: an error, then 1, 2, 3.
         assert_eq!(s.next_slot(), Some(0));
         s.read(0, SlotRead::Failed);
@@ -197,14 +217,14 @@ mod tests {
     #[test]
     fn a_storage_that_counts_more_than_it_holds_ends_after_its_size() {
         let mut s = SimSlots::new();
-        s.start_scan("SM", 5, 3);
+        s.start_scan(&storage("SM", 5, 3));
         assert_eq!(drain(&mut s, &[0]), [0, 1, 2, 3]);
     }
 
     #[test]
     fn announced_slots_come_first_once_each_and_other_storages_are_left() {
         let mut s = SimSlots::new();
-        s.start_scan("SM", 0, 30);
+        s.start_scan(&storage("SM", 0, 30));
         assert!(s.announced("SM", 7));
         assert!(s.announced("sm", 7));
         assert!(!s.announced("ME", 2));
@@ -215,12 +235,12 @@ mod tests {
     #[test]
     fn a_slot_announced_ahead_of_the_scan_is_read_by_the_scan_once_and_extends_it() {
         let mut s = SimSlots::new();
-        s.start_scan("SM", 1, 30);
+        s.start_scan(&storage("SM", 1, 30));
         assert!(s.announced("SM", 5));
         // Slot 0 was counted by AT+CPMS?, slot 5 arrived after it: the scan finds both.
         assert_eq!(drain(&mut s, &[0, 5]), [0, 1, 2, 3, 4, 5]);
         // Behind the scan, an announced slot is read on its own, before the scan goes on.
-        s.start_scan("SM", 2, 30);
+        s.start_scan(&storage("SM", 2, 30));
         for i in [0, 1] {
             assert_eq!(s.next_slot(), Some(i));
             s.read(i, SlotRead::Empty);
@@ -233,7 +253,7 @@ mod tests {
     #[test]
     fn a_new_sms_in_the_slot_the_scan_just_freed_does_not_count_for_the_scan() {
         let mut s = SimSlots::new();
-        s.start_scan("SM", 2, 30);
+        s.start_scan(&storage("SM", 2, 30));
         assert_eq!(s.next_slot(), Some(0));
         s.read(0, SlotRead::Message);
         // Slot 0 delivered and deleted; a new SMS lands there and is announced.
@@ -254,7 +274,7 @@ mod tests {
     #[test]
     fn an_announcement_overflow_becomes_a_scan_until_the_slots_end() {
         let mut s = SimSlots::new();
-        s.start_scan("SM", 0, 30);
+        s.start_scan(&storage("SM", 0, 30));
         for i in 0..=MAX_ANNOUNCED as u16 {
             assert!(s.announced("SM", i));
         }
@@ -278,10 +298,10 @@ mod tests {
     fn a_new_scan_forgets_what_was_announced_and_clear_forgets_everything() {
         let mut s = SimSlots::new();
         s.announced("SM", 9);
-        s.start_scan("SM", 1, 2);
+        s.start_scan(&storage("SM", 1, 2));
         assert_eq!(drain(&mut s, &[1]), [0, 1]);
         s.announced("SM", 4);
-        s.start_scan("SM", 1, 10);
+        s.start_scan(&storage("SM", 1, 10));
         s.clear();
         assert!(!s.pending());
     }
