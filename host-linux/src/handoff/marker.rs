@@ -134,15 +134,6 @@ impl Marker {
         let json = serde_json::to_vec_pretty(self).map_err(|e| err(io::Error::other(e)))?;
         durable::create_file(path, &json, MARKER_FILE).map_err(HandoffError::MarkerWrite)
     }
-
-    /// Replaces an existing marker durably (a rename).
-    pub fn replace(&self, path: &Path) -> Result<(), HandoffError> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| HandoffError::Marker {
-            path: path.to_path_buf(),
-            source: io::Error::other(e),
-        })?;
-        durable::replace_file(path, &json, MARKER_FILE).map_err(HandoffError::MarkerWrite)
-    }
 }
 
 /// Removes a marker; one already gone is fine.
