@@ -184,8 +184,24 @@ impl<C: AtatClient> Sim7600<C> {
     /// it is a SIM7600. Works with echo on or off. Another modem is not an error: its
     /// identity says `is_sim7600: false`.
     pub async fn probe(&mut self) -> Result<Identity, Error> {
-        self.run(ATTENTION_COMMAND, &Attention).await?;
+        self.attention().await?;
         self.identify().await
+    }
+
+    /// `AT`, the first word to a modem this host has not talked to yet. When it gets no
+    /// answer, the modem may still be waiting for the body of a message whose sender went
+    /// away (a host killed between `AT+CMGS`'s `> ` prompt and the body), taking every
+    /// command as message text: ESC ends that wait without sending, and `AT` is asked
+    /// once more. [`probe`](Self::probe) and [`init`](Self::init) start with it.
+    pub async fn attention(&mut self) -> Result<(), Error> {
+        match self.run(ATTENTION_COMMAND, &Attention).await {
+            Err(error) if error.kind == ErrorKind::Timeout => {
+                // What ESC answers (OK, or nothing when no body was awaited) does not matter.
+                let _ = self.run("ESC", &CancelMessage).await;
+                self.run(ATTENTION_COMMAND, &Attention).await.map(drop)
+            }
+            answered => answered.map(drop),
+        }
     }
 
     /// [`probe`](Self::probe) without its `AT`: `AT+CGMI`, `AT+CGMM`, for a modem that has
@@ -479,9 +495,10 @@ impl<C: AtatClient> Sim7600<C> {
     ) -> Result<(), Error> {
         let name = cmd.name();
         let result = match &cmd {
+            InitCommand::Attention(_) => self.attention().await,
             // As its own type, for its own 15 s timeout (see driver/init.rs).
-            InitCommand::CallerId(clip) => self.run(name, clip).await,
-            other => self.run(name, other).await,
+            InitCommand::CallerId(clip) => self.run(name, clip).await.map(drop),
+            other => self.run(name, other).await.map(drop),
         };
         let outcome = match (result, policy) {
             (Ok(_), _) => StepOutcome::Done,

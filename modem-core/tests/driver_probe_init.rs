@@ -312,3 +312,45 @@ fn init_with_garbage_for_an_added_step_does_not_panic_and_warns() {
     assert_eq!(warnings, ["AT+CMEE=1"]);
     modem.assert_script_done();
 }
+
+/// A host killed between `AT+CMGS`'s `> ` prompt and the body leaves the modem taking
+/// every byte as message text: the next host's `AT` gets no answer. ESC ends the wait
+/// (nothing is sent), and the second `AT` is answered.
+fn modem_left_waiting_for_a_body(modem: &mut ScriptedModem) {
+    modem.expect_silence(b"AT\r").expect(b"\x1b", b"\r\nOK\r\n");
+}
+
+#[test]
+fn init_rescues_a_modem_left_waiting_for_an_sms_body() {
+    let mut modem = ScriptedModem::new();
+    modem_left_waiting_for_a_body(&mut modem);
+    seed_init_script(&mut modem, b"\r\nOK\r\n");
+    let report = block_on(modem.modem.init(&VoiceConfig::default(), NOTIFY)).unwrap();
+    assert_eq!(report.steps[0].command.as_str(), "AT");
+    assert!(report.steps.iter().all(|s| s.outcome == StepOutcome::Done));
+    modem.assert_script_done();
+}
+
+#[test]
+fn probe_rescues_a_modem_left_waiting_for_an_sms_body() {
+    let mut modem = ScriptedModem::new();
+    modem_left_waiting_for_a_body(&mut modem);
+    modem
+        .expect(b"AT\r", b"\r\nOK\r\n")
+        .expect(b"AT+CGMI\r", b"\r\nSIMCOM INCORPORATED\r\n\r\nOK\r\n")
+        .expect(b"AT+CGMM\r", b"\r\nSIMCOM_SIM7600G-H\r\n\r\nOK\r\n");
+    assert!(block_on(modem.modem.probe()).unwrap().is_sim7600);
+    modem.assert_script_done();
+}
+
+#[test]
+fn a_modem_that_stays_silent_after_esc_is_a_timeout_of_at() {
+    let mut modem = ScriptedModem::new();
+    modem
+        .expect_silence(b"AT\r")
+        .expect_silence(b"\x1b")
+        .expect_silence(b"AT\r");
+    let error = block_on(modem.modem.probe()).unwrap_err();
+    assert_eq!(error, Error::new("AT", ErrorKind::Timeout));
+    modem.assert_script_done();
+}

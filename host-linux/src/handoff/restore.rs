@@ -87,6 +87,9 @@ fn delete_delivered_from_sim(bridge: &SpoolBridge, port: &Path) -> Result<usize,
     let tty = link::open_exclusive(port).map_err(|e| e.to_string())?;
     let outcome = link::with_link(&tty, port, |link| {
         futures::executor::block_on(async {
+            // A bot killed in the middle of sending may have left the modem waiting for a
+            // message body: `attention` gets it back to commands first.
+            link.modem.attention().await.map_err(|e| e.to_string())?;
             let storage = link.modem.storage().await.map_err(|e| e.to_string())?;
             let mut slots = SimSlots::new();
             slots.start_scan(&storage.read);
