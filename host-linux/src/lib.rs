@@ -16,7 +16,6 @@ pub mod bot;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod demo;
 pub mod events;
 pub mod fleet;
 pub mod handoff;
