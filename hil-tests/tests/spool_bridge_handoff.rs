@@ -12,7 +12,7 @@ use futures::executor::block_on;
 use hil_tests::smsd::incoming_files;
 use hil_tests::wait::{wait_for, wait_until_port_free};
 use hil_tests::{Rig, SimConfig, SpoolFile};
-use host_linux::link::{Link, open_exclusive, with_link};
+use host_linux::platform::link::{Link, open_exclusive, with_link};
 use host_linux::spool::SpoolBridge;
 
 const TIMEOUT: Duration = Duration::from_secs(30);

@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures::executor::block_on;
 use hil_tests::wait::{wait_for, wait_until_port_free};
 use hil_tests::{Rig, SimConfig, SimProfile, with_profile};
-use host_linux::link::{Link, open_exclusive, with_link};
+use host_linux::platform::link::{Link, open_exclusive, with_link};
 use host_linux::spool::SpoolBridge;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;

@@ -1,8 +1,24 @@
-//! host-linux: the Linux side of sim7600. It owns the AT port while a `sim7600` command
-//! needs it ([`handoff::PortLease`], [`link`]), the one place that stops and starts
-//! smstools ([`handoff`]), who holds the port ([`holders`]), the orderly shutdown on
-//! signals and panics ([`signals`]), the configuration ([`config`]), and the commands of
-//! the `sim7600` CLI ([`cli`], [`commands`]). The AT dialogue itself is modem-core's.
+//! host-linux: the Linux side of sim7600, one room per thing (docs/architecture.md draws
+//! the house). From the bottom up, each folder importing only from folders below it:
+//!
+//! - [`platform`]: the serial link, signals and the orderly shutdown, who holds a port,
+//!   private files, logging, metrics.
+//! - [`spool`]: smstools' spool as smsd writes and reads it, the API's SMS queue, the SIM's
+//!   message slots.
+//! - [`handoff`]: the one place that stops and starts smstools ([`handoff::PortLease`]),
+//!   restore markers, and the restore after a bot that died.
+//! - [`fleet`]: modems named by IMEI, their USB devices, the modem-health supervisor.
+//! - [`audio`]: call audio, speech, the DTMF menu.
+//! - [`calls`]: the call tracker, the call log, and the state the bot shares with its users.
+//! - [`events`]: call and SMS events, their bus and webhooks.
+//! - [`agent`]: media streams to agent frameworks, TwiML.
+//! - [`api`]: the HTTP API (with its server-sent events and audio stream).
+//! - [`mqtt`]: the MQTT bridge and Home Assistant discovery.
+//! - [`bot`]: the voice bot's loop, the port's only writer.
+//! - [`app`]: the `sim7600` program: command line, configuration, subcommands, the voice
+//!   bot's start-up.
+//!
+//! The AT dialogue itself is modem-core's.
 
 // The host needs a std critical section for atat's channels (ATAT-NOTES.md): named here
 // so the crate is linked even though nothing calls it by name.
@@ -11,20 +27,13 @@ use embassy_time as _;
 
 pub mod agent;
 pub mod api;
+pub mod app;
 pub mod audio;
 pub mod bot;
-pub mod cli;
-pub mod commands;
-pub mod config;
+pub mod calls;
 pub mod events;
 pub mod fleet;
 pub mod handoff;
-pub mod holders;
-pub mod link;
-pub mod logging;
-pub mod metrics;
 pub mod mqtt;
-pub mod private_files;
-pub mod signals;
-pub mod sms_queue;
+pub mod platform;
 pub mod spool;

@@ -1,12 +1,12 @@
 //! `sim7600`: the thin entry point. Signals are set up before anything else (so every
 //! later thread inherits the blocked mask), then the logger, then the command line; the
-//! work is in the library (`host_linux::cli`).
+//! work is in the library (`host_linux::app::cli`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use host_linux::cli::{self, Cli, EXIT_USAGE};
-use host_linux::{logging, signals};
+use host_linux::app::cli::{self, Cli, EXIT_USAGE};
+use host_linux::platform::{logging, signals};
 
 fn main() -> ExitCode {
     let shutdown = match signals::install() {

@@ -8,10 +8,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use host_linux::api::sse::MAX_CLIENTS;
 use host_linux::api::{ApiContext, ApiServer, ApiSettings};
-use host_linux::bot::{BotRequests, BotState, CallLog, CallLogSettings};
-use host_linux::events::sse::MAX_CLIENTS;
-use host_linux::sms_queue::{SmsPolicy, SmsQueue};
+use host_linux::bot::{BotRequests, BotState};
+use host_linux::calls::{CallLog, CallLogSettings};
+use host_linux::spool::queue::{SmsPolicy, SmsQueue};
 use modem_core::call::{CallEvent, Caller, EndReason};
 use modem_core::urc::{DtmfKey, PhoneNumber};
 

@@ -21,8 +21,9 @@ use host_linux::api::routes::{
 };
 use host_linux::api::speech::Speaker;
 use host_linux::audio::TtsCommand;
-use host_linux::bot::{BotRequests, BotState, CallLog, CallLogSettings};
-use host_linux::sms_queue::{SmsPolicy, SmsQueue};
+use host_linux::bot::{BotRequests, BotState};
+use host_linux::calls::{CallLog, CallLogSettings};
+use host_linux::spool::queue::{SmsPolicy, SmsQueue};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
 

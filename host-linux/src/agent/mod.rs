@@ -13,7 +13,6 @@ pub mod mulaw;
 pub mod rest;
 pub mod stream;
 pub mod twilio;
-pub mod twiml;
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -168,7 +167,7 @@ impl Agents {
                             let asked = event.call_id.and_then(|id| state.take_call_plan(id));
                             let plan = asked.or_else(|| {
                                 default_url.clone().map(|url| {
-                                    vec![twiml::Verb::Stream {
+                                    vec![crate::calls::twiml::Verb::Stream {
                                         url,
                                         parameters: Vec::new(),
                                     }]
@@ -282,11 +281,11 @@ mod tests {
             let e = settings.check().unwrap_err().to_string();
             assert!(e.contains(needle) && e.contains("[agent]"), "{e}");
         }
-        let toml: crate::config::Config = toml::from_str(
-            "[agent]\nstream_url = \"ws://127.0.0.1:9/\"\nhangup_on_close = false\n",
-        )
-        .unwrap();
-        assert!(!toml.agent.hangup_on_close);
-        assert!(toml::from_str::<crate::config::Config>("[agent]\nstreamurl = \"x\"\n").is_err());
+        // As the `[agent]` table of config.toml is read.
+        let toml: AgentSettings =
+            toml::from_str("stream_url = \"ws://127.0.0.1:9/\"\nhangup_on_close = false\n")
+                .unwrap();
+        assert!(!toml.hangup_on_close);
+        assert!(toml::from_str::<AgentSettings>("streamurl = \"x\"\n").is_err());
     }
 }

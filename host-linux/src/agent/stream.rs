@@ -221,7 +221,7 @@ impl Session {
             .send(body.as_bytes())
             .map_err(|e| e.to_string())
             .and_then(|mut r| r.body_mut().read_to_string().map_err(|e| e.to_string()));
-        let verbs = match twiml.map(|t| super::twiml::parse(&t).map_err(|e| e.to_string())) {
+        let verbs = match twiml.map(|t| crate::calls::twiml::parse(&t).map_err(|e| e.to_string())) {
             Ok(Ok(verbs)) => verbs,
             Ok(Err(e)) | Err(e) => {
                 log::error!(
@@ -236,7 +236,7 @@ impl Session {
 
     /// Carries out TwiML's verbs in order (`from` names where they came from, for the log);
     /// the end of them hangs up, as with Twilio.
-    fn carry_out(&self, verbs: Vec<super::twiml::Verb>, from: &str, audio: &CallAudio) {
+    fn carry_out(&self, verbs: Vec<crate::calls::twiml::Verb>, from: &str, audio: &CallAudio) {
         let agent = ureq::Agent::new_with_config(
             ureq::Agent::config_builder()
                 .timeout_global(Some(CONNECT_TIMEOUT))
@@ -244,11 +244,11 @@ impl Session {
         );
         for verb in verbs {
             match verb {
-                super::twiml::Verb::Stream { url, parameters } => {
+                crate::calls::twiml::Verb::Stream { url, parameters } => {
                     self.stream(&url, &parameters, audio);
                     return;
                 }
-                super::twiml::Verb::Say(text) => {
+                crate::calls::twiml::Verb::Say(text) => {
                     let clip = self
                         .tts
                         .as_ref()
@@ -263,7 +263,7 @@ impl Session {
                         None => log::warn!("TwiML <Say>: no [audio] tts"),
                     }
                 }
-                super::twiml::Verb::Play(url) => {
+                crate::calls::twiml::Verb::Play(url) => {
                     let wav = agent
                         .get(url.as_str())
                         .call()
@@ -288,7 +288,7 @@ impl Session {
                         Err(e) => log::warn!("TwiML <Play> {url}: {e}"),
                     }
                 }
-                super::twiml::Verb::Pause(seconds) => {
+                crate::calls::twiml::Verb::Pause(seconds) => {
                     let until = Instant::now() + Duration::from_secs(u64::from(seconds));
                     while Instant::now() < until {
                         if let Ok(CallNews::Ended) = self.news.try_recv() {
@@ -297,13 +297,13 @@ impl Session {
                         std::thread::sleep(Duration::from_millis(20));
                     }
                 }
-                super::twiml::Verb::Hangup => break,
-                super::twiml::Verb::Redirect(url) => {
+                crate::calls::twiml::Verb::Hangup => break,
+                crate::calls::twiml::Verb::Redirect(url) => {
                     // What follows the redirect is not carried out, as with Twilio.
                     self.follow_voice_url(&url, audio);
                     return;
                 }
-                super::twiml::Verb::Refused(name) => {
+                crate::calls::twiml::Verb::Refused(name) => {
                     log::warn!("TwiML <{name}> from {from} is not supported: skipped")
                 }
             }

@@ -4,7 +4,7 @@
 //! This module owns the listening socket and the server that answers on it
 //! ([`ApiServer`]); what each path means is [`routes`], sans-I/O; the `[api]` table is
 //! [`settings`]. The API never talks to the modem: `POST /sms` writes the message durably
-//! into the queue ([`crate::sms_queue`]) and wakes the bot, whose loop is the port's only
+//! into the queue ([`crate::spool::queue`]) and wakes the bot, whose loop is the port's only
 //! writer; `GET /status` and `GET /calls` read what the bot publishes
 //! ([`crate::bot::BotState`]), as do `GET /metrics` and `GET /healthz` ([`monitoring`]).
 //!
@@ -30,6 +30,7 @@ pub mod routes;
 mod server;
 pub mod settings;
 pub mod speech;
+pub mod sse;
 
 use std::net::SocketAddr;
 use std::sync::mpsc;
@@ -255,9 +256,10 @@ fn connection_cap(wanted: usize, soft: u64, hard: u64) -> (usize, Option<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bot::{BotRequest, BotState, CallLog, CallLogSettings};
-    use crate::events::sse;
-    use crate::sms_queue::{SmsPolicy, SmsQueue};
+    use crate::api::sse;
+    use crate::bot::{BotRequest, BotState};
+    use crate::calls::{CallLog, CallLogSettings};
+    use crate::spool::queue::{SmsPolicy, SmsQueue};
     use futures::StreamExt;
     use std::io::{Read, Write};
     use std::net::TcpStream;

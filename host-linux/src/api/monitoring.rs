@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::routes::{ApiContext, ApiResponse};
 use crate::bot::{BotPhase, BotSnapshot};
-use crate::metrics::Gauges;
+use crate::platform::metrics::Gauges;
 
 /// The `Content-Type` of `GET /metrics`: the Prometheus text exposition format 0.0.4.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -138,7 +138,8 @@ pub fn metrics(context: &ApiContext) -> ApiResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bot::{BotState, CallLog, CallLogSettings};
+    use crate::bot::BotState;
+    use crate::calls::{CallLog, CallLogSettings};
 
     fn snapshot(phase: BotPhase, last: Option<&str>) -> BotSnapshot {
         let (bot, _rx) = BotState::new(

@@ -42,7 +42,7 @@ use super::audio_stream;
 use super::speech::{Speaker, SpeechError, SpeechJob};
 use crate::audio::{CallAudio, PlayError, TtsError, decode_wav};
 use crate::bot::BotState;
-use crate::sms_queue::{QueueError, SmsId, SmsPolicy, SmsQueue, SmsRecord, ValidatedSms};
+use crate::spool::queue::{QueueError, SmsId, SmsPolicy, SmsQueue, SmsRecord, ValidatedSms};
 
 /// Calls `GET /calls` returns when no `limit` is given.
 pub const DEFAULT_CALLS_LIMIT: usize = 50;
@@ -452,7 +452,7 @@ fn route(
         }
         "/ussd" => "POST",
         "/sms" => "POST",
-        "/status" | "/calls" | crate::events::sse::PATH => "GET",
+        "/status" | "/calls" | crate::api::sse::PATH => "GET",
         "/metrics" | "/healthz" => "GET",
         PLAY_PATH | HANGUP_PATH | "/phone_call" => "POST",
         audio_stream::PATH | "/phone_call/status" => "GET",
@@ -486,8 +486,8 @@ fn route(
         "/status" => Ok(status(context)),
         "/metrics" => Ok(super::monitoring::metrics(context)),
         "/healthz" => Ok(super::monitoring::healthz(context)),
-        // Accepted here (token, method); the server streams it (`crate::events::sse`).
-        crate::events::sse::PATH => Ok(ApiResponse::json(
+        // Accepted here (token, method); the server streams it (`crate::api::sse`).
+        crate::api::sse::PATH => Ok(ApiResponse::json(
             200,
             json!({ "stream": "text/event-stream" }),
         )),
@@ -932,7 +932,7 @@ fn status(context: &ApiContext) -> ApiResponse {
         Ok(records) => {
             let sending = records
                 .iter()
-                .filter(|r| r.state == crate::sms_queue::SmsState::Sending)
+                .filter(|r| r.state == crate::spool::queue::SmsState::Sending)
                 .count();
             (Value::from(records.len() - sending), Value::from(sending))
         }
@@ -1359,8 +1359,8 @@ fn phone_call_status(context: &ApiContext) -> ApiResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bot::{CallEnd, CallLog, CallLogSettings, CallRecord, CallerIdKind};
-    use crate::sms_queue::{Claim, SmsState};
+    use crate::calls::{CallEnd, CallLog, CallLogSettings, CallRecord, CallerIdKind};
+    use crate::spool::queue::{Claim, SmsState};
     use std::time::SystemTime;
 
     const TOKEN: &str = "0123456789abcdef-token";
@@ -2056,7 +2056,7 @@ mod tests {
             (r.body["encoding"].as_str(), r.body["parts"].as_u64()),
             (Some("GSM7"), Some(3))
         );
-        rig.context.policy.delivery = crate::sms_queue::Delivery::SeparateMessages;
+        rig.context.policy.delivery = crate::spool::queue::Delivery::SeparateMessages;
         let r = call(
             &rig.context,
             "POST",
@@ -2125,7 +2125,7 @@ mod tests {
     fn a_full_queue_is_503_and_says_so() {
         let mut rig = rig();
         let dir = tempfile::tempdir().unwrap();
-        let limits = crate::sms_queue::QueueLimits {
+        let limits = crate::spool::queue::QueueLimits {
             max_active: 1,
             ..Default::default()
         };
@@ -2623,13 +2623,13 @@ mod tests {
         );
         assert_eq!(posted.status, 202);
         rig.context.bot.metrics().sms(
-            crate::metrics::SmsResult::Sent,
-            crate::metrics::SmsPath::Api,
+            crate::platform::metrics::SmsResult::Sent,
+            crate::platform::metrics::SmsPath::Api,
         );
         rig.context
             .bot
             .metrics()
-            .call_ended(crate::metrics::CallOutcome::Answered, 7000);
+            .call_ended(crate::platform::metrics::CallOutcome::Answered, 7000);
         rig.context.bot.update(|s| {
             s.phase = crate::bot::BotPhase::Running;
             s.last_modem_answer = Some(crate::bot::state::now_rfc3339());

@@ -28,7 +28,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::routes::{self, ApiContext, ApiRequest, ApiResponse, RequestBody};
 use super::{MAX_HEAD_BYTES, MAX_REFUSING, REFUSAL_TIMEOUT, SHUTDOWN_GRACE, audio_stream};
-use crate::events::sse;
+use crate::api::sse;
 
 /// Pause after a failed accept (out of file descriptors): the pending connection stays in
 /// the listen queue until one is free.

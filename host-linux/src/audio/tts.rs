@@ -241,7 +241,7 @@ impl TtsCommand {
     ) -> Result<Clip, TtsError> {
         let argv = self.argv(text, language)?;
         let (program, args) = argv.split_first().ok_or(TtsError::NoCommand)?;
-        let mut child = crate::signals::clean_child(&mut Command::new(program))
+        let mut child = crate::platform::signals::clean_child(&mut Command::new(program))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

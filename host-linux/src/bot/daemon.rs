@@ -31,18 +31,18 @@ use modem_core::driver::{ModemUrcSubscription, StepOutcome};
 use modem_core::urc::Urc;
 use serialport::TTYPort;
 
-use super::call_log::CallRecord;
-use super::calls::{CallTracker, Tracked};
 use super::notify::{self, Notifier};
 use super::settings::BotSettings;
-use super::sim_slots::SimSlots;
-use super::state::{
+use crate::bot::state::{
     BotPhase, BotRequest, BotRequests, BotState, ModemIdentity, SignalReport, now_rfc3339,
 };
+use crate::calls::log::CallRecord;
+use crate::calls::tracker::{CallTracker, Tracked};
 use crate::events::EventKind;
 use crate::handoff::{HandoffError, LeaseSettings, PortLease, Released};
-use crate::link::{self, Link, LinkError};
-use crate::sms_queue::SmsQueue;
+use crate::platform::link::{self, Link, LinkError};
+use crate::spool::queue::SmsQueue;
+use crate::spool::sim_slots::SimSlots;
 use crate::spool::{SmsdConf, SpoolBridge, SpoolError};
 
 mod messages;
@@ -86,7 +86,7 @@ pub enum BotError {
     Link(#[from] LinkError),
     /// The SMS queue could not be repaired at start.
     #[error("SMS queue: {0}")]
-    Queue(#[from] crate::sms_queue::QueueError),
+    Queue(#[from] crate::spool::queue::QueueError),
     /// smstools' spool (its configuration, its folders) cannot be served; smstools was
     /// not touched.
     #[error(
@@ -148,7 +148,7 @@ pub struct BotOptions {
     /// (`None`: `[bot] spool = false`).
     pub smstools_conf: Option<std::path::PathBuf>,
     /// The `[dtmf]` menu, its files loaded: what a key pressed during a call does.
-    pub dtmf: crate::events::PreparedMenu,
+    pub dtmf: crate::audio::PreparedMenu,
     /// Call audio (`[audio]`), settings checked and greeting loaded; `None`: calls are
     /// answered without audio.
     pub audio: Option<crate::audio::AudioPlan>,
@@ -235,7 +235,7 @@ struct Bot<'a> {
     /// The call policy and init values in force (the start's, or a reload's).
     voice: VoiceConfig,
     /// The `[dtmf]` menu in force.
-    dtmf: crate::events::PreparedMenu,
+    dtmf: crate::audio::PreparedMenu,
     /// A reload (SIGHUP) waits to be applied once no call is in progress.
     reload_due: bool,
     /// When the lease began to stop smstools, until the bot first serves SMS: that
@@ -244,12 +244,12 @@ struct Bot<'a> {
     /// The escalation since the modem was lost (`None` while it serves).
     supervisor: Option<crate::fleet::supervisor::Supervisor>,
     /// Who asked for the dial in progress: told the call's id when it is published.
-    dial_reply: Option<super::Reply<Result<u64, super::DialRefused>>>,
+    dial_reply: Option<crate::bot::Reply<Result<u64, crate::bot::DialRefused>>>,
     /// The USSD request waiting for the network's answer, and until when.
     ussd: Option<(UssdReply, Instant)>,
 }
 
-type UssdReply = super::Reply<Result<modem_core::urc::UssdReply, super::UssdFailure>>;
+type UssdReply = crate::bot::Reply<Result<modem_core::urc::UssdReply, crate::bot::UssdFailure>>;
 
 /// Runs the bot until shutdown is asked for through `state` (or its `requests`), or the
 /// modem is lost for good. The lease is always released before this returns, error or not.
@@ -289,7 +289,7 @@ pub fn run(
     let spool_conf = spool_conf(options)?;
     // A predecessor that died without a `sim7600 restore` after it: its spool is put in
     // order before the lease gives smstools that port back for a moment.
-    if let Err(e) = crate::commands::restore::restore_markers(
+    if let Err(e) = crate::handoff::restore::restore_markers(
         &options.lease.marker_dir,
         &options.lease.timeouts,
         options.smstools_conf.as_deref(),
@@ -524,7 +524,7 @@ impl Bot<'_> {
             self.log_call(&record);
             self.state
                 .metrics()
-                .call_ended(crate::metrics::CallOutcome::Lost, 0);
+                .call_ended(crate::platform::metrics::CallOutcome::Lost, 0);
         }
         self.machine.reset();
         self.state.update(|s| s.current_call = None);
@@ -1158,7 +1158,7 @@ impl Bot<'_> {
         link: &mut Link<'_>,
         to: &str,
         timeout_s: Option<u32>,
-        reply: super::Reply<Result<u64, super::DialRefused>>,
+        reply: crate::bot::Reply<Result<u64, crate::bot::DialRefused>>,
     ) {
         let number = to
             .strip_prefix('+')
@@ -1167,13 +1167,13 @@ impl Bot<'_> {
             .filter(|d| d.len() <= 20 && d.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|_| modem_core::urc::PhoneNumber::try_from(to).ok());
         let Some(number) = number else {
-            reply.send(Err(super::DialRefused::BadNumber(to.to_owned())));
+            reply.send(Err(crate::bot::DialRefused::BadNumber(to.to_owned())));
             return;
         };
         let now = self.now_ms();
         let timeout_ms = timeout_s.map(|s| u64::from(s) * 1000);
         if !self.machine.dial(now, number, timeout_ms) {
-            reply.send(Err(super::DialRefused::CallInProgress));
+            reply.send(Err(crate::bot::DialRefused::CallInProgress));
             return;
         }
         log::info!("dialling {to}");
@@ -1188,7 +1188,7 @@ impl Bot<'_> {
             .as_ref()
             .is_some_and(|(_, until)| Instant::now() < *until)
         {
-            reply.send(Err(super::UssdFailure::Busy));
+            reply.send(Err(crate::bot::UssdFailure::Busy));
             return;
         }
         match link.modem.send_ussd(code).await {
@@ -1198,7 +1198,7 @@ impl Bot<'_> {
             }
             Err(e) => {
                 log::warn!("USSD {code}: {e}");
-                reply.send(Err(super::UssdFailure::Refused(e.to_string())));
+                reply.send(Err(crate::bot::UssdFailure::Refused(e.to_string())));
             }
         }
     }
@@ -1269,7 +1269,7 @@ impl Bot<'_> {
     /// The `[dtmf]` menu's action for `key`, pressed during the call. A hang-up goes
     /// through the machine (its action is carried out by [`Bot::act`]'s loop).
     fn on_key(&mut self, key: modem_core::urc::DtmfKey) {
-        use crate::events::KeyOutcome;
+        use crate::audio::KeyOutcome;
         // Sound keys come to NoAudio while the call has no audio (off, or not yet on).
         let audio = self
             .audio
@@ -1374,7 +1374,7 @@ impl Bot<'_> {
                     Tracked::Finished(record) => {
                         self.state.update(|s| s.current_call = None);
                         self.log_call(&record);
-                        let (outcome, connected_ms) = super::calls::outcome_of(&record);
+                        let (outcome, connected_ms) = crate::calls::tracker::outcome_of(&record);
                         self.state.metrics().call_ended(outcome, connected_ms);
                     }
                     Tracked::Nothing => {}
@@ -1458,7 +1458,7 @@ async fn send_pcm(link: &mut Link<'_>, cmd: &crate::audio::PcmCommand) -> bool {
 /// Logs how a call's audio ended.
 fn log_audio_end(
     summary: Option<Result<crate::audio::session::CallAudioSummary, crate::audio::CallAudioError>>,
-    metrics: &crate::metrics::Metrics,
+    metrics: &crate::platform::metrics::Metrics,
 ) {
     match summary {
         Some(Ok(s)) => {

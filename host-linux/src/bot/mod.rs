@@ -2,24 +2,16 @@
 //!
 //! It takes the port from smstools ([`crate::handoff::PortLease`]), initialises the modem
 //! for calls, and then runs one event loop that is the port's only writer: URCs go through
-//! modem-core's call state machine, calls are logged ([`call_log`]), SMS from the API's
+//! modem-core's call state machine, calls are logged ([`crate::calls::log`]), SMS from the API's
 //! queue are sent, smstools' spool is served (SMS received are written to its incoming/
 //! folder, files in its outgoing/ folder are sent: [`crate::spool`]), the modem's health is
-//! checked, and a vanished or restarted modem is reopened and re-initialised. Other threads see the bot through [`state::BotState`].
+//! checked, and a vanished or restarted modem is reopened and re-initialised. Other threads see the bot through [`crate::bot::BotState`].
 
-pub mod call_log;
-pub mod calls;
-pub mod command;
 pub mod daemon;
 pub mod notify;
-pub mod port_wait;
-pub mod reload;
 pub mod settings;
-pub mod sim_slots;
-pub mod sms;
 pub mod state;
 
-pub use call_log::{CallEnd, CallLog, CallLogError, CallLogSettings, CallRecord, CallerIdKind};
 pub use daemon::{BotError, BotOptions, Stopped, exit_code, run};
 pub use settings::{AnswerBy, BotSettings, BotSettingsError};
 pub use state::{

@@ -12,7 +12,7 @@ use std::time::Duration;
 use modem_core::config::{AnswerMode, VoiceConfig};
 use serde::{Deserialize, Serialize};
 
-use super::call_log::{self, CallLogSettings};
+use crate::calls::log::{self as call_log, CallLogSettings};
 
 /// Default call log file.
 pub const DEFAULT_CALL_LOG: &str = "/var/lib/sim7600/calls.jsonl";

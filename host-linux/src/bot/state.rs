@@ -18,9 +18,10 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use serde::Serialize;
 
-use super::call_log::{CallLog, CallLogError, CallRecord, CallerIdKind};
 use crate::audio::CallAudio;
-use crate::metrics::Metrics;
+use crate::calls::log::{CallLog, CallLogError, CallRecord};
+pub use crate::calls::tracker::{CurrentCall, CurrentCallState};
+use crate::platform::metrics::Metrics;
 
 /// Where the bot is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,40 +64,6 @@ pub struct SignalReport {
     pub read_at: String,
 }
 
-/// Whether the current call rings or is connected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CurrentCallState {
-    /// It rings.
-    Ringing,
-    /// It is connected.
-    Active,
-    /// A call the bot dialled, not yet ringing at the far end.
-    Dialing,
-    /// A call the bot dialled rings at the far end.
-    Alerting,
-}
-
-/// The call in progress.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CurrentCall {
-    /// Ringing or connected.
-    pub state: CurrentCallState,
-    /// The caller's number when known.
-    pub caller: Option<String>,
-    /// Whether there is a number, and if not why.
-    pub caller_id: CallerIdKind,
-    /// Rings so far (or before it was answered).
-    pub rings: u16,
-    /// When it first rang, RFC 3339 UTC.
-    pub since: String,
-    /// When it was answered, RFC 3339 UTC.
-    pub answered_at: Option<String>,
-    /// The number dialled, for a call the bot made; absent for incoming calls.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-}
-
 /// Everything the bot publishes, as `GET /status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BotSnapshot {
@@ -136,7 +103,7 @@ pub struct BotSnapshot {
 
 /// What to do once a dialled call is answered: TwiML's verbs, in order (a stream to an
 /// agent, speech, a WAV, a pause, a hang-up).
-pub type CallPlan = Vec<crate::agent::twiml::Verb>;
+pub type CallPlan = Vec<crate::calls::twiml::Verb>;
 
 /// A request to the bot's loop.
 #[derive(Debug, PartialEq, Eq)]
@@ -219,6 +186,18 @@ pub enum UssdFailure {
 /// The receiving end of [`BotRequest`]s, owned by the bot's loop.
 pub type BotRequests = mpsc::UnboundedReceiver<BotRequest>;
 
+/// What the bot's loop applies live, from a SIGHUP reload (`sim7600 voice-bot`'s reload
+/// planning decides what goes in).
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    /// The call policy and the modem's init values.
+    pub voice: modem_core::config::VoiceConfig,
+    /// The `[dtmf]` menu.
+    pub dtmf: crate::audio::PreparedMenu,
+    /// Call audio for the calls to come.
+    pub audio: Option<crate::audio::AudioPlan>,
+}
+
 #[derive(Debug)]
 struct Shared {
     snapshot: Mutex<BotSnapshot>,
@@ -228,7 +207,7 @@ struct Shared {
     /// The current call's audio, while it runs (set and cleared by the bot's loop only).
     call_audio: Mutex<Option<Arc<CallAudio>>>,
     /// Settings re-read on SIGHUP, until the bot's loop takes them (the latest wins).
-    reload: Mutex<Option<Box<crate::bot::reload::LiveSettings>>>,
+    reload: Mutex<Option<Box<LiveSettings>>>,
     /// The agent WebSocket of a dialled call (`POST /calls` `stream_url`), by call id.
     stream_urls: Mutex<std::collections::HashMap<u64, CallPlan>>,
     /// The counters of `GET /metrics`.
@@ -396,7 +375,7 @@ impl BotState {
 
     /// Hands the bot settings re-read on SIGHUP; it applies them once no call is in
     /// progress. Returns `false` when the bot has ended.
-    pub fn request_reload(&self, live: crate::bot::reload::LiveSettings) -> bool {
+    pub fn request_reload(&self, live: LiveSettings) -> bool {
         match self.shared.reload.lock() {
             Ok(mut r) => *r = Some(Box::new(live)),
             Err(poisoned) => *poisoned.into_inner() = Some(Box::new(live)),
@@ -405,7 +384,7 @@ impl BotState {
     }
 
     /// The settings of the latest reload not yet applied (for the bot's loop).
-    pub fn take_reload(&self) -> Option<crate::bot::reload::LiveSettings> {
+    pub fn take_reload(&self) -> Option<LiveSettings> {
         match self.shared.reload.lock() {
             Ok(mut r) => r.take().map(|b| *b),
             Err(poisoned) => poisoned.into_inner().take().map(|b| *b),
@@ -451,7 +430,7 @@ impl BotState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bot::call_log::CallLogSettings;
+    use crate::calls::log::{CallLogSettings, CallerIdKind};
     use futures::StreamExt;
 
     fn state() -> (BotState, BotRequests) {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use modem_core::call::CallEvent;
 
 use super::model::{CallNumbering, Event, EventKind};
-use crate::bot::CallRecord;
+use crate::calls::CallRecord;
 
 /// What a full subscriber queue does with one event too many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,13 +4,13 @@
 //! [`CallEvent`]s become events ([`CallNumbering`]): every event of one call carries the
 //! same `call_id`, a new call gets the next one. The shapes are documented in
 //! docs/events.md; the call-related words (`caller_id`, `reason`) are the call log's
-//! ([`crate::bot::CallRecord`]), so a webhook and `GET /calls` speak the same language.
+//! ([`crate::calls::CallRecord`]), so a webhook and `GET /calls` speak the same language.
 
 use modem_core::call::CallEvent;
 use serde::Serialize;
 
-use crate::bot::calls::{caller_fields, dial_end_of, end_of, miss_of};
-use crate::bot::{CallEnd, CallRecord, CallerIdKind};
+use crate::calls::tracker::{caller_fields, dial_end_of, end_of, miss_of};
+use crate::calls::{CallEnd, CallRecord, CallerIdKind};
 
 /// One event, as a webhook receives it and as `GET /events` streams it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -89,7 +89,7 @@ impl Webhooks {
     pub fn start_counted(
         bus: &EventBus,
         settings: &EventsSettings,
-        metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+        metrics: Option<std::sync::Arc<crate::platform::metrics::Metrics>>,
     ) -> Result<Webhooks, WebhookError> {
         let (ended_tx, ended) = mpsc::channel();
         let mut hooks = Webhooks {
@@ -219,7 +219,7 @@ fn deliver_all(
     url: &str,
     subscription: &Subscription,
     retry: RetryPolicy,
-    metrics: Option<&crate::metrics::Metrics>,
+    metrics: Option<&crate::platform::metrics::Metrics>,
 ) -> DeliveryCounts {
     let mut counts = DeliveryCounts::default();
     let mut reported_dropped = 0;
@@ -443,14 +443,14 @@ mod tests {
     fn deliveries_and_failures_are_counted_for_metrics() {
         let (url, got, t) = receiver(vec![400]);
         let bus = EventBus::new();
-        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let metrics = Arc::new(crate::platform::metrics::Metrics::new());
         let hooks =
             Webhooks::start_counted(&bus, &settings(&url, 3), Some(Arc::clone(&metrics))).unwrap();
         bus.publish(None, sms(0));
         bus.publish(None, sms(1));
         hil_wait(|| got.lock().unwrap().len() >= 2);
         hooks.shutdown();
-        let text = metrics.render(&crate::metrics::Gauges::default());
+        let text = metrics.render(&crate::platform::metrics::Gauges::default());
         for line in [
             "sim7600_webhook_deliveries_total{result=\"delivered\"} 1",
             "sim7600_webhook_deliveries_total{result=\"failed\"} 1",

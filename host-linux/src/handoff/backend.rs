@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::HandoffError;
 use super::run::{run, run_ok, show_argv};
-use crate::holders;
+use crate::platform::holders;
 
 /// The longest systemd unit name (systemd's own limit).
 pub const MAX_UNIT_NAME_LEN: usize = 255;

@@ -21,8 +21,8 @@ use serialport::TTYPort;
 use super::HandoffError;
 use super::backend::{Backend, BackendSpec, Stopped, suspend_line};
 use super::marker::{self, Marker, OwnerVerdict, marker_path, markers_in, remove_marker};
-use crate::holders::{self, Holder};
-use crate::link;
+use crate::platform::holders::{self, Holder};
+use crate::platform::link;
 
 /// The shortest pause between two looks at a condition being waited for.
 pub const FIRST_POLL_DELAY: Duration = Duration::from_millis(2);
@@ -194,7 +194,7 @@ impl CloseWatch {
 
 /// Waits until no process but this one (`own_pid`) holds `port`, at most `timeout`;
 /// `Err` with the last holders seen when it stays held. Woken by each close of the port
-/// (see [`CloseWatch`]), it looks at /proc again at once; `backstop` (the pause before
+/// (an inotify watch on the port), it looks at /proc again at once; `backstop` (the pause before
 /// look number n) bounds each sleep in case a release came without an event, and is the
 /// whole wait where inotify cannot watch the port.
 pub fn wait_for_release(

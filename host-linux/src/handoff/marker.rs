@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::HandoffError;
 use super::backend::{BackendSpec, Stopped};
-use crate::holders;
+use crate::platform::holders;
 
 /// The marker folder unless the config names another.
 pub const DEFAULT_MARKER_DIR: &str = "/run/sim7600";

@@ -11,6 +11,8 @@
 pub mod backend;
 pub mod lease;
 pub mod marker;
+pub mod port_wait;
+pub mod restore;
 pub mod run;
 
 use std::path::PathBuf;
@@ -23,8 +25,8 @@ pub use lease::{
 };
 pub use marker::{DEFAULT_MARKER_DIR, Marker, OwnerVerdict};
 
-use crate::holders::{Holder, HoldersError};
-use crate::link::LinkError;
+use crate::platform::holders::{Holder, HoldersError};
+use crate::platform::link::LinkError;
 
 /// Why the port could not be taken or smstools could not be given back. Each message
 /// names the port, the holder, the command or the file concerned.

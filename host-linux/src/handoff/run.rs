@@ -1,7 +1,7 @@
 //! Running the external programs of a handoff backend (`systemctl`, `service`, the rig's
 //! scripts): always as a process with an argument vector, never through a shell, always
 //! with a bounded wait, with the program's output kept for the error message, and
-//! always with a clean signal mask ([`crate::signals::clean_child`]): an smsd started by a
+//! always with a clean signal mask ([`crate::platform::signals::clean_child`]): an smsd started by a
 //! start script must stop on the SIGTERM of the next stop.
 //!
 //! The output goes to an anonymous temporary file rather than a pipe: a start script that
@@ -62,7 +62,7 @@ pub fn run(argv: &[String], timeout: Duration) -> Result<Finished, HandoffError>
     let mut log = tempfile::tempfile().map_err(spawn_err)?;
     let out = log.try_clone().map_err(spawn_err)?;
     let err = log.try_clone().map_err(spawn_err)?;
-    let mut child = crate::signals::clean_child(&mut Command::new(program))
+    let mut child = crate::platform::signals::clean_child(&mut Command::new(program))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use crate::bot::BotState;
 use crate::events::{Overflow, Recv, Subscription};
-use crate::sms_queue::{QueueError, SmsPolicy, SmsQueue, ValidatedSms};
+use crate::spool::queue::{QueueError, SmsPolicy, SmsQueue, ValidatedSms};
 
 pub use settings::{MqttSettings, MqttSettingsError};
 use topics::{EventGroup, StatePayload, Topics};

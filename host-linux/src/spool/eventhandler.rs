@@ -25,7 +25,7 @@
 //!   the global `eventhandler`, as in smsd.
 //!
 //! The child starts with an empty signal mask and default signal dispositions
-//! ([`crate::signals::clean_child`]): the bot blocks its shutdown signals in every thread,
+//! ([`crate::platform::signals::clean_child`]): the bot blocks its shutdown signals in every thread,
 //! and a process started from std's `Command` inherits that mask.
 //!
 //! It runs as the user smsd runs it as ([`RunAs::for_smsd`]): smsd drops root at start to
@@ -442,7 +442,7 @@ pub fn run_call(
         .stdout(Stdio::null())
         .stderr(stderr_for_child)
         .process_group(0);
-    crate::signals::clean_child(&mut command);
+    crate::platform::signals::clean_child(&mut command);
     if let Some(who) = run_as {
         drop_to(&mut command, who);
     }

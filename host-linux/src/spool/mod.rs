@@ -32,9 +32,12 @@ pub mod eventhandler;
 pub mod incoming;
 pub mod outbox;
 pub mod outgoing;
+pub mod queue;
 pub mod receive;
 pub mod report;
 pub mod safe_fs;
+pub mod sim_slots;
+pub mod sms;
 pub mod watch;
 
 use std::path::{Path, PathBuf};

@@ -20,13 +20,13 @@ use modem_sim::{SimConfig, SimHandle, Simulator};
 
 use host_linux::api::{ApiContext, ApiServer, ApiSettings};
 use host_linux::bot::notify::Notifier;
-use host_linux::bot::{
-    self, BotOptions, BotPhase, BotSettings, BotState, CallLog, CurrentCallState,
-};
+use host_linux::bot::{self, BotOptions, BotSettings};
+use host_linux::bot::{BotPhase, BotState, CurrentCallState};
+use host_linux::calls::CallLog;
 use host_linux::handoff::{BackendSpec, HandoffTimeouts, LeaseSettings};
-use host_linux::holders;
-use host_linux::signals::Shutdown;
-use host_linux::sms_queue::{SmsQueue, SmsSettings};
+use host_linux::platform::holders;
+use host_linux::platform::signals::Shutdown;
+use host_linux::spool::queue::{SmsQueue, SmsSettings};
 
 /// The scripted caller's number.
 pub const CALLER: &str = "+491761234567";
@@ -400,7 +400,7 @@ fn with_bot<W: Write>(
         voice,
         settings: settings.clone(),
         smstools_conf: smstools.conf(),
-        dtmf: host_linux::events::PreparedMenu::default(),
+        dtmf: host_linux::audio::PreparedMenu::default(),
         audio: None,
         modem: host_linux::fleet::ModemPlan::for_port(port),
     };

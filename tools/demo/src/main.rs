@@ -11,8 +11,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use host_linux::cli::EXIT_USAGE;
-use host_linux::{logging, signals};
+use host_linux::app::cli::EXIT_USAGE;
+use host_linux::platform::{logging, signals};
 
 mod demo;
 

@@ -16,7 +16,7 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use host_linux::cli::Cli;
+use host_linux::app::cli::Cli;
 
 /// A file this tool could not write, and why.
 #[derive(Debug)]

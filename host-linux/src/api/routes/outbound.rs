@@ -29,7 +29,7 @@ const ANSWER_KEYS: [&str; 4] = ["stream_url", "twiml", "say", "play_url"];
 
 /// What the call does once answered, from the one of [`ANSWER_KEYS`] given.
 fn call_plan(object: &Map<String, Value>) -> Result<Option<crate::bot::state::CallPlan>, Fault> {
-    use crate::agent::twiml::Verb;
+    use crate::calls::twiml::Verb;
     let given: Vec<&str> = ANSWER_KEYS
         .iter()
         .copied()
@@ -74,7 +74,7 @@ fn call_plan(object: &Map<String, Value>) -> Result<Option<crate::bot::state::Ca
         "say" if !value.trim().is_empty() => vec![Verb::Say(value)],
         "say" => return Err(Fault::field(400, key, "\"say\" is empty")),
         _ => {
-            let verbs = crate::agent::twiml::parse(&value)
+            let verbs = crate::calls::twiml::parse(&value)
                 .map_err(|e| Fault::field(400, "twiml", e.to_string()))?;
             if let Some(Verb::Refused(name)) = verbs.iter().find(|v| matches!(v, Verb::Refused(_)))
             {

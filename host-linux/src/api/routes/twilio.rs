@@ -142,12 +142,12 @@ fn create_call(context: &ApiContext, rest: &TwilioRest, request: &ApiRequest<'_>
     // What the call does once answered: the TwiML given, or the TwiML the `Url` answers
     // (asked when the far end answers, with the call's fields, as Twilio asks it).
     let plan = match (field(&form, "Twiml"), field(&form, "Url")) {
-        (Some(twiml), _) => match crate::agent::twiml::parse(twiml) {
+        (Some(twiml), _) => match crate::calls::twiml::parse(twiml) {
             Ok(verbs) => verbs,
             Err(e) => return error(400, 12100, format!("Twiml: {e}")),
         },
         (None, Some(url)) if url.starts_with("http://") => {
-            vec![crate::agent::twiml::Verb::Redirect(url.to_owned())]
+            vec![crate::calls::twiml::Verb::Redirect(url.to_owned())]
         }
         (None, Some(url)) => {
             return error(
@@ -268,13 +268,13 @@ fn create_message(
 
 fn fetch_message(context: &ApiContext, rest: &TwilioRest, sid: &str) -> Option<ApiResponse> {
     let queue_id = rest.message(sid)?;
-    let id = crate::sms_queue::SmsId::parse(&queue_id).ok()?;
+    let id = crate::spool::queue::SmsId::parse(&queue_id).ok()?;
     let record = context.queue.get(&id).ok()??;
     let status = match record.state {
-        crate::sms_queue::SmsState::Queued => "queued",
-        crate::sms_queue::SmsState::Sending => "sending",
-        crate::sms_queue::SmsState::Sent => "sent",
-        crate::sms_queue::SmsState::Failed => "failed",
+        crate::spool::queue::SmsState::Queued => "queued",
+        crate::spool::queue::SmsState::Sending => "sending",
+        crate::spool::queue::SmsState::Sent => "sent",
+        crate::spool::queue::SmsState::Failed => "failed",
     };
     Some(ApiResponse::json(
         200,

@@ -15,11 +15,11 @@ use modem_core::command::sms::types::MessageStatus;
 use modem_core::driver::ErrorKind;
 
 use super::Bot;
-use crate::bot::sim_slots::SlotRead;
-use crate::bot::sms::{self, Failure, Next};
-use crate::link::Link;
-use crate::metrics::{SmsPath, SmsResult};
-use crate::sms_queue::{Claim, ClaimedSms};
+use crate::platform::link::Link;
+use crate::platform::metrics::{SmsPath, SmsResult};
+use crate::spool::queue::{Claim, ClaimedSms};
+use crate::spool::sim_slots::SlotRead;
+use crate::spool::sms::{self, Failure, Next};
 use crate::spool::{SpoolBridge, SpoolError, SpoolJob};
 
 /// A message with parts still to send.

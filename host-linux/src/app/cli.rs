@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{decode, detect, hold, list, restore, status, watch};
-use crate::config::{Config, ConfigError};
-use crate::signals::Shutdown;
+use crate::app::commands::{decode, detect, hold, list, restore, status, watch};
+use crate::app::config::{Config, ConfigError};
+use crate::platform::signals::Shutdown;
 
 /// Exit status for bad usage (sysexits EX_USAGE).
 pub const EXIT_USAGE: u8 = 64;
@@ -195,7 +195,7 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
         return match decode::run(input, &mut *out) {
             Ok(_) => Ok(0),
             Err(e) => {
-                crate::logging::fatal(&e);
+                crate::platform::logging::fatal(&e);
                 Ok(1)
             }
         };
@@ -287,7 +287,7 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
                 Ok(0)
             }
             Err(e) => {
-                crate::logging::fatal(&format_args!("restore failed: {e}"));
+                crate::platform::logging::fatal(&format_args!("restore failed: {e}"));
                 if json {
                     print_json(out, &serde_json::json!({ "error": e.to_string() }))?;
                 }
@@ -312,7 +312,7 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
                     Ok(0)
                 }
                 Err(e) => {
-                    crate::logging::fatal(&e);
+                    crate::platform::logging::fatal(&e);
                     Ok(3)
                 }
             }
@@ -323,14 +323,14 @@ pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, Cl
             listen,
             smstools_conf,
         } => {
-            let args = crate::bot::command::VoiceBotArgs {
+            let args = crate::app::voice_bot::VoiceBotArgs {
                 port,
                 voice_config,
                 listen,
                 smstools_conf,
                 config_file: cli.config.clone(),
             };
-            let code = crate::bot::command::run(&config, &args, shutdown);
+            let code = crate::app::voice_bot::run(&config, &args, shutdown);
             Ok(u8::try_from(code).unwrap_or(1))
         }
         Command::Decode { .. } => Ok(0),

@@ -1,6 +1,6 @@
 //! The work of each `sim7600` subcommand, callable from tests: `detect`, `status`,
 //! `restore`, `decode`, `list`, `watch-smstools`, and the diagnostic `hold`. Each returns a report (serializable
-//! for `--json`) and renders it for a person; the CLI ([`crate::cli`]) only dispatches.
+//! for `--json`) and renders it for a person; the CLI ([`crate::app::cli`]) only dispatches.
 
 pub mod decode;
 pub mod detect;

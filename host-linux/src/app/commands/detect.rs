@@ -9,9 +9,9 @@ use std::time::Duration;
 use modem_core::driver::{Error as ModemError, ErrorKind, Identity};
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::handoff::{HandoffError, PortLease};
-use crate::link::{LinkError, PROBE_CMD_COOLDOWN, with_link_cooldown};
+use crate::platform::link::{LinkError, PROBE_CMD_COOLDOWN, with_link_cooldown};
 
 /// What detect concluded, with its exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -11,21 +11,10 @@
 //! come. Everything else (the port, the handoff, the API's address and token, the SMS
 //! queue, the spool, the bot's timers) is read at start only.
 
-use modem_core::config::VoiceConfig;
+use super::voice_bot::{self as command, SetupError, VoiceBotArgs};
+use crate::app::config::{Config, ConfigError};
 
-use super::command::{self, SetupError, VoiceBotArgs};
-use crate::config::{Config, ConfigError};
-
-/// What the bot's loop applies live.
-#[derive(Debug, Clone)]
-pub struct LiveSettings {
-    /// The call policy and the modem's init values.
-    pub voice: VoiceConfig,
-    /// The `[dtmf]` menu.
-    pub dtmf: crate::events::PreparedMenu,
-    /// Call audio for the calls to come.
-    pub audio: Option<crate::audio::AudioPlan>,
-}
+pub use crate::bot::state::LiveSettings;
 
 /// The keys whose change a running bot applies (dotted, as in the config file; whole
 /// tables end in `.`).

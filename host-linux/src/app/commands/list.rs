@@ -12,11 +12,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::fleet::identity::{self, IdentityRecord};
 use crate::fleet::sysfs::{self, SysfsRoots, UsbModem};
-use crate::holders::{self, Holder};
-use crate::link;
+use crate::platform::holders::{self, Holder};
+use crate::platform::link;
 
 /// Where the IMEI shown was learned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::fleet::smsd_watch::{self, StaleHolder};
 use crate::handoff::marker::{Marker, markers_in};
 use crate::handoff::{Backend, HandoffError, OwnerVerdict};
-use crate::holders::PROC_ROOT;
-use crate::signals::Shutdown;
+use crate::platform::holders::PROC_ROOT;
+use crate::platform::signals::Shutdown;
 
 /// smsd's command name, as `/proc/PID/comm` has it.
 pub const SMSD_COMMAND: &str = "smsd";

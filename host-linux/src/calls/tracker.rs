@@ -8,9 +8,43 @@
 
 use modem_core::call::{CallEvent, Caller, DialFailure, EndReason, HangUpCause, MissReason};
 
-use super::call_log::{CallEnd, CallRecord, CallerIdKind};
-use super::state::{CurrentCall, CurrentCallState};
-use crate::metrics::CallOutcome;
+use super::log::{CallEnd, CallRecord, CallerIdKind};
+use crate::platform::metrics::CallOutcome;
+use serde::Serialize;
+
+/// Whether the current call rings or is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CurrentCallState {
+    /// It rings.
+    Ringing,
+    /// It is connected.
+    Active,
+    /// A call the bot dialled, not yet ringing at the far end.
+    Dialing,
+    /// A call the bot dialled rings at the far end.
+    Alerting,
+}
+
+/// The call in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurrentCall {
+    /// Ringing or connected.
+    pub state: CurrentCallState,
+    /// The caller's number when known.
+    pub caller: Option<String>,
+    /// Whether there is a number, and if not why.
+    pub caller_id: CallerIdKind,
+    /// Rings so far (or before it was answered).
+    pub rings: u16,
+    /// When it first rang, RFC 3339 UTC.
+    pub since: String,
+    /// When it was answered, RFC 3339 UTC.
+    pub answered_at: Option<String>,
+    /// The number dialled, for a call the bot made; absent for incoming calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
 
 /// A call first seen at `now`, still ringing, caller not yet known.
 fn ringing_since(now: &str) -> CurrentCall {

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use hyper::body::Bytes;
 
-use super::bus::{EventBus, Overflow, Recv, SubscribeError, Subscription};
-use super::model::Event;
+use crate::events::bus::{EventBus, Overflow, Recv, SubscribeError, Subscription};
+use crate::events::model::Event;
 
 /// The path.
 pub const PATH: &str = "/events";

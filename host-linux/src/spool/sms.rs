@@ -1,7 +1,7 @@
 //! The decisions of the SMS sender, sans-I/O: what a failed `AT+CMGS` means for the
 //! message, and when to try again.
 //!
-//! The bot's loop drains the durable queue ([`crate::sms_queue::SmsQueue`]) part by part
+//! The bot's loop drains the durable queue ([`crate::spool::queue::SmsQueue`]) part by part
 //! through the driver; this module owns only the rules, so each has a unit test:
 //! - [`classify`]: a failure before the body left the host (`AT+CMGF`, the `AT+CMGS`
 //!   prompt), or the modem's own refusal of the body (`ERROR`, `+CMS ERROR`), is

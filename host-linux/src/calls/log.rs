@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::private_files::{PRIVATE_FILE_MODE, create_private_dir_all, make_private};
+use crate::platform::private_files::{PRIVATE_FILE_MODE, create_private_dir_all, make_private};
 
 /// Default size at which the log file is rotated, in bytes (1 MiB: about 5000 calls).
 pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;

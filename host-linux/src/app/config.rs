@@ -158,16 +158,16 @@ pub struct Config {
     #[serde(default)]
     pub api: crate::api::ApiSettings,
     /// The SMS queue (`[sms]`: folder, part limit, separate parts); see
-    /// `crate::sms_queue::SmsSettings`.
+    /// `crate::spool::queue::SmsSettings`.
     #[serde(default)]
-    pub sms: crate::sms_queue::SmsSettings,
+    pub sms: crate::spool::queue::SmsSettings,
     /// Events out (`[events]`: webhook URLs, timeout, retries, queue length); see
     /// `crate::events::settings`.
     #[serde(default)]
     pub events: crate::events::EventsSettings,
-    /// The DTMF menu (`[dtmf]`: key to action); see `crate::events::dtmf`.
+    /// The DTMF menu (`[dtmf]`: key to action); see `crate::audio::dtmf`.
     #[serde(default)]
-    pub dtmf: crate::events::DtmfMenu,
+    pub dtmf: crate::audio::DtmfMenu,
     /// Call audio (`[audio]`: audio port, greeting, recordings, text to speech); see
     /// `crate::audio::session::AudioConfig`.
     #[serde(default)]
@@ -203,9 +203,9 @@ impl Default for Config {
             timeouts: TimeoutsMs::default(),
             bot: crate::bot::BotSettings::default(),
             api: crate::api::ApiSettings::default(),
-            sms: crate::sms_queue::SmsSettings::default(),
+            sms: crate::spool::queue::SmsSettings::default(),
             events: crate::events::EventsSettings::default(),
-            dtmf: crate::events::DtmfMenu::default(),
+            dtmf: crate::audio::DtmfMenu::default(),
             audio: crate::audio::AudioConfig::default(),
             fleet: crate::fleet::FleetSettings::default(),
             mqtt: crate::mqtt::MqttSettings::default(),
@@ -474,7 +474,7 @@ mod tests {
 
     #[test]
     fn the_example_config_parses() {
-        let text = include_str!("../dist/config.example.toml");
+        let text = include_str!("../../dist/config.example.toml");
         parse(text).unwrap();
     }
 

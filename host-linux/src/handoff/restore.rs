@@ -1,7 +1,7 @@
-//! `sim7600 restore`: only the marker restore, for systemd's `ExecStopPost=` (which runs
-//! even after the bot was SIGKILLed) and for people. For every marker whose owner is gone,
-//! smstools is given back as the marker says and the marker removed; a marker whose owner
-//! lives is left alone.
+//! Giving smstools its ports back after a bot that died: for every restore marker whose
+//! owner is gone, smstools is given back as the marker says and the marker removed; a
+//! marker whose owner lives is left alone. `sim7600 restore` (systemd's `ExecStopPost=`)
+//! and the voice bot before it takes a port both run this.
 //!
 //! Before smstools gets a dead bot's port back, the smstools spool the bot served is put
 //! in order: a file the bot had claimed from outgoing/ is back there unsent, or in sent/
@@ -16,27 +16,11 @@ use std::time::{Duration, Instant};
 use modem_core::command::sms::GetPreferredStorage;
 use modem_core::driver::ErrorKind;
 
-use crate::bot::sim_slots::{SimSlots, SlotRead};
-use crate::config::Config;
 use crate::handoff::lease::MarkerOutcome;
 use crate::handoff::{HandoffError, HandoffTimeouts, restore_stale_markers_with};
-use crate::link;
+use crate::platform::link;
 use crate::spool::SpoolBridge;
-
-/// Restores the stale markers of the configured marker folder, putting the smstools
-/// spool in order first (`smstools_conf`: `--smstools-conf`, else `[bot] smstools_conf`;
-/// nothing when `[bot] spool = false`).
-pub fn run(
-    config: &Config,
-    smstools_conf: Option<&Path>,
-) -> Result<Vec<MarkerOutcome>, HandoffError> {
-    let conf = config.bot.served_smstools_conf(smstools_conf);
-    restore_markers(
-        &config.marker_dir,
-        &config.timeouts.to_handoff(),
-        conf.as_deref(),
-    )
-}
+use crate::spool::sim_slots::{SimSlots, SlotRead};
 
 /// Restores every marker in `marker_dir` whose owner is gone, putting the spool of
 /// `smstools_conf` (if any) in order before smstools gets each port back. The voice bot
@@ -52,39 +36,6 @@ pub fn restore_markers(
             recover_spool(conf, port);
         }
     })
-}
-
-/// The outcomes for a person.
-pub fn render(outcomes: &[MarkerOutcome]) -> String {
-    if outcomes.is_empty() {
-        return "no restore marker: nothing to restore\n".to_owned();
-    }
-    let mut out = String::new();
-    for o in outcomes {
-        match o {
-            MarkerOutcome::Restored {
-                port,
-                owner_pid,
-                smstools_restored,
-                ..
-            } => out.push_str(&format!(
-                "{}: owner pid {owner_pid} is gone; {}\n",
-                port.display(),
-                if *smstools_restored {
-                    "smstools given back and running"
-                } else {
-                    "smstools was not running before it, nothing to give back"
-                }
-            )),
-            MarkerOutcome::OwnerAlive {
-                port, owner_pid, ..
-            } => out.push_str(&format!(
-                "{}: owner pid {owner_pid} is alive; its marker is left alone\n",
-                port.display()
-            )),
-        }
-    }
-    out
 }
 
 /// Puts the spool of `conf` in order after the bot on `port` died (see the module docs).

@@ -58,7 +58,7 @@ use modem_core::pdu::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::private_files::{
+use crate::platform::private_files::{
     PRIVATE_FILE_MODE, create_private_dir_all, make_folder_private, make_private,
 };
 

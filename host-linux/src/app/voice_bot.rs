@@ -4,7 +4,7 @@
 //! This module owns the assembly only: the `[bot]` table and a voice_config.json
 //! become [`BotOptions`], the call log and the SMS queue are opened, the HTTP API is
 //! started beside the bot, the first shutdown signal is forwarded to the bot's loop, and
-//! [`super::run`] does the rest. Exit statuses are [`super::exit_code`]'s.
+//! [`crate::bot::run`] does the rest. Exit statuses are [`crate::bot::exit_code`]'s.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,15 +12,16 @@ use std::time::Duration;
 
 use modem_core::config::DEFAULT_ANSWER_AFTER_RINGS;
 
-use super::daemon::{self, BotOptions, exit_code};
-use super::notify::Notifier;
-use super::state::{BotRequests, BotState};
-use super::{CallLog, Stopped};
 use crate::api::{ApiContext, ApiError, ApiServer, ApiSettings};
-use crate::commands::status;
-use crate::config::{Config, load_voice_config};
-use crate::signals::{Shutdown, SignalEvent};
-use crate::sms_queue::SmsQueue;
+use crate::app::commands::status;
+use crate::app::config::{Config, load_voice_config};
+use crate::bot::Stopped;
+use crate::bot::daemon::{self, BotOptions, exit_code};
+use crate::bot::notify::Notifier;
+use crate::bot::state::{BotRequests, BotState};
+use crate::calls::CallLog;
+use crate::platform::signals::{Shutdown, SignalEvent};
+use crate::spool::queue::SmsQueue;
 
 /// How often the signal forwarder looks whether the bot ended by itself.
 pub const SIGNAL_FORWARD_PERIOD: Duration = Duration::from_secs(1);
@@ -51,16 +52,16 @@ pub struct VoiceBotArgs {
 pub enum SetupError {
     /// voice_config.json is unusable.
     #[error(transparent)]
-    Voice(#[from] crate::config::VoiceConfigError),
+    Voice(#[from] crate::app::config::VoiceConfigError),
     /// A `[bot]` value is unusable.
     #[error(transparent)]
-    Settings(#[from] super::BotSettingsError),
+    Settings(#[from] crate::bot::BotSettingsError),
     /// The SMS queue folder cannot be opened.
     #[error(transparent)]
-    Queue(#[from] crate::sms_queue::QueueError),
+    Queue(#[from] crate::spool::queue::QueueError),
     /// The `[dtmf]` menu cannot be carried out (a `play` file that is not audio, ...).
     #[error(transparent)]
-    Dtmf(#[from] crate::events::DtmfMenuError),
+    Dtmf(#[from] crate::audio::DtmfMenuError),
     /// The `[audio]` settings cannot work (a greeting that is not audio, ...).
     #[error(transparent)]
     Audio(#[from] crate::audio::session::AudioConfigError),
@@ -85,7 +86,7 @@ pub enum SetupError {
 
 /// `answer_after_rings` from a voice_config.json: the file's value, or the default 3 (with
 /// a warning) when the file does not exist; a file that exists but is unusable is an error.
-pub fn answer_after_rings(file: &Path) -> Result<u8, crate::config::VoiceConfigError> {
+pub fn answer_after_rings(file: &Path) -> Result<u8, crate::app::config::VoiceConfigError> {
     if !file.exists() {
         log::warn!(
             "voice config {} does not exist: answering after {DEFAULT_ANSWER_AFTER_RINGS} rings",
@@ -152,7 +153,7 @@ pub fn options(config: &Config, args: &VoiceBotArgs) -> Result<BotOptions, Setup
         settings: config.bot.clone(),
         // With call audio, menu sounds are converted to its format and `speak` uses its
         // TTS command; without, sound keys are reported as having no audio.
-        dtmf: crate::events::PreparedMenu::prepare(
+        dtmf: crate::audio::PreparedMenu::prepare(
             &config.dtmf,
             config.audio.format(),
             config.audio.enabled.then_some(&config.audio.tts),
@@ -192,11 +193,13 @@ pub fn run_until_signal(
         let bot = match bot {
             Ok(b) => b,
             Err(e) => {
-                return Err(daemon::BotError::Link(crate::link::LinkError::Io {
-                    port: options.lease.port.clone(),
-                    what: "starting the bot thread",
-                    problem: e.to_string(),
-                }));
+                return Err(daemon::BotError::Link(
+                    crate::platform::link::LinkError::Io {
+                        port: options.lease.port.clone(),
+                        what: "starting the bot thread",
+                        problem: e.to_string(),
+                    },
+                ));
             }
         };
         while !finished.load(Ordering::Relaxed) {
@@ -225,7 +228,7 @@ pub fn await_port(
     shutdown: &Shutdown,
     notifier: &dyn Notifier,
 ) -> Result<(), i32> {
-    use super::port_wait::{PortWait, wait_for_port};
+    use crate::handoff::port_wait::{PortWait, wait_for_port};
     let port = &options.lease.port;
     if port.exists() {
         return Ok(());
@@ -310,7 +313,7 @@ fn reload(
     let file = args
         .config_file
         .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from(crate::config::DEFAULT_CONFIG_PATH));
+        .unwrap_or_else(|| std::path::PathBuf::from(crate::app::config::DEFAULT_CONFIG_PATH));
     let plan = match super::reload::plan(args.config_file.as_deref(), started, events, args) {
         Ok(plan) => plan,
         Err(e) => {
@@ -448,7 +451,7 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
             return exit_code::FAILURE;
         }
     };
-    if let Err(code) = await_port(&options, shutdown, &super::notify::Systemd) {
+    if let Err(code) = await_port(&options, shutdown, &crate::bot::notify::Systemd) {
         webhooks.shutdown();
         api.shutdown();
         return code;
@@ -478,7 +481,7 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
         &state,
         &mut requests,
         Some(&queue),
-        &super::notify::Systemd,
+        &crate::bot::notify::Systemd,
         shutdown,
         &mut || reload(args, config, &mut events, &mut webhooks, &state),
     );

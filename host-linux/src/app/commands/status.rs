@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::handoff::backend::Backend;
 use crate::handoff::marker::{Marker, markers_in};
 use crate::handoff::run::run as run_program;
 use crate::handoff::{BackendSpec, OwnerVerdict};
-use crate::holders::{self, Holder};
+use crate::platform::holders::{self, Holder};
 
 /// The folder whose existence means systemd is PID 1 (what `sd_booted()` checks).
 pub const SYSTEMD_RUNTIME_DIR: &str = "/run/systemd/system";

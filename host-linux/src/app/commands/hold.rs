@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::handoff::{HandoffError, PortLease, Released};
-use crate::signals::Shutdown;
+use crate::platform::signals::Shutdown;
 
 /// The line `hold` prints once the port is held (tests wait for it).
 pub const HOLDING: &str = "holding";
