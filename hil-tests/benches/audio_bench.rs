@@ -7,7 +7,7 @@
 //! bursts or stalls, or the greeting does not arrive as 440 Hz.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../tests/audio_support/mod.rs"]
+#[path = "../tests/scenarios/support/audio.rs"]
 mod audio_support;
 
 use std::time::{Duration, Instant};

@@ -47,6 +47,14 @@ pub enum RigError {
     /// `HIL_SIM_PROFILE` names no profile.
     #[error("HIL_SIM_PROFILE is {0:?}; it must be \"simulator\" or \"real-modem\"")]
     BadProfile(String),
+    /// An HTTP request got no answer (or the answer was cut off).
+    #[error("{request}: {problem}")]
+    Http {
+        /// The method and URL.
+        request: String,
+        /// What went wrong.
+        problem: String,
+    },
     /// A step needs the simulator's control channel and the rig drives a real modem.
     #[error("{0} needs the simulator; the rig drives a real modem (HIL_PORT)")]
     NeedsSimulator(&'static str),

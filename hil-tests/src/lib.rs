@@ -6,12 +6,14 @@
 //! when the test panics: a temporary folder, the simulator (or the real port's path), an
 //! smsd on demand ([`smsd::Smsd`]), and the steering of the modem ([`ModemControl`]).
 //! [`wait`] holds the bounded waits; [`sim7600_bin`] finds the CLI of host-linux;
-//! [`profile`] picks how the simulated modem speaks (its own way or a real SIM7600's).
+//! [`profile`] picks how the simulated modem speaks (its own way or a real SIM7600's);
+//! [`http`] is the one HTTP client of the scenarios and the benchmarks.
 
 #![forbid(unsafe_code)]
 
 pub mod bin_path;
 pub mod error;
+pub mod http;
 pub mod profile;
 pub mod smsd;
 pub mod wait;

@@ -9,7 +9,7 @@ use host_linux::app::cli::{self, Cli, EXIT_USAGE};
 use host_linux::platform::{logging, signals};
 
 fn main() -> ExitCode {
-    let shutdown = match signals::install() {
+    let signals = match signals::install() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("sim7600: {e}");
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         _ => "trace",
     };
     logging::init(level);
-    match cli::run(parsed, &shutdown, &mut std::io::stdout().lock()) {
+    match cli::run(parsed, &signals, &mut std::io::stdout().lock()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             logging::fatal(&e);

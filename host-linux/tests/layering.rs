@@ -1,6 +1,7 @@
-//! The house's rule, checked on the source: each folder of host-linux/src imports only
+//! The house's rules, checked on the source: each folder of host-linux/src imports only
 //! from folders below it in [`ROOMS`] (docs/architecture.md draws the same order), so no
-//! two folders import each other. A new folder must be given its place here.
+//! two folders import each other, and a new folder must be given its place here; and no
+//! AT command is spelled in host-linux outside its tests: every one is modem-core's.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -105,7 +106,11 @@ fn every_room_imports_only_from_rooms_below_it() {
         upward.is_empty(),
         "rooms importing from a room above them: {upward:#?}"
     );
-    assert!(files.len() > 50, "the walk found only {} files", files.len());
+    assert!(
+        files.len() > 50,
+        "the walk found only {} files",
+        files.len()
+    );
 }
 
 #[test]
@@ -117,4 +122,54 @@ fn the_check_sees_imports_in_every_form() {
          let x = crate::spool::queue::Queue::new();",
     );
     assert_eq!(rooms_named(&code), ["bot", "api", "platform", "spool"]);
+}
+
+/// The code of a file that is not test code: what comes before its first `#[cfg(test)]`
+/// (the test module closes every file that has one); nothing for a file that is itself a
+/// test module (`#[cfg(test)] mod tests;` in its parent).
+fn shipped_code(path: &Path, text: &str) -> String {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let parent = path.parent().map(|dir| dir.with_extension("rs"));
+    let declared_as_test = parent
+        .and_then(|p| fs::read_to_string(p).ok())
+        .is_some_and(|p| p.contains(&format!("#[cfg(test)]\nmod {stem};")));
+    if declared_as_test {
+        return String::new();
+    }
+    let end = text.find("#[cfg(test)]").unwrap_or(text.len());
+    code_of(&text[..end])
+}
+
+#[test]
+fn no_at_command_is_spelled_in_host_linux_outside_its_tests() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut spelled = Vec::new();
+    for file in &files {
+        let text = fs::read_to_string(file).expect("a source file is readable");
+        for (n, line) in shipped_code(file, &text).lines().enumerate() {
+            if line.contains("\"AT") || line.contains("b\"AT") {
+                spelled.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        spelled.is_empty(),
+        "AT commands spelled in host-linux (modem-core's driver owns them): {spelled:#?}"
+    );
+}
+
+#[test]
+fn test_code_is_told_apart_from_shipped_code() {
+    let dir = std::env::temp_dir().join(format!("layering-{}", std::process::id()));
+    fs::create_dir_all(dir.join("room")).unwrap();
+    fs::write(dir.join("room.rs"), "#[cfg(test)]\nmod tests;\n").unwrap();
+    let shipped = "fn f() { send(\"ATD\"); }\n#[cfg(test)]\nmod tests { \"AT\" }\n";
+    assert_eq!(
+        shipped_code(&dir.join("other.rs"), shipped),
+        "fn f() { send(\"ATD\"); }"
+    );
+    assert_eq!(shipped_code(&dir.join("room/tests.rs"), "\"AT\""), "");
+    fs::remove_dir_all(&dir).unwrap();
 }

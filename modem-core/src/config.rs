@@ -44,6 +44,20 @@ pub enum AnswerMode {
     Host,
 }
 
+/// How init has the modem announce SMS (`AT+CNMI`): every received message is stored and
+/// announced with `+CMTI`; status reports either stay with the modem or come to the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SmsIndication {
+    /// `AT+CNMI=2,1,0,0,0`: store and announce with `+CMTI`, which is what smstools
+    /// expects of a modem it gets back.
+    #[default]
+    StoreAndNotify,
+    /// `AT+CNMI=2,1,0,1,0`: the same, and each status report routed to the host as
+    /// `+CDS`, for a host that stands in for smsd's `report = yes`.
+    StoreAndRouteReports,
+}
+
 /// Whether an init step may fail without failing the whole init.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

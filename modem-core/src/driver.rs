@@ -14,9 +14,12 @@
 mod error;
 mod feed;
 mod ingress;
+mod init;
 mod resources;
 
-pub use error::{ConnectionFailure, ERROR_TEXT_LEN, Error, ErrorKind, InvalidArgument};
+pub use error::{
+    ConnectionFailure, ERROR_TEXT_LEN, Error, ErrorKind, InvalidArgument, SendFailure,
+};
 pub use feed::{Feed, feed, resume};
 pub use ingress::ModemIngress;
 pub use resources::{
@@ -30,25 +33,33 @@ use heapless::{String, Vec};
 
 use crate::command::NoResponse;
 use crate::command::audio::types::{ExternalTone, SpeakerVolume};
-use crate::command::audio::{SetExternalTone, SetSpeakerVolume};
-use crate::command::call::types::{AutoAnswer, CallerIdPresentation};
-use crate::command::call::{
-    Answer, Dial, HangUp, SendDtmf, SetAutoAnswer, SetCallerIdPresentation,
+use crate::command::audio::{
+    PcmCommand, SetExternalTone, SetPcmFormat, SetPcmRegister, SetSpeakerVolume,
 };
-use crate::command::general::responses::Identity as IdentityText;
-use crate::command::general::types::EchoMode;
-use crate::command::general::{Attention, GetManufacturer, GetModel, SetEcho};
+use crate::command::call::types::{AutoAnswer, CallListReporting, CallerIdPresentation};
+use crate::command::call::{
+    Answer, Dial, HangUp, SendDtmf, SetAutoAnswer, SetCallListReporting, SetCallerIdPresentation,
+};
+use crate::command::general::responses::{Identity as IdentityText, Imei, Imsi, Revision};
+use crate::command::general::types::{EchoMode, ErrorReporting};
+use crate::command::general::{
+    Attention, GetImei, GetImsi, GetManufacturer, GetModel, GetRevision, ResetModem, SetEcho,
+    SetErrorReporting,
+};
 use crate::command::network::responses::SignalQuality;
 use crate::command::network::types::RegistrationStatus;
 use crate::command::network::{GetRegistration, GetSignalQuality, StartUssd};
-use crate::command::sms::responses::{SMS_BODY_CAPACITY, StoredMessage};
+use crate::command::sms::responses::{PreferredStorage, SMS_BODY_CAPACITY, StoredMessage};
 use crate::command::sms::types::{MessageFormat, MessageStatus};
 use crate::command::sms::{
-    DeleteMessage, MessageBody, ReadMessage, SendPduMessage, SendTextMessage, SetMessageFormat,
+    DeleteMessage, GetPreferredStorage, MessageBody, ReadMessage, SendPduMessage, SendTextMessage,
+    SetMessageFormat, SetNewMessageIndication,
 };
-use crate::config::{StepPolicy, VoiceConfig};
+use crate::config::{SmsIndication, StepPolicy, VoiceConfig};
 use crate::pdu::EncodedPart;
 use crate::urc::{DtmfKey, PhoneNumber};
+use error::{ATTENTION_COMMAND, SMS_BODY_COMMAND};
+use init::InitCommand;
 
 /// Longest text `send_sms_text` sends: one SMS of 160 characters.
 pub const MAX_SMS_TEXT_LEN: usize = 160;
@@ -60,9 +71,9 @@ pub const MAX_TPDU_LEN: usize = 164;
 /// Longest PDU `send_sms_pdu` sends, in hex digits: an SMSC part of up to 12 octets and a
 /// TPDU of up to [`MAX_TPDU_LEN`] octets.
 pub const MAX_PDU_HEX_LEN: usize = 2 * (12 + MAX_TPDU_LEN);
-/// How many steps `init` runs (the seed's sequence).
-pub const INIT_STEPS: usize = 6;
-/// Longest command text kept in an [`InitStep`] (`AT+CEXTERNTONE=1` is 16 bytes).
+/// How many steps `init` runs: the seed's six and the three robust operation adds.
+pub const INIT_STEPS: usize = 9;
+/// Longest command text kept in an [`InitStep`] (`AT+CNMI=2,1,0,1,0` is 17 bytes).
 pub const INIT_COMMAND_LEN: usize = 24;
 
 /// Who the modem says it is.
@@ -173,8 +184,24 @@ impl<C: AtatClient> Sim7600<C> {
     /// it is a SIM7600. Works with echo on or off. Another modem is not an error: its
     /// identity says `is_sim7600: false`.
     pub async fn probe(&mut self) -> Result<Identity, Error> {
-        self.run("AT", &Attention).await?;
+        self.attention().await?;
         self.identify().await
+    }
+
+    /// `AT`, the first word to a modem this host has not talked to yet. When it gets no
+    /// answer, the modem may still be waiting for the body of a message whose sender went
+    /// away (a host killed between `AT+CMGS`'s `> ` prompt and the body), taking every
+    /// command as message text: ESC ends that wait without sending, and `AT` is asked
+    /// once more. [`probe`](Self::probe) and [`init`](Self::init) start with it.
+    pub async fn attention(&mut self) -> Result<(), Error> {
+        match self.run(ATTENTION_COMMAND, &Attention).await {
+            Err(error) if error.kind == ErrorKind::Timeout => {
+                // What ESC answers (OK, or nothing when no body was awaited) does not matter.
+                let _ = self.run("ESC", &CancelMessage).await;
+                self.run(ATTENTION_COMMAND, &Attention).await.map(drop)
+            }
+            answered => answered.map(drop),
+        }
     }
 
     /// [`probe`](Self::probe) without its `AT`: `AT+CGMI`, `AT+CGMM`, for a modem that has
@@ -185,50 +212,131 @@ impl<C: AtatClient> Sim7600<C> {
         Ok(Identity::new(manufacturer.name, model.name))
     }
 
-    /// Sets the modem up for voice calls, the seed's sequence: `AT`, `ATE0`,
+    /// Sets the modem up for voice calls and SMS. First the seed's sequence: `AT`, `ATE0`,
     /// `AT+CEXTERNTONE=1`, `AT+CLIP=1`, `ATS0=<n>` (n = `answer_after_rings` when the modem
-    /// answers, 0 when the host does), `AT+CLVL=<volume>`. A failing step stops init with its
-    /// error, except `AT+CEXTERNTONE=1` when the config marks it optional (the default: it is
-    /// a SIM800-family command the SIM7600 manual does not list), which becomes a warning in
-    /// the report.
-    pub async fn init(&mut self, config: &VoiceConfig) -> Result<InitReport, Error> {
-        let volume = SpeakerVolume::new(config.volume()).ok_or(Error::invalid(
-            "AT+CLVL",
-            "volume",
-            "must be 0..=5",
-        ))?;
-        let mut report = InitReport::default();
+    /// answers, 0 when the host does), `AT+CLVL=<volume>`. Then what robust operation adds:
+    /// `AT+CMEE=1` (numeric errors: atat reads `+CME ERROR: <n>` only with a number, a
+    /// verbose text would be a timeout), `AT+CLCC=1` (a `+CLCC` line on every call state
+    /// change, so the call machine learns of a call even when `RING` or `+CLIP` was lost,
+    /// and of its end without `VOICE CALL: END`) and `AT+CNMI` as `sms` says (received SMS
+    /// stored and announced with `+CMTI`, status reports routed to the host or not).
+    ///
+    /// A failing step stops init with its error, except `AT+CEXTERNTONE=1` when the config
+    /// marks it optional (the default: it is a SIM800-family command the SIM7600 manual does
+    /// not list) and the three added steps, which become warnings in the report.
+    pub async fn init(
+        &mut self,
+        config: &VoiceConfig,
+        sms: SmsIndication,
+    ) -> Result<InitReport, Error> {
         let required = StepPolicy::Required;
-        self.init_step(&mut report, "AT", &Attention, required)
-            .await?;
-        let echo_off = SetEcho {
-            mode: EchoMode::Off,
+        let optional = StepPolicy::Optional;
+        let cnmi = match sms {
+            SmsIndication::StoreAndNotify => SetNewMessageIndication::store_and_notify(),
+            SmsIndication::StoreAndRouteReports => {
+                SetNewMessageIndication::store_and_route_reports()
+            }
         };
-        self.init_step(&mut report, "ATE0", &echo_off, required)
-            .await?;
-        let tone = SetExternalTone {
-            mode: ExternalTone::On,
-        };
-        self.init_step(&mut report, "AT+CEXTERNTONE", &tone, config.external_tone())
-            .await?;
-        let clip = SetCallerIdPresentation {
-            mode: CallerIdPresentation::Enabled,
-        };
-        self.init_step(&mut report, "AT+CLIP", &clip, required)
-            .await?;
-        let auto_answer = SetAutoAnswer {
-            auto_answer: AutoAnswer::from_rings(config.modem_auto_answer_rings()),
-        };
-        self.init_step(&mut report, "ATS0", &auto_answer, required)
-            .await?;
-        self.init_step(
-            &mut report,
-            "AT+CLVL",
-            &SetSpeakerVolume { volume },
-            required,
-        )
-        .await?;
+        let steps: [(InitCommand, StepPolicy); INIT_STEPS] = [
+            (InitCommand::Attention(Attention), required),
+            (
+                InitCommand::Echo(SetEcho {
+                    mode: EchoMode::Off,
+                }),
+                required,
+            ),
+            (
+                InitCommand::ExternalTone(SetExternalTone {
+                    mode: ExternalTone::On,
+                }),
+                config.external_tone(),
+            ),
+            (
+                InitCommand::CallerId(SetCallerIdPresentation {
+                    mode: CallerIdPresentation::Enabled,
+                }),
+                required,
+            ),
+            (
+                InitCommand::AutoAnswer(SetAutoAnswer {
+                    auto_answer: AutoAnswer::from_rings(config.modem_auto_answer_rings()),
+                }),
+                required,
+            ),
+            (
+                InitCommand::Volume(SetSpeakerVolume {
+                    volume: speaker_volume(config.volume())?,
+                }),
+                required,
+            ),
+            (
+                InitCommand::ErrorReporting(SetErrorReporting {
+                    mode: ErrorReporting::Numeric,
+                }),
+                optional,
+            ),
+            (
+                InitCommand::CallListReporting(SetCallListReporting {
+                    mode: CallListReporting::Enabled,
+                }),
+                optional,
+            ),
+            (InitCommand::NewMessageIndication(cnmi), optional),
+        ];
+        let mut report = InitReport::default();
+        for (cmd, policy) in steps {
+            self.init_step(&mut report, cmd, policy).await?;
+        }
         Ok(report)
+    }
+
+    /// The modem's firmware revision (`AT+CGMR`).
+    pub async fn revision(&mut self) -> Result<Revision, Error> {
+        self.run("AT+CGMR", &GetRevision).await
+    }
+
+    /// The modem's IMEI (`AT+CGSN`).
+    pub async fn imei(&mut self) -> Result<Imei, Error> {
+        self.run("AT+CGSN", &GetImei).await
+    }
+
+    /// The SIM's IMSI (`AT+CIMI`); a `+CME ERROR` while the SIM is missing or locked.
+    pub async fn imsi(&mut self) -> Result<Imsi, Error> {
+        self.run("AT+CIMI", &GetImsi).await
+    }
+
+    /// The message storages and how full they are (`AT+CPMS?`): the read storage's
+    /// `used` and `total` are what a [`SimSlots`](crate::sim_slots::SimSlots) scan needs.
+    pub async fn storage(&mut self) -> Result<PreferredStorage, Error> {
+        self.run("AT+CPMS?", &GetPreferredStorage).await
+    }
+
+    /// Sets the speaker volume (`AT+CLVL=<volume>`), 0..=5.
+    pub async fn set_volume(&mut self, volume: u8) -> Result<(), Error> {
+        let volume = speaker_volume(volume)?;
+        self.run("AT+CLVL", &SetSpeakerVolume { volume }).await?;
+        Ok(())
+    }
+
+    /// Sends one command of switching call audio over USB (`AT+CPCMFRM=<format>` or
+    /// `AT+CPCMREG=<mode>`).
+    pub async fn switch_pcm(&mut self, command: PcmCommand) -> Result<(), Error> {
+        match command {
+            PcmCommand::Format(format) => {
+                self.run("AT+CPCMFRM", &SetPcmFormat { format }).await?;
+            }
+            PcmCommand::Register(mode) => {
+                self.run("AT+CPCMREG", &SetPcmRegister { mode }).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Restarts the modem (`AT+CFUN=1,1`): it answers `OK` (a hung one may not), then drops
+    /// off USB and comes back with `RDY`.
+    pub async fn reset(&mut self) -> Result<(), Error> {
+        self.run("AT+CFUN", &ResetModem).await?;
+        Ok(())
     }
 
     /// Answers the ringing call (`ATA`). With no incoming call the modem answers
@@ -379,14 +487,20 @@ impl<C: AtatClient> Sim7600<C> {
 
     /// One init step: `cmd`, recorded in `report`; a failure is a warning when `policy`
     /// allows it, else init's error.
-    async fn init_step<Cmd: AtatCmd>(
+    async fn init_step(
         &mut self,
         report: &mut InitReport,
-        name: &'static str,
-        cmd: &Cmd,
+        cmd: InitCommand,
         policy: StepPolicy,
     ) -> Result<(), Error> {
-        let outcome = match (self.run(name, cmd).await, policy) {
+        let name = cmd.name();
+        let result = match &cmd {
+            InitCommand::Attention(_) => self.attention().await,
+            // As its own type, for its own 15 s timeout (see driver/init.rs).
+            InitCommand::CallerId(clip) => self.run(name, clip).await.map(drop),
+            other => self.run(name, other).await.map(drop),
+        };
+        let outcome = match (result, policy) {
             (Ok(_), _) => StepOutcome::Done,
             (Err(error), StepPolicy::Optional) => StepOutcome::Warning(error),
             (Err(error), StepPolicy::Required) => return Err(error),
@@ -420,7 +534,7 @@ impl<C: AtatClient> Sim7600<C> {
             }
             return Err(error);
         }
-        Ok(self.run("AT+CMGS body", body).await?.reference)
+        Ok(self.run(SMS_BODY_COMMAND, body).await?.reference)
     }
 
     async fn run<Cmd: AtatCmd>(
@@ -459,6 +573,11 @@ impl AtatCmd for CancelMessage {
     ) -> Result<Self::Response, atat::Error> {
         resp.map(|_| NoResponse).map_err(atat::Error::from)
     }
+}
+
+/// `level` as `AT+CLVL` takes it, or why not.
+fn speaker_volume(level: u8) -> Result<SpeakerVolume, Error> {
+    SpeakerVolume::new(level).ok_or(Error::invalid("AT+CLVL", "volume", "must be 0..=5"))
 }
 
 /// `number` as `AT+CMGS` and `ATD` take it, or why not (`command` names the one refused).

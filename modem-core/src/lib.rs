@@ -14,6 +14,7 @@
 //! - [`line`](mod@line): a streaming classifier for captured port bytes (`sim7600 decode`).
 //! - [`call`], [`config`], [`driver`], [`pdu`]: the call state machine, the voice
 //!   configuration, the async driver and the SMS PDU codec.
+//! - [`sim_slots`]: which SIM slot to read next, from `+CMTI` and a scan of the storage.
 //!
 //! Wiring atat by hand (what [`driver`]'s resource bundle does for you): one
 //! [`digest::CommandTracker`] shared by the digester and the writer; an `atat::Ingress`
@@ -47,4 +48,5 @@ pub mod digest;
 pub mod driver;
 pub mod line;
 pub mod pdu;
+pub mod sim_slots;
 pub mod urc;

@@ -6,11 +6,14 @@ mod support;
 use futures::executor::block_on;
 use modem_core::command::network::types::RegistrationStatus;
 use modem_core::command::sms::types::MessageStatus;
-use modem_core::driver::{ConnectionFailure, Error, ErrorKind, InvalidArgument};
+use modem_core::driver::{ConnectionFailure, Error, ErrorKind, InvalidArgument, SendFailure};
 use support::ScriptedModem;
 
 const PDU_HEX: &str =
     "07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07";
+/// [`PDU_HEX`] as the body of `AT+CMGS=30`: the hex digits and Ctrl-Z.
+const PDU_BODY: &[u8] =
+    b"07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07\x1a";
 
 #[test]
 fn answer_sends_ata() {
@@ -120,6 +123,38 @@ fn send_sms_text_failing_in_the_network_names_the_body_step() {
             .to_string()
             .starts_with("AT+CMGS body failed: the modem answered +CMS ERROR: 500")
     );
+}
+
+#[test]
+fn a_failed_send_says_whether_the_message_may_have_left() {
+    let mut modem = ScriptedModem::new();
+    modem
+        // Refused at the prompt: nothing left, it may be sent again.
+        .expect(b"AT+CMGF=0\r", b"\r\nOK\r\n")
+        .expect(b"AT+CMGS=30\r", b"\r\n+CMS ERROR: 330\r\n")
+        // The network refused the body: nothing left either.
+        .expect(b"AT+CMGF=0\r", b"\r\nOK\r\n")
+        .expect(b"AT+CMGS=30\r", b"\r\n> ")
+        .expect(PDU_BODY, b"\r\n+CMS ERROR: 500\r\n")
+        // No answer after the body: it may have gone.
+        .expect(b"AT+CMGF=0\r", b"\r\nOK\r\n")
+        .expect(b"AT+CMGS=30\r", b"\r\n> ")
+        .expect_silence(PDU_BODY)
+        // A garbled answer after the body: it may have gone too.
+        .expect(b"AT+CMGF=0\r", b"\r\nOK\r\n")
+        .expect(b"AT+CMGS=30\r", b"\r\n> ")
+        .expect(PDU_BODY, b"\r\n+CMGS: x\r\n\r\nOK\r\n");
+    block_on(async {
+        let mut send = async || modem.modem.send_sms_pdu(PDU_HEX, 30).await.unwrap_err();
+        assert_eq!(send().await.send_failure(), SendFailure::Definite);
+        assert_eq!(send().await.send_failure(), SendFailure::Definite);
+        assert_eq!(send().await.send_failure(), SendFailure::Unknown);
+        assert_eq!(send().await.send_failure(), SendFailure::Unknown);
+    });
+    // A PDU the driver refuses never reaches the modem and can never be sent.
+    let refused = block_on(modem.modem.send_sms_pdu("0011", 24)).unwrap_err();
+    assert_eq!(refused.send_failure(), SendFailure::Permanent);
+    modem.assert_script_done();
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! one byte a second (a new one replacing each the bot closes), and meanwhile asks `GET
 //! /status` every [`PROBE_EVERY`] on a fresh connection. Every second it prints the
 //! bot's thread count and resident set and the `/status` latency of that second; at the
-//! end the latency's p50 / p99 / max over the run, the thread count's range, the peak
+//! end the latency's p50 / p95 / p99 / max over the run, the thread count's range, the peak
 //! resident set, and how long the slow connections lived before the bot closed them
 //! (the head timeout, `[api] header_timeout_s`).
 //!
@@ -118,6 +118,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64())
 }
 
 /// Whether the peer closed `s` (a read of 0 or an error other than "nothing yet").
@@ -349,9 +353,10 @@ fn run() -> Result<(), String> {
         .unwrap_or_default();
     lifetimes.sort();
     println!(
-        "/status: {} answers, p50 {} ms, p99 {} ms, max {} ms; {not_200} not 200, {failures} failed",
+        "/status: {} answers, p50 {} ms, p95 {} ms, p99 {} ms, max {} ms; {not_200} not 200, {failures} failed",
         all.len(),
         ms(percentile(&all, 50.0)),
+        ms(percentile(&all, 95.0)),
         ms(percentile(&all, 99.0)),
         ms(all.last().copied().unwrap_or_default())
     );
@@ -370,15 +375,9 @@ fn run() -> Result<(), String> {
         println!(
             "slow connections closed by the bot: {}, after {} / {} / {} s (min / median / max); {} had sent their whole head",
             lifetimes.len(),
-            ms(lifetimes[0]).parse::<f64>().unwrap_or(0.0) / 1000.0,
-            ms(percentile(&lifetimes, 50.0))
-                .parse::<f64>()
-                .unwrap_or(0.0)
-                / 1000.0,
-            ms(lifetimes[lifetimes.len() - 1])
-                .parse::<f64>()
-                .unwrap_or(0.0)
-                / 1000.0,
+            secs(lifetimes[0]),
+            secs(percentile(&lifetimes, 50.0)),
+            secs(lifetimes[lifetimes.len() - 1]),
             seen.slow_completed.load(Ordering::Relaxed)
         );
     }

@@ -42,7 +42,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -52,6 +52,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use hil_tests::http::Request;
 use hil_tests::{Rig, RigError, SimConfig, sim7600_bin};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
@@ -1011,25 +1012,20 @@ fn free_port() -> Result<u16, BenchError> {
         .map_err(io("cannot bind a free port on", Path::new("127.0.0.1")))
 }
 
-/// One HTTP/1.1 request on a fresh connection: the status and the body's text.
-fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let body = body.unwrap_or("");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    let (head, rest) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Ok((code, rest.to_owned()))
+/// One request to the bot's API through the rig's HTTP client: the status and the body's
+/// text.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<(u16, String), RigError> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let answer = Request::new(method, addr, path)
+        .header("Content-Type", "application/json")
+        .body(body.unwrap_or("").as_bytes())
+        .send()?;
+    Ok((answer.status, answer.body))
 }
 
 /// The port as the seed's pyserial opens it: raw, 115200.

@@ -105,8 +105,81 @@ pub struct TwilioRest {
     /// `AC…`.
     pub account_sid: String,
     auth_token: String,
-    calls: Arc<Mutex<HashMap<u64, RestCall>>>,
+    calls: Arc<Mutex<Calls>>,
     messages: Arc<Mutex<HashMap<String, String>>>,
+    /// Status callbacks to send, in the order their events happened (the sending thread's).
+    callbacks: std::sync::mpsc::Sender<Callback>,
+}
+
+/// How many events of calls not (yet) created through `Calls.json` are kept: a dialled
+/// call's first events (dialling, ringing) can come before `Calls.json` has its id, and are
+/// played when it does. Events of other calls age out.
+pub const EARLY_EVENTS: usize = 64;
+
+/// The calls created through `Calls.json`, and the latest events of calls not known (yet).
+#[derive(Debug, Default)]
+struct Calls {
+    known: HashMap<u64, RestCall>,
+    early: std::collections::VecDeque<(u64, String, serde_json::Value)>,
+}
+
+/// A status callback to send: where, and the call as it was when its event happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Callback {
+    url: String,
+    event: &'static str,
+    call: RestCall,
+}
+
+impl Calls {
+    /// Follows a call's event: updates a known call (and returns the status callback it
+    /// asks for), or keeps the event of an unknown one for [`Calls::created`].
+    fn follow(&mut self, id: u64, event: &str, json: &serde_json::Value) -> Option<Callback> {
+        let Some(call) = self.known.get_mut(&id) else {
+            if self.early.len() == EARLY_EVENTS {
+                self.early.pop_front();
+            }
+            self.early.push_back((id, event.to_owned(), json.clone()));
+            return None;
+        };
+        let (status, callback_event) = match event {
+            "ringing" => ("ringing", "ringing"),
+            "answered" => ("in-progress", "answered"),
+            "busy" => ("busy", "completed"),
+            "no_answer" => ("no-answer", "completed"),
+            "failed" if json["reason"] == "cancelled" => ("canceled", "completed"),
+            "failed" => ("failed", "completed"),
+            "ended" => ("completed", "completed"),
+            _ => return None,
+        };
+        call.status = status;
+        call.date_updated = rfc2822_now();
+        if let Some(d) = json["duration_s"].as_u64() {
+            call.duration = u32::try_from(d).ok();
+        }
+        let (url, events) = call.status_callback.as_ref()?;
+        events
+            .iter()
+            .any(|e| e == callback_event)
+            .then(|| Callback {
+                url: url.clone(),
+                event: callback_event,
+                call: call.clone(),
+            })
+    }
+
+    /// Remembers a created call and plays the events it had before (in order): the status
+    /// callbacks they ask for.
+    fn created(&mut self, id: u64, call: RestCall) -> Vec<Callback> {
+        self.known.insert(id, call);
+        let (mine, others) = std::mem::take(&mut self.early)
+            .into_iter()
+            .partition::<Vec<_>, _>(|(event_id, _, _)| *event_id == id);
+        self.early = others.into();
+        mine.into_iter()
+            .filter_map(|(_, event, json)| self.follow(id, &event, &json))
+            .collect()
+    }
 }
 
 /// Twilio's date format (`Mon, 07 Dec 2026 14:30:00 +0000`).
@@ -123,18 +196,20 @@ impl TwilioRest {
         account_sid: String,
         auth_token: String,
     ) -> std::io::Result<Self> {
+        let (callbacks, to_send) = std::sync::mpsc::channel::<Callback>();
         let rest = Self {
             account_sid,
             auth_token,
-            calls: Arc::new(Mutex::new(HashMap::new())),
+            calls: Arc::new(Mutex::new(Calls::default())),
             messages: Arc::new(Mutex::new(HashMap::new())),
+            callbacks,
         };
         let subscription = state
             .events()
             .subscribe("twilio", 256, Overflow::DropOldest);
         let follower = rest.clone();
         std::thread::Builder::new()
-            .name("twilio-status".into())
+            .name("twilio-events".into())
             .spawn(move || {
                 loop {
                     match subscription.recv_timeout(Duration::from_secs(1)) {
@@ -148,6 +223,15 @@ impl TwilioRest {
                         Recv::Timeout => {}
                         Recv::Closed => return,
                     }
+                }
+            })?;
+        let sender = rest.clone();
+        std::thread::Builder::new()
+            .name("twilio-status".into())
+            .spawn(move || {
+                // Ends when every handle (and so every sender) is gone.
+                for callback in to_send {
+                    sender.send(&callback);
                 }
             })?;
         Ok(rest)
@@ -173,7 +257,7 @@ impl TwilioRest {
                 == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, RestCall>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Calls> {
         match self.calls.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -182,12 +266,17 @@ impl TwilioRest {
 
     /// Remembers a call created through `Calls.json`.
     pub fn created(&self, call_id: u64, call: RestCall) {
-        self.lock().insert(call_id, call);
+        let mut calls = self.lock();
+        for callback in calls.created(call_id, call) {
+            // Under the lock, so that the callbacks go out in the order of their events.
+            let _ = self.callbacks.send(callback);
+        }
     }
 
     /// A call by its SID: its id and what is known.
     pub fn call(&self, sid: &str) -> Option<(u64, RestCall)> {
         self.lock()
+            .known
             .iter()
             .find(|(_, c)| c.sid == sid)
             .map(|(id, c)| (*id, c.clone()))
@@ -211,35 +300,17 @@ impl TwilioRest {
 
     /// An event of the call `id`: its new status, and the status callback it asks for.
     fn follow(&self, id: u64, event: &str, json: &serde_json::Value) {
-        let (status, callback_event) = match event {
-            "ringing" => ("ringing", "ringing"),
-            "answered" => ("in-progress", "answered"),
-            "busy" => ("busy", "completed"),
-            "no_answer" => ("no-answer", "completed"),
-            "failed" if json["reason"] == "cancelled" => ("canceled", "completed"),
-            "failed" => ("failed", "completed"),
-            "ended" => ("completed", "completed"),
-            _ => return,
-        };
-        let call = {
-            let mut calls = self.lock();
-            let Some(call) = calls.get_mut(&id) else {
-                return;
-            };
-            call.status = status;
-            call.date_updated = rfc2822_now();
-            if let Some(d) = json["duration_s"].as_u64() {
-                call.duration = u32::try_from(d).ok();
-            }
-            call.clone()
-        };
-        let Some((url, events)) = &call.status_callback else {
-            return;
-        };
-        if !events.iter().any(|e| e == callback_event) {
-            return;
+        let mut calls = self.lock();
+        if let Some(callback) = calls.follow(id, event, json) {
+            // Under the lock: see `created`.
+            let _ = self.callbacks.send(callback);
         }
-        let params = self.callback_params(&call);
+    }
+
+    /// Sends one status callback, signed (on the `twilio-status` thread).
+    fn send(&self, callback: &Callback) {
+        let Callback { url, event, call } = callback;
+        let params = self.callback_params(call);
         let signed = signature(&self.auth_token, url, &params);
         let body: String = params
             .iter()
@@ -259,7 +330,7 @@ impl TwilioRest {
             .send(body.as_bytes());
         match sent {
             Ok(r) if r.status().is_success() => {
-                log::info!("status callback {callback_event} for {} to {url}", call.sid)
+                log::info!("status callback {event} for {} to {url}", call.sid)
             }
             Ok(r) => log::warn!("status callback to {url}: HTTP {}", r.status()),
             Err(e) => log::warn!("status callback to {url}: {e}"),
@@ -363,6 +434,65 @@ mod tests {
     }
 
     const PYTHON_SIGNATURE: &str = "0/KCTR6DLpKmkAf8muzZqo1nDgQ=";
+
+    fn dialled(events: &[&str]) -> RestCall {
+        RestCall {
+            sid: super::super::twilio::call_sid(7),
+            to: "+491761234567".into(),
+            from: "+4930123".into(),
+            status: "queued",
+            date_created: String::new(),
+            date_updated: String::new(),
+            status_callback: Some((
+                "http://127.0.0.1:9/status".into(),
+                events.iter().map(|e| (*e).to_owned()).collect(),
+            )),
+            duration: None,
+        }
+    }
+
+    #[test]
+    fn events_before_the_call_is_created_are_played_when_it_is_in_order() {
+        let mut calls = Calls::default();
+        let none = serde_json::Value::Null;
+        // The bot rings the far end before Calls.json has the call's id.
+        assert_eq!(calls.follow(7, "dialing", &none), None);
+        assert_eq!(calls.follow(8, "ringing", &none), None);
+        assert_eq!(calls.follow(7, "ringing", &none), None);
+        let played = calls.created(7, dialled(&["ringing", "answered", "completed"]));
+        assert_eq!(played.len(), 1, "{played:?}");
+        assert_eq!(
+            (played[0].event, played[0].call.status),
+            ("ringing", "ringing")
+        );
+        // Call 8's event is still kept; call 7's are not played twice.
+        assert_eq!(calls.early.len(), 1);
+        let later = calls.follow(7, "answered", &none).expect("asked for");
+        assert_eq!(
+            (later.event, later.call.status),
+            ("answered", "in-progress")
+        );
+        let ended = serde_json::json!({"duration_s": 12});
+        let last = calls.follow(7, "ended", &ended).expect("asked for");
+        assert_eq!(
+            (last.call.status, last.call.duration),
+            ("completed", Some(12))
+        );
+    }
+
+    #[test]
+    fn a_callback_is_sent_only_for_the_events_asked_for_and_unknown_calls_age_out() {
+        let mut calls = Calls::default();
+        let none = serde_json::Value::Null;
+        assert!(calls.created(7, dialled(&["completed"])).is_empty());
+        assert_eq!(calls.follow(7, "ringing", &none), None);
+        assert_eq!(calls.known[&7].status, "ringing");
+        for n in 0..(EARLY_EVENTS as u64 + 10) {
+            calls.follow(100 + n, "ringing", &none);
+        }
+        assert_eq!(calls.early.len(), EARLY_EVENTS);
+        assert_eq!(calls.early.front().map(|e| e.0), Some(110));
+    }
 
     #[test]
     fn forms_round_trip() {

@@ -15,8 +15,10 @@
 //!
 //! hyper serves it (HTTP/1.1, upgrades open for WebSockets) on a tokio runtime of one
 //! thread of its own, `api`: connections cost a task, not a thread. The routes, which
-//! block (the queue's fsync, systemctl behind `/status`, decoding a WAV), run on at most
-//! [`ROUTE_THREADS`] threads beside it, started on demand and ended when idle. The limits
+//! block (the queue's fsync, `/status`'s system view when it must be gathered, decoding a
+//! WAV), run on at most [`ROUTE_THREADS`] threads beside it, started on demand and ended
+//! when idle; [`system_view`] keeps that view so that most `/status` requests do not
+//! gather it. The limits
 //! that keep one client from stopping the API (`[api]` settings, docs/api.md): a
 //! connection cap (503 beyond it), a head timeout and [`MAX_HEAD_BYTES`] (431 beyond),
 //! a body timeout (408), a body limit checked against the announced length before anything
@@ -31,6 +33,7 @@ mod server;
 pub mod settings;
 pub mod speech;
 pub mod sse;
+pub mod system_view;
 
 use std::net::SocketAddr;
 use std::sync::mpsc;

@@ -57,8 +57,8 @@ pub const PLAY_PATH: &str = "/calls/current/play";
 /// Hangs up the call.
 pub const HANGUP_PATH: &str = "/calls/current/hangup";
 
-/// The `sim7600 status` view (smstools, the port's holders, the markers, the seed's state),
-/// produced on demand for `GET /status`.
+/// The `sim7600 status` view (smstools, the port's holders, the markers, the seed's state)
+/// for `GET /status` (the bot's is kept by [`super::system_view`]).
 pub type SystemStatus = Arc<dyn Fn() -> Value + Send + Sync>;
 
 /// What the routes need: the queue, what it accepts, the bot, the token.

@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::commands::{decode, detect, hold, list, restore, status, watch};
 use crate::app::config::{Config, ConfigError};
-use crate::platform::signals::Shutdown;
+use crate::platform::signals::Signals;
 
 /// Exit status for bad usage (sysexits EX_USAGE).
 pub const EXIT_USAGE: u8 = 64;
@@ -189,7 +189,7 @@ fn print_json(out: &mut impl Write, value: &impl serde::Serialize) -> Result<(),
 }
 
 /// Runs the parsed command line; returns the exit status.
-pub fn run(cli: Cli, shutdown: &Shutdown, out: &mut impl Write) -> Result<u8, CliError> {
+pub fn run(cli: Cli, shutdown: &Signals, out: &mut impl Write) -> Result<u8, CliError> {
     if let Command::Decode { input } = cli.command {
         // decode needs no config: a capture can be read on any machine.
         return match decode::run(input, &mut *out) {

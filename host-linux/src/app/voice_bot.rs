@@ -3,11 +3,13 @@
 //!
 //! This module owns the assembly only: the `[bot]` table and a voice_config.json
 //! become [`BotOptions`], the call log and the SMS queue are opened, the HTTP API is
-//! started beside the bot, the first shutdown signal is forwarded to the bot's loop, and
-//! [`crate::bot::run`] does the rest. Exit statuses are [`crate::bot::exit_code`]'s.
+//! started beside the bot, the process's stop token goes into the bot's state (the first
+//! shutdown signal wakes the bot's loop directly), SIGHUP's reloads are handled beside
+//! the bot, and [`crate::bot::run`] does the rest. Exit statuses are
+//! [`crate::bot::exit_code`]'s. The order in which everything stops is
+//! [`crate::platform::shutdown`]'s.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use modem_core::config::DEFAULT_ANSWER_AFTER_RINGS;
@@ -20,11 +22,10 @@ use crate::bot::daemon::{self, BotOptions, exit_code};
 use crate::bot::notify::Notifier;
 use crate::bot::state::{BotRequests, BotState};
 use crate::calls::CallLog;
-use crate::platform::signals::{Shutdown, SignalEvent};
+use crate::platform::shutdown::Shutdown;
+use crate::platform::signals::Signals;
 use crate::spool::queue::SmsQueue;
 
-/// How often the signal forwarder looks whether the bot ended by itself.
-pub const SIGNAL_FORWARD_PERIOD: Duration = Duration::from_secs(1);
 /// While the bot waits for a late modem, systemd is told this often that the start goes
 /// on...
 pub const EXTEND_START_EVERY: Duration = Duration::from_secs(30);
@@ -167,28 +168,29 @@ pub fn options(config: &Config, args: &VoiceBotArgs) -> Result<BotOptions, Setup
     })
 }
 
-/// Runs the bot with `state`/`requests` until it ends, forwarding the first shutdown
-/// signal to it and calling `on_reload` for each SIGHUP (once the program reloads on it:
-/// [`Shutdown::reload_on_hangup`]); returns how it ended.
+/// Runs the bot with `state`/`requests` until it ends, calling `on_reload` for each
+/// SIGHUP (once the program reloads on it: [`Signals::reload_on_hangup`]); returns how it
+/// ended. `state` carries the process's stop token ([`BotState::with_shutdown`] with
+/// [`Signals::shutdown`]): the first shutdown signal reaches the bot's loop through it.
 pub fn run_until_signal(
     options: &BotOptions,
     state: &BotState,
     requests: &mut BotRequests,
     queue: Option<&SmsQueue>,
     notifier: &dyn Notifier,
-    shutdown: &Shutdown,
+    signals: &Signals,
     on_reload: &mut dyn FnMut(),
 ) -> Result<Stopped, daemon::BotError> {
-    let finished = AtomicBool::new(false);
+    // Stopped when the bot ends, by itself or not (a panic included).
+    let finished = Shutdown::new();
     std::thread::scope(|s| {
-        // The bot runs beside this thread, which holds the signal receiver (it is not
-        // shareable) and forwards the first shutdown signal to the bot's loop.
+        // The bot runs beside this thread, which carries out the reloads (they replace the
+        // webhooks this thread owns).
         let bot = std::thread::Builder::new()
             .name("voice-bot".into())
             .spawn_scoped(s, || {
-                let outcome = daemon::run(options, state, requests, queue, notifier);
-                finished.store(true, Ordering::Relaxed);
-                outcome
+                let _ended = finished.stop_on_drop();
+                daemon::run(options, state, requests, queue, notifier)
             });
         let bot = match bot {
             Ok(b) => b,
@@ -202,16 +204,11 @@ pub fn run_until_signal(
                 ));
             }
         };
-        while !finished.load(Ordering::Relaxed) {
-            match shutdown.next_timeout(SIGNAL_FORWARD_PERIOD) {
-                Some(SignalEvent::Shutdown(signal)) => {
-                    log::info!("{signal}: the bot gives the port back");
-                    state.request_shutdown();
-                    break;
-                }
-                Some(SignalEvent::Reload(_)) => on_reload(),
-                None => {}
-            }
+        while signals.next_reload(&finished).is_some() {
+            on_reload();
+        }
+        if let Some(signal) = signals.requested() {
+            log::info!("{signal}: the bot gives the port back");
         }
         match bot.join() {
             Ok(outcome) => outcome,
@@ -244,7 +241,7 @@ pub fn await_port(
     );
     notifier.status(&format!("waiting for {} to appear", port.display()));
     let mut extended: Option<std::time::Instant> = None;
-    let outcome = wait_for_port(port, limit, &|| shutdown.requested().is_some(), &mut || {
+    let outcome = wait_for_port(port, limit, shutdown, &mut || {
         if extended.is_none_or(|t| t.elapsed() >= EXTEND_START_EVERY) {
             notifier.extend_start(EXTEND_START_BY);
             extended = Some(std::time::Instant::now());
@@ -278,14 +275,27 @@ pub fn await_port(
     }
 }
 
-/// The `sim7600 status` view for `GET /status`, gathered on demand from `config`.
-pub fn system_status(config: &Config, port: Option<PathBuf>) -> crate::api::SystemStatus {
+/// The `sim7600 status` view for `GET /status`, gathered from `config` and kept as
+/// [`crate::api::system_view`] says: gathered again when it ages, and at once when the
+/// bot's phase or reconnect count in `state` changed.
+pub fn system_status(
+    config: &Config,
+    port: Option<PathBuf>,
+    state: &BotState,
+) -> crate::api::SystemStatus {
     let config = config.clone();
-    std::sync::Arc::new(move || {
-        let facts = status::gather(&config, port.as_deref(), status::systemd_booted());
-        let state = status::seed_state(&facts);
-        serde_json::json!({ "facts": facts, "state": state })
-    })
+    let state = state.clone();
+    crate::api::system_view::cached(
+        move || {
+            let facts = status::gather(&config, port.as_deref(), status::systemd_booted());
+            let state = status::seed_state(&facts);
+            serde_json::json!({ "facts": facts, "state": state })
+        },
+        move || {
+            let bot = state.snapshot();
+            (bot.phase, bot.reconnects)
+        },
+    )
 }
 
 /// The `[api]` settings with `--listen` applied.
@@ -351,9 +361,9 @@ fn reload(
 }
 
 /// `sim7600 voice-bot`: returns the exit status.
-pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
+pub fn run(config: &Config, args: &VoiceBotArgs, signals: &Signals) -> i32 {
     // SIGHUP re-reads the configuration from now on; it no longer ends the bot.
-    shutdown.reload_on_hangup();
+    signals.reload_on_hangup();
     let setup = options(config, args).and_then(|o| {
         let api = api_settings(config, args.listen.as_deref())?;
         let queue = SmsQueue::open(&config.sms.queue_dir)?;
@@ -371,9 +381,10 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
             return exit_code::CONFIG;
         }
     };
-    let (state, mut requests) = BotState::new(
+    let (state, mut requests) = BotState::with_shutdown(
         options.lease.port.clone(),
         CallLog::new(options.settings.call_log_settings()),
+        signals.shutdown().clone(),
     );
     let wake = state.clone();
     queue.set_on_enqueue(move || {
@@ -400,7 +411,7 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
         queue: queue.clone(),
         policy: config.sms.policy(),
         bot: state.clone(),
-        system_status: system_status(config, args.port.clone()),
+        system_status: system_status(config, args.port.clone(), &state),
         token: None,
         speech: options
             .audio
@@ -451,7 +462,7 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
             return exit_code::FAILURE;
         }
     };
-    if let Err(code) = await_port(&options, shutdown, &crate::bot::notify::Systemd) {
+    if let Err(code) = await_port(&options, signals.shutdown(), &crate::bot::notify::Systemd) {
         webhooks.shutdown();
         api.shutdown();
         return code;
@@ -482,7 +493,7 @@ pub fn run(config: &Config, args: &VoiceBotArgs, shutdown: &Shutdown) -> i32 {
         &mut requests,
         Some(&queue),
         &crate::bot::notify::Systemd,
-        shutdown,
+        signals,
         &mut || reload(args, config, &mut events, &mut webhooks, &state),
     );
     // Closes the bus: `GET /events` streams end, webhooks get a grace to deliver the last

@@ -1,6 +1,6 @@
 //! Call audio as the bot's event loop drives it, in one small state machine: the loop
 //! tells it that a call was answered and that it ended, asks it for its next deadline,
-//! sends the AT commands it hands out (modem-core's `SetPcmFormat`/`SetPcmRegister`, on
+//! sends the AT commands it hands out (modem-core's [`PcmCommand`], through the driver on
 //! the bot's one AT writer) and reports the modem's answers. It owns the call's
 //! [`CallAudio`] from the moment AT+CPCMREG=1 succeeded until the call's end, and hands
 //! shared references to it (for the HTTP API's play and listen endpoints).
@@ -11,38 +11,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use modem_core::command::audio::types::{PcmFormat, PcmRegister};
-use modem_core::command::audio::{SetPcmFormat, SetPcmRegister};
+pub use modem_core::command::audio::PcmCommand;
 
 use super::format::CallFormat;
 use super::session::{
     AudioPlan, CallAudio, CallAudioError, CallAudioSummary, PcmActivation, PcmStep,
 };
-
-/// An AT command the bot sends for call audio.
-#[derive(Debug, Clone)]
-pub enum PcmCommand {
-    /// `AT+CPCMFRM=1` before the first AT+CPCMREG=1 of a wideband call.
-    Format(SetPcmFormat),
-    /// `AT+CPCMREG=1` (start) or `AT+CPCMREG=0` (stop).
-    Register(SetPcmRegister),
-}
-
-impl PcmCommand {
-    /// The command as the manual writes it, for logs.
-    pub fn describe(&self) -> &'static str {
-        match self {
-            PcmCommand::Format(c) => match c.format {
-                PcmFormat::Rate8kHz => "AT+CPCMFRM=0",
-                PcmFormat::Rate16kHz => "AT+CPCMFRM=1",
-            },
-            PcmCommand::Register(c) => match c.mode {
-                PcmRegister::Stop => "AT+CPCMREG=0",
-                PcmRegister::Start => "AT+CPCMREG=1",
-            },
-        }
-    }
-}
 
 #[derive(Debug)]
 enum Stage {
@@ -150,14 +124,10 @@ impl BotAudio {
         }
         if wideband && !*format_set {
             *awaiting = Some(Awaiting::Format);
-            return Some(PcmCommand::Format(SetPcmFormat {
-                format: PcmFormat::Rate16kHz,
-            }));
+            return Some(PcmCommand::WIDEBAND);
         }
         *awaiting = Some(Awaiting::Start);
-        Some(PcmCommand::Register(SetPcmRegister {
-            mode: PcmRegister::Start,
-        }))
+        Some(PcmCommand::START)
     }
 
     /// The modem answered the last command (`ok`: OK; else an error or a timeout). When
@@ -197,7 +167,10 @@ impl BotAudio {
                 }
             }
             PcmStep::GaveUp { attempts } => {
-                log::warn!("AT+CPCMREG=1 refused {attempts} times: this call has no audio");
+                log::warn!(
+                    "{} refused {attempts} times: this call has no audio",
+                    PcmCommand::START
+                );
                 self.stage = Stage::Idle;
                 Ok(())
             }
@@ -217,11 +190,7 @@ impl BotAudio {
     /// the bot is told whether to send AT+CPCMREG=0.
     pub fn call_ended(&mut self) -> AudioEnd {
         let stage = std::mem::replace(&mut self.stage, Stage::Idle);
-        let stop = || {
-            Some(PcmCommand::Register(SetPcmRegister {
-                mode: PcmRegister::Stop,
-            }))
-        };
+        let stop = || Some(PcmCommand::STOP);
         match stage {
             Stage::Idle => AudioEnd {
                 command: None,

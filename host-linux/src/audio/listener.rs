@@ -6,7 +6,8 @@
 //! subscriber that falls a second behind is dropped: the call never waits for a reader.
 //!
 //! The pieces are sans-I/O and unit-tested; [`CallerAudio`] is the thread around them,
-//! asleep in poll(2) on the port and a stop pipe.
+//! asleep in poll(2) on the port and its stop token's watch
+//! ([`crate::platform::shutdown`]).
 
 use std::fs::File;
 use std::io::{BufWriter, Read};
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use crate::platform::shutdown::{Shutdown, StopWatch, Woken};
 
 use super::format::{BYTES_PER_SAMPLE, CallFormat, FRAME_DURATION};
 
@@ -497,7 +498,7 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 #[derive(Debug)]
 pub struct CallerAudio {
     shared: Arc<Mutex<Shared>>,
-    stop: Option<std::io::PipeWriter>,
+    stop: Shutdown,
     thread: Option<JoinHandle<Result<ListenerSummary, ListenerError>>>,
     format: CallFormat,
     recording: Option<PathBuf>,
@@ -513,7 +514,8 @@ impl CallerAudio {
         format: CallFormat,
         recording: Option<CallRecording>,
     ) -> Result<CallerAudio, ListenerError> {
-        let (stop_rx, stop_tx) = std::io::pipe().map_err(ListenerError::Start)?;
+        let stop = Shutdown::new();
+        let watch = stop.watch().map_err(ListenerError::Start)?;
         let shared = Arc::new(Mutex::new(Shared {
             subscribers: Subscribers::default(),
             frames: 0,
@@ -526,7 +528,7 @@ impl CallerAudio {
         let thread = std::thread::Builder::new()
             .name("audio-reader".into())
             .spawn(move || {
-                let r = read_loop(port, &name, format, recording, &thread_shared, &stop_rx);
+                let r = read_loop(port, &name, format, recording, &thread_shared, &watch);
                 let mut g = lock(&thread_shared);
                 g.running = false;
                 g.subscribers.close();
@@ -535,7 +537,7 @@ impl CallerAudio {
             .map_err(ListenerError::Start)?;
         Ok(CallerAudio {
             shared,
-            stop: Some(stop_tx),
+            stop,
             thread: Some(thread),
             format,
             recording: path,
@@ -577,8 +579,8 @@ impl CallerAudio {
     }
 
     fn shutdown(&mut self) -> Result<ListenerSummary, ListenerError> {
-        // Closing the pipe's writing end wakes the thread's poll.
-        self.stop.take();
+        // The thread's watch becomes readable: its poll wakes.
+        self.stop.stop();
         match self.thread.take().map(JoinHandle::join) {
             None => Err(ListenerError::Panicked(self.port.clone())),
             Some(Ok(r)) => r,
@@ -603,35 +605,21 @@ fn read_loop<R: Read + AsFd>(
     format: CallFormat,
     mut recording: Option<CallRecording>,
     shared: &Mutex<Shared>,
-    stop: &std::io::PipeReader,
+    stop: &StopWatch,
 ) -> Result<ListenerSummary, ListenerError> {
     let mut assembler = FrameAssembler::new(format);
     let mut buf = [0u8; READ_CHUNK];
     let mut frames = 0u64;
     let outcome = loop {
-        let mut fds = [
-            PollFd::new(port.as_fd(), PollFlags::POLLIN),
-            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+        match stop.wait_on(port.as_fd(), None) {
+            Ok(Woken::Stopping) => break Ok(()),
+            Ok(Woken::Ready | Woken::TimedOut) => {}
             Err(e) => {
                 break Err(ListenerError::Read {
                     port: name.into(),
                     source: e.into(),
                 });
             }
-        }
-        let ready = |i: usize| {
-            fds.get(i)
-                .and_then(PollFd::revents)
-                .is_some_and(|r| !r.is_empty())
-        };
-        if ready(1) {
-            break Ok(());
-        }
-        if !ready(0) {
-            continue;
         }
         match port.read(&mut buf) {
             // The port's end (the modem gone, the call's audio closed): the call is over.

@@ -1,12 +1,14 @@
 //! The bot's life: the lease, the sessions on the port, the event loop, the way out.
 //!
-//! This module owns the port for the whole run and is its only writer. [`run`] takes the
-//! [`PortLease`] (smstools stopped, port exclusive), then runs *sessions*: a session is one
-//! [`link::with_link`] on the port (reader thread, atat client) in which the modem is
-//! initialised and then served by one loop that sleeps until something happens: a URC, a
-//! request from another thread ([`BotState`]), or the next deadline (health check, the call
-//! machine's timeout, an SMS retry, the queue scan, a look at the reader's health). Nothing
-//! polls faster than once a second while idle.
+//! This module is the shell around the bot's sans-I/O core ([`super::core::BotCore`]): it
+//! owns the port for the whole run and is its only writer, and it carries out on the port
+//! what the core decides. [`run`] takes the [`PortLease`] (smstools stopped, port
+//! exclusive), then runs *sessions*: a session is one [`link::with_link`] on the port
+//! (reader thread, atat client) in which the modem is initialised and then served by one
+//! loop that sleeps until something happens: a URC, a request from another thread
+//! ([`BotState`]), the stop token, or the core's next deadline (health check, the call
+//! machine's timeout, an SMS retry, the queue scan, a look at the reader's health).
+//! Nothing polls faster than once a second while idle; a stop wakes the loop at once.
 //!
 //! A session ends when shutdown is asked for, or when the modem is lost: the reader saw
 //! EIO/EOF (unplugged, USB re-enumeration), or health checks failed in a row. A lost port
@@ -20,39 +22,30 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::future::{Either, select};
-use modem_core::call::{CallAction, CallMachine, CallState, DialFailure};
-use modem_core::command::call::SetCallListReporting;
-use modem_core::command::call::types::CallListReporting;
-use modem_core::command::general::types::ErrorReporting;
-use modem_core::command::general::{GetImei, GetRevision, SetErrorReporting};
-use modem_core::command::sms::SetNewMessageIndication;
-use modem_core::config::VoiceConfig;
+use modem_core::call::CallMachine;
+use modem_core::config::{SmsIndication, VoiceConfig};
 use modem_core::driver::{ModemUrcSubscription, StepOutcome};
+use modem_core::sim_slots::SimSlots;
 use modem_core::urc::Urc;
 use serialport::TTYPort;
 
+use super::core::{BotCore, Facts, Health, Input, LINK_WATCH, LinkStep, Schedule, Step};
 use super::notify::{self, Notifier};
 use super::settings::BotSettings;
 use crate::bot::state::{
-    BotPhase, BotRequest, BotRequests, BotState, ModemIdentity, SignalReport, now_rfc3339,
+    BotPhase, BotRequests, BotState, ModemIdentity, SignalReport, now_rfc3339,
 };
-use crate::calls::log::CallRecord;
-use crate::calls::tracker::{CallTracker, Tracked};
+use crate::calls::tracker::CallTracker;
 use crate::events::EventKind;
 use crate::handoff::{HandoffError, LeaseSettings, PortLease, Released};
 use crate::platform::link::{self, Link, LinkError};
 use crate::spool::queue::SmsQueue;
-use crate::spool::sim_slots::SimSlots;
 use crate::spool::{SmsdConf, SpoolBridge, SpoolError};
 
+mod calls;
 mod messages;
 use messages::InFlight;
 
-/// How often the loop looks at the reader thread's health while nothing else happens: a
-/// vanished port is noticed within this.
-pub const LINK_WATCH: Duration = Duration::from_secs(1);
-/// Pause between two tries to reopen a vanished port (or to re-initialise a silent one).
-pub const REOPEN_RETRY: Duration = Duration::from_millis(250);
 /// How long a USSD request waits for the network's `+CUSD` answer before another may go
 /// out (the asker gives up after the same time).
 pub const USSD_ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
@@ -163,70 +156,24 @@ pub struct Stopped {
     pub released: Option<Released>,
 }
 
-/// How a session ended.
-#[derive(Debug)]
-enum SessionEnd {
-    /// Shutdown was asked for.
-    Shutdown,
-    /// The port failed (EIO, EOF): reopen it.
-    PortLost(String),
-    /// The modem stopped answering, or refused init after a reconnect: try again on the
-    /// same descriptor.
-    Silent(String),
-    /// The very first init failed: give up at once.
-    InitFailed(String),
-}
-
-/// How the wait for a lost modem ended.
-enum Comeback {
-    /// The port was opened anew (its path may name a new device).
-    Reopened(TTYPort),
-    /// Try again on the descriptor already open (the modem went silent).
-    SameDescriptor,
-    /// Shutdown was asked for meanwhile.
-    ShutdownAsked,
-}
-
-/// What one wait of the loop produced.
-enum Wake {
-    /// Boxed: a `+CDS` carries its PDU, which makes a `Urc` a few hundred bytes.
-    Urc(Box<Urc>),
-    Request(Option<BotRequest>),
-    Deadline,
-}
-
-/// The run's state that outlives sessions.
+/// The run's state that outlives sessions: what the core does not decide (the call's
+/// bookkeeping and audio, the spool, the message in flight, the settings in force).
 struct Bot<'a> {
     options: &'a BotOptions,
     state: &'a BotState,
     requests: &'a mut BotRequests,
     queue: Option<&'a SmsQueue>,
     notifier: &'a dyn Notifier,
-    health_interval: Duration,
-    machine: CallMachine,
+    /// What to do next and when (the call machine, the health checks, the SMS schedule,
+    /// the way back from a lost modem).
+    core: BotCore,
     tracker: CallTracker,
-    epoch: Instant,
-    ready_sent: bool,
-    ever_running: bool,
-    reached_running: bool,
-    /// The modem was lost; the next successful init counts as a reconnect.
-    reconnecting: bool,
     /// Call audio: AT+CPCMREG after the answer, the audio port during the call.
     audio: Option<crate::audio::BotAudio>,
     /// smstools' spool, served while the bot holds the port.
     spool: Option<SpoolBridge>,
     /// SIM slots to read for the spool.
     slots: SimSlots,
-    /// After a spool file failed for a reason that may pass, no spool file is tried before
-    /// this.
-    spool_resume_at: Option<Instant>,
-    /// When outgoing/ and checked/ are listed again even without an inotify event.
-    spool_rescan_at: Instant,
-    /// Whose turn it is when both the spool and the API's queue have a message waiting.
-    spool_turn: bool,
-    /// A SIM scan was cut short by a silent modem: scan again after the next health check
-    /// the modem answers.
-    sim_rescan_owed: bool,
     /// SIM slots of delivered messages whose `AT+CMGD` failed: deleted later, at the
     /// latest before the port goes back.
     undeleted: Vec<u16>,
@@ -236,8 +183,6 @@ struct Bot<'a> {
     voice: VoiceConfig,
     /// The `[dtmf]` menu in force.
     dtmf: crate::audio::PreparedMenu,
-    /// A reload (SIGHUP) waits to be applied once no call is in progress.
-    reload_due: bool,
     /// When the lease began to stop smstools, until the bot first serves SMS: that
     /// interval is the handoff's SMS downtime (`GET /metrics`).
     handoff_from: Option<Instant>,
@@ -251,8 +196,9 @@ struct Bot<'a> {
 
 type UssdReply = crate::bot::Reply<Result<modem_core::urc::UssdReply, crate::bot::UssdFailure>>;
 
-/// Runs the bot until shutdown is asked for through `state` (or its `requests`), or the
-/// modem is lost for good. The lease is always released before this returns, error or not.
+/// Runs the bot until shutdown is asked for through `state` (its stop token,
+/// [`BotState::request_shutdown`]), or the modem is lost for good. The lease is always
+/// released before this returns, error or not.
 pub fn run(
     options: &BotOptions,
     state: &BotState,
@@ -260,28 +206,7 @@ pub fn run(
     queue: Option<&SmsQueue>,
     notifier: &dyn Notifier,
 ) -> Result<Stopped, BotError> {
-    state.update(|s| s.phase = BotPhase::Starting);
-    notifier.status(&format!(
-        "taking {} from smstools",
-        options.lease.port.display()
-    ));
-    if let Err(e) = state.call_log().check_writable() {
-        log::warn!("{e}: calls will not be logged until this is fixed");
-    }
-    match &options.audio {
-        Some(plan) => log::info!(
-            "call audio on {} ({:?}, greeting {}, recordings {})",
-            plan.config.port.display(),
-            plan.config.format(),
-            plan.greeting
-                .as_ref()
-                .map_or("none".into(), |g| format!("{:?}", g.duration())),
-            plan.recordings
-                .as_ref()
-                .map_or("off".into(), |r| r.dir().display().to_string()),
-        ),
-        None => log::info!("call audio off ([audio] enabled = false)"),
-    }
+    announce(options, state, notifier);
     // smsd.conf is read before smstools is touched: a spool that cannot be served stops
     // the start with smstools as it was. The spool itself is opened (which recovers what
     // a crash left claimed) only once the port is ours: a second bot started by mistake
@@ -308,9 +233,49 @@ pub fn run(
             return Err(e);
         }
     };
-    // The watcher wakes the loop when a file lands in outgoing/ or checked/; without it
-    // (inotify refused) the loop still lists them every queue scan.
-    let _watcher = spool.as_ref().and_then(|bridge| {
+    let _watcher = watch_spool(options, state, spool.as_ref());
+    let mut bot = Bot::new(options, state, requests, queue, notifier, spool);
+    bot.handoff_from = lease.stopping_since();
+    state.set_health_interval(bot.core.schedule().health_interval);
+    let outcome = bot.serve(&lease);
+    let released = bot.give_back(&mut lease);
+    outcome.map(|()| Stopped { released })
+}
+
+/// The start: the phase, the service manager's status line, what will not work.
+fn announce(options: &BotOptions, state: &BotState, notifier: &dyn Notifier) {
+    state.update(|s| s.phase = BotPhase::Starting);
+    notifier.status(&format!(
+        "taking {} from smstools",
+        options.lease.port.display()
+    ));
+    if let Err(e) = state.call_log().check_writable() {
+        log::warn!("{e}: calls will not be logged until this is fixed");
+    }
+    match &options.audio {
+        Some(plan) => log::info!(
+            "call audio on {} ({:?}, greeting {}, recordings {})",
+            plan.config.port.display(),
+            plan.config.format(),
+            plan.greeting
+                .as_ref()
+                .map_or("none".into(), |g| format!("{:?}", g.duration())),
+            plan.recordings
+                .as_ref()
+                .map_or("off".into(), |r| r.dir().display().to_string()),
+        ),
+        None => log::info!("call audio off ([audio] enabled = false)"),
+    }
+}
+
+/// The watcher that wakes the loop when a file lands in outgoing/ or checked/; without it
+/// (inotify refused) the loop still lists them every queue scan.
+fn watch_spool(
+    options: &BotOptions,
+    state: &BotState,
+    spool: Option<&SpoolBridge>,
+) -> Option<crate::spool::WatchThread> {
+    spool.and_then(|bridge| {
         let wake = state.clone();
         bridge
             .spawn_watcher(move || {
@@ -323,66 +288,7 @@ pub fn run(
                 )
             })
             .ok()
-    });
-    let mut bot = Bot {
-        options,
-        state,
-        requests,
-        queue,
-        notifier,
-        health_interval: notify::health_interval(
-            options.settings.health_interval(),
-            notify::watchdog_timeout(),
-        ),
-        machine: CallMachine::new(&options.voice),
-        tracker: CallTracker::new(),
-        epoch: Instant::now(),
-        ready_sent: false,
-        ever_running: false,
-        reached_running: false,
-        reconnecting: false,
-        audio: options.audio.clone().map(crate::audio::BotAudio::new),
-        spool,
-        slots: SimSlots::new(),
-        spool_resume_at: None,
-        spool_rescan_at: Instant::now(),
-        spool_turn: false,
-        sim_rescan_owed: false,
-        undeleted: Vec::new(),
-        in_flight: None,
-        voice: options.voice,
-        dtmf: options.dtmf.clone(),
-        reload_due: false,
-        handoff_from: lease.stopping_since(),
-        supervisor: None,
-        dial_reply: None,
-        ussd: None,
-    };
-    state.set_health_interval(bot.health_interval);
-    let outcome = bot.serve(&lease);
-    bot.put_back_in_flight();
-    // Parts of unfinished messages stay on the SIM: smsd joins them.
-    if let Some(bridge) = bot.spool.as_mut() {
-        bridge.release_port();
-    }
-    // A shutdown during a call: the API lets go of its audio, which closes with the bot.
-    state.set_call_audio(None);
-    state.update(|s| {
-        s.phase = BotPhase::Stopping;
-        s.current_call = None;
-    });
-    notifier.stopping();
-    let released = match lease.release() {
-        Ok(r) => Some(r),
-        Err(e) => {
-            log::error!(
-                "giving {} back failed: {e}; `sim7600 restore` will retry",
-                options.lease.port.display()
-            );
-            None
-        }
-    };
-    outcome.map(|()| Stopped { released })
+    })
 }
 
 /// The smsd.conf whose spool the bot serves, read and checked (a modem for the port);
@@ -440,12 +346,77 @@ fn open_spool(
     Ok(Some(bridge))
 }
 
-impl Bot<'_> {
+impl<'a> Bot<'a> {
+    fn new(
+        options: &'a BotOptions,
+        state: &'a BotState,
+        requests: &'a mut BotRequests,
+        queue: Option<&'a SmsQueue>,
+        notifier: &'a dyn Notifier,
+        spool: Option<SpoolBridge>,
+    ) -> Bot<'a> {
+        let schedule = Schedule {
+            health_interval: notify::health_interval(
+                options.settings.health_interval(),
+                notify::watchdog_timeout(),
+            ),
+            health_failures: options.settings.health_failures,
+            queue_scan: Duration::from_secs(options.settings.queue_scan_s),
+        };
+        Bot {
+            options,
+            state,
+            requests,
+            queue,
+            notifier,
+            core: BotCore::new(schedule, CallMachine::new(&options.voice), Instant::now()),
+            tracker: CallTracker::new(),
+            audio: options.audio.clone().map(crate::audio::BotAudio::new),
+            spool,
+            slots: SimSlots::new(),
+            undeleted: Vec::new(),
+            in_flight: None,
+            voice: options.voice,
+            dtmf: options.dtmf.clone(),
+            handoff_from: None,
+            supervisor: None,
+            dial_reply: None,
+            ussd: None,
+        }
+    }
+
+    /// The way out, after the last session: nothing half done is left, and the port goes
+    /// back to smstools (`None`: it could not be given back).
+    fn give_back(&mut self, lease: &mut PortLease) -> Option<Released> {
+        self.put_back_in_flight();
+        // Parts of unfinished messages stay on the SIM: smsd joins them.
+        if let Some(bridge) = self.spool.as_mut() {
+            bridge.release_port();
+        }
+        // A shutdown during a call: the API lets go of its audio, which closes with the bot.
+        self.state.set_call_audio(None);
+        self.state.update(|s| {
+            s.phase = BotPhase::Stopping;
+            s.current_call = None;
+        });
+        self.notifier.stopping();
+        match lease.release() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                log::error!(
+                    "giving {} back failed: {e}; `sim7600 restore` will retry",
+                    self.options.lease.port.display()
+                );
+                None
+            }
+        }
+    }
+
     fn port_name(&self) -> String {
         self.options.lease.port.display().to_string()
     }
 
-    /// Sessions until shutdown or a loss that lasts.
+    /// Sessions until shutdown or a loss that lasts: the core's steps between sessions.
     fn serve(&mut self, lease: &PortLease) -> Result<(), BotError> {
         if let Some(queue) = self.queue {
             let report = queue.recover()?;
@@ -455,84 +426,88 @@ impl Bot<'_> {
         }
         let path = self.options.lease.port.clone();
         let mut reopened: Option<TTYPort> = None;
-        let mut lost_since: Option<(Instant, String)> = None;
         loop {
-            let tty = match reopened.as_ref().or(lease.port()) {
-                Some(t) => t,
-                None => {
-                    return Err(BotError::ModemLost {
-                        port: self.port_name(),
-                        why: "the lease holds no port".into(),
-                        waited: Duration::ZERO,
-                    });
-                }
+            let Some(step) = self.core.poll_link(Instant::now()) else {
+                futures::executor::block_on(self.pause());
+                continue;
             };
-            let end = link::with_link(tty, &path, |link| {
-                futures::executor::block_on(self.session(link))
-            })?;
-            let reached_running = std::mem::take(&mut self.reached_running);
-            let (reopen, why) = match end {
-                SessionEnd::Shutdown => return Ok(()),
-                SessionEnd::InitFailed(problem) => {
+            match step {
+                LinkStep::Connect { again_after } => {
+                    if let Some(why) = again_after {
+                        log::info!("trying {} again after: {why}", path.display());
+                    }
+                    let Some(tty) = reopened.as_ref().or(lease.port()) else {
+                        return Err(BotError::ModemLost {
+                            port: self.port_name(),
+                            why: "the lease holds no port".into(),
+                            waited: Duration::ZERO,
+                        });
+                    };
+                    link::with_link(tty, &path, |link| {
+                        futures::executor::block_on(self.session(link))
+                    })?;
+                }
+                LinkStep::Lost { why, fresh } => self.lost(&why, fresh),
+                LinkStep::Judge {
+                    descriptor,
+                    why,
+                    since,
+                } => {
+                    // A silent modem still has its descriptor: the reset command can go there.
+                    let open = reopened.as_ref().or(lease.port()).filter(|_| descriptor);
+                    let reset_usb = self.supervise(open, &path, &why, since)?;
+                    if self.core.handle_judged(Instant::now(), reset_usb) {
+                        reopened = None;
+                    }
+                }
+                LinkStep::Reopen => {
+                    let tty = self.reopen(&path);
+                    self.core.handle_reopened(tty.is_some());
+                    if tty.is_some() {
+                        reopened = tty;
+                    }
+                }
+                LinkStep::Stop => return Ok(()),
+                LinkStep::InitFailed(problem) => {
                     return Err(BotError::Init {
                         port: self.port_name(),
                         problem,
                     });
                 }
-                SessionEnd::PortLost(why) => (true, why),
-                SessionEnd::Silent(why) => (false, why),
-            };
-            log::warn!("modem lost: {why}");
-            // The escalation starts at the first loss after the modem last served.
-            if reached_running || lost_since.is_none() {
-                lost_since = Some((Instant::now(), why.clone()));
-                self.supervisor = None;
-                self.state
-                    .events()
-                    .publish(None, EventKind::ModemLost { why: why.clone() });
             }
-            self.lost();
-            let (since, why) = lost_since
-                .clone()
-                .unwrap_or_else(|| (Instant::now(), String::new()));
-            // A silent modem still has its descriptor: the reset command can go there.
-            let open = if reopen { None } else { Some(tty) };
-            let mut reopen = reopen;
-            if self.supervise(open, &path, &why, since)? {
-                reopen = true;
-            }
-            if reopen {
-                reopened = None;
-            }
-            match self.await_modem(&path, since, reopen, &why)? {
-                Comeback::Reopened(tty) => reopened = Some(tty),
-                Comeback::SameDescriptor => {}
-                Comeback::ShutdownAsked => return Ok(()),
-            }
-            log::info!("trying {} again after: {why}", path.display());
         }
     }
 
-    /// What a modem that is gone or restarted takes with it: the call in progress (logged
-    /// and published as lost), its audio (no AT+CPCMREG=0 to send), and the call machine's
-    /// state.
-    fn forget_call(&mut self) {
-        self.close_audio();
-        let now = now_rfc3339();
-        if let Some(record) = self.tracker.lost(&now) {
-            self.state.events().call_lost(&record);
-            self.log_call(&record);
-            self.state
-                .metrics()
-                .call_ended(crate::platform::metrics::CallOutcome::Lost, 0);
+    /// A try to open the port anew. Named by IMEI or USB path, the modem may come back on
+    /// a new node.
+    fn reopen(&self, path: &std::path::Path) -> Option<TTYPort> {
+        let path = self.options.modem.port_now(path);
+        match link::open_exclusive(&path) {
+            Ok(tty) => {
+                log::info!("{} is back", path.display());
+                Some(tty)
+            }
+            Err(e) => {
+                log::debug!("reopen: {e}");
+                None
+            }
         }
-        self.machine.reset();
-        self.state.update(|s| s.current_call = None);
     }
 
-    /// The bookkeeping of a lost modem: the call in progress is logged as lost, the machine
-    /// forgets it, the phase says so.
-    fn lost(&mut self) {
+    /// The bookkeeping of a lost modem (`why`): the call in progress is logged as lost,
+    /// the machine forgets it, the phase says so; a `fresh` loss is published and starts
+    /// the supervisor over.
+    fn lost(&mut self, why: &str, fresh: bool) {
+        log::warn!("modem lost: {why}");
+        if fresh {
+            self.supervisor = None;
+            self.state.events().publish(
+                None,
+                EventKind::ModemLost {
+                    why: why.to_owned(),
+                },
+            );
+        }
         self.forget_call();
         // What was being read (or not yet deleted) is read again from the SIM after the
         // reconnect's scan, and the ledger has the delivered ones deleted.
@@ -542,43 +517,7 @@ impl Bot<'_> {
             bridge.release_port();
         }
         self.state.update(|s| s.phase = BotPhase::Reconnecting);
-        self.reconnecting = true;
         self.notifier.status("modem lost: reconnecting");
-    }
-
-    /// Waits for the modem to be usable again (`reopen`: the port must be opened anew),
-    /// at most until `since` + the reopen window; after that the loss (`why`) is the
-    /// bot's error.
-    fn await_modem(
-        &mut self,
-        path: &std::path::Path,
-        since: Instant,
-        reopen: bool,
-        why: &str,
-    ) -> Result<Comeback, BotError> {
-        let mut first = true;
-        loop {
-            // Every failed reopen is the supervisor's to judge (the first was judged by
-            // the caller): it may reset the modem's USB device, or give up.
-            if !std::mem::take(&mut first) && reopen {
-                self.supervise(None, path, why, since)?;
-            }
-            if futures::executor::block_on(self.wait_request(REOPEN_RETRY)) {
-                return Ok(Comeback::ShutdownAsked);
-            }
-            if !reopen {
-                return Ok(Comeback::SameDescriptor);
-            }
-            // Named by IMEI or USB path, the modem may come back on a new node.
-            let path = self.options.modem.port_now(path);
-            match link::open_exclusive(&path) {
-                Ok(tty) => {
-                    log::info!("{} is back", path.display());
-                    return Ok(Comeback::Reopened(tty));
-                }
-                Err(e) => log::debug!("reopen: {e}"),
-            }
-        }
     }
 
     /// The supervisor's plan for this bot.
@@ -686,61 +625,116 @@ impl Bot<'_> {
         }
     }
 
-    /// Sleeps `d`, or less when a request comes; `true` when it asked for shutdown.
-    /// Other requests are dropped: there is no modem to act on them (SMS stay queued).
-    async fn wait_request(&mut self, d: Duration) -> bool {
-        let deadline = Instant::now() + d;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            let timer = pin!(sleep(left));
-            let next = pin!(self.requests.next());
-            match select(next, timer).await {
-                Either::Left((Some(BotRequest::Shutdown) | None, _)) => return true,
-                // Applied once the modem serves again.
-                Either::Left((Some(BotRequest::Reload), _)) => self.reload_due = true,
-                Either::Left((Some(_), _)) => {}
-                Either::Right(_) => return false,
-            }
+    /// The pause between two tries, until the core's deadline or a stop. A reload is
+    /// remembered; other requests are dropped: there is no modem to act on them (SMS stay
+    /// queued).
+    async fn pause(&mut self) {
+        let Some(deadline) = self.core.poll_timeout() else {
+            return;
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
         }
+        let shutdown = self.state.shutdown();
+        let stop = pin!(shutdown.stopped());
+        let next = pin!(self.requests.next());
+        let timer = pin!(sleep(left));
+        let input = match select(select(stop, next), timer).await {
+            Either::Left((Either::Left(_) | Either::Right((None, _)), _)) => Input::Stop,
+            Either::Left((Either::Right((Some(request), _)), _)) => Input::Request(request),
+            Either::Right(_) => return,
+        };
+        self.core.handle_input(Instant::now(), input);
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.core.ms(Instant::now())
     }
 
-    fn log_call(&self, record: &CallRecord) {
-        log::info!(
-            "call {}: caller {}, {} rings, {}, {} s",
-            if record.answered { "ended" } else { "missed" },
-            record.caller.as_deref().unwrap_or("(none)"),
-            record.rings,
-            serde_json::to_string(&record.end).unwrap_or_default(),
-            record.duration_s
-        );
-        if let Err(e) = self.state.call_log().append(record) {
-            log::error!("{e}");
-        }
-    }
-
-    /// One session on an open port: init, then the loop.
-    async fn session(&mut self, link: &mut Link<'_>) -> SessionEnd {
+    /// One session on an open port: the core's steps until it leaves.
+    async fn session(&mut self, link: &mut Link<'_>) {
         let mut urcs = match link.urcs.subscribe() {
             Ok(s) => s,
-            Err(e) => return SessionEnd::InitFailed(format!("cannot subscribe to URCs: {e:?}")),
+            Err(e) => {
+                self.core
+                    .handle_session_failed(format!("cannot subscribe to URCs: {e:?}"));
+                return;
+            }
         };
-        if let Err(problem) = self.init(link).await {
+        loop {
             if let Some(failure) = link.failure() {
-                return SessionEnd::PortLost(failure.to_string());
+                self.core.handle_port_failed(failure.to_string());
             }
-            if self.ever_running {
-                return SessionEnd::Silent(problem);
+            self.core.observe(self.facts());
+            if self.core.wants_input() {
+                if let Some(input) = self.waiting(&mut urcs) {
+                    self.core.handle_input(Instant::now(), input);
+                }
             }
-            return SessionEnd::InitFailed(problem);
+            match self.core.poll_next(Instant::now()) {
+                Some(Step::Leave) => return,
+                Some(step) => self.run_step(link, &mut urcs, step).await,
+                None => {
+                    if let Some(input) = self.sleep(&mut urcs).await {
+                        self.core.handle_input(Instant::now(), input);
+                    }
+                }
+            }
         }
-        self.spool_start(link).await;
+    }
+
+    /// What the core does not own but schedules by: the call audio's next command, the
+    /// SIM slots to read, the spool's unfinished messages.
+    fn facts(&self) -> Facts {
+        Facts {
+            audio_due: self
+                .audio
+                .as_ref()
+                .and_then(crate::audio::BotAudio::next_deadline),
+            slot_pending: self.slots.pending(),
+            parts_expiry: self.parts_expiry(),
+        }
+    }
+
+    /// Carries out one step of the session on the port.
+    async fn run_step(
+        &mut self,
+        link: &mut Link<'_>,
+        urcs: &mut ModemUrcSubscription<'_>,
+        step: Step,
+    ) {
+        match step {
+            Step::Init => {
+                if let Err(problem) = self.init(link).await {
+                    let failure = link.failure().map(|f| f.to_string());
+                    self.core.handle_init_failed(problem, failure);
+                }
+            }
+            Step::Restarted => self.restarted(),
+            Step::SpoolStart => self.spool_start(link).await,
+            Step::Serve => self.begin_serving(link, urcs).await,
+            Step::ApplyReload => self.apply_reload(link).await,
+            Step::Urc(urc) => self.on_urc(link, &urc).await,
+            Step::Request(request) => self.on_request(link, request).await,
+            Step::CallTimeout => self.act(link).await,
+            Step::Audio => self.drive_audio(link).await,
+            Step::HealthCheck => self.health_check(link).await,
+            Step::ReadSlot => self.read_next_slot(link).await,
+            Step::ExpireParts => self.expire_parts(link).await,
+            Step::SendSms => {
+                let next = self.send_next_sms(link).await;
+                self.core.handle_sms_look(next);
+            }
+            Step::Finish => self.finish(link).await,
+            Step::Leave => {}
+        }
+    }
+
+    /// The session serves from now on: the handoff's SMS downtime ends, and the start-up
+    /// lines (RDY after a power cycle or a plug) that came before or during init are
+    /// answered by this init already; the rest is handled as usual.
+    async fn begin_serving(&mut self, link: &mut Link<'_>, urcs: &mut ModemUrcSubscription<'_>) {
         if let Some(from) = self.handoff_from.take() {
             // SMS flow again: the modem is initialised and the spool (or, without one, the
             // API's queue) is served from this turn of the loop on.
@@ -748,70 +742,68 @@ impl Bot<'_> {
             log::info!("handoff: SMS were down for {} ms", down.as_millis());
             self.state.metrics().handoff(down.as_secs_f64());
         }
-        // Start-up lines (RDY after a power cycle or a plug) that came before or during
-        // init are answered by this init already; the rest is handled as usual.
         while let Some(urc) = urcs.try_next_message_pure() {
             if urc != Urc::Ready {
                 self.on_urc(link, &urc).await;
             }
         }
-        self.running(link, &mut urcs).await
+    }
+
+    /// The modem restarted by itself (`RDY`): it has dropped the call and its audio; the
+    /// core has it initialised again.
+    fn restarted(&mut self) {
+        log::warn!("the modem restarted (RDY): initialising it again");
+        self.forget_call();
+        self.state.update(|s| {
+            s.modem_resets = s.modem_resets.saturating_add(1);
+            s.phase = BotPhase::Starting;
+        });
     }
 
     /// The seed's init sequence, the additions robust operation needs, and the identity.
     async fn init(&mut self, link: &mut Link<'_>) -> Result<(), String> {
         link.set_cmd_cooldown(link::INIT_CMD_COOLDOWN);
         let started = Instant::now();
+        // Incoming SMS stored on the SIM and announced with +CMTI, as smsd expects them
+        // after the handoff; while the bot serves the spool it reads them and deletes each
+        // once it is in smstools' incoming/ folder. Serving the spool, it also has status
+        // reports routed to it (+CDS), and writes each into incoming/ as smsd does.
+        let sms_indication = if self.spool.is_some() {
+            SmsIndication::StoreAndRouteReports
+        } else {
+            SmsIndication::StoreAndNotify
+        };
         let report = link
             .modem
-            .init(&self.voice)
+            .init(&self.voice, sms_indication)
             .await
             .map_err(|e| e.to_string())?;
-        let mut warnings: Vec<String> = report
+        let warnings: Vec<String> = report
             .warnings()
             .map(|step| match &step.outcome {
                 StepOutcome::Warning(e) => format!("{}: {e}", step.command),
                 StepOutcome::Done => step.command.to_string(),
             })
             .collect();
-        let client = link.modem.client();
-        // Numeric errors: atat only recognises `+CME ERROR: <n>` with a number it knows
-        // how to read; verbose texts would be timeouts (ATAT-NOTES.md).
-        let cmee = SetErrorReporting {
-            mode: ErrorReporting::Numeric,
-        };
-        if let Err(e) = atat::asynch::AtatClient::send(client, &cmee).await {
-            warnings.push(format!("AT+CMEE=1: {e:?}"));
-        }
-        // +CLCC on every call state change: the call machine then learns of a call even
-        // when RING or +CLIP was lost, and of its end without VOICE CALL: END.
-        let clcc = SetCallListReporting {
-            mode: CallListReporting::Enabled,
-        };
-        if let Err(e) = atat::asynch::AtatClient::send(client, &clcc).await {
-            warnings.push(format!("AT+CLCC=1: {e:?}"));
-        }
-        // Incoming SMS stored on the SIM and announced with +CMTI, as smsd expects them
-        // after the handoff; while the bot serves the spool it reads them and deletes each
-        // once it is in smstools' incoming/ folder. Serving the spool, it also has status
-        // reports routed to it (+CDS), and writes each into incoming/ as smsd does.
-        let (cnmi, cnmi_text) = if self.spool.is_some() {
-            (
-                SetNewMessageIndication::store_and_route_reports(),
-                "AT+CNMI=2,1,0,1,0",
-            )
-        } else {
-            (
-                SetNewMessageIndication::store_and_notify(),
-                "AT+CNMI=2,1,0,0,0",
-            )
-        };
-        if let Err(e) = atat::asynch::AtatClient::send(client, &cnmi).await {
-            warnings.push(format!("{cnmi_text}: {e:?}"));
-        }
         for w in &warnings {
             log::warn!("init: {w}");
         }
+        let read = self.identify(link).await?;
+        link.set_cmd_cooldown(link::LINK_CMD_COOLDOWN);
+        log::info!(
+            "modem {} {} ({}) initialised in {} ms",
+            read.identity.manufacturer,
+            read.identity.model,
+            read.identity.imei.as_deref().unwrap_or("IMEI unknown"),
+            started.elapsed().as_millis()
+        );
+        self.initialised(read, warnings);
+        Ok(())
+    }
+
+    /// Who the modem is (refused when it is not the one configured), its signal and its
+    /// registration.
+    async fn identify(&mut self, link: &mut Link<'_>) -> Result<InitRead, String> {
         let identity = link.modem.identify().await.map_err(|e| e.to_string())?;
         if !identity.is_sim7600 {
             log::warn!(
@@ -820,15 +812,13 @@ impl Bot<'_> {
                 identity.model
             );
         }
-        let client = link.modem.client();
-        let revision = atat::asynch::AtatClient::send(client, &GetRevision)
+        let revision = link
+            .modem
+            .revision()
             .await
             .ok()
             .map(|r| r.revision.to_string());
-        let imei = atat::asynch::AtatClient::send(client, &GetImei)
-            .await
-            .ok()
-            .map(|r| r.digits.to_string());
+        let imei = link.modem.imei().await.ok().map(|r| r.digits.to_string());
         if let Some(problem) =
             crate::fleet::identity::imei_mismatch(&self.options.modem.selector, imei.as_deref())
         {
@@ -841,29 +831,31 @@ impl Bot<'_> {
         }
         let signal = link.modem.signal_quality().await.ok();
         let network = link.modem.registration().await.ok().map(network_word);
-        link.set_cmd_cooldown(link::LINK_CMD_COOLDOWN);
         let identity = ModemIdentity {
             manufacturer: identity.manufacturer.to_string(),
             model: identity.model.to_string(),
             revision,
             imei,
         };
-        log::info!(
-            "modem {} {} ({}) initialised in {} ms",
-            identity.manufacturer,
-            identity.model,
-            identity.imei.as_deref().unwrap_or("IMEI unknown"),
-            started.elapsed().as_millis()
-        );
+        Ok(InitRead {
+            identity,
+            signal,
+            network,
+        })
+    }
+
+    /// The init succeeded: the supervisor's escalation ends, the state and the service
+    /// manager hear it (ready the first time).
+    fn initialised(&mut self, read: InitRead, warnings: Vec<String>) {
         if let Some(mut supervisor) = self.supervisor.take() {
             supervisor.recovered(self.now_ms());
             self.publish_supervisor(supervisor.take_events());
         }
+        let done = self.core.handle_init_ok();
         let now = now_rfc3339();
-        let reconnected = std::mem::take(&mut self.reconnecting);
         self.state.update(|s| {
-            s.identity = Some(identity);
-            if let Some(q) = signal {
+            s.identity = Some(read.identity);
+            if let Some(q) = read.signal {
                 s.signal = Some(SignalReport {
                     rssi: q.rssi,
                     ber: q.ber,
@@ -872,181 +864,74 @@ impl Bot<'_> {
                 });
             }
             s.init_warnings = warnings;
-            s.network = network;
+            s.network = read.network;
             s.last_modem_answer = Some(now);
             s.phase = BotPhase::Running;
-            if reconnected {
+            if done.reconnected {
                 s.reconnects = s.reconnects.saturating_add(1);
             }
         });
-        let status = format!(
+        let status = self.serving_status();
+        if done.first {
+            self.notifier.ready(&status);
+        } else {
+            self.notifier.status(&status);
+        }
+        self.notifier.alive();
+    }
+
+    /// The status line of a bot that serves.
+    fn serving_status(&self) -> String {
+        format!(
             "holding {}; answering on ring {} ({:?})",
             self.port_name(),
             self.voice.answer_after_rings(),
             self.voice.answer_mode()
-        );
-        if self.ready_sent {
-            self.notifier.status(&status);
-        } else {
-            self.notifier.ready(&status);
-            self.ready_sent = true;
-        }
-        self.notifier.alive();
-        self.ever_running = true;
-        self.reached_running = true;
-        Ok(())
+        )
     }
 
-    /// The event loop of a session. Each turn does one thing, in this order: a URC or a
-    /// request that is waiting, a due deadline of the call machine or of the call's audio,
-    /// a due health check, one step of SMS work (not while a call rings or its audio is
-    /// being switched on), or else it sleeps until one of those comes.
-    async fn running(
-        &mut self,
-        link: &mut Link<'_>,
-        urcs: &mut ModemUrcSubscription<'_>,
-    ) -> SessionEnd {
-        let scan = Duration::from_secs(self.options.settings.queue_scan_s);
-        let mut next_health = Instant::now() + self.health_interval;
-        let mut next_queue_look = Some(Instant::now());
-        let mut health_failures = 0u32;
-        loop {
-            if let Some(failure) = link.failure() {
-                return SessionEnd::PortLost(failure.to_string());
-            }
-            if self.reload_due {
-                self.apply_reload(link).await;
-            }
-            let wake = match self.waiting(urcs) {
-                Some(wake) => wake,
-                None => {
-                    let now = Instant::now();
-                    let call_due = self.machine.poll_timeout().map(|at_ms| {
-                        now + Duration::from_millis(at_ms.saturating_sub(self.now_ms()))
-                    });
-                    let audio_due = self
-                        .audio
-                        .as_ref()
-                        .and_then(crate::audio::BotAudio::next_deadline);
-                    if call_due.is_some_and(|t| t <= now) {
-                        Wake::Deadline
-                    } else if audio_due.is_some_and(|t| t <= now) {
-                        self.drive_audio(link).await;
-                        continue;
-                    } else if now >= next_health {
-                        if let Err(end) = self.health_check(link, &mut health_failures).await {
-                            return end;
-                        }
-                        next_health = Instant::now() + self.health_interval;
-                        continue;
-                    } else if let Some(next) =
-                        self.sms_step(link, next_queue_look, scan, audio_due).await
-                    {
-                        next_queue_look = next;
-                        continue;
-                    } else {
-                        let mut deadline = next_health.min(now + LINK_WATCH);
-                        let sms = [next_queue_look, self.parts_expiry()];
-                        for t in sms
-                            .into_iter()
-                            .flatten()
-                            .filter(|_| self.sms_allowed(audio_due))
-                        {
-                            deadline = deadline.min(t);
-                        }
-                        for t in [call_due, audio_due].into_iter().flatten() {
-                            deadline = deadline.min(t);
-                        }
-                        let urc = pin!(urcs.next_message_pure());
-                        let request = pin!(self.requests.next());
-                        let timer = pin!(sleep(deadline.saturating_duration_since(now)));
-                        match select(select(urc, request), timer).await {
-                            Either::Left((Either::Left((u, _)), _)) => Wake::Urc(Box::new(u)),
-                            Either::Left((Either::Right((r, _)), _)) => Wake::Request(r),
-                            Either::Right(_) => Wake::Deadline,
-                        }
-                    }
-                }
-            };
-            match wake {
-                Wake::Urc(urc) if *urc == Urc::Ready => {
-                    log::warn!("the modem restarted (RDY): initialising it again");
-                    // A restarted modem has dropped the call and its audio.
-                    self.forget_call();
-                    self.state.update(|s| {
-                        s.modem_resets = s.modem_resets.saturating_add(1);
-                        s.phase = BotPhase::Starting;
-                    });
-                    if let Err(problem) = self.init(link).await {
-                        return SessionEnd::Silent(format!(
-                            "re-init after a modem restart failed: {problem}"
-                        ));
-                    }
-                    self.spool_start(link).await;
-                    next_health = Instant::now() + self.health_interval;
-                }
-                Wake::Urc(urc) => self.on_urc(link, &urc).await,
-                Wake::Request(None | Some(BotRequest::Shutdown)) => {
-                    if let Some(call) = self.tracker.current() {
-                        // Closing the port does not end a call: the modem keeps it, and no
-                        // end will be seen to log.
-                        log::warn!(
-                            "shutting down during a {} call from {}: the modem keeps it; \
-                             it is not in the call log",
-                            match call.state {
-                                crate::bot::CurrentCallState::Ringing => "ringing",
-                                crate::bot::CurrentCallState::Active => "connected",
-                                crate::bot::CurrentCallState::Dialing => "dialled",
-                                crate::bot::CurrentCallState::Alerting => "dialled, ringing",
-                            },
-                            call.caller.as_deref().unwrap_or("(unknown)")
-                        );
-                    }
-                    // Nothing half done for smsd: the message in flight gets its last
-                    // parts, delivered SMS still on the SIM are deleted.
-                    self.finish_in_flight(link).await;
-                    self.retry_undeleted(link).await;
-                    return SessionEnd::Shutdown;
-                }
-                Wake::Request(Some(BotRequest::Reload)) => {
-                    self.reload_due = true;
-                    self.apply_reload(link).await;
-                }
-                Wake::Request(Some(BotRequest::SmsQueued)) => {
-                    next_queue_look = Some(Instant::now());
-                }
-                Wake::Request(Some(BotRequest::Dial {
-                    to,
-                    timeout_s,
-                    reply,
-                })) => self.dial(link, &to, timeout_s, reply).await,
-                Wake::Request(Some(BotRequest::Ussd { code, reply })) => {
-                    self.send_ussd(link, &code, reply).await
-                }
-                Wake::Request(Some(BotRequest::HangUp)) => {
-                    let now = self.now_ms();
-                    if self.machine.request_hang_up(now) {
-                        self.act(link).await;
-                    }
-                }
-                Wake::Deadline => {
-                    let now = self.now_ms();
-                    self.machine.handle_timeout(now);
-                    self.act(link).await;
-                }
-            }
+    /// A URC, a stop or a request that is already waiting: they go before any other work
+    /// (a RING must not wait behind a SIM scan or the parts of a long SMS, SIGTERM not
+    /// behind a backlog of messages).
+    fn waiting(&mut self, urcs: &mut ModemUrcSubscription<'_>) -> Option<Input> {
+        if let Some(urc) = urcs.try_next_message_pure() {
+            return Some(Input::Urc(Box::new(urc)));
+        }
+        if self.state.shutdown().is_stopping() {
+            return Some(Input::Stop);
+        }
+        match self.requests.try_recv() {
+            Ok(request) => Some(Input::Request(request)),
+            // Every sender is gone: nobody can ask for anything any more, so it is a stop.
+            Err(futures::channel::mpsc::TryRecvError::Closed) => Some(Input::Stop),
+            Err(futures::channel::mpsc::TryRecvError::Empty) => None,
         }
     }
 
-    /// Applies the settings of a reload (SIGHUP) once no call is in progress: the call
+    /// Sleeps until a URC, a request or a stop comes (`Some`), or until the core's next
+    /// deadline (`None`).
+    async fn sleep(&mut self, urcs: &mut ModemUrcSubscription<'_>) -> Option<Input> {
+        let now = Instant::now();
+        let deadline = self.core.poll_timeout().unwrap_or(now + LINK_WATCH);
+        let shutdown = self.state.shutdown();
+        let urc = pin!(urcs.next_message_pure());
+        let request = pin!(self.requests.next());
+        let stop = pin!(shutdown.stopped());
+        let timer = pin!(sleep(deadline.saturating_duration_since(now)));
+        match select(select(urc, select(stop, request)), timer).await {
+            Either::Left((Either::Left((u, _)), _)) => Some(Input::Urc(Box::new(u))),
+            Either::Left((Either::Right((Either::Left(_), _)), _)) => Some(Input::Stop),
+            Either::Left((Either::Right((Either::Right((r, _)), _)), _)) => {
+                Some(r.map_or(Input::Stop, Input::Request))
+            }
+            Either::Right(_) => None,
+        }
+    }
+
+    /// Applies the settings of a reload (SIGHUP), no call being in progress: the call
     /// machine follows the new policy, the modem gets the new `ATS0` and `AT+CLVL`
     /// through the driver, the menu and the call audio are the new ones.
     async fn apply_reload(&mut self, link: &mut Link<'_>) {
-        if !matches!(self.machine.state(), CallState::Idle) {
-            // Applied on the first turn of the loop after the call.
-            return;
-        }
-        self.reload_due = false;
         let Some(live) = self.state.take_reload() else {
             return;
         };
@@ -1054,68 +939,33 @@ impl Bot<'_> {
         if rings != self.voice.modem_auto_answer_rings() {
             match link.modem.set_auto_answer(rings).await {
                 Ok(()) => log::info!("reload: the modem answers on ring {rings} now (0: never)"),
-                Err(e) => log::warn!("reload: ATS0={rings} failed: {e}; the next init sends it"),
+                Err(e) => {
+                    log::warn!("reload: answering on ring {rings}: {e}; the next init sends it")
+                }
             }
         }
         if live.voice.volume() != self.voice.volume() {
-            match modem_core::command::audio::types::SpeakerVolume::new(live.voice.volume()) {
-                Some(volume) => {
-                    let cmd = modem_core::command::audio::SetSpeakerVolume { volume };
-                    match atat::asynch::AtatClient::send(link.modem.client(), &cmd).await {
-                        Ok(_) => log::info!("reload: speaker volume {}", live.voice.volume()),
-                        Err(e) => log::warn!("reload: AT+CLVL failed: {e:?}"),
-                    }
-                }
-                None => log::warn!("reload: volume {} out of range", live.voice.volume()),
+            match link.modem.set_volume(live.voice.volume()).await {
+                Ok(()) => log::info!("reload: speaker volume {}", live.voice.volume()),
+                Err(e) => log::warn!("reload: {e}"),
             }
         }
-        self.machine = CallMachine::new(&live.voice);
+        self.core.set_call_machine(CallMachine::new(&live.voice));
         self.voice = live.voice;
         self.dtmf = live.dtmf;
         self.audio = live.audio.map(crate::audio::BotAudio::new);
-        let status = format!(
-            "holding {}; answering on ring {} ({:?})",
-            self.port_name(),
-            self.voice.answer_after_rings(),
-            self.voice.answer_mode()
-        );
+        let status = self.serving_status();
         log::info!("reload applied: {status}");
         self.notifier.status(&status);
     }
 
-    /// A URC or a request that is already waiting: they go before any other work (a RING
-    /// must not wait behind a SIM scan or the parts of a long SMS, SIGTERM not behind a
-    /// backlog of messages).
-    fn waiting(&mut self, urcs: &mut ModemUrcSubscription<'_>) -> Option<Wake> {
-        if let Some(urc) = urcs.try_next_message_pure() {
-            return Some(Wake::Urc(Box::new(urc)));
-        }
-        match self.requests.try_recv() {
-            Ok(request) => Some(Wake::Request(Some(request))),
-            // Every sender is gone: nobody can ask for shutdown any more, so it is one.
-            Err(futures::channel::mpsc::TryRecvError::Closed) => Some(Wake::Request(None)),
-            Err(futures::channel::mpsc::TryRecvError::Empty) => None,
-        }
-    }
-
-    /// SMS work waits while a call rings (the answer must not queue behind an `AT+CMGS`)
-    /// and while its audio is being switched on (`audio_due`: `AT+CPCMREG=1` is due).
-    fn sms_allowed(&self, audio_due: Option<Instant>) -> bool {
-        !matches!(self.machine.state(), CallState::Ringing { .. }) && audio_due.is_none()
-    }
-
     /// `AT+CSQ`: the signal for `/status`, the watchdog's proof of life, and what a scan
-    /// cut short or an undeleted slot waited for. `Err`: the session ends (the modem went
-    /// silent).
-    async fn health_check(
-        &mut self,
-        link: &mut Link<'_>,
-        failures: &mut u32,
-    ) -> Result<(), SessionEnd> {
-        let limit = self.options.settings.health_failures;
+    /// cut short or an undeleted slot waited for. The core counts failures in a row (at
+    /// its limit the session ends: the modem went silent).
+    async fn health_check(&mut self, link: &mut Link<'_>) {
         match link.modem.signal_quality().await {
             Ok(q) => {
-                *failures = 0;
+                let health = self.core.handle_health(Ok(()));
                 let at = now_rfc3339();
                 self.state.update(|s| {
                     s.signal = Some(SignalReport {
@@ -1132,162 +982,20 @@ impl Bot<'_> {
                     let word = network_word(status);
                     self.state.update(|s| s.network = Some(word));
                 }
-                if self.sim_rescan_owed {
+                if health == (Health::Alive { rescan: true }) {
                     self.spool_start(link).await;
                 }
                 self.retry_undeleted(link).await;
-                Ok(())
             }
             Err(e) => {
-                *failures += 1;
-                log::warn!("health check {failures}/{limit}: {e}");
-                if *failures >= limit {
-                    return Err(SessionEnd::Silent(format!(
-                        "{failures} health checks failed, the last: {e}"
-                    )));
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// `POST /calls`: the machine dials (one call at a time), the caller is told the call's
-    /// id when its `dialing` event is published.
-    async fn dial(
-        &mut self,
-        link: &mut Link<'_>,
-        to: &str,
-        timeout_s: Option<u32>,
-        reply: crate::bot::Reply<Result<u64, crate::bot::DialRefused>>,
-    ) {
-        let number = to
-            .strip_prefix('+')
-            .filter(|d| !d.is_empty())
-            .or(Some(to).filter(|d| !d.is_empty()))
-            .filter(|d| d.len() <= 20 && d.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|_| modem_core::urc::PhoneNumber::try_from(to).ok());
-        let Some(number) = number else {
-            reply.send(Err(crate::bot::DialRefused::BadNumber(to.to_owned())));
-            return;
-        };
-        let now = self.now_ms();
-        let timeout_ms = timeout_s.map(|s| u64::from(s) * 1000);
-        if !self.machine.dial(now, number, timeout_ms) {
-            reply.send(Err(crate::bot::DialRefused::CallInProgress));
-            return;
-        }
-        log::info!("dialling {to}");
-        self.dial_reply = Some(reply);
-        self.act(link).await;
-    }
-
-    /// `POST /ussd`: `AT+CUSD`; the answer comes later as a `+CUSD` URC.
-    async fn send_ussd(&mut self, link: &mut Link<'_>, code: &str, reply: UssdReply) {
-        if self
-            .ussd
-            .as_ref()
-            .is_some_and(|(_, until)| Instant::now() < *until)
-        {
-            reply.send(Err(crate::bot::UssdFailure::Busy));
-            return;
-        }
-        match link.modem.send_ussd(code).await {
-            Ok(()) => {
-                log::info!("USSD {code} sent");
-                self.ussd = Some((reply, Instant::now() + USSD_ANSWER_TIMEOUT));
-            }
-            Err(e) => {
-                log::warn!("USSD {code}: {e}");
-                reply.send(Err(crate::bot::UssdFailure::Refused(e.to_string())));
-            }
-        }
-    }
-
-    /// A URC into the call machine, then whatever it asks for.
-    async fn on_urc(&mut self, link: &mut Link<'_>, urc: &Urc) {
-        match urc {
-            Urc::Ussd(answer) => match self.ussd.take() {
-                Some((reply, _)) => reply.send(Ok(answer.clone())),
-                None => log::info!("USSD from the network: {answer:?}"),
-            },
-            Urc::NewMessage(m) => {
-                if self.spool.is_none() {
-                    // Left on the SIM for smsd, which reads it after the handoff.
-                    log::info!("SMS stored at {} {}: left for smstools", m.storage, m.index);
-                } else if self.slots.announced(m.storage.as_str(), m.index) {
-                    log::info!("SMS stored at {} {}: reading it", m.storage, m.index);
-                } else {
-                    log::warn!(
-                        "SMS stored at {} {}, a storage AT+CMGR does not read: left for \
-                         smstools",
-                        m.storage,
-                        m.index
-                    );
+                if let Health::Failed { failures, limit } =
+                    self.core.handle_health(Err(e.to_string()))
+                {
+                    log::warn!("health check {failures}/{limit}: {e}");
                 }
             }
-            Urc::NewMessageUnlocated { storage } => {
-                let place = storage.as_deref().unwrap_or("an unnamed storage");
-                if self.spool.is_none() {
-                    log::info!("SMS stored in {place}, place not given: left for smstools");
-                } else {
-                    // The modem said a message arrived but not where: the storage scan
-                    // (AT+CPMS?, then every slot up to the count) finds it.
-                    log::info!("SMS stored in {place}, place not given: scanning the storage");
-                    self.spool_start(link).await;
-                }
-            }
-            Urc::StatusReport(pdu) => match self.spool.as_mut() {
-                Some(bridge) => {
-                    bridge.routed_report(pdu);
-                }
-                None => {
-                    log::info!("status report (+CDS) received: no smstools spool to write it to")
-                }
-            },
-            Urc::RoutedMessage(pdu) => {
-                log::warn!(
-                    "an SMS was routed to the host (+CMT) instead of stored: the modem's \
-                     AT+CNMI was changed behind the bot's back"
-                );
-                match self.spool.as_mut() {
-                    Some(bridge) => {
-                        bridge.routed_message(pdu);
-                        self.publish_delivered();
-                    }
-                    None => log::error!(
-                        "an SMS routed as +CMT is lost: no smstools spool to write it to"
-                    ),
-                }
-            }
-            other => log::debug!("URC {other:?}"),
         }
-        let now = self.now_ms();
-        self.machine.handle_urc(now, urc);
-        self.act(link).await;
-    }
-
-    /// The `[dtmf]` menu's action for `key`, pressed during the call. A hang-up goes
-    /// through the machine (its action is carried out by [`Bot::act`]'s loop).
-    fn on_key(&mut self, key: modem_core::urc::DtmfKey) {
-        use crate::audio::KeyOutcome;
-        // Sound keys come to NoAudio while the call has no audio (off, or not yet on).
-        let audio = self
-            .audio
-            .as_ref()
-            .and_then(crate::audio::BotAudio::current);
-        match self.dtmf.on_key(key, audio) {
-            KeyOutcome::HangUp => {
-                log::info!("DTMF {}: hanging up (the [dtmf] menu)", key.as_char());
-                let now = self.now_ms();
-                self.machine.request_hang_up(now);
-            }
-            KeyOutcome::NoAudio => log::warn!(
-                "DTMF {}: the [dtmf] menu wants sound, but the call has no audio",
-                key.as_char()
-            ),
-            KeyOutcome::Refused(e) => log::warn!("DTMF {}: {e}", key.as_char()),
-            KeyOutcome::Played(_) | KeyOutcome::Speaking | KeyOutcome::Nothing => {}
-        }
+        self.core.health_checked(Instant::now());
     }
 
     /// Sends the call-audio AT commands that are due (AT+CPCMFRM, AT+CPCMREG=1 after the
@@ -1333,123 +1041,21 @@ impl Bot<'_> {
             log_audio_end(audio.call_ended().summary, self.state.metrics());
         }
     }
-
-    /// Carries out the machine's actions and publishes its events until both are drained.
-    async fn act(&mut self, link: &mut Link<'_>) {
-        loop {
-            while let Some(event) = self.machine.poll_event() {
-                let now = now_rfc3339();
-                log::info!("call: {event}");
-                let published = self.state.events().call_event(&event);
-                if let modem_core::call::CallEvent::Dialing { .. } = event {
-                    if let (Some(reply), Some(id)) = (self.dial_reply.take(), published.call_id) {
-                        reply.send(Ok(id));
-                    }
-                }
-                if let modem_core::call::CallEvent::Dtmf { key } = event {
-                    self.on_key(key);
-                }
-                match &event {
-                    modem_core::call::CallEvent::Connected { number } => {
-                        if let Some(audio) = self.audio.as_mut() {
-                            audio.call_answered(Instant::now(), number.as_str());
-                        }
-                    }
-                    modem_core::call::CallEvent::Answered { caller, .. } => {
-                        if let Some(audio) = self.audio.as_mut() {
-                            audio.call_answered(Instant::now(), &audio_label(caller));
-                            log::debug!(
-                                "call audio: AT+CPCMREG=1 due in {:?}",
-                                audio
-                                    .next_deadline()
-                                    .map(|t| t.saturating_duration_since(Instant::now()))
-                            );
-                        }
-                    }
-                    modem_core::call::CallEvent::Ended { .. } => self.end_audio(link).await,
-                    _ => {}
-                }
-                match self.tracker.handle(&event, &now) {
-                    Tracked::Current(call) => self.state.update(|s| s.current_call = Some(call)),
-                    Tracked::Finished(record) => {
-                        self.state.update(|s| s.current_call = None);
-                        self.log_call(&record);
-                        let (outcome, connected_ms) = crate::calls::tracker::outcome_of(&record);
-                        self.state.metrics().call_ended(outcome, connected_ms);
-                    }
-                    Tracked::Nothing => {}
-                }
-            }
-            let Some(action) = self.machine.poll_action() else {
-                return;
-            };
-            match action {
-                CallAction::Answer => match link.modem.answer().await {
-                    Ok(()) => {
-                        let now = self.now_ms();
-                        self.machine.answer_succeeded(now);
-                    }
-                    Err(e) => {
-                        log::warn!("answering failed: {e}");
-                        let now = self.now_ms();
-                        self.machine.answer_failed(now);
-                    }
-                },
-                CallAction::HangUp => {
-                    if let Err(e) = link.modem.hang_up().await {
-                        // The machine ends the call by itself if no end line comes.
-                        log::warn!("hanging up failed: {e}");
-                    }
-                }
-                CallAction::Dial => {
-                    let Some(number) = self.machine.dialled_number().cloned() else {
-                        continue;
-                    };
-                    if let Err(e) = link.modem.dial(&number).await {
-                        use modem_core::driver::{ConnectionFailure, ErrorKind};
-                        log::warn!("dialling {number} failed: {e}");
-                        let reason = match e.kind {
-                            ErrorKind::Connection(ConnectionFailure::Busy) => DialFailure::Busy,
-                            ErrorKind::Connection(ConnectionFailure::NoAnswer) => {
-                                DialFailure::NoAnswer
-                            }
-                            _ => DialFailure::Failed,
-                        };
-                        let now = self.now_ms();
-                        self.machine.dial_failed(now, reason);
-                    }
-                }
-            }
-        }
-    }
 }
 
-/// Sleeps `d` on embassy-time's std timer queue (no thread is blocked, nothing spins).
-/// The label of a call's recording: the caller's number, or why there is none.
-fn audio_label(caller: &modem_core::call::Caller) -> String {
-    match caller {
-        modem_core::call::Caller::Number(n) => n.as_str().to_string(),
-        modem_core::call::Caller::Withheld => "withheld".into(),
-        modem_core::call::Caller::Unavailable => "unavailable".into(),
-        modem_core::call::Caller::Unknown => "unknown".into(),
-    }
+/// What the init read of the modem besides the init sequence.
+struct InitRead {
+    identity: ModemIdentity,
+    signal: Option<modem_core::command::network::responses::SignalQuality>,
+    network: Option<String>,
 }
 
 /// Sends one call-audio command on the one AT writer; whether the modem said OK.
 async fn send_pcm(link: &mut Link<'_>, cmd: &crate::audio::PcmCommand) -> bool {
-    let client = link.modem.client();
-    let result = match cmd {
-        crate::audio::PcmCommand::Format(c) => {
-            atat::asynch::AtatClient::send(client, c).await.map(|_| ())
-        }
-        crate::audio::PcmCommand::Register(c) => {
-            atat::asynch::AtatClient::send(client, c).await.map(|_| ())
-        }
-    };
-    match result {
+    match link.modem.switch_pcm(*cmd).await {
         Ok(()) => true,
         Err(e) => {
-            log::warn!("{}: {e:?}", cmd.describe());
+            log::warn!("{}: {e}", cmd.describe());
             false
         }
     }
@@ -1506,15 +1112,12 @@ fn network_word(status: modem_core::command::network::types::RegistrationStatus)
 /// modem; its answer does not matter (a hung modem may not give one).
 fn send_modem_reset(tty: &TTYPort, path: &std::path::Path) -> Result<(), LinkError> {
     link::with_link(tty, path, |link| {
-        let client = link.modem.client();
-        let answer = futures::executor::block_on(atat::asynch::AtatClient::send(
-            client,
-            &modem_core::command::general::ResetModem,
-        ));
+        let answer = futures::executor::block_on(link.modem.reset());
         log::warn!("modem reset sent on {}: {answer:?}", path.display());
     })
 }
 
+/// Sleeps `d` on embassy-time's std timer queue (no thread is blocked, nothing spins).
 async fn sleep(d: Duration) {
     let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
     embassy_time::Timer::after(embassy_time::Duration::from_micros(micros)).await;

@@ -5,8 +5,11 @@
 //! modem-core's call state machine, calls are logged ([`crate::calls::log`]), SMS from the API's
 //! queue are sent, smstools' spool is served (SMS received are written to its incoming/
 //! folder, files in its outgoing/ folder are sent: [`crate::spool`]), the modem's health is
-//! checked, and a vanished or restarted modem is reopened and re-initialised. Other threads see the bot through [`crate::bot::BotState`].
+//! checked, and a vanished or restarted modem is reopened and re-initialised. What the loop
+//! does next and when is decided by a sans-I/O core ([`core::BotCore`]); [`daemon`] carries
+//! it out on the port. Other threads see the bot through [`crate::bot::BotState`].
 
+pub mod core;
 pub mod daemon;
 pub mod notify;
 pub mod settings;

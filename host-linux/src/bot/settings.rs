@@ -16,7 +16,7 @@ use crate::calls::log::{self as call_log, CallLogSettings};
 
 /// Default call log file.
 pub const DEFAULT_CALL_LOG: &str = "/var/lib/sim7600/calls.jsonl";
-/// Default health check period: `AT+CSQ` every 30 s (the "AT every 30 s"; CSQ
+/// Default health check period: `AT+CSQ` every 30 s (a liveness check every 30 s; CSQ
 /// also refreshes the signal shown by `/status`).
 pub const DEFAULT_HEALTH_INTERVAL_S: u64 = 30;
 /// Default number of failed health checks in a row before the port is reopened.

@@ -4,8 +4,9 @@
 //! The bot's event loop is the only writer of the port; nobody else talks to the modem.
 //! Instead it publishes what it learns into a [`BotSnapshot`] (who the modem is, the signal,
 //! the current call, the phase of the bot), and it takes requests through a channel that
-//! wakes its loop at once ([`BotState::sms_queued`], [`BotState::request_shutdown`],
-//! [`BotState::hang_up`]). The call log is read straight from its file
+//! wakes its loop at once ([`BotState::sms_queued`], [`BotState::hang_up`]). The stop
+//! token it carries ([`BotState::shutdown`], the process's in the daemon) wakes the loop
+//! at once too ([`BotState::request_shutdown`] stops it). The call log is read straight from its file
 //! ([`BotState::recent_calls`]). While a call has audio, the loop also publishes that
 //! call's [`CallAudio`] ([`BotState::call_audio`]) so that the API can play into the call
 //! and listen to it. Cloning the handle is cheap; every clone sees the same bot.
@@ -22,6 +23,7 @@ use crate::audio::CallAudio;
 use crate::calls::log::{CallLog, CallLogError, CallRecord};
 pub use crate::calls::tracker::{CurrentCall, CurrentCallState};
 use crate::platform::metrics::Metrics;
+use crate::platform::shutdown::Shutdown;
 
 /// Where the bot is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -112,8 +114,6 @@ pub enum BotRequest {
     SmsQueued,
     /// Hang up the current call (or reject a ringing one).
     HangUp,
-    /// Give the port back and end.
-    Shutdown,
     /// Settings re-read on SIGHUP wait in the state ([`BotState::take_reload`]): apply
     /// them once no call is in progress.
     Reload,
@@ -214,6 +214,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     /// The bot's health check period in milliseconds (0: not running yet, the default).
     health_interval_ms: AtomicU64,
+    /// Stopped when the bot is to give the port back and end.
+    shutdown: Shutdown,
 }
 
 /// The bot's shared handle: see the module documentation.
@@ -229,8 +231,17 @@ pub fn now_rfc3339() -> String {
 
 impl BotState {
     /// A handle for a bot on `port` logging calls to `call_log`, and the receiving end of
-    /// its requests (for the bot's loop).
+    /// its requests (for the bot's loop); it has a stop token of its own.
     pub fn new(port: PathBuf, call_log: CallLog) -> (BotState, BotRequests) {
+        BotState::with_shutdown(port, call_log, Shutdown::new())
+    }
+
+    /// [`BotState::new`] for a bot that stops with `shutdown` (the process's token).
+    pub fn with_shutdown(
+        port: PathBuf,
+        call_log: CallLog,
+        shutdown: Shutdown,
+    ) -> (BotState, BotRequests) {
         let (tx, rx) = mpsc::unbounded();
         let snapshot = BotSnapshot {
             phase: BotPhase::Starting,
@@ -259,6 +270,7 @@ impl BotState {
             stream_urls: Mutex::new(std::collections::HashMap::new()),
             metrics: Arc::new(Metrics::new()),
             health_interval_ms: AtomicU64::new(0),
+            shutdown,
         };
         (
             BotState {
@@ -421,9 +433,14 @@ impl BotState {
         .then_some(rx)
     }
 
-    /// Asks the bot to give the port back and end (what SIGTERM does).
-    pub fn request_shutdown(&self) -> bool {
-        self.send(BotRequest::Shutdown)
+    /// Asks the bot to give the port back and end (what SIGTERM does): stops its token.
+    pub fn request_shutdown(&self) {
+        self.shared.shutdown.stop();
+    }
+
+    /// The token the bot stops with.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shared.shutdown
     }
 }
 
@@ -482,24 +499,40 @@ mod tests {
         let (s, mut rx) = state();
         assert!(s.sms_queued());
         assert!(s.hang_up());
-        assert!(s.request_shutdown());
         let got: Vec<_> = futures::executor::block_on(async {
             let mut v = Vec::new();
-            for _ in 0..3 {
+            for _ in 0..2 {
                 v.push(rx.next().await);
             }
             v
         });
-        assert_eq!(
-            got,
-            [
-                Some(BotRequest::SmsQueued),
-                Some(BotRequest::HangUp),
-                Some(BotRequest::Shutdown)
-            ]
-        );
+        assert_eq!(got, [Some(BotRequest::SmsQueued), Some(BotRequest::HangUp)]);
         drop(rx);
         assert!(!s.sms_queued());
+    }
+
+    #[test]
+    fn a_shutdown_request_stops_the_token_every_clone_sees() {
+        let (s, _rx) = state();
+        let other = s.clone();
+        assert!(!other.shutdown().is_stopping());
+        s.request_shutdown();
+        assert!(other.shutdown().is_stopping());
+        let shared = crate::platform::shutdown::Shutdown::new();
+        let (daemon, _rx) = BotState::with_shutdown(
+            "/dev/ttyUSB2".into(),
+            CallLog::new(CallLogSettings {
+                path: "/nonexistent/calls.jsonl".into(),
+                max_bytes: 4096,
+                keep: 1,
+            }),
+            shared.clone(),
+        );
+        shared.stop();
+        assert!(
+            daemon.shutdown().is_stopping(),
+            "the token handed in is the bot's"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::sysfs::{self, SysfsRoots, UsbModem};
+use crate::platform::durable::{self, DurableError, NewFile};
 
 /// How the config names the modem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +70,7 @@ pub struct IdentityRecord {
 /// Why an identity record could not be written or a selector not resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    /// The record could not be written.
+    /// The record's folder could not be created, or the record not serialised.
     #[error("cannot write the modem identity record {}: {source}", file.display())]
     Write {
         /// The file.
@@ -77,6 +78,9 @@ pub enum IdentityError {
         /// What the OS said.
         source: io::Error,
     },
+    /// The record could not be stored durably.
+    #[error("modem identity record: {0}")]
+    Store(DurableError),
     /// sysfs could not be read.
     #[error(transparent)]
     Sysfs(#[from] sysfs::SysfsError),
@@ -113,7 +117,11 @@ pub fn record_path(dir: &Path, usb_path: &str) -> PathBuf {
     dir.join(format!("{usb_path}.json"))
 }
 
-/// Writes `record` atomically (a temporary file renamed).
+/// How a record file is written: readable by all (`sim7600 list` run by any user).
+const RECORD_FILE: NewFile = NewFile::mode(0o644);
+
+/// Writes `record` durably ([`durable::replace_file`]: a temporary file, fsynced,
+/// renamed, the folder fsynced).
 pub fn write_record(dir: &Path, record: &IdentityRecord) -> Result<(), IdentityError> {
     let file = record_path(dir, &record.usb_path);
     let error = |source| IdentityError::Write {
@@ -122,7 +130,8 @@ pub fn write_record(dir: &Path, record: &IdentityRecord) -> Result<(), IdentityE
     };
     fs::create_dir_all(dir).map_err(error)?;
     let text = serde_json::to_string_pretty(record).map_err(|e| error(io::Error::other(e)))?;
-    crate::handoff::backend::write_atomically(&file, format!("{text}\n").as_bytes()).map_err(error)
+    durable::replace_file(&file, format!("{text}\n").as_bytes(), RECORD_FILE)
+        .map_err(IdentityError::Store)
 }
 
 /// The record for `usb_path`, `None` when there is none or it cannot be read (a record

@@ -6,7 +6,6 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::HandoffError;
 use super::run::{run, run_ok, show_argv};
+use crate::platform::durable::{self, NewFile};
 use crate::platform::holders;
 
 /// The longest systemd unit name (systemd's own limit).
@@ -429,36 +429,21 @@ fn read_suspend_file(path: &Path) -> Result<String, HandoffError> {
     }
 }
 
-/// Rewrites the suspend file through `edit`, atomically: a temporary file in the same
-/// folder, synced, renamed over the old one, so smsd never reads half a file.
+/// Rewrites the suspend file through `edit`, durably ([`durable::replace_file`]): a
+/// temporary file in the same folder, synced, renamed over the old one, so smsd never
+/// reads half a file.
 fn edit_suspend_file(path: &Path, edit: impl FnOnce(&str) -> String) -> Result<(), HandoffError> {
     let old = read_suspend_file(path)?;
     let new = edit(&old);
     if new == old && path.exists() {
         return Ok(());
     }
-    write_atomically(path, new.as_bytes()).map_err(|source| HandoffError::SuspendFile {
-        path: path.to_path_buf(),
-        source,
-    })
+    durable::replace_file(path, new.as_bytes(), SUSPEND_FILE)
+        .map_err(HandoffError::SuspendFileWrite)
 }
 
-/// Writes `bytes` to `path` through a synced temporary file in the same folder and a
-/// rename. Readable by all (smsd runs as its own user).
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(0o644))?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
+/// How the suspend file is written: readable by all (smsd runs as its own user).
+const SUSPEND_FILE: NewFile = NewFile::mode(0o644);
 
 /// The pid in a pid file; `None` when the file does not exist (smsd not running).
 pub fn read_pid_file(path: &Path) -> Result<Option<i32>, HandoffError> {

@@ -356,7 +356,7 @@ fn restore_one(
 /// A marker that could not be created because another process created it first (two
 /// `sim7600` commands starting at once) names that process; any other error stays as it is.
 fn lost_race(e: HandoffError, port: &Path, marker_file: &Path) -> HandoffError {
-    let exists = matches!(&e, HandoffError::Marker { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists);
+    let exists = matches!(&e, HandoffError::MarkerWrite(e) if e.is_already_exists());
     if !exists {
         return e;
     }

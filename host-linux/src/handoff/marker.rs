@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::HandoffError;
 use super::backend::{BackendSpec, Stopped};
+use crate::platform::durable::{self, NewFile};
 use crate::platform::holders;
 
 /// The marker folder unless the config names another.
@@ -22,6 +23,8 @@ pub const DEFAULT_MARKER_DIR: &str = "/run/sim7600";
 pub const MARKER_VERSION: u32 = 1;
 /// Every marker's name ends so.
 pub const MARKER_SUFFIX: &str = ".lease.json";
+/// How a marker file is created: for root (or the bot's user) only.
+const MARKER_FILE: NewFile = NewFile::mode(0o600);
 
 /// What a lease owner did to smstools, on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,9 +121,9 @@ impl Marker {
         Ok(Some(marker))
     }
 
-    /// Writes a new marker atomically and exclusively: a complete temporary file is hard
-    /// linked to `path`, which fails if a marker already exists; a reader never sees
-    /// half a marker and two owners never both believe they wrote it.
+    /// Writes a new marker durably and exclusively ([`durable::create_file`]): a complete
+    /// temporary file is put in place only if no marker has that name; a reader never
+    /// sees half a marker and two owners never both believe they wrote it.
     pub fn create(&self, path: &Path) -> Result<(), HandoffError> {
         let err = |source| HandoffError::Marker {
             path: path.to_path_buf(),
@@ -129,23 +132,7 @@ impl Marker {
         let dir = path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(err)?;
         let json = serde_json::to_vec_pretty(self).map_err(|e| err(io::Error::other(e)))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-        io::Write::write_all(&mut tmp, &json).map_err(err)?;
-        tmp.as_file().sync_all().map_err(err)?;
-        fs::hard_link(tmp.path(), path).map_err(err)?;
-        Ok(())
-    }
-
-    /// Replaces an existing marker atomically (a rename).
-    pub fn replace(&self, path: &Path) -> Result<(), HandoffError> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| HandoffError::Marker {
-            path: path.to_path_buf(),
-            source: io::Error::other(e),
-        })?;
-        super::backend::write_atomically(path, &json).map_err(|source| HandoffError::Marker {
-            path: path.to_path_buf(),
-            source,
-        })
+        durable::create_file(path, &json, MARKER_FILE).map_err(HandoffError::MarkerWrite)
     }
 }
 

@@ -25,6 +25,7 @@ pub use lease::{
 };
 pub use marker::{DEFAULT_MARKER_DIR, Marker, OwnerVerdict};
 
+use crate::platform::durable::DurableError;
 use crate::platform::holders::{Holder, HoldersError};
 use crate::platform::link::LinkError;
 
@@ -105,7 +106,7 @@ pub enum HandoffError {
     /// The port could not be opened exclusively.
     #[error(transparent)]
     Open(#[from] LinkError),
-    /// A restore marker could not be read, written or removed.
+    /// A restore marker (or its folder) could not be read, created or removed.
     #[error("restore marker {}: {source}", path.display())]
     Marker {
         /// The marker (or its folder).
@@ -113,6 +114,10 @@ pub enum HandoffError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// A restore marker could not be written (durably, or at all: a marker of that name
+    /// exists, [`DurableError::is_already_exists`]).
+    #[error("restore marker: {0}")]
+    MarkerWrite(DurableError),
     /// A restore marker holds something this build cannot read.
     #[error("restore marker {} is unreadable: {problem}", path.display())]
     MarkerCorrupt {
@@ -121,7 +126,7 @@ pub enum HandoffError {
         /// What is wrong.
         problem: String,
     },
-    /// smsd's suspend file could not be read or written.
+    /// smsd's suspend file could not be read.
     #[error("smsd suspend file {}: {source}", path.display())]
     SuspendFile {
         /// The file.
@@ -129,6 +134,9 @@ pub enum HandoffError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// smsd's suspend file could not be written durably.
+    #[error("smsd suspend file: {0}")]
+    SuspendFileWrite(DurableError),
     /// smsd's pid file is unreadable or holds no pid.
     #[error("smsd pid file {}: {problem}", path.display())]
     PidFile {

@@ -4,20 +4,23 @@
 //!
 //! This module owns that wait. It sleeps in poll(2) on an inotify watch of the port's
 //! folder (or of its nearest existing ancestor: `/dev/serial/by-id` itself only appears
-//! with the first USB serial device), so a port that appears is seen at once. The sleep is
-//! cut into [`SHUTDOWN_CHECK`] slices to see a shutdown asked for meanwhile; a watch that
-//! cannot be set up leaves only those slices (logged). The wait is bounded by `[bot]
-//! wait_for_port_s` (0: no bound).
+//! with the first USB serial device) and on the process's stop token, so a port that
+//! appears and a shutdown are both seen at once. The sleep is cut into [`LOOK_EVERY`]
+//! slices, at each of which the service manager hears that the start goes on; a watch
+//! that cannot be set up leaves only those slices to find the port (logged). The wait is
+//! bounded by `[bot] wait_for_port_s` (0: no bound).
 
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
-/// The longest a shutdown asked for during the wait goes unseen.
-pub const SHUTDOWN_CHECK: Duration = Duration::from_millis(250);
+use crate::platform::shutdown::{Shutdown, StopWatch, Woken};
+
+/// How often the wait looks at the port without an inotify event (and says the start goes
+/// on).
+pub const LOOK_EVERY: Duration = Duration::from_millis(250);
 
 /// How a wait for the port ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +52,7 @@ struct FolderWatch {
 impl FolderWatch {
     fn new(port: &Path) -> Option<FolderWatch> {
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
-            .inspect_err(|e| {
-                log::warn!("inotify: {e}: looking for the port every {SHUTDOWN_CHECK:?}")
-            })
+            .inspect_err(|e| log::warn!("inotify: {e}: looking for the port every {LOOK_EVERY:?}"))
             .ok()?;
         let mut watch = FolderWatch {
             inotify,
@@ -76,32 +77,40 @@ impl FolderWatch {
         match self.inotify.add_watch(&folder, flags) {
             Ok(_) => self.watched = folder,
             Err(e) => log::warn!(
-                "inotify on {}: {e}: looking for the port every {SHUTDOWN_CHECK:?}",
+                "inotify on {}: {e}: looking for the port every {LOOK_EVERY:?}",
                 folder.display()
             ),
         }
     }
 
-    /// Sleeps until something changes in the watched folder, at most `d`.
-    fn sleep(&mut self, d: Duration) {
+    /// Sleeps until something changes in the watched folder or `stop` stops, at most `d`.
+    fn sleep(&mut self, stop: Option<&StopWatch>, d: Duration) {
+        let woken = match stop {
+            Some(stop) => stop.wait_on(self.inotify.as_fd(), Some(d)),
+            None => self.sleep_unstoppable(d),
+        };
+        if woken == Ok(Woken::Ready) {
+            // Drained only: the caller looks at the port itself.
+            let _ = self.inotify.read_events();
+        }
+    }
+
+    /// The sleep without a stop token's watch (none could be made).
+    fn sleep_unstoppable(&self, d: Duration) -> Result<Woken, nix::errno::Errno> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
         let timeout = PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX);
         let mut fds = [PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
-        if let Ok(n) = poll(&mut fds, timeout) {
-            if n > 0 {
-                // Drained only: the caller looks at the port itself.
-                let _ = self.inotify.read_events();
-            }
-        }
+        poll(&mut fds, timeout).map(|n| if n > 0 { Woken::Ready } else { Woken::TimedOut })
     }
 }
 
 /// Waits until `port` exists (a symlink counts once its target does), at most `limit`
-/// (`None`: no bound), while `stop()` says no. `tick` runs at each look, for the
+/// (`None`: no bound), unless `stop` is stopped. `tick` runs at each look, for the
 /// service manager's keep-alives.
 pub fn wait_for_port(
     port: &Path,
     limit: Option<Duration>,
-    stop: &dyn Fn() -> bool,
+    stop: &Shutdown,
     tick: &mut dyn FnMut(),
 ) -> PortWait {
     if port.exists() {
@@ -109,21 +118,26 @@ pub fn wait_for_port(
     }
     let started = Instant::now();
     let mut watch = FolderWatch::new(port);
+    // Without a watch of the token (no pipe to be had), a stop is seen at the next look.
+    let stop_watch = stop
+        .watch()
+        .inspect_err(|e| log::warn!("{e}: a shutdown is seen within {LOOK_EVERY:?}"))
+        .ok();
     loop {
         if port.exists() {
             return PortWait::Appeared(started.elapsed());
         }
-        if stop() {
+        if stop.is_stopping() {
             return PortWait::Stopped;
         }
         let waited = started.elapsed();
         let left = match limit {
             Some(l) if waited >= l => return PortWait::TimedOut(waited),
             Some(l) => l - waited,
-            None => SHUTDOWN_CHECK,
+            None => LOOK_EVERY,
         };
         tick();
-        let slice = left.min(SHUTDOWN_CHECK);
+        let slice = left.min(LOOK_EVERY);
         match watch.as_mut() {
             Some(w) => {
                 w.rearm(port);
@@ -131,9 +145,11 @@ pub fn wait_for_port(
                 if port.exists() {
                     continue;
                 }
-                w.sleep(slice);
+                w.sleep(stop_watch.as_ref(), slice);
             }
-            None => std::thread::sleep(slice),
+            None => {
+                stop.wait_timeout(slice);
+            }
         }
     }
 }
@@ -148,7 +164,7 @@ mod tests {
         let port = dir.path().join("ttyUSB2");
         std::fs::write(&port, "").unwrap();
         assert_eq!(
-            wait_for_port(&port, Some(Duration::ZERO), &|| false, &mut || {}),
+            wait_for_port(&port, Some(Duration::ZERO), &Shutdown::new(), &mut || {}),
             PortWait::Present
         );
     }
@@ -170,9 +186,12 @@ mod tests {
             })
         };
         let mut ticks = 0;
-        let outcome = wait_for_port(&port, Some(Duration::from_secs(10)), &|| false, &mut || {
-            ticks += 1
-        });
+        let outcome = wait_for_port(
+            &port,
+            Some(Duration::from_secs(10)),
+            &Shutdown::new(),
+            &mut || ticks += 1,
+        );
         let seen = Instant::now();
         let made = maker.join().unwrap();
         assert!(
@@ -195,7 +214,7 @@ mod tests {
         let outcome = wait_for_port(
             &port,
             Some(Duration::from_millis(300)),
-            &|| false,
+            &Shutdown::new(),
             &mut || {},
         );
         assert!(
@@ -204,14 +223,45 @@ mod tests {
         );
     }
 
+    /// A thread that stops `stop` after `d`.
+    fn stop_after(stop: &Shutdown, d: Duration) -> std::thread::JoinHandle<()> {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(d);
+            stop.stop();
+        })
+    }
+
     #[test]
-    fn a_shutdown_ends_the_wait_within_a_slice() {
+    fn a_shutdown_ends_the_wait() {
         let dir = tempfile::tempdir().unwrap();
         let port = dir.path().join("ttyUSB2");
-        let asked = Instant::now() + Duration::from_millis(200);
+        let stop = Shutdown::new();
+        let stopper = stop_after(&stop, Duration::from_millis(200));
         let started = Instant::now();
-        let outcome = wait_for_port(&port, None, &|| Instant::now() >= asked, &mut || {});
-        assert_eq!(outcome, PortWait::Stopped);
-        assert!(started.elapsed() < Duration::from_millis(200) + SHUTDOWN_CHECK * 2);
+        assert_eq!(
+            wait_for_port(&port, None, &stop, &mut || {}),
+            PortWait::Stopped
+        );
+        stopper.join().unwrap();
+        assert!(started.elapsed() < Duration::from_millis(200) + LOOK_EVERY * 2);
+    }
+
+    #[test]
+    fn a_sleep_on_the_folder_wakes_for_the_stop_not_at_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = dir.path().join("ttyUSB2");
+        let mut folder = FolderWatch::new(&port).unwrap();
+        let stop = Shutdown::new();
+        let watch = stop.watch().unwrap();
+        let stopper = stop_after(&stop, Duration::from_millis(100));
+        let started = Instant::now();
+        folder.sleep(Some(&watch), Duration::from_secs(30));
+        stopper.join().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "slept {:?}",
+            started.elapsed()
+        );
     }
 }

@@ -13,14 +13,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use modem_core::command::sms::GetPreferredStorage;
 use modem_core::driver::ErrorKind;
+use modem_core::sim_slots::{SimSlots, SlotRead};
 
 use crate::handoff::lease::MarkerOutcome;
 use crate::handoff::{HandoffError, HandoffTimeouts, restore_stale_markers_with};
 use crate::platform::link;
 use crate::spool::SpoolBridge;
-use crate::spool::sim_slots::{SimSlots, SlotRead};
 
 /// Restores every marker in `marker_dir` whose owner is gone, putting the spool of
 /// `smstools_conf` (if any) in order before smstools gets each port back. The voice bot
@@ -88,15 +87,12 @@ fn delete_delivered_from_sim(bridge: &SpoolBridge, port: &Path) -> Result<usize,
     let tty = link::open_exclusive(port).map_err(|e| e.to_string())?;
     let outcome = link::with_link(&tty, port, |link| {
         futures::executor::block_on(async {
-            let storage = atat::asynch::AtatClient::send(link.modem.client(), &GetPreferredStorage)
-                .await
-                .map_err(|e| format!("AT+CPMS?: {e:?}"))?;
+            // A bot killed in the middle of sending may have left the modem waiting for a
+            // message body: `attention` gets it back to commands first.
+            link.modem.attention().await.map_err(|e| e.to_string())?;
+            let storage = link.modem.storage().await.map_err(|e| e.to_string())?;
             let mut slots = SimSlots::new();
-            slots.start_scan(
-                storage.read.storage.as_str(),
-                storage.read.used,
-                storage.read.total,
-            );
+            slots.start_scan(&storage.read);
             let mut deleted = 0;
             let started = Instant::now();
             while let Some(index) = slots.next_slot() {

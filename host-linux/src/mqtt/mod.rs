@@ -17,7 +17,7 @@ pub mod settings;
 pub mod topics;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 
 use crate::bot::BotState;
 use crate::events::{Overflow, Recv, Subscription};
+use crate::platform::shutdown::Shutdown;
 use crate::spool::queue::{QueueError, SmsPolicy, SmsQueue, ValidatedSms};
 
 pub use settings::{MqttSettings, MqttSettingsError};
@@ -83,7 +84,7 @@ pub struct MqttContext {
 /// The running MQTT side; [`Mqtt::shutdown`] ends it.
 #[derive(Debug)]
 pub struct Mqtt {
-    stop: Arc<AtomicBool>,
+    stop: Shutdown,
     publisher: Option<JoinHandle<()>>,
 }
 
@@ -138,7 +139,7 @@ struct Shared {
     client: Client,
     last_caller: Mutex<Option<String>>,
     dropped: AtomicU64,
-    stop: Arc<AtomicBool>,
+    stop: Shutdown,
 }
 
 impl Shared {
@@ -331,11 +332,13 @@ fn drive(shared: &Shared, mut connection: Connection) {
             Ok(MqttEvent::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
             Ok(_) => {}
             Err(e) => {
-                if shared.stop.load(Ordering::Relaxed) {
+                if shared.stop.is_stopping() {
                     break;
                 }
                 log::warn!("mqtt: {e}; trying again in {} s", RECONNECT_PAUSE.as_secs());
-                std::thread::sleep(RECONNECT_PAUSE);
+                if shared.stop.wait_timeout(RECONNECT_PAUSE) {
+                    break;
+                }
             }
         }
     }
@@ -360,9 +363,9 @@ impl Mqtt {
                 .bot
                 .events()
                 .subscribe("mqtt", settings.queue, Overflow::DropOldest);
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Shutdown::new();
         let settings = settings.clone();
-        let thread_stop = Arc::clone(&stop);
+        let thread_stop = stop.clone();
         let publisher = std::thread::Builder::new()
             .name("mqtt".into())
             .spawn(move || publisher(settings, broker, tls, context, subscription, thread_stop))
@@ -375,7 +378,7 @@ impl Mqtt {
 
     /// Publishes `offline`, disconnects, and waits (bounded) for the threads.
     pub fn shutdown(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.stop();
         if let Some(p) = self.publisher.take() {
             let deadline = Instant::now() + SHUTDOWN_GRACE + Duration::from_secs(1);
             while !p.is_finished() && Instant::now() < deadline {
@@ -391,16 +394,15 @@ impl Mqtt {
 }
 
 /// The id the topics use: the modem's IMEI once it told it, else the configured one.
-fn wait_for_id(context: &MqttContext, stop: &AtomicBool) -> Option<String> {
+fn wait_for_id(context: &MqttContext, stop: &Shutdown) -> Option<String> {
     loop {
         let told = context.bot.snapshot().identity.and_then(|i| i.imei);
         if let Some(imei) = told.or_else(|| context.configured_imei.clone()) {
             return Some(imei);
         }
-        if stop.load(Ordering::Relaxed) {
+        if stop.wait_timeout(Duration::from_millis(100)) {
             return None;
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -410,7 +412,7 @@ fn publisher(
     tls: Option<rustls::ClientConfig>,
     context: MqttContext,
     subscription: Subscription,
-    stop: Arc<AtomicBool>,
+    stop: Shutdown,
 ) {
     let Some(id) = wait_for_id(&context, &stop) else {
         return;
@@ -450,7 +452,7 @@ fn publisher(
         client,
         last_caller: Mutex::new(None),
         dropped: AtomicU64::new(0),
-        stop: Arc::clone(&stop),
+        stop: stop.clone(),
     });
     let driver_shared = Arc::clone(&shared);
     let driver = std::thread::Builder::new()
@@ -466,7 +468,7 @@ fn publisher(
     let mut last_state: Option<StatePayload> = None;
     let mut next_refresh = Instant::now();
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if stop.is_stopping() {
             break;
         }
         match subscription.recv_timeout(Duration::from_millis(200)) {
@@ -509,7 +511,7 @@ fn publisher(
     if drops > 0 {
         log::warn!("mqtt: {drops} message(s) dropped while the broker did not keep up");
     }
-    stop.store(true, Ordering::Relaxed);
+    stop.stop();
     if let Err(e) = shared.client.try_disconnect() {
         log::debug!("mqtt: disconnect: {e}");
     }

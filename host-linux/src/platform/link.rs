@@ -8,18 +8,18 @@
 //! `cmd_cooldown`, but changeable while the link runs: the bot's init uses
 //! [`INIT_CMD_COOLDOWN`], its session [`LINK_CMD_COOLDOWN`]).
 //!
-//! This module owns the port's file descriptors while a [`Link`] runs, and the stop pipe
-//! that ends the reader. The reader thread sleeps in `poll()` on the port and the stop
-//! pipe together, with no timeout: it wakes only for bytes, for a hang-up, or for the
-//! stop (the pipe's write end closed when the link's work returns or panics), so an idle
-//! link costs no wake-ups and closing it takes no longer than a thread switch. A port
+//! This module owns the port's file descriptors while a [`Link`] runs, and the stop token
+//! that ends the reader ([`crate::platform::shutdown`]). The reader thread sleeps in
+//! `poll()` on the port and the token's watch together, with no timeout: it wakes only
+//! for bytes, for a hang-up, or for the stop (the token stopped when the link's work
+//! returns or panics), so an idle link costs no wake-ups and closing it takes no longer
+//! than a thread switch. A port
 //! that fails (EOF, or EIO/POLLHUP when the modem is unplugged) ends the reader with a
 //! [`LinkError`] that [`Link::failure`] reports, instead of a loop of failing reads.
 
-use std::io::{self, PipeReader, Read, Write as _};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::io::{self, Read, Write as _};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -27,6 +27,8 @@ use std::time::Duration;
 use atat::AtatIngress;
 use modem_core::driver::{ModemClient, ModemIngress, ModemUrcChannel, Resources, Sim7600};
 use serialport::{DataBits, FlowControl, Parity, StopBits, TTYPort};
+
+use crate::platform::shutdown::{Shutdown, StopWatch, Woken};
 
 #[cfg(any(
     target_arch = "x86",
@@ -393,10 +395,9 @@ pub fn with_link_cooldown<R>(
     let reader_tty = tty.try_clone_native().map_err(clone_err)?;
     let writer_tty = tty.try_clone_native().map_err(clone_err)?;
     let failure = Arc::new(Mutex::new(None));
-    let stop = AtomicBool::new(false);
-    // The stop pipe: closing its write end makes the read end readable (EOF) at once,
-    // which wakes the reader's poll; nothing is ever written into it.
-    let (stop_rx, stop_tx) = io::pipe().map_err(|e| LinkError::Io {
+    // Stopping the token wakes the reader's poll at once (its watch reads EOF).
+    let stop = Shutdown::new();
+    let watch = stop.watch().map_err(|e| LinkError::Io {
         port: port.to_path_buf(),
         what: "creating the reader's stop pipe",
         problem: e.to_string(),
@@ -421,7 +422,7 @@ pub fn with_link_cooldown<R>(
         let reader = thread::Builder::new()
             .name("modem-reader".into())
             .spawn_scoped(s, || {
-                read_loop(reader_tty, port, &mut ingress, (&stop, &stop_rx), &failure)
+                read_loop(reader_tty, port, &mut ingress, (&stop, &watch), &failure)
             });
         if let Err(e) = reader {
             return Err(LinkError::Io {
@@ -430,89 +431,38 @@ pub fn with_link_cooldown<R>(
                 problem: e.to_string(),
             });
         }
-        // Set on every way out of `work`, a panic included: the scope joins the reader
-        // before it lets the panic go on, and a reader never told to stop would hang the
-        // unwinding (and with it the lease's release).
-        let _stop_reader = StopOnDrop {
-            flag: &stop,
-            pipe: Some(stop_tx),
-        };
+        // Stopped on every way out of `work`, a panic included: the scope joins the
+        // reader before it lets the panic go on, and a reader never told to stop would
+        // hang the unwinding (and with it the lease's release). The stop ends a reader
+        // waiting for URC room and wakes a reader in `poll()`.
+        let _stop_reader = stop.stop_on_drop();
         Ok(work(&mut link))
     });
     drop(link);
     result
 }
 
-/// Raises the reader's stop flag and closes the stop pipe's write end when dropped: the
-/// flag ends a reader waiting for URC room, the closed pipe wakes a reader in `poll()`.
-struct StopOnDrop<'a> {
-    flag: &'a AtomicBool,
-    pipe: Option<io::PipeWriter>,
-}
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.flag.store(true, Ordering::Relaxed);
-        drop(self.pipe.take());
-    }
-}
-
-/// What woke the reader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wake {
-    /// The stop pipe's write end was closed: the link is closing.
-    Stop,
-    /// The port has bytes, or a hang-up or error to report (a read tells which).
-    Port,
-}
-
-/// Sleeps until the port or the stop pipe has something, with no timeout. Any event on
-/// the port (POLLIN, POLLHUP, POLLERR, POLLNVAL) means "read": serialport's read turns a
-/// hang-up into `BrokenPipe` and EIO into an error, which end the reader, so a port
-/// that stays hung up can never make this loop spin.
-fn wait_for(port_fd: BorrowedFd<'_>, stop: &PipeReader) -> Result<Wake, nix::errno::Errno> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let mut fds = [
-        PollFd::new(stop.as_fd(), PollFlags::POLLIN),
-        PollFd::new(port_fd, PollFlags::POLLIN),
-    ];
-    loop {
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => break,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    let [stop_fd, port_fd] = &fds;
-    if stop_fd.any().unwrap_or(true) {
-        return Ok(Wake::Stop);
-    }
-    if port_fd.any().unwrap_or(true) {
-        return Ok(Wake::Port);
-    }
-    // poll returned without an event we asked for (cannot happen without a timeout);
-    // looking again is the honest answer.
-    Ok(Wake::Port)
-}
-
 fn read_loop(
     mut tty: TTYPort,
     port: &Path,
     ingress: &mut ModemIngress<'_>,
-    (stop, stop_pipe): (&AtomicBool, &PipeReader),
+    (stop, watch): (&Shutdown, &StopWatch),
     failure: &Mutex<Option<LinkError>>,
 ) {
     let mut buf = [0u8; READ_CHUNK];
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.is_stopping() {
         // SAFETY: `tty` is owned by this function and neither moved nor dropped before
-        // it returns; the borrowed descriptor lives only for this call of `wait_for`,
+        // it returns; the borrowed descriptor lives only for this call of `wait_on`,
         // inside the loop body, so the fd it names stays open for the whole borrow.
         // serialport's TTYPort implements AsRawFd but not AsFd, hence the raw borrow.
+        // Any event on the port (POLLIN, POLLHUP, POLLERR, POLLNVAL) means "read":
+        // serialport's read turns a hang-up into `BrokenPipe` and EIO into an error, which
+        // end the reader, so a port that stays hung up can never make this loop spin.
         #[allow(unsafe_code)]
         let port_fd = unsafe { BorrowedFd::borrow_raw(tty.as_raw_fd()) };
-        match wait_for(port_fd, stop_pipe) {
-            Ok(Wake::Stop) => return,
-            Ok(Wake::Port) => {}
+        match watch.wait_on(port_fd, None) {
+            Ok(Woken::Stopping) => return,
+            Ok(Woken::Ready | Woken::TimedOut) => {}
             Err(e) => {
                 let err = LinkError::Io {
                     port: port.to_path_buf(),
@@ -550,7 +500,7 @@ fn read_loop(
 /// Hands `bytes` to the ingress. A full ingress buffer means the digester cannot make
 /// sense of what it holds: it is cleared, as atat's own reader does. A full URC channel
 /// gets [`URC_BACKPRESSURE_LIMIT`] to drain (short sleeps, no spin).
-fn feed(ingress: &mut ModemIngress<'_>, mut bytes: &[u8], stop: &AtomicBool) {
+fn feed(ingress: &mut ModemIngress<'_>, mut bytes: &[u8], stop: &Shutdown) {
     while !bytes.is_empty() {
         let room = ingress.write_buf();
         if room.is_empty() {
@@ -567,7 +517,7 @@ fn feed(ingress: &mut ModemIngress<'_>, mut bytes: &[u8], stop: &AtomicBool) {
         let mut result = ingress.try_advance(len);
         let mut waited = Duration::ZERO;
         while result.is_err() {
-            if waited >= URC_BACKPRESSURE_LIMIT || stop.load(Ordering::Relaxed) {
+            if waited >= URC_BACKPRESSURE_LIMIT || stop.is_stopping() {
                 log::warn!(
                     "URC channel full for {} ms: buffered bytes dropped",
                     waited.as_millis()
@@ -587,7 +537,7 @@ mod tests {
     use super::*;
     use nix::pty::openpty;
     use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
-    use std::os::fd::OwnedFd;
+    use std::os::fd::{AsFd, OwnedFd};
 
     /// A pty in raw mode; the slave's path is the "port", the master plays the modem.
     fn fake_modem() -> (std::fs::File, PathBuf, OwnedFd) {
@@ -666,33 +616,35 @@ mod tests {
     #[test]
     fn a_reader_asleep_on_a_silent_port_wakes_for_the_stop_alone() {
         let (_master, _path, slave) = fake_modem();
-        let (stop_rx, stop_tx) = io::pipe().unwrap();
+        let stop = Shutdown::new();
+        let watch = stop.watch().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let waiter = thread::spawn(move || {
-            let _ = tx.send(wait_for(slave.as_fd(), &stop_rx));
+            let _ = tx.send(watch.wait_on(slave.as_fd(), None));
         });
         // Nothing arrives while the port stays silent and the stop stays open: the
         // reader sleeps (no timeout of its own to wake it).
         assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
-        drop(stop_tx);
+        stop.stop();
         let woke = rx.recv_timeout(Duration::from_secs(5)).unwrap();
-        assert_eq!(woke, Ok(Wake::Stop));
+        assert_eq!(woke, Ok(Woken::Stopping));
         waiter.join().unwrap();
     }
 
     #[test]
     fn a_reader_wakes_for_the_modems_bytes_and_for_its_hang_up() {
         let (mut master, _path, slave) = fake_modem();
-        let (stop_rx, _stop_tx) = io::pipe().unwrap();
+        let stop = Shutdown::new();
+        let watch = stop.watch().unwrap();
         master.write_all(b"\r\nRING\r\n").unwrap();
-        assert_eq!(wait_for(slave.as_fd(), &stop_rx), Ok(Wake::Port));
+        assert_eq!(watch.wait_on(slave.as_fd(), None), Ok(Woken::Ready));
         let mut drained = [0u8; 64];
         let n = nix::unistd::read(&slave, &mut drained).unwrap();
         assert_eq!(&drained[..n], b"\r\nRING\r\n");
         // The modem side vanishes: poll reports the hang-up as a port event (POLLHUP),
         // which the read then turns into the unplug error.
         drop(master);
-        assert_eq!(wait_for(slave.as_fd(), &stop_rx), Ok(Wake::Port));
+        assert_eq!(watch.wait_on(slave.as_fd(), None), Ok(Woken::Ready));
     }
 
     #[test]

@@ -4,11 +4,12 @@
 //! This module owns the process's handling of those four signals. [`install`] blocks them
 //! in the calling thread (call it first in `main`, before any thread exists, so every
 //! thread inherits the mask) and hands them to one waiter thread through `sigwait`: no
-//! signal handlers, no async-signal-safety puzzles. The first shutdown signal asks the
-//! program to shut down ([`Shutdown`]); later ones are only logged, so a second Ctrl-C
-//! while smstools is being given back cannot cut the restore short. A long-running
-//! program that can re-read its configuration (the voice bot) calls
-//! [`Shutdown::reload_on_hangup`]: SIGHUP then asks for a reload instead of a shutdown.
+//! signal handlers, no async-signal-safety puzzles. The first shutdown signal stops the
+//! process's token ([`Signals::shutdown`], made here once and handed down from `main`);
+//! later ones are only logged, so a second Ctrl-C while smstools is being given back
+//! cannot cut the restore short. A long-running program that can re-read its
+//! configuration (the voice bot) calls [`Signals::reload_on_hangup`]: SIGHUP then asks
+//! for a reload ([`Signals::next_reload`]) instead of a shutdown.
 //!
 //! A child inherits the signal mask of the thread that forks it, and exec keeps both the
 //! mask and ignored dispositions. A child started with the bot's mask could never be
@@ -25,14 +26,19 @@
 //! [`PortLease`]: crate::handoff::PortLease
 
 use std::os::unix::process::CommandExt;
+use std::pin::pin;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::channel::mpsc;
+use futures::future::{Either, select};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+
+use crate::platform::shutdown::Shutdown;
 
 /// The signals that mean "shut down in order" (SIGHUP: unless the program reloads on it).
 pub const SHUTDOWN_SIGNALS: [Signal; 4] = [
@@ -53,69 +59,60 @@ pub enum SignalError {
     Thread(std::io::Error),
 }
 
-/// What the waiter passes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignalEvent {
-    /// The first shutdown signal.
-    Shutdown(Signal),
-    /// SIGHUP, while the program reloads on it.
-    Reload(Signal),
-}
-
-/// The first shutdown signal, once one came, and the reloads asked for.
+/// The program's signal handling: the process's stop token, stopped by the first shutdown
+/// signal, which signal that was, and the reloads asked for.
 #[derive(Debug)]
-pub struct Shutdown {
-    rx: Receiver<SignalEvent>,
+pub struct Signals {
+    shutdown: Shutdown,
     first: Arc<Mutex<Option<Signal>>>,
     reload_on_hangup: Arc<AtomicBool>,
+    reloads: Mutex<mpsc::UnboundedReceiver<Signal>>,
 }
 
-impl Shutdown {
+impl Signals {
+    /// The process's stop token: stopped by the first shutdown signal. Hand it to whatever
+    /// must stop then ([`crate::platform::shutdown`] tells the order).
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
     /// The signal that asked for shutdown, if one did (does not wait).
     pub fn requested(&self) -> Option<Signal> {
         self.first.lock().ok().and_then(|f| *f)
     }
 
-    /// From now on SIGHUP asks for a reload ([`Shutdown::next_timeout`] gives it as
-    /// [`SignalEvent::Reload`]) instead of a shutdown.
+    /// From now on SIGHUP asks for a reload ([`Signals::next_reload`]) instead of a
+    /// shutdown.
     pub fn reload_on_hangup(&self) {
         self.reload_on_hangup.store(true, Ordering::SeqCst);
     }
 
     /// Waits (asleep) for a shutdown signal.
     pub fn wait(&self) -> Option<Signal> {
-        loop {
-            if let Some(s) = self.requested() {
-                return Some(s);
-            }
-            match self.rx.recv().ok()? {
-                SignalEvent::Shutdown(s) => return Some(s),
-                // Only a program that reloads reads its reloads, through next_timeout.
-                SignalEvent::Reload(_) => {}
-            }
-        }
+        self.shutdown.wait();
+        self.requested()
     }
 
     /// Waits at most `timeout` for a shutdown signal.
     pub fn wait_timeout(&self, timeout: Duration) -> Option<Signal> {
-        let end = std::time::Instant::now() + timeout;
-        loop {
-            match self.next_timeout(end.saturating_duration_since(std::time::Instant::now())) {
-                Some(SignalEvent::Shutdown(s)) => return Some(s),
-                Some(SignalEvent::Reload(_)) => {}
-                None => return None,
-            }
+        if self.shutdown.wait_timeout(timeout) {
+            self.requested()
+        } else {
+            None
         }
     }
 
-    /// Waits at most `timeout` for the next shutdown or reload; a shutdown asked for
-    /// earlier comes first.
-    pub fn next_timeout(&self, timeout: Duration) -> Option<SignalEvent> {
-        if let Some(s) = self.requested() {
-            return Some(SignalEvent::Shutdown(s));
-        }
-        // A timeout and a gone signal thread both mean: no signal came.
-        self.rx.recv_timeout(timeout).ok()
+    /// Waits (asleep) for the next reload; `None` once the process's token or `also` is
+    /// stopped (a shutdown asked for earlier comes first).
+    pub fn next_reload(&self, also: &Shutdown) -> Option<Signal> {
+        let mut reloads = self.reloads.lock().unwrap_or_else(|e| e.into_inner());
+        futures::executor::block_on(async {
+            let stopped = pin!(select(self.shutdown.stopped(), also.stopped()));
+            match select(stopped, reloads.next()).await {
+                Either::Left(_) | Either::Right((None, _)) => None,
+                Either::Right((Some(signal), _)) => Some(signal),
+            }
+        })
     }
 }
 
@@ -144,52 +141,72 @@ pub enum SignalAction {
 
 /// Blocks the shutdown signals in this thread (and so in every thread started after) and
 /// starts the thread that receives them. Call first thing in `main`.
-pub fn install() -> Result<Shutdown, SignalError> {
+pub fn install() -> Result<Signals, SignalError> {
     let mut set = SigSet::empty();
     for s in SHUTDOWN_SIGNALS {
         set.add(s);
     }
     nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
         .map_err(SignalError::Mask)?;
-    let (tx, rx) = mpsc::channel();
+    let (reload_tx, reloads) = mpsc::unbounded();
+    let shutdown = Shutdown::new();
     let first = Arc::new(Mutex::new(None));
-    let first_w = first.clone();
     let reload_on_hangup = Arc::new(AtomicBool::new(false));
-    let reloads = reload_on_hangup.clone();
+    let waiter = Waiter {
+        shutdown: shutdown.clone(),
+        first: first.clone(),
+        reloads: reload_on_hangup.clone(),
+        reload_tx,
+    };
     thread::Builder::new()
         .name("signals".into())
-        .spawn(move || {
-            let mut count = 0u32;
-            loop {
-                let Ok(signal) = set.wait() else {
-                    continue;
-                };
-                match on_signal(count, signal, reloads.load(Ordering::SeqCst)) {
-                    SignalAction::BeginShutdown(s) => {
-                        log::warn!("{s} received: shutting down, the port goes back to smstools");
-                        if let Ok(mut f) = first_w.lock() {
-                            *f = Some(s);
-                        }
-                        let _ = tx.send(SignalEvent::Shutdown(s));
-                        count = count.saturating_add(1);
-                    }
-                    SignalAction::AlreadyShuttingDown(s) => {
-                        log::warn!("{s} received again: already shutting down, smstools is being restored first");
-                        count = count.saturating_add(1);
-                    }
-                    SignalAction::Reload(s) => {
-                        log::info!("{s} received: reloading the configuration");
-                        let _ = tx.send(SignalEvent::Reload(s));
-                    }
-                }
-            }
-        })
+        .spawn(move || waiter.run(set))
         .map_err(SignalError::Thread)?;
-    Ok(Shutdown {
-        rx,
+    Ok(Signals {
+        shutdown,
         first,
         reload_on_hangup,
+        reloads: Mutex::new(reloads),
     })
+}
+
+/// The signal thread's half.
+struct Waiter {
+    shutdown: Shutdown,
+    first: Arc<Mutex<Option<Signal>>>,
+    reloads: Arc<AtomicBool>,
+    reload_tx: mpsc::UnboundedSender<Signal>,
+}
+
+impl Waiter {
+    fn run(self, set: SigSet) {
+        let mut count = 0u32;
+        loop {
+            let Ok(signal) = set.wait() else {
+                continue;
+            };
+            match on_signal(count, signal, self.reloads.load(Ordering::SeqCst)) {
+                SignalAction::BeginShutdown(s) => {
+                    log::warn!("{s} received: shutting down, the port goes back to smstools");
+                    if let Ok(mut f) = self.first.lock() {
+                        *f = Some(s);
+                    }
+                    self.shutdown.stop();
+                    count = count.saturating_add(1);
+                }
+                SignalAction::AlreadyShuttingDown(s) => {
+                    log::warn!(
+                        "{s} received again: already shutting down, smstools is being restored first"
+                    );
+                    count = count.saturating_add(1);
+                }
+                SignalAction::Reload(s) => {
+                    log::info!("{s} received: reloading the configuration");
+                    let _ = self.reload_tx.unbounded_send(s);
+                }
+            }
+        }
+    }
 }
 
 /// Makes the process `command` starts begin with no signal blocked and every signal at its

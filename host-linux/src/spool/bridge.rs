@@ -31,11 +31,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::platform::shutdown::{Shutdown, Woken};
 use modem_core::pdu::{
     DEFAULT_EXPIRY_S, DecodeError, EncodedPart, Incoming, StatusReport, SubmitOptions, SubmitPlan,
 };
 use modem_core::urc::RoutedPdu;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::SpoolError;
 use super::conf::SmsdConf;
@@ -749,7 +749,7 @@ fn log_undecodable(index: u16, e: &DecodeError) {
 /// The thread that sleeps on inotify for [`SpoolBridge::spawn_watcher`].
 #[derive(Debug)]
 pub struct WatchThread {
-    stop: Option<std::io::PipeWriter>,
+    stop: Shutdown,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -763,9 +763,8 @@ impl WatchThread {
         let first = folders
             .first()
             .map_or_else(PathBuf::new, |p| p.to_path_buf());
-        // Close-on-exec (std's pipe): a program the bot starts (smsd, given the port back)
-        // must not keep the write end open, or dropping the handle would wait for it.
-        let (stop_read, stop_write) = std::io::pipe().map_err(SpoolError::io(
+        let stop = Shutdown::new();
+        let watch = stop.watch().map_err(SpoolError::io(
             "cannot create the watch thread's stop pipe for",
             &first,
         ))?;
@@ -773,23 +772,13 @@ impl WatchThread {
             .name("spool-watch".into())
             .spawn(move || {
                 loop {
-                    let mut fds = [
-                        PollFd::new(watcher.as_fd(), PollFlags::POLLIN),
-                        PollFd::new(stop_read.as_fd(), PollFlags::POLLIN),
-                    ];
-                    match poll(&mut fds, PollTimeout::NONE) {
-                        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    match watch.wait_on(watcher.as_fd(), None) {
+                        Ok(Woken::Stopping) => return,
+                        Ok(Woken::Ready | Woken::TimedOut) => {}
                         Err(e) => {
                             log::error!("spool: watching stopped: {e}");
                             return;
                         }
-                    }
-                    let stopping = fds
-                        .get(1)
-                        .and_then(PollFd::revents)
-                        .is_some_and(|r| !r.is_empty());
-                    if stopping {
-                        return;
                     }
                     match watcher.read() {
                         Ok(events) if events.is_empty() => {}
@@ -806,7 +795,7 @@ impl WatchThread {
             })
             .map_err(SpoolError::io("cannot start the watch thread for", &first))?;
         Ok(WatchThread {
-            stop: Some(stop_write),
+            stop,
             handle: Some(handle),
         })
     }
@@ -814,8 +803,8 @@ impl WatchThread {
 
 impl Drop for WatchThread {
     fn drop(&mut self) {
-        // Closing the write end makes the read end readable (EOF): the thread returns.
-        self.stop.take();
+        // The thread's watch becomes readable: it returns.
+        self.stop.stop();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }

@@ -7,7 +7,7 @@
 //! (it was written, but not yet deleted from the SIM) is not delivered twice.
 //!
 //! The format, compared byte for byte with files the real smsd wrote for the same PDUs
-//! (hil-tests/tests/spool_smsd_formats.rs):
+//! (hil-tests/tests/scenarios/spool/smsd_formats.rs):
 //!
 //! ```text
 //! From: 31641600986                        digits, no '+'
@@ -730,18 +730,11 @@ impl Inbox {
         let text: String = self.ledger.iter().map(LedgerEntry::line).collect();
         let temp = format!("{LEDGER_FILE}.new");
         self.dir.remove(&temp)?;
-        let mut file = self.dir.create(&temp)?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(SpoolError::io("cannot write", &self.dir.join(&temp)))?;
-        self.dir
-            .rename(&temp, &self.dir, LEDGER_FILE)
-            .map_err(SpoolError::nix(
-                "cannot rename into",
-                &self.dir.join(LEDGER_FILE),
-            ))?;
+        let file = self
+            .dir
+            .write_file_via(&temp, LEDGER_FILE, text.as_bytes())?;
         self.ledger_file = Some(file);
-        self.dir.sync()
+        Ok(())
     }
 }
 

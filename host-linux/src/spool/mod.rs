@@ -36,7 +36,6 @@ pub mod queue;
 pub mod receive;
 pub mod report;
 pub mod safe_fs;
-pub mod sim_slots;
 pub mod sms;
 pub mod watch;
 
@@ -94,6 +93,16 @@ pub enum SpoolError {
         /// What the OS said.
         source: nix::Error,
     },
+}
+
+impl From<crate::platform::durable::DurableError> for SpoolError {
+    fn from(e: crate::platform::durable::DurableError) -> Self {
+        SpoolError::Io {
+            action: e.step.action(),
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 fn line_suffix(line: usize) -> String {

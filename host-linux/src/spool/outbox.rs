@@ -152,8 +152,7 @@ impl Claim {
         }
         let to = hidden(&self.name, SENDING);
         self.dir
-            .rename(&hidden(&self.name, CLAIMED), &self.dir, &to)
-            .map_err(SpoolError::nix("cannot rename into", &self.dir.join(&to)))?;
+            .rename(&hidden(&self.name, CLAIMED), &self.dir, &to)?;
         self.dir.sync()?;
         self.stage = ClaimStage::Sending;
         Ok(())
@@ -495,10 +494,7 @@ impl Outbox {
         let decided = hidden(&claim.name, stage);
         let temp = hidden(&claim.name, &format!("{stage}{TMP}"));
         dir.remove(&temp)?;
-        dir.create_new(&temp, &bytes)?;
-        dir.rename(&temp, dir, &decided)
-            .map_err(SpoolError::nix("cannot rename into", &dir.join(&decided)))?;
-        dir.sync()?;
+        dir.write_file_via(&temp, &decided, &bytes)?;
         // The outcome is decided and durable: the claimed copy goes.
         dir.remove(&claim.current_name())?;
         dir.sync()?;
@@ -546,7 +542,7 @@ impl Outbox {
         let target_dir = SpoolDir::open(target_path)?;
         match dir.rename(&decided, &target_dir, name) {
             Ok(()) => {}
-            Err(nix::errno::Errno::EXDEV) => {
+            Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {
                 // Another file system: copy durably under a hidden name, then rename;
                 // read from one descriptor that was judged, never through a link.
                 let mut file = match dir.open_regular(&decided, MAX_DECIDED_BYTES, Whose::Bots)? {
@@ -577,22 +573,10 @@ impl Outbox {
                 };
                 let temp = format!(".{name}.sim7600{TMP}");
                 target_dir.remove(&temp)?;
-                target_dir.create_new(&temp, &bytes)?;
-                target_dir
-                    .rename(&temp, &target_dir, name)
-                    .map_err(SpoolError::nix(
-                        "cannot rename into",
-                        &target_dir.join(name),
-                    ))?;
-                target_dir.sync()?;
+                target_dir.write_file_via(&temp, name, &bytes)?;
                 dir.remove(&decided)?;
             }
-            Err(e) => {
-                return Err(SpoolError::nix(
-                    "cannot rename into",
-                    &target_dir.join(name),
-                )(e));
-            }
+            Err(e) => return Err(e.into()),
         }
         target_dir.sync()?;
         dir.sync()?;

@@ -6,7 +6,7 @@
 //! here; the claim protocol is [`super::outbox`].
 //!
 //! What smsd does, observed with the real smsd on the simulator
-//! (hil-tests/tests/spool_smsd_formats.rs):
+//! (hil-tests/tests/scenarios/spool/smsd_formats.rs):
 //! - headers `Name: value`, one per line, then a blank line, then the text; headers the
 //!   bot does not act on are kept as they are;
 //! - `To:` is the number without `+` (a `+` is accepted and dropped), international

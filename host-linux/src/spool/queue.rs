@@ -7,7 +7,7 @@
 //! fsynced, so a `202` is a promise that survives `kill -9` and power loss); the bot's
 //! writer [`SmsQueue::claim_next`]s, reports each part, and marks the message sent or
 //! failed. Records are JSON files, one per message, replaced atomically (temporary file,
-//! fsync, rename, fsync of the folder):
+//! fsync, rename, fsync of the folder: [`crate::platform::durable`]):
 //!
 //! ```text
 //! DIR/active/<id>.json   queued or sending
@@ -45,9 +45,8 @@
 //! - temporary files: an enqueue that never returned its id, or an update that never
 //!   replaced its record: removed.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -58,6 +57,7 @@ use modem_core::pdu::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::platform::durable::{self, Dir, DurableError, NewFile, Step};
 use crate::platform::private_files::{
     PRIVATE_FILE_MODE, create_private_dir_all, make_folder_private, make_private,
 };
@@ -84,7 +84,6 @@ const PRUNE_EVERY: u64 = 64;
 const ACTIVE: &str = "active";
 const DONE: &str = "done";
 const RECORD_SUFFIX: &str = ".json";
-const TEMP_SUFFIX: &str = ".tmp";
 
 /// Why the queue could not do what it was asked. Each message names the file or folder.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +96,7 @@ pub enum QueueError {
         /// What the OS said.
         source: io::Error,
     },
-    /// A queue folder could not be listed or synced.
+    /// A queue folder could not be listed (or its entries made private).
     #[error("cannot read the SMS queue folder {}: {source}", path.display())]
     ReadDir {
         /// The folder.
@@ -105,7 +104,7 @@ pub enum QueueError {
         /// What the OS said.
         source: io::Error,
     },
-    /// A record could not be written, synced, renamed or removed.
+    /// A record could not be serialised, removed or set aside.
     #[error("cannot write the SMS queue record {}: {source}", path.display())]
     Write {
         /// The record (or its temporary file).
@@ -113,6 +112,9 @@ pub enum QueueError {
         /// What the OS said.
         source: io::Error,
     },
+    /// A record could not be stored durably, or a folder not synced.
+    #[error("SMS queue: {0}")]
+    Durable(#[from] DurableError),
     /// A record could not be read.
     #[error("cannot read the SMS queue record {}: {source}", path.display())]
     Read {
@@ -827,26 +829,19 @@ impl SmsQueue {
             error: None,
         };
         let path = self.active_path(&id);
-        let temp = write_temp(&path, &record)?;
-        // A hard link fails if the name exists, so an id can never overwrite another
+        // Put in place only if the name is free, so an id can never overwrite another
         // message (ids include the pid and a counter; this makes it a guarantee).
-        let linked = fs::hard_link(&temp, &path);
-        if let Err(e) = fs::remove_file(&temp) {
-            // Harmless: the next recovery removes it. Failing here would make the caller
-            // retry a message that is already queued.
-            log::warn!("SMS queue: cannot remove {}: {e}", temp.display());
-        }
-        linked.map_err(|source| QueueError::Write {
-            path: path.clone(),
-            source,
-        })?;
-        if let Err(e) = sync_dir(&self.inner.active) {
-            // Not durable, so not accepted: take it back, so that the caller's retry is
-            // the only copy.
-            if let Err(undo) = fs::remove_file(&path) {
-                log::error!("SMS queue: cannot take back {}: {undo}", path.display());
+        match durable::create_file(&path, &to_json(&path, &record)?, RECORD_FILE) {
+            Ok(()) => {}
+            Err(e) if e.step == Step::SyncFolder => {
+                // Not durable, so not accepted: take it back, so that the caller's retry
+                // is the only copy.
+                if let Err(undo) = fs::remove_file(&path) {
+                    log::error!("SMS queue: cannot take back {}: {undo}", path.display());
+                }
+                return Err(e.into());
             }
-            return Err(e);
+            Err(e) => return Err(e.into()),
         }
         let notify = self
             .inner
@@ -1159,7 +1154,6 @@ impl SmsQueue {
         record.updated_ms = now_ms();
         let done = self.done_path(&record.id);
         replace_record(&done, &record)?;
-        sync_dir(&self.inner.done)?;
         let active = self.active_path(&record.id);
         match fs::remove_file(&active) {
             Ok(()) => {}
@@ -1179,8 +1173,7 @@ impl SmsQueue {
     }
 
     fn store_active(&self, record: &SmsRecord) -> Result<(), QueueError> {
-        replace_record(&self.active_path(&record.id), record)?;
-        sync_dir(&self.inner.active)
+        replace_record(&self.active_path(&record.id), record)
     }
 
     fn active_path(&self, id: &SmsId) -> PathBuf {
@@ -1202,50 +1195,24 @@ fn to_ms(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// The temporary name next to `path`: hidden, so listings skip it.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}{TEMP_SUFFIX}"))
-}
+/// How a record file is created: it holds a text and a number, for the bot's user alone.
+const RECORD_FILE: NewFile = NewFile::mode(PRIVATE_FILE_MODE);
 
-/// Writes `record` to a fresh temporary file beside `path` and fsyncs it.
-fn write_temp(path: &Path, record: &SmsRecord) -> Result<PathBuf, QueueError> {
-    let temp = temp_path(path);
-    let write_error = |source| QueueError::Write {
-        path: temp.clone(),
-        source,
-    };
-    let json = serde_json::to_vec_pretty(record)
-        .map_err(|e| write_error(io::Error::new(io::ErrorKind::InvalidData, e)))?;
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(PRIVATE_FILE_MODE)
-        .open(&temp)
-        .map_err(write_error)?;
-    if let Err(e) = file.write_all(&json).and_then(|()| file.sync_all()) {
-        // A full disk: the half-written temporary file goes, so a refused message leaves
-        // nothing behind.
-        drop(file);
-        if let Err(undo) = fs::remove_file(&temp) {
-            log::error!("SMS queue: cannot remove {}: {undo}", temp.display());
-        }
-        return Err(write_error(e));
-    }
-    Ok(temp)
-}
-
-/// Replaces `path` with `record` atomically (the folder fsync is the caller's).
-fn replace_record(path: &Path, record: &SmsRecord) -> Result<(), QueueError> {
-    let temp = write_temp(path, record)?;
-    fs::rename(&temp, path).map_err(|source| QueueError::Write {
+fn to_json(path: &Path, record: &SmsRecord) -> Result<Vec<u8>, QueueError> {
+    serde_json::to_vec_pretty(record).map_err(|e| QueueError::Write {
         path: path.to_owned(),
-        source,
+        source: io::Error::new(io::ErrorKind::InvalidData, e),
     })
+}
+
+/// Replaces `path` with `record` durably (temporary file, fsync, rename, fsync of the
+/// folder).
+fn replace_record(path: &Path, record: &SmsRecord) -> Result<(), QueueError> {
+    Ok(durable::replace_file(
+        path,
+        &to_json(path, record)?,
+        RECORD_FILE,
+    )?)
 }
 
 fn read_record(path: &Path) -> Result<SmsRecord, QueueError> {
@@ -1294,38 +1261,25 @@ fn list_records(dir: &Path) -> Result<Vec<PathBuf>, QueueError> {
     Ok(paths)
 }
 
+/// Removes the temporary files a crash left in `dir` (an enqueue that never returned its
+/// id, an update that never replaced its record).
 fn remove_temporaries(dir: &Path) -> Result<usize, QueueError> {
-    let read_error = |source| QueueError::ReadDir {
-        path: dir.to_owned(),
-        source,
-    };
-    let mut removed = 0;
-    for entry in fs::read_dir(dir).map_err(read_error)? {
-        let entry = entry.map_err(read_error)?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') && name.ends_with(TEMP_SUFFIX) {
-            remove_record(&entry.path())?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
+    Ok(Dir::open(dir)?
+        .remove_leftovers(durable::is_temporary)?
+        .len())
 }
 
 /// fsyncs a folder, so that a created, renamed or removed entry survives a power loss.
 fn sync_dir(dir: &Path) -> Result<(), QueueError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| QueueError::ReadDir {
-            path: dir.to_owned(),
-            source,
-        })
+    Ok(Dir::open(dir)?.sync()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use modem_core::pdu::{ConcatReference, Submit};
+    use std::fs::File;
+    use std::io::Write;
 
     fn queue() -> (tempfile::TempDir, SmsQueue) {
         let dir = tempfile::tempdir().unwrap();
@@ -1406,7 +1360,7 @@ mod tests {
             .enqueue(&sms("+491701234567", &"x".repeat(1000)))
             .unwrap_err();
         assert!(
-            matches!(&err, QueueError::Write { source, .. } if source.raw_os_error() == Some(nix::libc::ENOSPC)),
+            matches!(&err, QueueError::Durable(e) if e.raw_os_error() == Some(nix::libc::ENOSPC)),
             "{err}"
         );
         let left: Vec<_> = fs::read_dir(root.join(ACTIVE))
@@ -1450,7 +1404,7 @@ mod tests {
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("active"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
-            .filter(|n| n.to_string_lossy().ends_with(TEMP_SUFFIX))
+            .filter(|n| n.to_string_lossy().ends_with(durable::TEMP_SUFFIX))
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     }

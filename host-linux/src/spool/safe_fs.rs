@@ -20,18 +20,22 @@
 //!   its mode is smsd's ([`SMSD_FILE_MODE`], whatever the bot's umask) and, when the bot
 //!   runs as root, its owner and group are the folder's, as if smsd (Debian: user
 //!   `smsd`) had written it.
+//!
+//! The folder's descriptor and the writes through it (create, fsync, rename, remove,
+//! fsync of the folder) are the crate's one durable-write mechanism,
+//! [`crate::platform::durable::Dir`]; this module adds what smsd's folders need on top:
+//! smsd's mode and owner, and the checks on what is read.
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag, RenameFlags, openat, renameat2};
+use nix::fcntl::{AtFlags, OFlag, openat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
-use nix::unistd::{UnlinkatFlags, unlinkat};
 
 use super::SpoolError;
+use crate::platform::durable::{Dir, DurableError, NewFile, Replace};
 
 /// The mode of the files smsd writes into its spool: it creates them `0666` less its
 /// umask (`fopen_mkstemp`), and its service runs with systemd's default umask 022. Set
@@ -252,8 +256,7 @@ pub fn judge(stat: &FileStat, limit: u64, owner: Option<(u32, u32)>) -> Option<R
 /// A spool folder, opened once; every file operation is relative to its descriptor.
 #[derive(Debug)]
 pub struct SpoolDir {
-    path: PathBuf,
-    fd: OwnedFd,
+    dir: Dir,
     /// The folder's owner and group (smsd's user and group on Debian).
     owner: (u32, u32),
 }
@@ -262,18 +265,23 @@ impl SpoolDir {
     /// Opens the folder at `path` (as configured: a configured path may itself be a link
     /// the administrator made).
     pub fn open(path: &Path) -> Result<SpoolDir, SpoolError> {
-        let fd = nix::fcntl::open(
-            path,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(SpoolError::nix("cannot open the folder", path))?;
-        let stat = fstat(&fd).map_err(SpoolError::nix("cannot fstat", path))?;
+        let dir = Dir::open(path)?;
+        let stat = fstat(&dir).map_err(SpoolError::nix("cannot fstat", path))?;
         Ok(SpoolDir {
-            path: path.to_path_buf(),
-            fd,
+            dir,
             owner: (stat.st_uid, stat.st_gid),
         })
+    }
+
+    /// How the bot creates a file here: smsd's mode and, when the bot runs as root, the
+    /// folder's owner, as if smsd had written it.
+    fn new_file(&self) -> NewFile {
+        let file = NewFile::mode(SMSD_FILE_MODE);
+        if nix::unistd::geteuid().is_root() {
+            file.owned_by(self.owner.0, self.owner.1)
+        } else {
+            file
+        }
     }
 
     /// [`judge`] for a file of this folder.
@@ -284,12 +292,12 @@ impl SpoolDir {
 
     /// Its path, for messages and for callers that report where a file went.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.dir.path()
     }
 
     /// The path of `name` in it (for messages; never opened by the spool code).
     pub fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
+        self.dir.join(name)
     }
 
     /// Opens `name` for reading, once, without following a link or blocking on a FIFO,
@@ -330,7 +338,7 @@ impl SpoolDir {
         }
         let flags =
             access | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
-        let fd = match openat(&self.fd, name, flags, Mode::empty()) {
+        let fd = match openat(&self.dir, name, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => return Ok(Opened::Gone),
             // O_NOFOLLOW on a link: swapped in since the look above.
@@ -353,7 +361,7 @@ impl SpoolDir {
 
     /// `lstat` of `name` (not following a link); `None` when there is none.
     pub fn stat(&self, name: &str) -> Result<Option<FileStat>, SpoolError> {
-        match fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        match fstatat(&self.dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(s) => Ok(Some(s)),
             Err(Errno::ENOENT) => Ok(None),
             Err(e) => Err(SpoolError::nix("cannot stat", &self.join(name))(e)),
@@ -370,38 +378,22 @@ impl SpoolDir {
     /// Creates `name`, which must not exist (a link or anything else there: an
     /// `AlreadyExists` error), with smsd's mode and the folder's owner, open for writing.
     pub fn create(&self, name: &str) -> Result<File, SpoolError> {
-        let path = self.join(name);
-        let flags = OFlag::O_WRONLY
-            | OFlag::O_CREAT
-            | OFlag::O_EXCL
-            | OFlag::O_NOFOLLOW
-            | OFlag::O_CLOEXEC
-            | OFlag::O_NOCTTY;
-        let fd = openat(
-            &self.fd,
-            name,
-            flags,
-            Mode::from_bits_truncate(SMSD_FILE_MODE),
-        )
-        .map_err(SpoolError::nix("cannot create", &path))?;
-        let file = File::from(fd);
-        // The umask took bits away from the mode asked for: set it exactly (before the
-        // file is given away, while it is still the bot's own).
-        nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(SMSD_FILE_MODE))
-            .map_err(SpoolError::nix("cannot set the mode of", &path))?;
-        if nix::unistd::geteuid().is_root() {
-            std::os::unix::fs::fchown(&file, Some(self.owner.0), Some(self.owner.1))
-                .map_err(SpoolError::io("cannot give its folder's owner to", &path))?;
-        }
-        Ok(file)
+        Ok(self.dir.create(name, self.new_file())?)
     }
 
-    /// [`Self::create`], then writes `bytes` and fsyncs the file.
+    /// [`Self::create`], then writes `bytes` and fsyncs the file (a file that cannot be
+    /// written whole is removed again).
     pub fn create_new(&self, name: &str, bytes: &[u8]) -> Result<(), SpoolError> {
-        let mut f = self.create(name)?;
-        f.write_all(bytes)
-            .and_then(|()| f.sync_all())
-            .map_err(SpoolError::io("cannot write", &self.join(name)))
+        Ok(self.dir.create_with(name, bytes, self.new_file())?)
+    }
+
+    /// Writes `bytes` as `name` durably through the temporary name `temp` (which must not
+    /// exist), replacing `name`: created as [`Self::create`] does, fsynced, renamed,
+    /// the folder fsynced. The file stays open for writing (its offset at the end).
+    pub fn write_file_via(&self, temp: &str, name: &str, bytes: &[u8]) -> Result<File, SpoolError> {
+        Ok(self
+            .dir
+            .write_file_via(temp, name, bytes, self.new_file(), Replace::Yes)?)
     }
 
     /// Renames `from` here to `to` in `dest` unless `to` exists (`Ok(false)`); a missing
@@ -412,44 +404,33 @@ impl SpoolDir {
         dest: &SpoolDir,
         to: &str,
     ) -> Result<bool, SpoolError> {
-        match renameat2(&self.fd, from, &dest.fd, to, RenameFlags::RENAME_NOREPLACE) {
+        match self.dir.rename(from, &dest.dir, to, Replace::No) {
             Ok(()) => Ok(true),
-            Err(Errno::EEXIST) => Ok(false),
-            Err(e) => Err(SpoolError::nix("cannot rename into", &dest.join(to))(e)),
+            Err(e) if e.is_already_exists() => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 
-    /// Renames `from` here to `to` in `dest`, replacing `to`. `Err(EXDEV)` is returned
-    /// as is, for the caller to copy instead.
-    pub fn rename(&self, from: &str, dest: &SpoolDir, to: &str) -> Result<(), Errno> {
-        renameat2(&self.fd, from, &dest.fd, to, RenameFlags::empty())
+    /// Renames `from` here to `to` in `dest`, replacing `to`. An error with `EXDEV`
+    /// (another file system) is the caller's to copy instead.
+    pub fn rename(&self, from: &str, dest: &SpoolDir, to: &str) -> Result<(), DurableError> {
+        self.dir.rename(from, &dest.dir, to, Replace::Yes)
     }
 
     /// Removes `name` (a link itself, never what it points to); nothing there is fine.
     pub fn remove(&self, name: &str) -> Result<(), SpoolError> {
-        match unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir) {
-            Ok(()) | Err(Errno::ENOENT) => Ok(()),
-            Err(e) => Err(SpoolError::nix("cannot remove", &self.join(name))(e)),
-        }
+        Ok(self.dir.remove(name)?)
     }
 
     /// fsyncs the folder: created, renamed and removed names survive a power loss.
     pub fn sync(&self) -> Result<(), SpoolError> {
-        nix::unistd::fsync(self.fd.as_fd())
-            .map_err(SpoolError::nix("cannot fsync the folder", &self.path))
+        Ok(self.dir.sync()?)
     }
 
     /// The names in the folder, at most `max` (the rest are seen next time).
     pub fn names(&self, max: usize) -> Result<Vec<String>, SpoolError> {
         // Names only: nothing is opened through this listing.
-        let entries =
-            std::fs::read_dir(&self.path).map_err(SpoolError::io("cannot list", &self.path))?;
-        let mut out = Vec::new();
-        for entry in entries.take(max) {
-            let entry = entry.map_err(SpoolError::io("cannot list", &self.path))?;
-            out.push(entry.file_name().to_string_lossy().into_owned());
-        }
-        Ok(out)
+        Ok(self.dir.names(max)?)
     }
 }
 

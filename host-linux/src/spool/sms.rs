@@ -1,52 +1,15 @@
-//! The decisions of the SMS sender, sans-I/O: what a failed `AT+CMGS` means for the
-//! message, and when to try again.
+//! The retry rule of the SMS sender, sans-I/O: when to try a message again.
 //!
 //! The bot's loop drains the durable queue ([`crate::spool::queue::SmsQueue`]) part by part
-//! through the driver; this module owns only the rules, so each has a unit test:
-//! - [`classify`]: a failure before the body left the host (`AT+CMGF`, the `AT+CMGS`
-//!   prompt), or the modem's own refusal of the body (`ERROR`, `+CMS ERROR`), is
-//!   *definite*: nothing of that part was sent, so it may be retried. A timeout or a broken
-//!   port after the body was written is *unknown*: the part may have gone out, and sending
-//!   it again could deliver it twice, so the message is failed (at most once, as the queue's
-//!   crash rules say). An argument the driver refused is *permanent*.
+//! through the driver. What a failed part means for the message is modem-core's
+//! [`modem_core::driver::SendFailure`] (nothing sent, so it may be retried; maybe sent, so
+//! it is failed, at most once as the queue's crash rules say; or never sendable); this
+//! module owns the backoff for the retries, with a unit test:
 //! - [`retry_delay`]: exponential backoff from `sms_retry_initial_s`, doubling per attempt,
 //!   capped at `sms_retry_max_s`; after `sms_max_attempts` the message is failed with the
 //!   modem's last error.
 
 use std::time::Duration;
-
-use modem_core::driver::{Error, ErrorKind};
-
-/// The driver's name for the body write of `AT+CMGS` (after the `> ` prompt).
-pub const BODY_COMMAND: &str = "AT+CMGS body";
-
-/// What a failed part send means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// Nothing of the part was sent: it may be sent again.
-    Definite,
-    /// The part may have been sent: never send it again.
-    Unknown,
-    /// The part can never be sent (the driver refused its arguments).
-    Permanent,
-}
-
-/// Classifies a failed part send (see the module documentation).
-pub fn classify(error: &Error) -> Failure {
-    if matches!(error.kind, ErrorKind::InvalidArgument(_)) {
-        return Failure::Permanent;
-    }
-    if error.command != BODY_COMMAND {
-        // AT+CMGF or the AT+CMGS prompt: the body never left the host.
-        return Failure::Definite;
-    }
-    match error.kind {
-        ErrorKind::Error | ErrorKind::Cme(_) | ErrorKind::Cms(_) | ErrorKind::ErrorText(_) => {
-            Failure::Definite
-        }
-        _ => Failure::Unknown,
-    }
-}
 
 /// What to do after a definite failure of a message's `attempts`-th try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,52 +34,6 @@ pub fn retry_delay(attempts: u32, max_attempts: u32, initial: Duration, max: Dur
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn err(command: &'static str, kind: ErrorKind) -> Error {
-        Error::new(command, kind)
-    }
-
-    #[test]
-    fn a_refusal_of_the_body_is_definite_and_may_be_retried() {
-        assert_eq!(
-            classify(&err(BODY_COMMAND, ErrorKind::Cms(500))),
-            Failure::Definite
-        );
-        assert_eq!(
-            classify(&err(BODY_COMMAND, ErrorKind::Error)),
-            Failure::Definite
-        );
-    }
-
-    #[test]
-    fn a_timeout_before_the_prompt_is_definite() {
-        assert_eq!(
-            classify(&err("AT+CMGS", ErrorKind::Timeout)),
-            Failure::Definite
-        );
-        assert_eq!(
-            classify(&err("AT+CMGF", ErrorKind::Write)),
-            Failure::Definite
-        );
-    }
-
-    #[test]
-    fn a_timeout_or_a_broken_port_after_the_body_is_unknown() {
-        assert_eq!(
-            classify(&err(BODY_COMMAND, ErrorKind::Timeout)),
-            Failure::Unknown
-        );
-        assert_eq!(
-            classify(&err(BODY_COMMAND, ErrorKind::Write)),
-            Failure::Unknown
-        );
-    }
-
-    #[test]
-    fn a_refused_argument_is_permanent() {
-        let e = Error::invalid("AT+CMGS", "pdu_hex", "is longer than 352 hex digits");
-        assert_eq!(classify(&e), Failure::Permanent);
-    }
 
     #[test]
     fn retries_back_off_doubling_to_the_cap_then_give_up() {

@@ -27,7 +27,7 @@ use embassy_futures::select::{Either, select};
 use embassy_time::{Duration, Instant, Timer};
 use heapless::String;
 use modem_core::call::{CallAction, CallEvent, CallMachine, Caller};
-use modem_core::config::{AnswerMode, VoiceConfig};
+use modem_core::config::{AnswerMode, SmsIndication, VoiceConfig};
 use modem_core::driver::{ModemIngress, Parts, Resources};
 use panic_halt as _;
 use static_cell::StaticCell;
@@ -86,7 +86,13 @@ async fn main(spawner: Spawner) {
             _ => Timer::after(RETRY).await,
         }
     }
-    while modem.init(&config).await.is_err() {
+    // The bot's init: the voice sequence, numeric errors, call list reports and SMS stored
+    // and announced with +CMTI (this gateway takes no status reports).
+    while modem
+        .init(&config, SmsIndication::StoreAndNotify)
+        .await
+        .is_err()
+    {
         Timer::after(RETRY).await;
     }
     // Best effort: a gateway without credit still answers calls.

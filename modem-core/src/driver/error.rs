@@ -127,6 +127,68 @@ impl Error {
     }
 }
 
+/// The name errors give the body write of `AT+CMGS` (after the `> ` prompt), the one step
+/// after which a message may have left.
+pub(crate) const SMS_BODY_COMMAND: &str = "AT+CMGS body";
+/// The name errors give `AT`, the first command of a probe and of init.
+pub(crate) const ATTENTION_COMMAND: &str = "AT";
+
+/// What a failed SMS send ([`Sim7600::send_sms_text`](super::Sim7600::send_sms_text),
+/// [`send_sms_pdu`](super::Sim7600::send_sms_pdu),
+/// [`send_sms_part`](super::Sim7600::send_sms_part)) means for the message
+/// ([`Error::send_failure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SendFailure {
+    /// Nothing of the message was sent: it may be sent again. A failure before the body
+    /// left the host (`AT+CMGF`, the `AT+CMGS` prompt), or the modem's own refusal of the
+    /// body (`ERROR`, `+CME ERROR`, `+CMS ERROR`, an error text).
+    Definite,
+    /// The message may have been sent, and sending it again could deliver it twice: a
+    /// timeout or a broken port after the body was written.
+    Unknown,
+    /// The message can never be sent: the driver refused an argument.
+    Permanent,
+}
+
+impl Error {
+    /// What this error of an SMS send means for the message (see [`SendFailure`]).
+    pub fn send_failure(&self) -> SendFailure {
+        if matches!(self.kind, ErrorKind::InvalidArgument(_)) {
+            return SendFailure::Permanent;
+        }
+        if self.command != SMS_BODY_COMMAND {
+            // AT+CMGF or the AT+CMGS prompt: the body never left the host.
+            return SendFailure::Definite;
+        }
+        if self.is_refusal() {
+            SendFailure::Definite
+        } else {
+            SendFailure::Unknown
+        }
+    }
+
+    /// Whether this error of a [`probe`](super::Sim7600::probe) says a modem answered `AT`
+    /// but refused to name itself (`ERROR`, `+CME ERROR`, an error text for `AT+CGMI` or
+    /// `AT+CGMM`): a modem, just not one that speaks like a SIM7600.
+    pub fn is_identity_refusal(&self) -> bool {
+        self.command != ATTENTION_COMMAND
+            && matches!(
+                self.kind,
+                ErrorKind::Error | ErrorKind::Cme(_) | ErrorKind::ErrorText(_)
+            )
+    }
+
+    /// Whether the modem answered with an error result (`ERROR`, `+CME ERROR`,
+    /// `+CMS ERROR`, an error text) rather than not at all or garbled.
+    fn is_refusal(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::Error | ErrorKind::Cme(_) | ErrorKind::Cms(_) | ErrorKind::ErrorText(_)
+        )
+    }
+}
+
 /// The printable ASCII of `bytes` (others as `?`), so an error text is always showable.
 fn printable(bytes: &[u8]) -> String<ERROR_TEXT_LEN> {
     let mut text = String::new();
@@ -190,3 +252,78 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(command: &'static str, kind: ErrorKind) -> Error {
+        Error::new(command, kind)
+    }
+
+    #[test]
+    fn a_refusal_of_the_body_is_definite_and_may_be_retried() {
+        for kind in [
+            ErrorKind::Cms(500),
+            ErrorKind::Error,
+            ErrorKind::Cme(4),
+            ErrorKind::ErrorText(String::try_from("SMS FAILED").unwrap()),
+        ] {
+            assert_eq!(
+                err(SMS_BODY_COMMAND, kind).send_failure(),
+                SendFailure::Definite
+            );
+        }
+    }
+
+    #[test]
+    fn a_timeout_before_the_prompt_is_definite() {
+        assert_eq!(
+            err("AT+CMGS", ErrorKind::Timeout).send_failure(),
+            SendFailure::Definite
+        );
+        assert_eq!(
+            err("AT+CMGF", ErrorKind::Write).send_failure(),
+            SendFailure::Definite
+        );
+    }
+
+    #[test]
+    fn a_timeout_or_a_broken_port_after_the_body_is_unknown() {
+        for kind in [
+            ErrorKind::Timeout,
+            ErrorKind::Write,
+            ErrorKind::Read,
+            ErrorKind::Parse,
+            ErrorKind::Capacity,
+            ErrorKind::Unexpected,
+        ] {
+            assert_eq!(
+                err(SMS_BODY_COMMAND, kind).send_failure(),
+                SendFailure::Unknown
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_argument_is_permanent() {
+        let e = Error::invalid("AT+CMGS", "pdu_hex", "is longer than 352 hex digits");
+        assert_eq!(e.send_failure(), SendFailure::Permanent);
+    }
+
+    #[test]
+    fn an_identity_refusal_is_an_error_answer_to_anything_but_at() {
+        assert!(err("AT+CGMI", ErrorKind::Error).is_identity_refusal());
+        assert!(err("AT+CGMM", ErrorKind::Cme(100)).is_identity_refusal());
+        assert!(
+            err(
+                "AT+CGMI",
+                ErrorKind::ErrorText(String::try_from("unknown").unwrap())
+            )
+            .is_identity_refusal()
+        );
+        assert!(!err(ATTENTION_COMMAND, ErrorKind::Error).is_identity_refusal());
+        assert!(!err("AT+CGMM", ErrorKind::Timeout).is_identity_refusal());
+        assert!(!err("AT+CGMI", ErrorKind::Parse).is_identity_refusal());
+    }
+}

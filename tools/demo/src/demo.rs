@@ -25,7 +25,7 @@ use host_linux::bot::{BotPhase, BotState, CurrentCallState};
 use host_linux::calls::CallLog;
 use host_linux::handoff::{BackendSpec, HandoffTimeouts, LeaseSettings};
 use host_linux::platform::holders;
-use host_linux::platform::signals::Shutdown;
+use host_linux::platform::signals::Signals;
 use host_linux::spool::queue::{SmsQueue, SmsSettings};
 
 /// The scripted caller's number.
@@ -160,7 +160,7 @@ struct Script<'o, W: Write> {
     out: &'o mut W,
     started: Instant,
     port: PathBuf,
-    shutdown: &'o Shutdown,
+    shutdown: &'o Signals,
 }
 
 impl<W: Write> Script<'_, W> {
@@ -202,7 +202,7 @@ impl<W: Write> Script<'_, W> {
 /// Waits (bounded by [`PHASE_TIMEOUT`], ended early by a shutdown signal) until `look`
 /// gives `Some`, looking every [`LOOK_EVERY`].
 fn wait<T>(
-    shutdown: &Shutdown,
+    shutdown: &Signals,
     phase: &'static str,
     mut look: impl FnMut() -> Option<T>,
 ) -> Result<T, DemoError> {
@@ -276,7 +276,7 @@ fn http(
 pub fn run(
     options: DemoOptions,
     out: &mut impl Write,
-    shutdown: &Shutdown,
+    shutdown: &Signals,
 ) -> Result<(), DemoError> {
     // The phases on stdout tell the story; the bot's info lines would repeat it on stderr.
     // Asked-for detail (-v, RUST_LOG=debug) stays.

@@ -4,7 +4,8 @@
 //!
 //! Shapes, one per line:
 //! `{"kind":"urc","urc":{...}}`, `{"kind":"final","result":...}`, `{"kind":"prompt"}`,
-//! `{"kind":"echo","text":"AT+CSQ"}`, `{"kind":"response","text":"+CSQ: 16,99"}`,
+//! `{"kind":"echo","text":<the command echoed, such as AT+CSQ>}`,
+//! `{"kind":"response","text":"+CSQ: 16,99"}`,
 //! `{"kind":"unknown","text":"...","hex":"...","reason":"..."}` (the text with invalid UTF-8
 //! replaced, and the exact bytes in hex). The URC and final-result objects are
 //! modem-core's types as serde writes them (variant name, then fields).

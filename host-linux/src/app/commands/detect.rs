@@ -102,14 +102,7 @@ pub fn verdict_of(probe: &Result<Identity, ProbeFailure>) -> Verdict {
             command,
             kind,
             link: None,
-        }) if *command != "AT"
-            && matches!(
-                kind,
-                ErrorKind::Error | ErrorKind::Cme(_) | ErrorKind::ErrorText(_)
-            ) =>
-        {
-            Verdict::OtherModem
-        }
+        }) if ModemError::new(command, kind.clone()).is_identity_refusal() => Verdict::OtherModem,
         Err(_) => Verdict::NoAnswer,
     }
 }

@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 
 use crate::app::config::Config;
 use crate::handoff::{HandoffError, PortLease, Released};
-use crate::platform::signals::Shutdown;
+use crate::platform::signals::Signals;
 
 /// The line `hold` prints once the port is held (tests wait for it).
 pub const HOLDING: &str = "holding";
@@ -31,7 +31,7 @@ pub struct HoldEnd {
 pub fn run(
     config: &Config,
     port: Option<&Path>,
-    shutdown: &Shutdown,
+    shutdown: &Signals,
     panic_after: Option<Duration>,
     mut out: impl Write,
 ) -> Result<HoldEnd, HandoffError> {

@@ -66,13 +66,9 @@ pub struct ListedModem {
 pub fn ask_imei(port: &Path) -> Result<String, String> {
     let tty = link::open_exclusive(port).map_err(|e| e.to_string())?;
     link::with_link_cooldown(&tty, port, link::PROBE_CMD_COOLDOWN, |l| {
-        let client = l.modem.client();
-        futures::executor::block_on(atat::asynch::AtatClient::send(
-            client,
-            &modem_core::command::general::GetImei,
-        ))
-        .map(|r| r.digits.to_string())
-        .map_err(|e| format!("{} did not tell its IMEI: {e:?}", port.display()))
+        futures::executor::block_on(l.modem.imei())
+            .map(|r| r.digits.to_string())
+            .map_err(|e| format!("{} did not tell its IMEI: {e}", port.display()))
     })
     .map_err(|e| e.to_string())?
 }

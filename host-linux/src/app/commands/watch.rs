@@ -17,7 +17,7 @@ use crate::fleet::smsd_watch::{self, StaleHolder};
 use crate::handoff::marker::{Marker, markers_in};
 use crate::handoff::{Backend, HandoffError, OwnerVerdict};
 use crate::platform::holders::PROC_ROOT;
-use crate::platform::signals::Shutdown;
+use crate::platform::signals::Signals;
 
 /// smsd's command name, as `/proc/PID/comm` has it.
 pub const SMSD_COMMAND: &str = "smsd";
@@ -106,7 +106,7 @@ pub fn run(
     config: &Config,
     interval: Duration,
     once: bool,
-    shutdown: &Shutdown,
+    shutdown: &Signals,
     report: &mut dyn FnMut(&WatchOutcome),
 ) -> WatchOutcome {
     loop {

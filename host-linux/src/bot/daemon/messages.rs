@@ -9,17 +9,16 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use modem_core::command::general::GetImsi;
-use modem_core::command::sms::GetPreferredStorage;
 use modem_core::command::sms::types::MessageStatus;
-use modem_core::driver::ErrorKind;
+use modem_core::driver::{ErrorKind, SendFailure as Failure};
+use modem_core::sim_slots::SlotRead;
 
 use super::Bot;
+use crate::bot::core::{Source, SpoolGate};
 use crate::platform::link::Link;
 use crate::platform::metrics::{SmsPath, SmsResult};
-use crate::spool::queue::{Claim, ClaimedSms};
-use crate::spool::sim_slots::SlotRead;
-use crate::spool::sms::{self, Failure, Next};
+use crate::spool::queue::{Claim, ClaimedSms, SmsQueue};
+use crate::spool::sms::{self, Next};
 use crate::spool::{SpoolBridge, SpoolError, SpoolJob};
 
 /// A message with parts still to send.
@@ -43,19 +42,18 @@ impl Bot<'_> {
     /// After an init: the SIM's identity for the spool's files (`AT+CIMI`) and a scan of
     /// the storage for messages that arrived while nobody read them (`AT+CPMS?`).
     pub(super) async fn spool_start(&mut self, link: &mut Link<'_>) {
-        self.sim_rescan_owed = false;
+        self.core.sim_scan_started();
         if self.spool.is_none() {
             return;
         }
-        let client = link.modem.client();
-        let imsi = match atat::asynch::AtatClient::send(client, &GetImsi).await {
+        let imsi = match link.modem.imsi().await {
             Ok(r) => Some(r.digits.to_string()),
             Err(e) => {
-                log::warn!("AT+CIMI: {e:?}: incoming files get no IMSI: line");
+                log::warn!("{e}: incoming files get no IMSI: line");
                 None
             }
         };
-        let storage = atat::asynch::AtatClient::send(client, &GetPreferredStorage).await;
+        let storage = link.modem.storage().await;
         let imei = self.state.snapshot().identity.and_then(|i| i.imei);
         if let Some(bridge) = self.spool.as_mut() {
             bridge.set_identity(imsi, imei);
@@ -68,13 +66,12 @@ impl Bot<'_> {
                     s.read.used,
                     s.read.total
                 );
-                self.slots
-                    .start_scan(s.read.storage.as_str(), s.read.used, s.read.total);
+                self.slots.start_scan(&s.read);
             }
             // Nothing is lost: what is stored stays for smsd, and +CMTI still announces
             // what arrives.
             Err(e) => {
-                log::warn!("AT+CPMS?: {e:?}: messages stored before now are left for smstools")
+                log::warn!("{e}: messages stored before now are left for smstools")
             }
         }
     }
@@ -84,39 +81,19 @@ impl Bot<'_> {
         self.spool.as_ref().and_then(SpoolBridge::next_expiry)
     }
 
-    /// One step of SMS work, if one is due and allowed ([`Self::sms_allowed`]): a SIM
-    /// slot to read, unfinished parts to give up, or (at `next_queue_look`) a part to
-    /// send. `Some`: a step was done, with the next queue look; `None`: nothing to do now.
-    pub(super) async fn sms_step(
-        &mut self,
-        link: &mut Link<'_>,
-        next_queue_look: Option<Instant>,
-        scan: Duration,
-        audio_due: Option<Instant>,
-    ) -> Option<Option<Instant>> {
-        if !self.sms_allowed(audio_due) {
-            return None;
-        }
-        let now = Instant::now();
-        if self.slots.pending() {
-            self.read_next_slot(link).await;
-        } else if self.parts_expiry().is_some_and(|t| t <= now) {
-            let delete = self
-                .spool
-                .as_mut()
-                .map(SpoolBridge::expire)
-                .unwrap_or_default();
-            self.delete_slots(link, &delete).await;
-        } else if next_queue_look.is_some_and(|t| t <= now) {
-            return Some(Some(self.send_next_sms(link, scan).await));
-        } else {
-            return None;
-        }
-        Some(next_queue_look)
+    /// Gives up unfinished long messages that expired (their parts are deleted from the
+    /// SIM).
+    pub(super) async fn expire_parts(&mut self, link: &mut Link<'_>) {
+        let delete = self
+            .spool
+            .as_mut()
+            .map(SpoolBridge::expire)
+            .unwrap_or_default();
+        self.delete_slots(link, &delete).await;
     }
 
     /// Reads the next SIM slot the spool waits for and delivers what it holds.
-    async fn read_next_slot(&mut self, link: &mut Link<'_>) {
+    pub(super) async fn read_next_slot(&mut self, link: &mut Link<'_>) {
         let Some(index) = self.slots.next_slot() else {
             return;
         };
@@ -145,7 +122,7 @@ impl Bot<'_> {
                 // would wait out every slot. What is stored waits for the next scan.
                 log::warn!("SIM slot {index}: {e}; the SIM is read again once the modem answers");
                 self.slots.clear();
-                self.sim_rescan_owed = true;
+                self.core.owe_sim_rescan();
                 return;
             }
             Err(e) => {
@@ -208,20 +185,21 @@ impl Bot<'_> {
     }
 
     /// Sends the next part due: of the message in flight, or of the next message, from the
-    /// spool or from the API's queue (taking turns while both have one). Returns when to
-    /// look again.
-    async fn send_next_sms(&mut self, link: &mut Link<'_>, scan: Duration) -> Instant {
+    /// spool or from the API's queue (taking turns while both have one: the core's
+    /// [`BotCore::sms_sources`]). Returns when to look again.
+    ///
+    /// [`BotCore::sms_sources`]: crate::bot::core::BotCore::sms_sources
+    pub(super) async fn send_next_sms(&mut self, link: &mut Link<'_>) -> Instant {
         if let Some(message) = self.in_flight.take() {
             self.send_part(link, message).await;
             return Instant::now();
         }
-        self.spool_turn = !self.spool_turn;
+        let scan = self.core.schedule().queue_scan;
         let mut look_again = Instant::now() + scan;
-        for spool in [self.spool_turn, !self.spool_turn] {
-            let picked = if spool {
-                self.claim_spool_file(scan)
-            } else {
-                self.claim_queued(scan)
+        for source in self.core.sms_sources() {
+            let picked = match source {
+                Source::Spool => self.claim_spool_file(scan),
+                Source::Queue => self.claim_queued(scan),
             };
             match picked {
                 Picked::Message(message) => {
@@ -234,25 +212,23 @@ impl Bot<'_> {
         look_again
     }
 
-    /// Claims the next file of smstools' outgoing/ (or checked/) folder.
+    /// Claims the next file of smstools' outgoing/ (or checked/) folder, unless the spool
+    /// rests after a failure.
     fn claim_spool_file(&mut self, scan: Duration) -> Picked {
         let now = Instant::now();
         let later = now + scan;
-        if let Some(t) = self.spool_resume_at {
-            if t > now {
-                return Picked::LookAgainAt(t);
-            }
-            self.spool_resume_at = None;
-        }
+        let rescan = match self.core.spool_gate(now) {
+            SpoolGate::Resting(t) => return Picked::LookAgainAt(t),
+            SpoolGate::Open { rescan } => rescan,
+        };
         let Some(bridge) = self.spool.as_mut() else {
             return Picked::LookAgainAt(later);
         };
-        if now >= self.spool_rescan_at {
+        if rescan {
             // A safety net for a lost inotify event (or no watcher at all).
             bridge
                 .dirty_flag()
                 .store(true, std::sync::atomic::Ordering::Release);
-            self.spool_rescan_at = later;
         }
         match bridge.next_job() {
             Ok(Some(mut job)) => match job.begin() {
@@ -262,14 +238,14 @@ impl Bot<'_> {
                     if let Err(e) = self.spool_back(job, None) {
                         log::error!("spool: {e}");
                     }
-                    self.spool_resume_at = Some(later);
+                    self.core.rest_spool(later);
                     Picked::LookAgainAt(later)
                 }
             },
             Ok(None) => Picked::LookAgainAt(later),
             Err(e) => {
                 log::error!("spool: {e}");
-                self.spool_resume_at = Some(later);
+                self.core.rest_spool(later);
                 Picked::LookAgainAt(later)
             }
         }
@@ -303,9 +279,31 @@ impl Bot<'_> {
         }
     }
 
+    /// Shutdown: nothing half done for smsd. The message in flight gets its last parts,
+    /// delivered SMS still on the SIM are deleted. A call in progress is left to the modem.
+    pub(super) async fn finish(&mut self, link: &mut Link<'_>) {
+        if let Some(call) = self.tracker.current() {
+            // Closing the port does not end a call: the modem keeps it, and no end will be
+            // seen to log.
+            log::warn!(
+                "shutting down during a {} call from {}: the modem keeps it; it is not in the \
+                 call log",
+                match call.state {
+                    crate::bot::CurrentCallState::Ringing => "ringing",
+                    crate::bot::CurrentCallState::Active => "connected",
+                    crate::bot::CurrentCallState::Dialing => "dialled",
+                    crate::bot::CurrentCallState::Alerting => "dialled, ringing",
+                },
+                call.caller.as_deref().unwrap_or("(unknown)")
+            );
+        }
+        self.finish_in_flight(link).await;
+        self.retry_undeleted(link).await;
+    }
+
     /// Sends the rest of the message in flight (the bot stops: one message's parts at the
     /// most, so that none is left half sent), unless the port fails.
-    pub(super) async fn finish_in_flight(&mut self, link: &mut Link<'_>) {
+    async fn finish_in_flight(&mut self, link: &mut Link<'_>) {
         while link.failure().is_none() {
             let Some(message) = self.in_flight.take() else {
                 return;
@@ -364,7 +362,7 @@ impl Bot<'_> {
                 } else {
                     error.to_string()
                 };
-                let outcome = match sms::classify(&error) {
+                let outcome = match error.send_failure() {
                     Failure::Permanent => self.spool_failed(job, &text),
                     _ if link.failure().is_some() => {
                         // Not the file's fault: its next part goes out on the next port
@@ -445,7 +443,7 @@ impl Bot<'_> {
                 .update(|s| s.sms_failed = s.sms_failed.saturating_add(1));
             self.state.metrics().sms(SmsResult::Failed, SmsPath::Spool);
         }
-        self.spool_resume_at = Some(Instant::now() + pause);
+        self.core.rest_spool(Instant::now() + pause);
         Ok(())
     }
 
@@ -497,15 +495,31 @@ impl Bot<'_> {
             }
             Err(error) => error,
         };
+        let port_failed = link.failure().is_some();
+        self.queue_part_failed(queue, claim, index, error, port_failed);
+    }
+
+    /// A part of a queued message was refused or not answered (`port_failed`: the port
+    /// failed meanwhile): the message is given up, or due again (at once on the next port,
+    /// or after its retry pause).
+    fn queue_part_failed(
+        &self,
+        queue: &SmsQueue,
+        claim: ClaimedSms,
+        index: u8,
+        error: modem_core::driver::Error,
+        port_failed: bool,
+    ) {
+        let id = claim.record().id.clone();
         let text = format!("part {}: {error}", index + 1);
         let settings = &self.options.settings;
-        match sms::classify(&error) {
+        match error.send_failure() {
             Failure::Unknown => self.give_up(
                 claim,
                 &format!("{text}; the part may have been sent, so it is not sent again"),
             ),
             Failure::Permanent => self.give_up(claim, &text),
-            Failure::Definite if link.failure().is_some() => {
+            Failure::Definite if port_failed => {
                 // Not the message's fault: due again at once, on the next port.
                 if let Err(e) = queue.retry_later(claim, &text, SystemTime::now()) {
                     log::error!("SMS {id}: {e}");

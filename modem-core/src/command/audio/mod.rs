@@ -48,3 +48,40 @@ pub struct SetPcmFormat {
     #[at_arg(position = 0)]
     pub format: PcmFormat,
 }
+
+/// One command of switching call audio over USB, as a host's call-audio logic hands it to
+/// its AT writer ([`Sim7600::switch_pcm`](crate::driver::Sim7600::switch_pcm) sends it):
+/// [`SetPcmFormat`] or [`SetPcmRegister`] with its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum PcmCommand {
+    /// `AT+CPCMFRM=<format>`, before the first `AT+CPCMREG=1` of a wideband call.
+    Format(PcmFormat),
+    /// `AT+CPCMREG=1` (start) or `AT+CPCMREG=0` (stop).
+    Register(PcmRegister),
+}
+
+impl PcmCommand {
+    /// `AT+CPCMREG=1`: PCM audio starts.
+    pub const START: Self = Self::Register(PcmRegister::Start);
+    /// `AT+CPCMREG=0`: PCM audio stops.
+    pub const STOP: Self = Self::Register(PcmRegister::Stop);
+    /// `AT+CPCMFRM=1`: 16 kHz audio.
+    pub const WIDEBAND: Self = Self::Format(PcmFormat::Rate16kHz);
+
+    /// The command as the modem reads it, without the `\r` (`AT+CPCMREG=1`), for logs.
+    pub const fn describe(&self) -> &'static str {
+        match self {
+            Self::Format(PcmFormat::Rate8kHz) => "AT+CPCMFRM=0",
+            Self::Format(PcmFormat::Rate16kHz) => "AT+CPCMFRM=1",
+            Self::Register(PcmRegister::Stop) => "AT+CPCMREG=0",
+            Self::Register(PcmRegister::Start) => "AT+CPCMREG=1",
+        }
+    }
+}
+
+impl core::fmt::Display for PcmCommand {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
