@@ -1,4 +1,5 @@
-//! Where the `sim7600` binary of host-linux is, for scenarios that run the real CLI.
+//! Where the workspace's binaries are, for scenarios that run them: `sim7600` of
+//! host-linux (the real CLI) and `sim7600-demo` of tools/demo (the README's run command).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +9,8 @@ use crate::error::RigError;
 
 /// The binary's file name.
 pub const SIM7600_BIN_NAME: &str = "sim7600";
+/// The demo's file name (package `sim7600-demo`).
+pub const DEMO_BIN_NAME: &str = "sim7600-demo";
 
 /// One build at a time, however many tests ask at once.
 static BUILD: Mutex<()> = Mutex::new(());
@@ -35,13 +38,23 @@ fn workspace_root() -> PathBuf {
 /// `target/<profile>/`. When it is missing it is built with
 /// `$CARGO build -p host-linux --bin sim7600` (with `--release` for a release profile).
 pub fn sim7600_bin() -> Result<PathBuf, RigError> {
+    workspace_bin("host-linux", SIM7600_BIN_NAME)
+}
+
+/// The path of the built `sim7600-demo` binary, found or built as [`sim7600_bin`] is
+/// (`$CARGO build -p sim7600-demo --bin sim7600-demo`).
+pub fn demo_bin() -> Result<PathBuf, RigError> {
+    workspace_bin("sim7600-demo", DEMO_BIN_NAME)
+}
+
+fn workspace_bin(package: &str, name: &str) -> Result<PathBuf, RigError> {
     let Some(dir) = profile_dir() else {
         return Err(RigError::Sim7600Binary {
-            path: PathBuf::from(SIM7600_BIN_NAME),
+            path: PathBuf::from(name),
             problem: "cannot tell where the test executable is".into(),
         });
     };
-    let path = dir.join(SIM7600_BIN_NAME);
+    let path = dir.join(name);
     if path.is_file() {
         return Ok(path);
     }
@@ -51,13 +64,8 @@ pub fn sim7600_bin() -> Result<PathBuf, RigError> {
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
-    cmd.current_dir(workspace_root()).args([
-        "build",
-        "-p",
-        "host-linux",
-        "--bin",
-        SIM7600_BIN_NAME,
-    ]);
+    cmd.current_dir(workspace_root())
+        .args(["build", "-p", package, "--bin", name]);
     if dir.file_name().is_some_and(|n| n == "release") {
         cmd.arg("--release");
     }
@@ -71,7 +79,7 @@ pub fn sim7600_bin() -> Result<PathBuf, RigError> {
         return Err(RigError::Sim7600Binary {
             path,
             problem: format!(
-                "`cargo build -p host-linux --bin {SIM7600_BIN_NAME}` failed ({}):\n{}",
+                "`cargo build -p {package} --bin {name}` failed ({}):\n{}",
                 out.status,
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             ),

@@ -21,7 +21,7 @@ pub mod wait;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use bin_path::sim7600_bin;
+pub use bin_path::{demo_bin, sim7600_bin};
 pub use error::RigError;
 pub use modem_sim::{SimConfig, SimHandle, SimState};
 pub use profile::{SimProfile, with_profile};

@@ -20,6 +20,10 @@ fn main() -> ExitCode {
     let parsed = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
+            if let Some(answer) = cli::not_here(&e) {
+                eprintln!("sim7600: {answer}");
+                return ExitCode::from(EXIT_USAGE);
+            }
             let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);

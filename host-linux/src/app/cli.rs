@@ -23,6 +23,25 @@ pub const EXIT_USAGE: u8 = 64;
 /// Exit status for a bad config file (sysexits EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
 
+/// What `sim7600 demo` is told (with [`EXIT_USAGE`]): the demo is a program of its own,
+/// which brings the simulated modem this program does not carry.
+pub const DEMO_ELSEWHERE: &str = "'demo' is not a command of sim7600: the demo is its own \
+     program, sim7600-demo, which brings the simulated modem that sim7600 does not carry; \
+     from a source checkout run `cargo run --release -p sim7600-demo` (README.md)";
+
+/// The answer for a command line clap refused, when it asked for a command this program
+/// does not have but a user may look for here (`demo`); `None` leaves clap's own error.
+pub fn not_here(error: &clap::Error) -> Option<&'static str> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::InvalidSubcommand {
+        return None;
+    }
+    match error.get(ContextKind::InvalidSubcommand) {
+        Some(ContextValue::String(name)) if name == "demo" => Some(DEMO_ELSEWHERE),
+        _ => None,
+    }
+}
+
 /// Share a SIM7600's AT port between a voice bot and smstools.
 #[derive(Debug, Parser)]
 #[command(name = "sim7600", version, about, propagate_version = true)]
@@ -93,18 +112,6 @@ pub enum Command {
         /// port (overrides `[bot] smstools_conf`; default /etc/smsd.conf).
         #[arg(long, value_name = "PATH")]
         smstools_conf: Option<PathBuf>,
-    },
-    /// The README's run command: a simulated SIM7600, a real smsd when installed (else a
-    /// stand-in, said plainly), the voice bot taking the port, a scripted call, an SMS
-    /// through the HTTP API, the port back to smstools; each phase with its timing. Needs
-    /// no modem and no config. Exit 0 when every phase worked.
-    Demo {
-        /// The demo modem's answer_after_rings.
-        #[arg(long, value_name = "N", default_value_t = modem_core::config::DEFAULT_ANSWER_AFTER_RINGS)]
-        rings: u8,
-        /// Use the stand-in smstools even when smsd is installed.
-        #[arg(long)]
-        simulated_smstools: bool,
     },
     /// Every SIMCom modem on this host: USB path, vendor:product, IMEI (when its AT port is
     /// free, from the bot that runs it, or recorded earlier), AT and audio ports by USB
@@ -189,24 +196,6 @@ pub fn run(cli: Cli, shutdown: &Signals, out: &mut impl Write) -> Result<u8, Cli
             Ok(_) => Ok(0),
             Err(e) => {
                 crate::platform::logging::fatal(&e);
-                Ok(1)
-            }
-        };
-    }
-    if let Command::Demo {
-        rings,
-        simulated_smstools,
-    } = cli.command
-    {
-        // The demo brings its own modem, smstools and settings: no config file.
-        let options = crate::app::demo::DemoOptions {
-            answer_after_rings: rings,
-            simulated_smstools,
-        };
-        return match crate::app::demo::run(options, &mut *out, shutdown) {
-            Ok(()) => Ok(0),
-            Err(e) => {
-                crate::platform::logging::fatal(&format_args!("demo: {e}"));
                 Ok(1)
             }
         };
@@ -344,7 +333,7 @@ pub fn run(cli: Cli, shutdown: &Signals, out: &mut impl Write) -> Result<u8, Cli
             let code = crate::app::voice_bot::run(&config, &args, shutdown);
             Ok(u8::try_from(code).unwrap_or(1))
         }
-        Command::Decode { .. } | Command::Demo { .. } => Ok(0),
+        Command::Decode { .. } => Ok(0),
     }
 }
 
@@ -377,5 +366,38 @@ mod tests {
     fn decode_reads_stdin_by_default() {
         let cli = Cli::try_parse_from(["sim7600", "decode"]).unwrap();
         assert!(matches!(cli.command, Command::Decode { input: None }));
+    }
+
+    #[test]
+    fn demo_is_no_command_here_and_is_answered_with_where_the_demo_is() {
+        for argv in [
+            &["sim7600", "demo"][..],
+            &["sim7600", "demo", "--rings", "2", "--simulated-smstools"],
+            &["sim7600", "demo", "--help"],
+            &["sim7600", "--config", "/nonexistent/config.toml", "demo"],
+            &["sim7600", "-v", "demo"],
+        ] {
+            let err = Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(not_here(&err), Some(DEMO_ELSEWHERE), "{argv:?}: {err}");
+        }
+        assert!(DEMO_ELSEWHERE.contains("cargo run --release -p sim7600-demo"));
+        assert!(
+            Cli::command()
+                .get_subcommands()
+                .all(|s| s.get_name() != "demo")
+        );
+    }
+
+    #[test]
+    fn other_refused_command_lines_keep_clap_s_error() {
+        for argv in [
+            &["sim7600", "demon"][..],
+            &["sim7600", "detect", "demo"],
+            &["sim7600", "status", "--bogus"],
+            &["sim7600"],
+        ] {
+            let err = Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(not_here(&err), None, "{argv:?}: {err}");
+        }
     }
 }

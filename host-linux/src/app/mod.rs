@@ -6,6 +6,5 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod demo;
 pub mod reload;
 pub mod voice_bot;

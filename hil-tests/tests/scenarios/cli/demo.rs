@@ -1,12 +1,11 @@
-//! `sim7600 demo`, the README's run command, exits 0 on a clean checkout and tells each
+//! `sim7600-demo`, the README's run command, exits 0 on a clean checkout and tells each
 //! phase: the real smsd (installed in CI) holding the port, the bot taking it, the call
 //! answered on ring N, the SMS through the API, the port back with smsd.
 
 use std::process::Command;
 
 fn demo(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(hil_tests::sim7600_bin().unwrap())
-        .arg("demo")
+    let out = Command::new(hil_tests::demo_bin().unwrap())
         .args(args)
         .output()
         .unwrap();

@@ -1,10 +1,11 @@
-//! `sim7600 demo`: the seed's four phases on the built-in simulator, no modem needed.
+//! The demo's script: the voice bot and smstools sharing the built-in simulator, no modem
+//! needed.
 //!
 //! This module owns the demo's script and nothing the bot does not already do: it starts
 //! a simulated SIM7600 (tools/modem-sim) on a pseudo-terminal in a temporary folder, a
 //! real smsd on it when smstools is installed (hil-tests' hermetic launcher; otherwise it
 //! says plainly that the smstools side is simulated), runs the real voice bot
-//! ([`crate::bot::run`]) and the real HTTP API beside it in this process, lets a scripted
+//! ([`host_linux::bot::run`]) and the real HTTP API beside it in this process, lets a scripted
 //! caller ring until the modem answers on ring `answer_after_rings` and hang up, sends an
 //! SMS through the API, stops the bot, and checks that smstools has the port again. Each
 //! phase is printed with the time since the start, who owns the port and smstools' state.
@@ -17,15 +18,15 @@ use std::time::{Duration, Instant};
 
 use modem_sim::{SimConfig, SimHandle, Simulator};
 
-use crate::api::{ApiContext, ApiServer, ApiSettings};
-use crate::bot::notify::Notifier;
-use crate::bot::{self, BotOptions, BotSettings};
-use crate::bot::{BotPhase, BotState, CurrentCallState};
-use crate::calls::CallLog;
-use crate::handoff::{BackendSpec, HandoffTimeouts, LeaseSettings};
-use crate::platform::holders;
-use crate::platform::signals::Signals;
-use crate::spool::queue::{SmsQueue, SmsSettings};
+use host_linux::api::{ApiContext, ApiServer, ApiSettings};
+use host_linux::bot::notify::Notifier;
+use host_linux::bot::{self, BotOptions, BotSettings};
+use host_linux::bot::{BotPhase, BotState, CurrentCallState};
+use host_linux::calls::CallLog;
+use host_linux::handoff::{BackendSpec, HandoffTimeouts, LeaseSettings};
+use host_linux::platform::holders;
+use host_linux::platform::signals::Signals;
+use host_linux::spool::queue::{SmsQueue, SmsSettings};
 
 /// The scripted caller's number.
 pub const CALLER: &str = "+491761234567";
@@ -46,10 +47,10 @@ pub const PHASE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause between two looks at a condition the demo waits for.
 pub const LOOK_EVERY: Duration = Duration::from_millis(20);
 
-/// What `sim7600 demo` takes.
+/// What the demo takes.
 #[derive(Debug, Clone, Copy)]
 pub struct DemoOptions {
-    /// The seed's `answer_after_rings`.
+    /// The modem's `answer_after_rings`.
     pub answer_after_rings: u8,
     /// Force the simulated smstools even when smsd is installed.
     pub simulated_smstools: bool,
@@ -293,7 +294,7 @@ pub fn run(
         port: port.clone(),
         shutdown,
     };
-    script.say("sim7600 demo: a voice bot and smstools sharing one simulated SIM7600")?;
+    script.say("sim7600-demo: a voice bot and smstools sharing one simulated SIM7600")?;
 
     let sim = Simulator::start(SimConfig {
         ring_interval: RING_INTERVAL,
@@ -359,7 +360,7 @@ fn start_smstools<W: Write>(
     // Started as an init system would, through its start script; run from here with a
     // clean signal mask, so that the SIGTERM of a stop reaches it.
     let start = vec![smsd.scripts().start.display().to_string()];
-    crate::handoff::run::run_ok(&start, crate::handoff::HandoffTimeouts::default().command)
+    host_linux::handoff::run::run_ok(&start, HandoffTimeouts::default().command)
         .map_err(|e| step("starting smsd")(e.to_string()))?;
     let smsd = Smstools::Real(smsd);
     script.wait("smsd opening the port", || {
@@ -399,9 +400,9 @@ fn with_bot<W: Write>(
         voice,
         settings: settings.clone(),
         smstools_conf: smstools.conf(),
-        dtmf: crate::audio::PreparedMenu::default(),
+        dtmf: host_linux::audio::PreparedMenu::default(),
         audio: None,
-        modem: crate::fleet::ModemPlan::for_port(port),
+        modem: host_linux::fleet::ModemPlan::for_port(port),
     };
     let queue = SmsQueue::open(&dir.join("state/sms-queue"))
         .map_err(|e| step("opening the SMS queue")(e.to_string()))?;
@@ -430,7 +431,7 @@ fn with_bot<W: Write>(
             ),
             token: None,
             speech: None,
-            hosts: crate::api::HostPolicy::default(),
+            hosts: host_linux::api::HostPolicy::default(),
         },
     )
     .map_err(|e| step("starting the HTTP API")(e.to_string()))?;

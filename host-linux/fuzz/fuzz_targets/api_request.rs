@@ -17,8 +17,7 @@ use std::sync::Arc;
 
 use arbitrary::Arbitrary;
 use host_linux::api::routes::{
-    ApiContext, ApiRequest, HostPolicy, PHONE_CALL_PATHS, RequestBody, UNIFIED_SEND_PATHS,
-    handle,
+    ApiContext, ApiRequest, HostPolicy, PHONE_CALL_PATHS, RequestBody, UNIFIED_SEND_PATHS, handle,
 };
 use host_linux::api::speech::Speaker;
 use host_linux::audio::TtsCommand;
@@ -55,7 +54,15 @@ const CONTENT_TYPES: [&str; 5] = [
 ];
 const HOSTS: [&str; 4] = ["127.0.0.1:8088", "localhost", "[::1]:8088", "evil.example"];
 const KEYS: [&str; 10] = [
-    "to", "text", "message", "number", "id", "callId", "action", "priority", "language",
+    "to",
+    "text",
+    "message",
+    "number",
+    "id",
+    "callId",
+    "action",
+    "priority",
+    "language",
     "interrupt",
 ];
 
@@ -240,8 +247,20 @@ fuzz_target!(|input: Input| {
         assert!(
             matches!(
                 status,
-                200 | 202 | 400 | 401 | 403 | 404 | 405 | 408 | 409 | 413 | 415 | 421 | 500
-                    | 503 | 507
+                200 | 202
+                    | 400
+                    | 401
+                    | 403
+                    | 404
+                    | 405
+                    | 408
+                    | 409
+                    | 413
+                    | 415
+                    | 421
+                    | 500
+                    | 503
+                    | 507
             ),
             "unexpected status {status}: {}",
             response.body
@@ -279,10 +298,9 @@ fuzz_target!(|input: Input| {
         };
         if status == 202 || (status == 200 && unified) {
             assert!(
-                content_type.is_some_and(|c| c
-                    .split(';')
-                    .next()
-                    .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))),
+                content_type.is_some_and(|c| c.split(';').next().is_some_and(|essence| essence
+                    .trim()
+                    .eq_ignore_ascii_case("application/json"))),
                 "a queued SMS came with the JSON type, not {content_type:?}"
             );
             assert!(
