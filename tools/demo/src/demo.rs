@@ -11,8 +11,8 @@
 //! phase is printed with the time since the start, who owns the port and smstools' state.
 //! Everything it started is stopped and its folder removed when it ends, also on failure.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -235,41 +235,26 @@ impl Notifier for Silent {
     fn stopping(&self) {}
 }
 
-/// One HTTP/1.1 request to the API; the status code and the JSON body.
+/// One request to the API (the rig's one HTTP client); the status code and the JSON body.
 fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
     body: &str,
 ) -> Result<(u16, serde_json::Value), String> {
-    let mut stream =
-        TcpStream::connect(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(PHASE_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("cannot send the request: {e}"))?;
-    let mut answer = Vec::new();
-    stream
-        .read_to_end(&mut answer)
-        .map_err(|e| format!("cannot read the answer: {e}"))?;
-    let text = String::from_utf8_lossy(&answer);
-    let (head, rest) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))?;
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("no status in {head:?}"))?;
-    let json = serde_json::from_str(rest.trim()).map_err(|e| format!("{e} in {rest:?}"))?;
-    Ok((code, json))
+    let request =
+        hil_tests::http::Request::new(method, addr, path).read_timeout(Some(PHASE_TIMEOUT));
+    let request = if body.is_empty() {
+        request
+    } else {
+        request
+            .header("Content-Type", "application/json")
+            .body(body.as_bytes())
+    };
+    let answer = request.send().map_err(|e| e.to_string())?;
+    let json = serde_json::from_str(answer.body.trim())
+        .map_err(|e| format!("{e} in {:?}", answer.body))?;
+    Ok((answer.status, json))
 }
 
 /// Runs the demo, printing to `out`.
