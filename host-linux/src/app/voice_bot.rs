@@ -360,27 +360,161 @@ fn reload(
     state.request_reload(plan.live);
 }
 
-/// `sim7600 voice-bot`: returns the exit status.
-pub fn run(config: &Config, args: &VoiceBotArgs, signals: &Signals) -> i32 {
-    // SIGHUP re-reads the configuration from now on; it no longer ends the bot.
-    signals.reload_on_hangup();
+/// Why the voice bot did not start: logged where it is known, and the exit status it means.
+type Refused = i32;
+
+/// Logs `e` and refuses the start with `code`.
+fn refuse(code: i32) -> impl FnOnce(String) -> Refused {
+    move |e| {
+        log::error!("{e}");
+        code
+    }
+}
+
+/// The bot's options, the API's settings and the SMS queue, from the configuration.
+fn prepare(
+    config: &Config,
+    args: &VoiceBotArgs,
+) -> Result<(BotOptions, ApiSettings, SmsQueue), Refused> {
     let setup = options(config, args).and_then(|o| {
         let api = api_settings(config, args.listen.as_deref())?;
         let queue = SmsQueue::open(&config.sms.queue_dir)?;
         Ok((o, api, queue))
     });
-    let (options, api_settings, queue) = match setup {
-        Ok(s) => s,
+    setup.map_err(|e| match e {
         // A modem not (yet) present is no config error: a restart may find it.
-        Err(e @ SetupError::Modem(_)) => {
-            log::error!("{e}");
-            return exit_code::FAILURE;
+        SetupError::Modem(_) => refuse(exit_code::FAILURE)(e.to_string()),
+        _ => refuse(exit_code::CONFIG)(e.to_string()),
+    })
+}
+
+/// The Twilio REST subset's state, when `[twilio]` names an account.
+fn start_twilio(
+    config: &Config,
+    state: &BotState,
+) -> Result<Option<crate::agent::rest::TwilioRest>, Refused> {
+    let Some((sid, token)) = config
+        .twilio
+        .account()
+        .map_err(|e| refuse(exit_code::CONFIG)(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    crate::agent::rest::TwilioRest::start(state, sid, token)
+        .map(Some)
+        .map_err(|e| {
+            refuse(exit_code::FAILURE)(format!("cannot follow calls for the Twilio paths: {e}"))
+        })
+}
+
+/// The HTTP API. A port already in use, or a public address without a token, is refused
+/// here, before smstools is touched.
+fn start_api(
+    config: &Config,
+    args: &VoiceBotArgs,
+    setup: (&BotOptions, &ApiSettings, &SmsQueue),
+    state: &BotState,
+    twilio: Option<crate::agent::rest::TwilioRest>,
+) -> Result<ApiServer, Refused> {
+    let (options, settings, queue) = setup;
+    let context = ApiContext {
+        twilio,
+        queue: queue.clone(),
+        policy: config.sms.policy(),
+        bot: state.clone(),
+        system_status: system_status(config, args.port.clone(), state),
+        token: None,
+        speech: options
+            .audio
+            .as_ref()
+            .map(|plan| crate::api::speech::Speaker::new(plan.config.tts.clone())),
+        hosts: crate::api::HostPolicy::default(),
+    };
+    ApiServer::start(settings, context).map_err(|e| {
+        let code = match e {
+            ApiError::Settings(_) => exit_code::CONFIG,
+            _ => exit_code::FAILURE,
+        };
+        refuse(code)(e.to_string())
+    })
+}
+
+/// The agent streams; the stream's accountSid is the `[twilio]` account's when there is one.
+fn start_agents(
+    config: &Config,
+    state: &BotState,
+    twilio: Option<&crate::agent::rest::TwilioRest>,
+) -> Result<Option<crate::agent::Agents>, Refused> {
+    config
+        .agent
+        .check()
+        .map_err(|e| refuse(exit_code::CONFIG)(e.to_string()))?;
+    let mut settings = config.agent.clone();
+    if settings.account_sid.is_none() {
+        settings.account_sid = twilio.map(|t| t.account_sid.clone());
+    }
+    let tts = config.audio.enabled.then(|| config.audio.tts.clone());
+    crate::agent::Agents::start(state, &settings, tts)
+        .map_err(|e| refuse(exit_code::FAILURE)(format!("cannot start the agent streams: {e}")))
+}
+
+/// What runs beside the bot's loop, stopped in one order whatever ends the bot.
+struct Beside {
+    api: ApiServer,
+    agents: Option<crate::agent::Agents>,
+    webhooks: crate::events::Webhooks,
+    mqtt: Option<crate::mqtt::Mqtt>,
+}
+
+impl Beside {
+    /// Closes the bus first: `GET /events` streams end, webhooks get a grace to deliver the
+    /// last events (the call that ended as the bot stopped); then MQTT, the agent streams,
+    /// and the API last.
+    fn shutdown(self) {
+        self.webhooks.shutdown();
+        if let Some(mqtt) = self.mqtt {
+            mqtt.shutdown();
         }
+        if let Some(agents) = self.agents {
+            agents.shutdown();
+        }
+        self.api.shutdown();
+    }
+}
+
+/// The port is given back: says so, and the exit status.
+fn stopped(outcome: Result<crate::bot::Stopped, crate::bot::BotError>) -> i32 {
+    let stopped = match outcome {
+        Ok(stopped) => stopped,
         Err(e) => {
             log::error!("{e}");
-            return exit_code::CONFIG;
+            return e.exit_code();
         }
     };
+    match stopped.released {
+        Some(r) if r.smstools_restarted => log::info!(
+            "port given back; smstools runs again{}",
+            r.pause
+                .map(|p| format!(" after a pause of {} ms", p.as_millis()))
+                .unwrap_or_default()
+        ),
+        Some(_) => log::info!("port given back (smstools was not running before)"),
+        None => log::error!("the port could not be given back: run `sim7600 restore`"),
+    }
+    exit_code::STOPPED
+}
+
+/// `sim7600 voice-bot`: returns the exit status.
+pub fn run(config: &Config, args: &VoiceBotArgs, signals: &Signals) -> i32 {
+    match run_refusable(config, args, signals) {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+fn run_refusable(config: &Config, args: &VoiceBotArgs, signals: &Signals) -> Result<i32, Refused> {
+    // SIGHUP re-reads the configuration from now on; it no longer ends the bot.
+    signals.reload_on_hangup();
+    let (options, api_settings, queue) = prepare(config, args)?;
     let (state, mut requests) = BotState::with_shutdown(
         options.lease.port.clone(),
         CallLog::new(options.settings.call_log_settings()),
@@ -390,82 +524,32 @@ pub fn run(config: &Config, args: &VoiceBotArgs, signals: &Signals) -> i32 {
     queue.set_on_enqueue(move || {
         wake.sms_queued();
     });
-    let twilio = match config.twilio.account() {
-        Ok(None) => None,
-        Ok(Some((sid, token))) => match crate::agent::rest::TwilioRest::start(&state, sid, token) {
-            Ok(rest) => Some(rest),
-            Err(e) => {
-                log::error!("cannot follow calls for the Twilio paths: {e}");
-                return exit_code::FAILURE;
-            }
-        },
-        Err(e) => {
-            log::error!("{e}");
-            return exit_code::CONFIG;
-        }
-    };
-    // The API first: a port already in use, or a public address without a token, is
-    // refused before smstools is touched.
-    let context = ApiContext {
-        twilio: twilio.clone(),
-        queue: queue.clone(),
-        policy: config.sms.policy(),
-        bot: state.clone(),
-        system_status: system_status(config, args.port.clone(), &state),
-        token: None,
-        speech: options
-            .audio
-            .as_ref()
-            .map(|plan| crate::api::speech::Speaker::new(plan.config.tts.clone())),
-        hosts: crate::api::HostPolicy::default(),
-    };
-    let api = match ApiServer::start(&api_settings, context) {
-        Ok(api) => api,
-        Err(e) => {
-            log::error!("{e}");
-            return match e {
-                ApiError::Settings(_) => exit_code::CONFIG,
-                _ => exit_code::FAILURE,
-            };
-        }
-    };
-    if let Err(e) = config.agent.check() {
-        log::error!("{e}");
-        return exit_code::CONFIG;
-    }
-    // The agent streams subscribe before the bot runs too.
-    // The stream's accountSid is the [twilio] account's when there is one.
-    let mut agent_settings = config.agent.clone();
-    if agent_settings.account_sid.is_none() {
-        agent_settings.account_sid = twilio.as_ref().map(|t| t.account_sid.clone());
-    }
-    let agents = match crate::agent::Agents::start(
+    let twilio = start_twilio(config, &state)?;
+    // The API, the agent streams and the webhooks start (and subscribe to the bus) before
+    // the bot runs, so that they see its first event.
+    let api = start_api(
+        config,
+        args,
+        (&options, &api_settings, &queue),
         &state,
-        &agent_settings,
-        config.audio.enabled.then(|| config.audio.tts.clone()),
-    ) {
-        Ok(a) => a,
-        Err(e) => {
-            log::error!("cannot start the agent streams: {e}");
-            return exit_code::FAILURE;
-        }
-    };
-    // Webhooks subscribe before the bot runs, so they see its first event.
-    let mut webhooks = match crate::events::Webhooks::start_counted(
+        twilio.clone(),
+    )?;
+    let agents = start_agents(config, &state, twilio.as_ref())?;
+    let webhooks = crate::events::Webhooks::start_counted(
         state.events(),
         &config.events,
         Some(state.metrics().clone()),
-    ) {
-        Ok(w) => w,
-        Err(e) => {
-            log::error!("{e}");
-            return exit_code::FAILURE;
-        }
+    )
+    .map_err(|e| refuse(exit_code::FAILURE)(e.to_string()))?;
+    let mut beside = Beside {
+        api,
+        agents,
+        webhooks,
+        mqtt: None,
     };
     if let Err(code) = await_port(&options, signals.shutdown(), &crate::bot::notify::Systemd) {
-        webhooks.shutdown();
-        api.shutdown();
-        return code;
+        beside.shutdown();
+        return Ok(code);
     }
     // MQTT subscribes before the bot runs too; it connects once the modem told its IMEI.
     let mqtt = crate::mqtt::Mqtt::start(
@@ -477,13 +561,12 @@ pub fn run(config: &Config, args: &VoiceBotArgs, signals: &Signals) -> i32 {
             configured_imei: config.imei.clone(),
         },
     );
-    let mqtt = match mqtt {
+    beside.mqtt = match mqtt {
         Ok(m) => m,
         Err(e) => {
             log::error!("{e}");
-            webhooks.shutdown();
-            api.shutdown();
-            return exit_code::CONFIG;
+            beside.shutdown();
+            return Ok(exit_code::CONFIG);
         }
     };
     let mut events = config.events.clone();
@@ -494,37 +577,10 @@ pub fn run(config: &Config, args: &VoiceBotArgs, signals: &Signals) -> i32 {
         Some(&queue),
         &crate::bot::notify::Systemd,
         signals,
-        &mut || reload(args, config, &mut events, &mut webhooks, &state),
+        &mut || reload(args, config, &mut events, &mut beside.webhooks, &state),
     );
-    // Closes the bus: `GET /events` streams end, webhooks get a grace to deliver the last
-    // events (the call that ended as the bot stopped).
-    webhooks.shutdown();
-    if let Some(mqtt) = mqtt {
-        mqtt.shutdown();
-    }
-    if let Some(agents) = agents {
-        agents.shutdown();
-    }
-    api.shutdown();
-    match outcome {
-        Ok(stopped) => {
-            match stopped.released {
-                Some(r) if r.smstools_restarted => log::info!(
-                    "port given back; smstools runs again{}",
-                    r.pause
-                        .map(|p| format!(" after a pause of {} ms", p.as_millis()))
-                        .unwrap_or_default()
-                ),
-                Some(_) => log::info!("port given back (smstools was not running before)"),
-                None => log::error!("the port could not be given back: run `sim7600 restore`"),
-            }
-            exit_code::STOPPED
-        }
-        Err(e) => {
-            log::error!("{e}");
-            e.exit_code()
-        }
-    }
+    beside.shutdown();
+    Ok(stopped(outcome))
 }
 
 #[cfg(test)]
