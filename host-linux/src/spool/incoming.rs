@@ -42,8 +42,9 @@
 //!
 //! # Exactly once
 //! [`Inbox::deliver`] writes the file under a hidden temporary name and fsyncs it, then
-//! appends the message's fingerprint and final name to a ledger (`.sim7600-delivered` in
-//! the incoming folder) and fsyncs that, then renames the file into place and fsyncs the
+//! appends the message's fingerprint and final name to the modem's ledger
+//! (`.sim7600-delivered.<modem>` in the incoming folder: one per modem, so that bots of
+//! several modems serving one folder never rewrite each other's) and fsyncs that, then renames the file into place and fsyncs the
 //! folder. The caller deletes the message from the SIM only after `deliver` returned.
 //! After a crash at any point, [`Inbox::open`] finishes a delivery the ledger promised
 //! (renames the temporary file into place) and removes temporary files it did not
@@ -65,8 +66,15 @@ use super::SpoolError;
 use super::charset::{encode_iso_8859_15, encode_ucs2_be};
 use super::safe_fs::{Opened, SpoolDir, Whose};
 
-/// The ledger of delivered messages, a hidden file in the incoming folder.
+/// The ledger of delivered messages, a hidden file in the incoming folder:
+/// [`ledger_file`] names a modem's. A ledger of this very name is one written before
+/// ledgers were per modem; the first bot to open the folder takes it over as its own.
 pub const LEDGER_FILE: &str = ".sim7600-delivered";
+
+/// The ledger of the modem smsd calls `modem` (`GSM1`): `.sim7600-delivered.GSM1`.
+pub fn ledger_file(modem: &str) -> String {
+    format!("{LEDGER_FILE}.{modem}")
+}
 /// Fingerprints the ledger keeps (the newest); a message stays on the SIM for seconds
 /// after its delivery, so a few thousand is far more than a crash can need.
 pub const LEDGER_KEEP: usize = 2000;
@@ -472,6 +480,8 @@ pub struct Inbox {
     ledger: Vec<LedgerEntry>,
     /// The ledger file, opened once (created at the first delivery).
     ledger_file: Option<File>,
+    /// Its name in the folder ([`ledger_file`]).
+    ledger_name: String,
 }
 
 /// One delivered message in the ledger: `<fingerprint> <file name> [<part key>...]`.
@@ -515,19 +525,61 @@ fn random_suffix() -> String {
         .collect()
 }
 
+/// A ledger from before ledgers were per modem ([`LEDGER_FILE`] itself) becomes `name`,
+/// unless `name` exists already (then the old one stays for the modem that has none yet).
+/// What it is, is judged when `name` is opened, as for any ledger.
+fn adopt_shared_ledger(dir: &SpoolDir, name: &str) -> Result<(), SpoolError> {
+    if dir.stat(name)?.is_some() || dir.stat(LEDGER_FILE)?.is_none() {
+        return Ok(());
+    }
+    match dir.rename_no_replace(LEDGER_FILE, dir, name) {
+        Ok(true) => {
+            dir.sync()?;
+            log::info!(
+                "spool: {} is now {}: one delivery ledger per modem",
+                dir.join(LEDGER_FILE).display(),
+                dir.join(name).display()
+            );
+            Ok(())
+        }
+        // Another bot took it (or made its own) since this one looked.
+        Ok(false) => Ok(()),
+        Err(SpoolError::Io { ref source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// smsd's name for a modem, as the name of a file: not empty, no `/`, no NUL, not `.`
+/// or `..` (smsd makes it the prefix of every incoming file's name too).
+fn check_modem_name(dir: &SpoolDir, name: &str) -> Result<(), SpoolError> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(SpoolError::Io {
+            action: "will not keep a delivery ledger in",
+            path: dir.path().to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("the modem's name {name:?} cannot be part of a file name"),
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Opens the ledger once, for reading and appending, never through a link; what is not
 /// a regular file of one link under its name was planted (the bot only ever writes a
 /// regular file there) and is removed, unread, with a warning.
-fn open_ledger(dir: &SpoolDir) -> Result<(Option<File>, Vec<LedgerEntry>), SpoolError> {
-    let path = dir.join(LEDGER_FILE);
-    match dir.open_regular_append(LEDGER_FILE, MAX_LEDGER_BYTES, Whose::Bots)? {
+fn open_ledger(dir: &SpoolDir, name: &str) -> Result<(Option<File>, Vec<LedgerEntry>), SpoolError> {
+    let path = dir.join(name);
+    match dir.open_regular_append(name, MAX_LEDGER_BYTES, Whose::Bots)? {
         Opened::Gone => Ok((None, Vec::new())),
         Opened::Refused(why) => {
             log::warn!(
                 "spool: {} is not the delivery ledger the bot writes ({why}); removed unread",
                 path.display()
             );
-            dir.remove(LEDGER_FILE)?;
+            dir.remove(name)?;
             dir.sync()?;
             Ok((None, Vec::new()))
         }
@@ -555,12 +607,16 @@ impl Inbox {
     /// finishes or removes what a crash left half-written.
     pub fn open(dir: &Path, modem: ModemIdentity) -> Result<Inbox, SpoolError> {
         let dir = SpoolDir::open(dir)?;
-        let (ledger_file, ledger) = open_ledger(&dir)?;
+        check_modem_name(&dir, &modem.name)?;
+        let ledger_name = ledger_file(&modem.name);
+        adopt_shared_ledger(&dir, &ledger_name)?;
+        let (ledger_file, ledger) = open_ledger(&dir, &ledger_name)?;
         let mut inbox = Inbox {
             dir,
             modem,
             ledger,
             ledger_file,
+            ledger_name,
         };
         inbox.recover()?;
         Ok(inbox)
@@ -678,22 +734,22 @@ impl Inbox {
     }
 
     fn append_ledger(&mut self, entry: LedgerEntry) -> Result<(), SpoolError> {
-        let path = self.dir.join(LEDGER_FILE);
+        let path = self.dir.join(&self.ledger_name);
         let file = match &mut self.ledger_file {
             Some(f) => f,
             slot @ None => {
-                let file = match self.dir.create(LEDGER_FILE) {
+                let file = match self.dir.create(&self.ledger_name) {
                     Ok(created) => {
                         self.dir.sync()?;
                         created
                     }
-                    // Another bot serving the same folder (two modems, one smsd) created
-                    // it since this one looked: append to that one.
+                    // Created since this one looked (a second bot for the same modem,
+                    // which its port lease should prevent): append to that one.
                     Err(SpoolError::Io { ref source, .. })
                         if source.raw_os_error() == Some(nix::libc::EEXIST) =>
                     {
                         match self.dir.open_regular_append(
-                            LEDGER_FILE,
+                            &self.ledger_name,
                             MAX_LEDGER_BYTES,
                             Whose::Bots,
                         )? {
@@ -728,11 +784,11 @@ impl Inbox {
         let drop = self.ledger.len() - LEDGER_KEEP;
         self.ledger.drain(..drop);
         let text: String = self.ledger.iter().map(LedgerEntry::line).collect();
-        let temp = format!("{LEDGER_FILE}.new");
+        let temp = format!("{}.new", self.ledger_name);
         self.dir.remove(&temp)?;
         let file = self
             .dir
-            .write_file_via(&temp, LEDGER_FILE, text.as_bytes())?;
+            .write_file_via(&temp, &self.ledger_name, text.as_bytes())?;
         self.ledger_file = Some(file);
         Ok(())
     }
@@ -924,7 +980,7 @@ mod tests {
         std::fs::write(dir.path().join(".GSM1.Promis.sim7600-tmp"), b"promised").unwrap();
         std::fs::OpenOptions::new()
             .append(true)
-            .open(dir.path().join(LEDGER_FILE))
+            .open(dir.path().join(ledger_file("GSM1")))
             .unwrap()
             .write_all(b"0000000000000001 GSM1.Promis\n")
             .unwrap();
@@ -972,7 +1028,7 @@ mod tests {
         std::fs::create_dir(&incoming).unwrap();
         let outside = dir.path().join("outside");
         std::fs::write(&outside, "0000000000000001 GSM1.forged\n").unwrap();
-        std::os::unix::fs::symlink(&outside, incoming.join(LEDGER_FILE)).unwrap();
+        std::os::unix::fs::symlink(&outside, incoming.join(ledger_file("GSM1"))).unwrap();
         let mut inbox = Inbox::open(&incoming, modem()).unwrap();
         assert!(inbox.ledger.is_empty(), "nothing read through the link");
         let sms = ReceivedSms::from_deliver(&Deliver::from_hex(HOW_ARE_YOU).unwrap());
@@ -985,7 +1041,7 @@ mod tests {
             "0000000000000001 GSM1.forged\n",
             "nothing appended outside the spool"
         );
-        let ledger = std::fs::symlink_metadata(incoming.join(LEDGER_FILE)).unwrap();
+        let ledger = std::fs::symlink_metadata(incoming.join(ledger_file("GSM1"))).unwrap();
         assert!(ledger.file_type().is_file(), "a ledger of the bot's own");
     }
 
@@ -994,7 +1050,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
         nix::unistd::mkfifo(
-            &path.join(LEDGER_FILE),
+            &path.join(ledger_file("GSM1")),
             nix::sys::stat::Mode::from_bits_truncate(0o666),
         )
         .unwrap();
@@ -1012,7 +1068,7 @@ mod tests {
     fn a_torn_ledger_line_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
-            dir.path().join(LEDGER_FILE),
+            dir.path().join(ledger_file("GSM1")),
             "00000000000000ab GSM1.aaaaaa\n0000",
         )
         .unwrap();
@@ -1033,11 +1089,11 @@ mod tests {
         let text: String = (0..LEDGER_COMPACT_AT as u64)
             .map(|i| format!("{i:016x} GSM1.{i}\n"))
             .collect();
-        std::fs::write(dir.path().join(LEDGER_FILE), text).unwrap();
+        std::fs::write(dir.path().join(ledger_file("GSM1")), text).unwrap();
         let mut inbox = Inbox::open(dir.path(), modem()).unwrap();
         let sms = ReceivedSms::from_deliver(&Deliver::from_hex(HOW_ARE_YOU).unwrap());
         inbox.deliver(&sms, received()).unwrap();
-        let lines = std::fs::read_to_string(dir.path().join(LEDGER_FILE)).unwrap();
+        let lines = std::fs::read_to_string(dir.path().join(ledger_file("GSM1"))).unwrap();
         assert_eq!(lines.lines().count(), LEDGER_KEEP);
         assert!(lines.lines().last().unwrap().contains("GSM1."));
         assert!(!lines.contains(&format!("{:016x} ", 0)));
@@ -1058,5 +1114,76 @@ mod tests {
         assert_eq!(again.delivered_part(part_key(&part)), Some(name.as_str()));
         let other = Deliver::from_hex(CYRILLIC_EMOJI).unwrap();
         assert_eq!(again.delivered_part(part_key(&other)), None);
+    }
+
+    fn gsm(name: &str) -> ModemIdentity {
+        ModemIdentity {
+            name: name.into(),
+            ..modem()
+        }
+    }
+
+    #[test]
+    fn two_modems_serving_one_folder_keep_a_ledger_each_and_compaction_keeps_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let sms = ReceivedSms::from_deliver(&Deliver::from_hex(HOW_ARE_YOU).unwrap());
+        let full: String = (0..LEDGER_COMPACT_AT as u64)
+            .map(|i| format!("{i:016x} GSM1.{i}\n"))
+            .collect();
+        std::fs::write(dir.path().join(ledger_file("GSM1")), full).unwrap();
+        let mut first = Inbox::open(dir.path(), gsm("GSM1")).unwrap();
+        let mut second = Inbox::open(dir.path(), gsm("GSM2")).unwrap();
+        let Delivery::Written(path) = second.deliver(&sms, received()).unwrap() else {
+            panic!("not written");
+        };
+        // GSM1's delivery compacts GSM1's ledger, and only that one.
+        first.deliver(&sms, received()).unwrap();
+        let lines = std::fs::read_to_string(dir.path().join(ledger_file("GSM1"))).unwrap();
+        assert_eq!(lines.lines().count(), LEDGER_KEEP);
+        // GSM2's line still counts after a restart (what `sim7600 restore` reads).
+        drop(second);
+        let mut second = Inbox::open(dir.path(), gsm("GSM2")).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            second.deliver(&sms, received()).unwrap(),
+            Delivery::AlreadyDelivered(name)
+        );
+    }
+
+    #[test]
+    fn a_shared_ledger_from_before_is_taken_over_by_the_first_modem_that_opens_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let sms = ReceivedSms::from_deliver(&Deliver::from_hex(HOW_ARE_YOU).unwrap());
+        let mut inbox = Inbox::open(dir.path(), modem()).unwrap();
+        let Delivery::Written(path) = inbox.deliver(&sms, received()).unwrap() else {
+            panic!("not written");
+        };
+        drop(inbox);
+        std::fs::rename(
+            dir.path().join(ledger_file("GSM1")),
+            dir.path().join(LEDGER_FILE),
+        )
+        .unwrap();
+        let mut inbox = Inbox::open(dir.path(), modem()).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            inbox.deliver(&sms, received()).unwrap(),
+            Delivery::AlreadyDelivered(name)
+        );
+        assert!(!dir.path().join(LEDGER_FILE).exists());
+        assert!(dir.path().join(ledger_file("GSM1")).exists());
+        // A second modem finds no shared ledger left and starts its own at its first
+        // delivery.
+        Inbox::open(dir.path(), gsm("GSM2")).unwrap();
+        assert!(!dir.path().join(ledger_file("GSM2")).exists());
+    }
+
+    #[test]
+    fn a_modem_name_that_cannot_be_a_file_name_is_refused_with_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["", "..", "GSM/1"] {
+            let e = Inbox::open(dir.path(), gsm(bad)).unwrap_err().to_string();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
     }
 }

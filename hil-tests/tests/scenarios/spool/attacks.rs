@@ -311,10 +311,10 @@ fn a_link_planted_as_the_delivery_ledger_makes_the_bot_write_nothing_outside_the
     std::fs::write(&victim, "root's file\n").unwrap();
     std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
     let incoming = spool_dir(&rig, "incoming");
-    as_attacker(
-        &incoming,
-        &format!("ln -s '{}' .sim7600-delivered", victim.display()),
-    );
+    // Both the modem's ledger and the shared one a bot takes over from before.
+    for name in [".sim7600-delivered.GSM1", ".sim7600-delivered"] {
+        as_attacker(&incoming, &format!("ln -s '{}' {name}", victim.display()));
+    }
     let files = bot_files(&mut rig);
     let bot = Bot::start(&files);
     rig.sim()
@@ -326,7 +326,7 @@ fn a_link_planted_as_the_delivery_ledger_makes_the_bot_write_nothing_outside_the
     })
     .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's file\n");
-    let ledger = std::fs::symlink_metadata(incoming.join(".sim7600-delivered")).unwrap();
+    let ledger = std::fs::symlink_metadata(incoming.join(".sim7600-delivered.GSM1")).unwrap();
     assert!(ledger.is_file(), "the bot's own ledger, not the link");
     let status = bot.stop_with(Signal::SIGTERM, WITHIN);
     assert!(status.success(), "{status}");
