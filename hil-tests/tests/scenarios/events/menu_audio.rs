@@ -63,10 +63,13 @@ fn key_1_plays_its_file_key_2_speaks_and_hash_hangs_up() {
     );
 
     sim.dtmf("2").unwrap();
+    // `last_dominant_hz` looks at the last 1.024 s of sound (modem-sim's ANALYSIS_SAMPLES
+    // at 8 kHz): wait for more speech than that, or the file's last tone is in the window
+    // and, pure, outweighs the start of the speech.
     let spoken = wait(
         "key 2's speech at the modem",
         Duration::from_secs(20),
-        || received(&rig).filter(|r| r.audible_frames >= after_file + 25),
+        || received(&rig).filter(|r| r.audible_frames >= after_file + 55),
     );
     assert_ne!(spoken.last_dominant_hz, Some(880.0), "{spoken:?}");
 
