@@ -20,6 +20,14 @@ use crate::support::web::{self, twiml_app};
 const CALLER: &str = "+491761234567";
 
 /// A bot with call audio and `[agent]` (`agent` its keys) answering on the first ring.
+/// Waits until the simulator's far end rings for the call the bot dialled.
+fn far_end_ringing(sim: &hil_tests::SimHandle) {
+    audio::wait_for("the far end ringing", || {
+        let calls = sim.state().ok()?.modem.calls;
+        (calls.first()?.direction == "outgoing").then_some(())
+    });
+}
+
 fn start_bot(rig: &hil_tests::Rig, agent: &str) -> bot::Bot {
     bot::audio_bot(rig, &format!("[agent]\n{agent}"))
 }
@@ -245,10 +253,7 @@ fn a_dialled_call_is_streamed_to_the_agent_its_post_named_once_the_far_end_answe
     let body = json!({"to": "+4930123456", "stream_url": url}).to_string();
     let (status, answer) = bot.http("POST", "/calls", Some(&body));
     assert_eq!(status, 201, "{answer}");
-    audio::wait_for("the far end ringing", || {
-        let calls = sim.state().ok()?.modem.calls;
-        (calls.first()?.direction == "outgoing").then_some(())
-    });
+    far_end_ringing(sim);
     sim.tone(1000).unwrap();
     sim.command(modem_sim::ControlCommand::Answer).unwrap();
     let rx = audio::wait_for("the echoed tone at the modem", || {
@@ -676,10 +681,7 @@ fn a_dialled_call_with_play_url_plays_the_wav_to_the_far_end_then_hangs_up() {
         (400, &json!("play_url")),
         "{refused}"
     );
-    audio::wait_for("the far end ringing", || {
-        let calls = sim.state().ok()?.modem.calls;
-        (calls.first()?.direction == "outgoing").then_some(())
-    });
+    far_end_ringing(sim);
     sim.command(modem_sim::ControlCommand::Answer).unwrap();
     bot.wait_status(
         "the call hung up after the WAV",
@@ -700,10 +702,7 @@ fn a_dialled_call_with_say_speaks_to_the_far_end_then_hangs_up() {
     let body = json!({"to": "+4930123456", "say": "Your parcel has arrived."}).to_string();
     let (status, answer) = bot.http("POST", "/calls", Some(&body));
     assert_eq!(status, 201, "{answer}");
-    audio::wait_for("the far end ringing", || {
-        let calls = sim.state().ok()?.modem.calls;
-        (calls.first()?.direction == "outgoing").then_some(())
-    });
+    far_end_ringing(sim);
     sim.command(modem_sim::ControlCommand::Answer).unwrap();
     bot.wait_status(
         "the call hung up after the speech",
