@@ -22,6 +22,23 @@ fn json(s: &Seen) -> Value {
     serde_json::from_str(&s.payload).unwrap_or_else(|e| panic!("{e}: {s:?}"))
 }
 
+/// The reply to the command `request_id` on `<BASE>/<command>/reply` refuses it with an
+/// error that says `why`.
+fn assert_refused(ha: &Watcher, command: &str, request_id: &str, why: &str) {
+    let topic = format!("{BASE}/{command}/reply");
+    let refused = ha.wait(&format!("the refusal of {request_id}"), WITHIN, |seen| {
+        seen.iter()
+            .filter(|s| s.topic == topic)
+            .map(json)
+            .find(|v| v["request_id"] == request_id)
+    });
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains(why),
+        "{refused}"
+    );
+}
+
 /// The fields HA's MQTT discovery documents as required, per component.
 fn required(component: &str) -> &'static [&'static str] {
     match component {
@@ -154,20 +171,7 @@ fn a_bot_on_mosquitto_is_a_home_assistant_device_that_sends_sms_and_reports_call
         false,
         r#"{"to": "+49", "request_id": "r2"}"#,
     );
-    let refused = ha.wait("the refusal", WITHIN, |seen| {
-        seen.iter()
-            .filter(|s| s.topic == format!("{BASE}/sms/send/reply"))
-            .map(json)
-            .find(|v| v["request_id"] == "r2")
-    });
-    assert_eq!(refused["ok"], false);
-    assert!(
-        refused["error"]
-            .as_str()
-            .unwrap()
-            .contains("\"text\" is missing"),
-        "{refused}"
-    );
+    assert_refused(&ha, "sms/send", "r2", "\"text\" is missing");
 
     // A call answered on ring 2 and hung up by the caller, then an SMS: events in order.
     rig.sim().unwrap().call("+4930123456", false, None).unwrap();
@@ -250,20 +254,7 @@ fn a_bot_on_mosquitto_is_a_home_assistant_device_that_sends_sms_and_reports_call
         false,
         r#"{"request_id": "d2"}"#,
     );
-    let refused = ha.wait("the dial refusal", WITHIN, |seen| {
-        seen.iter()
-            .filter(|s| s.topic == format!("{BASE}/call/dial/reply"))
-            .map(json)
-            .find(|v| v["request_id"] == "d2")
-    });
-    assert_eq!(refused["ok"], false);
-    assert!(
-        refused["error"]
-            .as_str()
-            .unwrap()
-            .contains("\"to\" is missing"),
-        "{refused}"
-    );
+    assert_refused(&ha, "call/dial", "d2", "\"to\" is missing");
 
     // Home Assistant restarts: it says `online`, the bot publishes discovery again.
     let before = discovery(&ha.seen()).len();
