@@ -17,16 +17,32 @@ fn now_ms() -> u128 {
         .as_millis()
 }
 
-#[test]
-fn a_bot_started_before_the_port_exists_takes_it_once_it_appears_smsd_untouched_until_then() {
-    let mut rig = rig();
+/// A rig whose modem is unplugged: its port is gone.
+fn rig_without_its_modem() -> hil_tests::Rig {
+    let rig = rig();
     let port = rig.port().to_path_buf();
-    // Boot without the modem: no port, smstools started anyway (it retries the device).
     assert!(!rig.modem().unplug().unwrap().is_skipped());
     hil_tests::wait::wait_for("the port to vanish", Duration::from_secs(5), || {
         (!port.exists()).then_some(())
     })
     .unwrap();
+    rig
+}
+
+/// A bot without the spool, with a stand-in smstools, waiting `wait_for_port_s` for its port.
+fn waiting_setup(rig: &hil_tests::Rig, wait_for_port_s: u32) -> BotSetup {
+    BotSetup {
+        answer_after_rings: 2,
+        bot: format!("spool = false\nwait_for_port_s = {wait_for_port_s}"),
+        handoff: bot::flag_backend(rig),
+    }
+}
+
+#[test]
+fn a_bot_started_before_the_port_exists_takes_it_once_it_appears_smsd_untouched_until_then() {
+    // Boot without the modem: no port, smstools started anyway (it retries the device).
+    let mut rig = rig_without_its_modem();
+    let port = rig.port().to_path_buf();
     let scripts = rig.smsd().unwrap().scripts().clone();
     rig.smsd().unwrap().start_with_script().unwrap();
     let smsd_pid = rig.smsd().unwrap().pid().unwrap();
@@ -119,18 +135,8 @@ fn a_bot_started_before_the_port_exists_takes_it_once_it_appears_smsd_untouched_
 
 #[test]
 fn a_bot_whose_port_never_comes_exits_6_without_touching_smstools() {
-    let rig = rig();
-    let port = rig.port().to_path_buf();
-    assert!(!rig.modem().unplug().unwrap().is_skipped());
-    hil_tests::wait::wait_for("the port to vanish", Duration::from_secs(5), || {
-        (!port.exists()).then_some(())
-    })
-    .unwrap();
-    let setup = BotSetup {
-        answer_after_rings: 2,
-        bot: "spool = false\nwait_for_port_s = 1".into(),
-        handoff: bot::flag_backend(&rig),
-    };
+    let rig = rig_without_its_modem();
+    let setup = waiting_setup(&rig, 1);
     let files = write_config(&rig, &setup);
 
     let bot = Bot::spawn(&files);
@@ -144,18 +150,8 @@ fn a_bot_whose_port_never_comes_exits_6_without_touching_smstools() {
 #[test]
 fn while_it_waits_the_bot_extends_its_start_and_a_sigterm_ends_it_at_once() {
     use std::os::unix::net::UnixDatagram;
-    let rig = rig();
-    let port = rig.port().to_path_buf();
-    assert!(!rig.modem().unplug().unwrap().is_skipped());
-    hil_tests::wait::wait_for("the port to vanish", Duration::from_secs(5), || {
-        (!port.exists()).then_some(())
-    })
-    .unwrap();
-    let setup = BotSetup {
-        answer_after_rings: 2,
-        bot: "spool = false\nwait_for_port_s = 0".into(),
-        handoff: bot::flag_backend(&rig),
-    };
+    let rig = rig_without_its_modem();
+    let setup = waiting_setup(&rig, 0);
     let files = write_config(&rig, &setup);
     let socket_path = rig.dir().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
