@@ -363,12 +363,10 @@ fn reload(
 /// Why the voice bot did not start: logged where it is known, and the exit status it means.
 type Refused = i32;
 
-/// Logs `e` and refuses the start with `code`.
-fn refuse(code: i32) -> impl FnOnce(String) -> Refused {
-    move |e| {
-        log::error!("{e}");
-        code
-    }
+/// Logs why and refuses the start with `code`.
+fn refuse(code: i32, why: impl std::fmt::Display) -> Refused {
+    log::error!("{why}");
+    code
 }
 
 /// The bot's options, the API's settings and the SMS queue, from the configuration.
@@ -383,8 +381,8 @@ fn prepare(
     });
     setup.map_err(|e| match e {
         // A modem not (yet) present is no config error: a restart may find it.
-        SetupError::Modem(_) => refuse(exit_code::FAILURE)(e.to_string()),
-        _ => refuse(exit_code::CONFIG)(e.to_string()),
+        SetupError::Modem(_) => refuse(exit_code::FAILURE, e),
+        _ => refuse(exit_code::CONFIG, e),
     })
 }
 
@@ -396,14 +394,17 @@ fn start_twilio(
     let Some((sid, token)) = config
         .twilio
         .account()
-        .map_err(|e| refuse(exit_code::CONFIG)(e.to_string()))?
+        .map_err(|e| refuse(exit_code::CONFIG, e))?
     else {
         return Ok(None);
     };
     crate::agent::rest::TwilioRest::start(state, sid, token)
         .map(Some)
         .map_err(|e| {
-            refuse(exit_code::FAILURE)(format!("cannot follow calls for the Twilio paths: {e}"))
+            refuse(
+                exit_code::FAILURE,
+                format!("cannot follow calls for the Twilio paths: {e}"),
+            )
         })
 }
 
@@ -435,7 +436,7 @@ fn start_api(
             ApiError::Settings(_) => exit_code::CONFIG,
             _ => exit_code::FAILURE,
         };
-        refuse(code)(e.to_string())
+        refuse(code, e)
     })
 }
 
@@ -448,14 +449,18 @@ fn start_agents(
     config
         .agent
         .check()
-        .map_err(|e| refuse(exit_code::CONFIG)(e.to_string()))?;
+        .map_err(|e| refuse(exit_code::CONFIG, e))?;
     let mut settings = config.agent.clone();
     if settings.account_sid.is_none() {
         settings.account_sid = twilio.map(|t| t.account_sid.clone());
     }
     let tts = config.audio.enabled.then(|| config.audio.tts.clone());
-    crate::agent::Agents::start(state, &settings, tts)
-        .map_err(|e| refuse(exit_code::FAILURE)(format!("cannot start the agent streams: {e}")))
+    crate::agent::Agents::start(state, &settings, tts).map_err(|e| {
+        refuse(
+            exit_code::FAILURE,
+            format!("cannot start the agent streams: {e}"),
+        )
+    })
 }
 
 /// What runs beside the bot's loop, stopped in one order whatever ends the bot.
@@ -540,7 +545,7 @@ fn run_refusable(config: &Config, args: &VoiceBotArgs, signals: &Signals) -> Res
         &config.events,
         Some(state.metrics().clone()),
     )
-    .map_err(|e| refuse(exit_code::FAILURE)(e.to_string()))?;
+    .map_err(|e| refuse(exit_code::FAILURE, e))?;
     let mut beside = Beside {
         api,
         agents,
