@@ -7,6 +7,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use hil_tests::Rig;
@@ -21,6 +22,18 @@ const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "s3cret-token";
 /// How long the Pipecat bot may take to listen (Python imports Pipecat first).
 const PYTHON_START_WITHIN: Duration = Duration::from_secs(30);
+
+/// One Python agent at a time. An interpreter importing Pipecat takes seconds of CPU, and
+/// the echo test times the audio coming back: it should not share the cores with a second
+/// interpreter starting up while the rig's other scenarios run beside it.
+static ONE_PYTHON_AGENT: Mutex<()> = Mutex::new(());
+
+fn one_python_agent() -> MutexGuard<'static, ()> {
+    // A failed test poisons the lock; the next one may still run.
+    ONE_PYTHON_AGENT
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
 
 fn python() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/pyenv/bin/python");
@@ -83,6 +96,7 @@ hil_tests::on_both_profiles!(
 );
 
 fn a_pipecat_echo_bot_hears_the_caller_echoes_keys_hangs_up_and_sees_the_callers_hang_up() {
+    let _alone = one_python_agent();
     let python = python();
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();
@@ -185,6 +199,7 @@ fn twilio(python: &Path, base: &str, args: &[&str]) -> Value {
 }
 
 fn twilio_python_dials_streams_on_answer_hangs_up_sends_sms_and_validates_callbacks() {
+    let _alone = one_python_agent();
     let python = python();
     let (rig, _audio_dir) = audio_rig();
     let sim = rig.sim().unwrap();
