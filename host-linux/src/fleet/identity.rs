@@ -213,10 +213,7 @@ mod tests {
 
     fn setup() -> (tempfile::TempDir, SysfsRoots, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
-        let roots = SysfsRoots {
-            sysfs: dir.path().join("sys"),
-            dev: dir.path().join("dev"),
-        };
+        let roots = fake::roots_under(dir.path());
         fake::add_modem(
             &roots,
             "1-1.2",

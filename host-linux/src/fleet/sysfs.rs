@@ -245,6 +245,14 @@ pub fn modem_of_port<'a>(modems: &'a [UsbModem], port: &Path) -> Option<&'a UsbM
 pub mod fake {
     use super::*;
 
+    /// The roots of a fake tree under `dir`: `dir/sys` and `dir/dev`.
+    pub fn roots_under(dir: &Path) -> SysfsRoots {
+        SysfsRoots {
+            sysfs: dir.join("sys"),
+            dev: dir.join("dev"),
+        }
+    }
+
     /// Writes a modem at `usb_path` with `vendor:product` and `(interface, tty)` ports
     /// under `roots.sysfs`; the nodes under `roots.dev` are the caller's.
     pub fn add_modem(
@@ -283,12 +291,7 @@ pub mod fake {
 mod tests {
     use super::*;
 
-    fn roots(dir: &Path) -> SysfsRoots {
-        SysfsRoots {
-            sysfs: dir.join("sys"),
-            dev: dir.join("dev"),
-        }
-    }
+    use super::fake::roots_under as roots;
 
     #[test]
     fn two_modems_and_a_hub_give_two_modems_with_ports_by_interface() {

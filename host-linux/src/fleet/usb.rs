@@ -62,10 +62,7 @@ mod tests {
     #[test]
     fn the_reset_writes_zero_then_one_to_the_devices_authorized_file() {
         let dir = tempfile::tempdir().unwrap();
-        let roots = SysfsRoots {
-            sysfs: dir.path().join("sys"),
-            dev: dir.path().join("dev"),
-        };
+        let roots = super::super::sysfs::fake::roots_under(dir.path());
         super::super::sysfs::fake::add_modem(&roots, "1-1.2", "1e0e", "9001", &[]).unwrap();
         let file = authorized_file(&roots, "1-1.2");
         let mut seen = Vec::new();
@@ -81,10 +78,7 @@ mod tests {
     #[test]
     fn a_device_that_is_not_there_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let roots = SysfsRoots {
-            sysfs: dir.path().join("sys"),
-            dev: dir.path().join("dev"),
-        };
+        let roots = super::super::sysfs::fake::roots_under(dir.path());
         let err = reset(&roots, "1-1.9").unwrap_err().to_string();
         assert!(
             err.contains("1-1.9/authorized") && err.contains("write 0"),

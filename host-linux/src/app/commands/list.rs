@@ -214,10 +214,7 @@ mod tests {
     #[test]
     fn a_modem_whose_port_is_held_by_its_recorded_bot_shows_the_bots_imei() {
         let dir = tempfile::tempdir().unwrap();
-        let roots = SysfsRoots {
-            sysfs: dir.path().join("sys"),
-            dev: dir.path().join("dev"),
-        };
+        let roots = fake::roots_under(dir.path());
         fake::add_modem(
             &roots,
             "1-1.2",
