@@ -63,6 +63,37 @@ fn wait_lines(log: &Path, n: usize, context: &dyn Fn() -> String) -> Vec<String>
     .unwrap_or_else(|e| panic!("{e}; calls: {:?}\n{}", lines(log), context()))
 }
 
+/// A rig whose modem sends status reports (`reports`, `delay` after each SMS) and whose
+/// smsd.conf has `global` and `modem` lines and runs the recording eventhandler: the rig,
+/// the eventhandler's log, smsd's outgoing and incoming folders.
+fn recording_rig(
+    reports: StatusReports,
+    delay: Duration,
+    global: &str,
+    modem: &str,
+) -> (Rig, PathBuf, PathBuf, PathBuf) {
+    let mut rig = rig();
+    rig.sim()
+        .unwrap()
+        .command(ControlCommand::Reports {
+            mode: reports,
+            delay: Some(delay),
+        })
+        .unwrap();
+    let log = rig.dir().join("events.log");
+    let recorder = write_recorder(rig.dir(), &log);
+    let (outgoing, incoming) = {
+        let smsd = rig.smsd().unwrap();
+        smsd.add_config(
+            &format!("{global}eventhandler = {}\n", recorder.display()),
+            modem,
+        )
+        .unwrap();
+        (smsd.outgoing(), smsd.incoming())
+    };
+    (rig, log, outgoing, incoming)
+}
+
 fn drop_file(outgoing: &Path, name: &str, text: &str) {
     let tmp = outgoing.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, text).unwrap();
@@ -114,29 +145,13 @@ hil_tests::on_both_profiles!(
 );
 
 fn the_bot_runs_the_eventhandler_with_smsd_arguments_in_smsd_order_including_reports() {
-    let mut rig = rig();
-    rig.sim()
-        .unwrap()
-        .command(ControlCommand::Reports {
-            mode: StatusReports::Routed,
-            delay: Some(Duration::from_millis(300)),
-        })
-        .unwrap();
-    let log = rig.dir().join("events.log");
-    let recorder = write_recorder(rig.dir(), &log);
-    let (outgoing, incoming) = {
-        let smsd = rig.smsd().unwrap();
-        smsd.add_config(
-            &format!(
-                "receive_before_send = no\nautosplit = 3\neventhandler = {}\n",
-                recorder.display()
-            ),
-            "report = yes\ncs_convert = yes\ninit = AT+CMEE=1\ninit2 = AT+CNMI=2,1,0,1,0\n\
-             send_delay = 1\nusing_routed_status_report = yes\n",
-        )
-        .unwrap();
-        (smsd.outgoing(), smsd.incoming())
-    };
+    let (mut rig, log, outgoing, incoming) = recording_rig(
+        StatusReports::Routed,
+        Duration::from_millis(300),
+        "receive_before_send = no\nautosplit = 3\n",
+        "report = yes\ncs_convert = yes\ninit = AT+CMEE=1\ninit2 = AT+CNMI=2,1,0,1,0\n\
+         send_delay = 1\nusing_routed_status_report = yes\n",
+    );
 
     // smsd holds the port.
     rig.start_smsd().unwrap();
@@ -256,25 +271,12 @@ fn report_file(incoming: &Path) -> SpoolFile {
 }
 
 fn a_status_report_the_modem_stored_is_written_with_its_event_when_the_bot_reads_the_sim() {
-    let mut rig = rig();
-    rig.sim()
-        .unwrap()
-        .command(ControlCommand::Reports {
-            mode: StatusReports::Stored,
-            delay: Some(Duration::from_millis(100)),
-        })
-        .unwrap();
-    let log = rig.dir().join("events.log");
-    let recorder = write_recorder(rig.dir(), &log);
-    let (outgoing, incoming) = {
-        let smsd = rig.smsd().unwrap();
-        smsd.add_config(
-            &format!("eventhandler = {}\n", recorder.display()),
-            "report = yes\n",
-        )
-        .unwrap();
-        (smsd.outgoing(), smsd.incoming())
-    };
+    let (mut rig, log, outgoing, incoming) = recording_rig(
+        StatusReports::Stored,
+        Duration::from_millis(100),
+        "",
+        "report = yes\n",
+    );
     let handoff = smsd_backend(rig.smsd().unwrap());
     let files = write_config(
         &rig,
