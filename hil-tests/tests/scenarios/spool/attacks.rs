@@ -69,6 +69,21 @@ fn spool_owned_by(rig: &Rig, uid: u32) {
 
 /// Runs `script` with `sh` as the unprivileged attacker, in `dir`; panics unless it
 /// succeeds.
+/// The bot's loop was not held: a file `name` (its text its name) dropped into `outgoing`
+/// now is sent, and the bot runs on.
+fn a_file_dropped_now_is_sent(rig: &Rig, bot: &mut Bot, outgoing: &Path, name: &str) {
+    as_attacker(
+        outgoing,
+        &format!("printf 'To: 491721234567\\n\\n{name}\\n' > .{name} && mv .{name} {name}"),
+    );
+    let sent = spool_dir(rig, "sent");
+    wait_for(format!("{name} in sent/"), WITHIN, || {
+        sent.join(name).exists().then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
+    bot.wait_status("the bot running on", WITHIN, |s| s["phase"] == "running");
+}
+
 fn as_attacker(dir: &Path, script: &str) {
     let out = Command::new("setpriv")
         .args([
@@ -235,16 +250,7 @@ fn a_file_swapped_for_a_fifo_does_not_block_the_bot() {
     let mut rig = rig();
     let (mut bot, outgoing) = swap_b_while_a_is_sent(&mut rig, "rm b && mkfifo b");
     // The loop goes on: a file dropped now is sent too.
-    as_attacker(
-        &outgoing,
-        "printf 'To: 491721234567\\n\\nthird\\n' > .c && mv .c c",
-    );
-    let sent = spool_dir(&rig, "sent");
-    wait_for("c in sent/", WITHIN, || {
-        sent.join("c").exists().then_some(())
-    })
-    .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
-    bot.wait_status("the bot running on", WITHIN, |s| s["phase"] == "running");
+    a_file_dropped_now_is_sent(&rig, &mut bot, &outgoing, "c");
     let meta = std::fs::symlink_metadata(outgoing.join("b")).unwrap();
     assert!(meta.file_type().is_fifo(), "left where it was");
     let status = bot.stop_with(Signal::SIGTERM, WITHIN);
@@ -410,16 +416,7 @@ fn a_100_mb_file_in_outgoing_is_left_alone_unread_and_the_bot_stays_small() {
          && mv .big big",
     );
     // A file dropped after it is still sent: the loop was not held.
-    as_attacker(
-        &outgoing,
-        "printf 'To: 491721234567\\n\\nafter\\n' > .n && mv .n n",
-    );
-    let sent = spool_dir(&rig, "sent");
-    wait_for("n in sent/", WITHIN, || {
-        sent.join("n").exists().then_some(())
-    })
-    .unwrap_or_else(|e| panic!("{e}; bot log:\n{}", bot.log_text()));
-    bot.wait_status("the bot running on", WITHIN, |s| s["phase"] == "running");
+    a_file_dropped_now_is_sent(&rig, &mut bot, &outgoing, "n");
     let peak = peak_rss_kib(bot.pid);
     eprintln!("the bot's peak RSS with a 100 MB file in outgoing/: {peak} KiB");
     assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
