@@ -28,6 +28,22 @@ fn far_end_ringing(sim: &hil_tests::SimHandle) {
     });
 }
 
+/// The far end answers the bot's dialled call once it rings; then waits up to `within` for
+/// the bot to hang up (`when`: after what) and returns the simulator's state.
+fn answered_until_hung_up(
+    bot: &mut bot::Bot,
+    sim: &hil_tests::SimHandle,
+    when: &str,
+    within: Duration,
+) -> modem_sim::SimState {
+    far_end_ringing(sim);
+    sim.command(modem_sim::ControlCommand::Answer).unwrap();
+    bot.wait_status(&format!("the call hung up {when}"), within, |s| {
+        s["current_call"].is_null()
+    });
+    sim.state().unwrap()
+}
+
 fn start_bot(rig: &hil_tests::Rig, agent: &str) -> bot::Bot {
     bot::audio_bot(rig, &format!("[agent]\n{agent}"))
 }
@@ -681,14 +697,7 @@ fn a_dialled_call_with_play_url_plays_the_wav_to_the_far_end_then_hangs_up() {
         (400, &json!("play_url")),
         "{refused}"
     );
-    far_end_ringing(sim);
-    sim.command(modem_sim::ControlCommand::Answer).unwrap();
-    bot.wait_status(
-        "the call hung up after the WAV",
-        Duration::from_secs(10),
-        |s| s["current_call"].is_null(),
-    );
-    let state = sim.state().unwrap();
+    let state = answered_until_hung_up(&mut bot, sim, "after the WAV", Duration::from_secs(10));
     let rx = state.audio.unwrap().received;
     assert_eq!(rx.dominant_hz, Some(440.0), "{rx:?}");
     assert!(rx.audible_frames >= 20, "{rx:?}");
@@ -702,14 +711,7 @@ fn a_dialled_call_with_say_speaks_to_the_far_end_then_hangs_up() {
     let body = json!({"to": "+4930123456", "say": "Your parcel has arrived."}).to_string();
     let (status, answer) = bot.http("POST", "/calls", Some(&body));
     assert_eq!(status, 201, "{answer}");
-    far_end_ringing(sim);
-    sim.command(modem_sim::ControlCommand::Answer).unwrap();
-    bot.wait_status(
-        "the call hung up after the speech",
-        Duration::from_secs(15),
-        |s| s["current_call"].is_null(),
-    );
-    let state = sim.state().unwrap();
+    let state = answered_until_hung_up(&mut bot, sim, "after the speech", Duration::from_secs(15));
     let rx = state.audio.unwrap().received;
     assert!(
         rx.audible_frames >= 25,
