@@ -197,6 +197,19 @@ impl Fixture {
         (status, std::fs::read_to_string(&log).unwrap_or_default())
     }
 
+    /// The end of a row that queued SMS: smsd held the port again `back` after the fault,
+    /// the row's `note`, then where its SMS ended up and whether smstools runs.
+    fn outcome(&mut self, back: Duration, note: &str, ledger: &Ledger) -> Outcome {
+        let mut notes = vec![note.to_owned()];
+        let sms = Some(self.settle_sms(ledger, &mut notes));
+        Outcome {
+            smstools_running: self.smsd_running(),
+            back_after: Some(back),
+            sms,
+            notes,
+        }
+    }
+
     /// Counts the ledger; when some SMS are still queued, starts the bot again (as systemd's
     /// Restart= would), waits for each to be sent, stops it with SIGTERM and counts again.
     /// Fails the row on any lost or doubled SMS.
@@ -299,14 +312,7 @@ fn row_signal_after(signal: Signal, row: &'static str, reload_first: bool) -> Ou
     assert_eq!(status.code(), Some(0), "exit after {signal}");
     let back = f.smsd_holds_port_since(fault);
     f.rig.sim().unwrap().hangup().unwrap();
-    let mut o = Outcome {
-        back_after: Some(back),
-        ..Outcome::default()
-    };
-    o.notes.push("exit 0".into());
-    o.sms = Some(f.settle_sms(&ledger, &mut o.notes));
-    o.smstools_running = f.smsd_running();
-    o
+    f.outcome(back, "exit 0", &ledger)
 }
 
 /// `sim7600 hold --panic-after 300` (the lease's diagnostic; the bot takes the port through
@@ -373,14 +379,7 @@ fn row_sigkill_restore() -> Outcome {
     assert!(out.status.success(), "sim7600 restore: {out:?}");
     let back = f.smsd_holds_port_since(restore);
     assert!(handoff::markers(&f.rig).is_empty(), "restore marker left");
-    let mut o = Outcome {
-        back_after: Some(back),
-        ..Outcome::default()
-    };
-    o.notes.push("time from `sim7600 restore`".into());
-    o.sms = Some(f.settle_sms(&ledger, &mut o.notes));
-    o.smstools_running = f.smsd_running();
-    o
+    f.outcome(back, "time from `sim7600 restore`", &ledger)
 }
 
 /// The modem vanishes and does not come back within reopen_timeout_s: exit 5.
@@ -403,15 +402,11 @@ fn row_unplugged() -> Outcome {
     let plugged = Instant::now();
     f.rig.sim().unwrap().plug().unwrap();
     let back = f.smsd_holds_port_since(plugged);
-    let mut o = Outcome {
-        back_after: Some(back),
-        ..Outcome::default()
-    };
-    o.notes
-        .push("exit 5; smsd ran at once, time from the plug-in".into());
-    o.sms = Some(f.settle_sms(&ledger, &mut o.notes));
-    o.smstools_running = f.smsd_running();
-    o
+    f.outcome(
+        back,
+        "exit 5; smsd ran at once, time from the plug-in",
+        &ledger,
+    )
 }
 
 /// The bot recovers from a fault on its own, an SMS posted during the fault is sent, and a
@@ -434,15 +429,7 @@ fn row_recovers(row: &'static str, bot_lines: &str, fault: impl FnOnce(&Rig, &mu
     let status = bot.stop_with(Signal::SIGTERM, EXIT_WITHIN);
     assert_eq!(status.code(), Some(0));
     let back = f.smsd_holds_port_since(term);
-    let mut o = Outcome {
-        back_after: Some(back),
-        ..Outcome::default()
-    };
-    o.notes
-        .push("bot recovered; time from the SIGTERM after".into());
-    o.sms = Some(f.settle_sms(&ledger, &mut o.notes));
-    o.smstools_running = f.smsd_running();
-    o
+    f.outcome(back, "bot recovered; time from the SIGTERM after", &ledger)
 }
 
 fn row_stalled() -> Outcome {
