@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -381,8 +381,7 @@ impl Smsd {
 
     /// The status of the generated `status` script (0 running, 3 not).
     pub fn script_status(&self) -> Result<i32, RigError> {
-        let status = Command::new(&self.scripts.status)
-            .status()
+        let status = run_written_script(|| Command::new(&self.scripts.status).status())
             .map_err(RigError::io("cannot run", &self.scripts.status))?;
         status
             .code()
@@ -446,9 +445,28 @@ impl Smsd {
     }
 }
 
+/// Runs one of the rig's scripts (`run`: its spawn), again while the kernel says the file is
+/// busy. The scripts are written when the rig starts; a child that another test thread forks
+/// while one of them is open for writing keeps a copy of that descriptor until it execs, and
+/// until then running the script fails with ETXTBSY ("Text file busy"). That lasts as long as
+/// a fork and an exec, so a second is ample.
+fn run_written_script<T>(mut run: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match run() {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ExecutableFileBusy
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn run_script(path: &Path) -> Result<(), String> {
-    let out = Command::new(path)
-        .output()
+    let out = run_written_script(|| Command::new(path).output())
         .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
     if out.status.success() {
         Ok(())
@@ -647,5 +665,31 @@ mod tests {
             assert_eq!(mode & 0o111, 0o111, "{} is executable", script.display());
         }
         assert!(!smsd.is_running());
+    }
+
+    #[test]
+    fn a_script_still_open_for_writing_is_busy_and_runs_once_it_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("start");
+        std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // What a sibling child forked mid-write holds: a descriptor open for writing.
+        let writer = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&script)
+            .unwrap();
+        let busy = Command::new(&script).status().unwrap_err();
+        assert_eq!(
+            busy.kind(),
+            std::io::ErrorKind::ExecutableFileBusy,
+            "{busy}"
+        );
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(writer);
+        });
+        let status = run_written_script(|| Command::new(&script).status()).unwrap();
+        assert!(status.success());
+        closer.join().unwrap();
     }
 }
